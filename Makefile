@@ -1,0 +1,39 @@
+# Two commands for a fresh machine with python3 and make: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DB ?= data/warehouse.duckdb
+PORT ?= 8501
+
+.PHONY: install run test lint bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+$(DB): | $(STAMP)
+	$(VENV)/bin/csat-radar demo --db $(DB) --truth data/demo_truth.json
+
+run: install $(DB)
+	$(VENV)/bin/csat-radar serve --db $(DB) --port $(PORT)
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m pytest benchmarks -q -p no:cacheprovider
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^csat-radar' > requirements.lock.new
+	(echo '# Exact versions every machine installs (make install). Regenerate with: make lock'; cat requirements.lock.new) > requirements.lock
+	rm requirements.lock.new
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,283 @@
+"""Read one export (CSV/TSV, Excel, Parquet, JSON, JSON Lines) into a raw frame of strings.
+
+Grain of the output: one row per source record, every source column as a string, plus
+``__line``, the physical line (or sheet row) where the record starts, so a rejected row
+can be found in the original file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.errors import IngestError
+
+LINE = "__line"
+SNIFF_BYTES = 256 * 1024
+DELIMITERS = (",", "\t", ";", "|")
+MAX_PREAMBLE_LINES = 30
+
+
+@dataclass(frozen=True)
+class RawExport:
+    frame: pl.DataFrame
+    file_name: str
+    file_format: str
+    encoding: str
+    delimiter: str | None
+    header_line: int
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [c for c in self.frame.columns if c != LINE]
+
+
+def detect_encoding(data: bytes) -> tuple[str, str]:
+    """Return (encoding label, decoded text).
+
+    Order matters: UTF-8 (with or without BOM), UTF-16 with a BOM, then GB18030, and only
+    then a statistical detector, because detectors take short GBK text for Korean.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", data[len(codecs.BOM_UTF8) :].decode("utf-8")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        label = "utf-16-le" if data.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"
+        return label, data[2:].decode(label)
+    try:
+        return "utf-8", data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return "gb18030", data.decode("gb18030")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data[:SNIFF_BYTES]).best()
+    if best is not None:
+        try:
+            return best.encoding, data.decode(best.encoding)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    raise UnicodeDecodeError("unknown", data[:1], 0, 1, "no known encoding decodes this file")
+
+
+def sniff_format(name: str, data: bytes) -> str:
+    """csv, excel, parquet, json or jsonl, from the content first and the name second."""
+    if data[:4] == b"PAR1":
+        return "parquet"
+    if data[:4] == b"PK\x03\x04":
+        return "excel"
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "xls"
+    head = data[:SNIFF_BYTES].lstrip(codecs.BOM_UTF8).lstrip()
+    suffix = Path(name).suffix.lower()
+    if head[:1] == b"[" or (head[:1] == b"{" and suffix == ".json"):
+        return "json"
+    if head[:1] == b"{":
+        return "jsonl"
+    return "csv"
+
+
+def _field_counts(lines: list[str], delimiter: str) -> list[int]:
+    return [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+
+
+def sniff_layout(text: str) -> tuple[str, int]:
+    """Return (delimiter, number of preamble lines before the header).
+
+    The header is the first line whose field count matches the records that follow it,
+    so console output or report titles above the table are skipped.
+    """
+    sample_lines = text[:SNIFF_BYTES].splitlines()[: MAX_PREAMBLE_LINES + 200]
+    if len(text) > SNIFF_BYTES and len(sample_lines) > 1:
+        sample_lines = sample_lines[:-1]  # the cut may have split the last line
+    best: tuple[float, str, int] | None = None
+    for delimiter in DELIMITERS:
+        for skip in range(min(MAX_PREAMBLE_LINES, max(len(sample_lines) - 1, 1))):
+            try:
+                counts = _field_counts(sample_lines[skip:], delimiter)
+            except csv.Error:
+                continue
+            if not counts or counts[0] < 2:
+                continue
+            body = counts[1:] or counts
+            consistency = sum(1 for c in body if c == counts[0]) / len(body)
+            if consistency >= 0.6:
+                score = consistency * min(counts[0], 50)
+                if best is None or score > best[0]:
+                    best = (score, delimiter, skip)
+                break
+    if best is None:
+        lines = [line for line in sample_lines if line.strip()]
+        if len(lines) >= 1 and all(len(row) == 1 for row in csv.reader(lines)):
+            return ",", 0  # a single-column table
+        raise ValueError("no table found: the file has no line that looks like a header with columns")
+    return best[1], best[2]
+
+
+def _dedupe_headers(headers: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    result = []
+    for index, header in enumerate(headers):
+        name = (header or "").strip() or f"column_{index + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 1
+        result.append(name)
+    return result
+
+
+def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, str, int]:
+    delimiter, preamble = sniff_layout(text)
+    lines_iter = io.StringIO(text)
+    for _ in range(preamble):
+        lines_iter.readline()
+    header_row = next(csv.reader([lines_iter.readline()], delimiter=delimiter))
+    headers = _dedupe_headers(header_row)
+    body = lines_iter.read()
+    header_line = preamble + 1
+    if not body.strip():
+        return (
+            pl.DataFrame({h: [] for h in headers}, schema=dict.fromkeys(headers, pl.String)),
+            delimiter,
+            header_line,
+        )
+    frame = pl.read_csv(
+        body.encode("utf-8"),
+        has_header=False,
+        new_columns=headers,
+        separator=delimiter,
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        empty_string_is_null=False,
+        missing_columns="insert",
+    )
+    # A record starts one line after the previous record, plus the line breaks quoted inside it.
+    breaks = pl.sum_horizontal(pl.col(h).str.count_matches("\n").fill_null(0) for h in headers)
+    frame = frame.with_columns(
+        (header_line + 1 + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE)
+    )
+    return frame, delimiter, header_line
+
+
+def _stringify(frame: pl.DataFrame) -> pl.DataFrame:
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            exprs.append(pl.col(name))
+        elif isinstance(dtype, (pl.Struct, pl.List, pl.Array)):
+            exprs.append(
+                pl.col(name).struct.json_encode()
+                if isinstance(dtype, pl.Struct)
+                else pl.col(name).cast(pl.List(pl.String)).list.join(",")
+            )
+        elif dtype.is_temporal():
+            exprs.append(pl.col(name).cast(pl.String))
+        else:
+            exprs.append(pl.col(name).cast(pl.String))
+    return frame.select(exprs)
+
+
+def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if not any(n.startswith("xl/") for n in archive.namelist()):
+                raise IngestError(name, "a zip archive, not an Excel workbook")
+    except zipfile.BadZipFile as exc:
+        raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
+    grid = pl.read_excel(
+        data, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
+    )
+    grid = _stringify(grid).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+    value_cols = [c for c in grid.columns if c != LINE]
+    filled = grid.select(pl.sum_horizontal(pl.col(c).is_not_null() for c in value_cols).alias("n"))["n"]
+    if grid.height == 0 or filled.max() == 0:
+        raise IngestError(name, "the workbook's first sheet is empty")
+    widest = filled.max()
+    # The header is the first row as wide as the table: titles and notes above it are skipped.
+    header_index = next(i for i, n in enumerate(filled.to_list()) if n >= max(2, widest * 0.6) or n == widest)
+    headers = _dedupe_headers([str(v) if v is not None else "" for v in grid.row(header_index)[1:]])
+    body = grid.slice(header_index + 1)
+    body = body.rename(dict(zip(value_cols, headers, strict=True)))
+    is_blank = pl.all_horizontal(pl.col(h).is_null() for h in headers)
+    return body.filter(~is_blank), header_index + 1
+
+
+def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
+    if jsonl:
+        frame = pl.read_ndjson(text.encode("utf-8"), infer_schema_length=None)
+        return _stringify(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+    parsed = json.loads(text)
+    if isinstance(parsed, dict):
+        lists = [v for v in parsed.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise IngestError(name, "JSON object without a single list of records")
+        parsed = lists[0]
+    if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
+        raise IngestError(name, "JSON is not a list of records")
+    frame = pl.DataFrame(parsed, infer_schema_length=None) if parsed else pl.DataFrame()
+    # JSON arrays have no useful line numbers: the record's position (1-based) stands in.
+    return _stringify(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+
+
+def read_export(source: str | Path | bytes, file_name: str | None = None) -> RawExport:
+    """Read a file (path or bytes) into a RawExport, or raise IngestError with one clear line."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        file_name = file_name or path.name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise IngestError(file_name, "file not found") from exc
+        except IsADirectoryError as exc:
+            raise IngestError(file_name, "is a directory, not a file") from exc
+        except PermissionError as exc:
+            raise IngestError(file_name, "permission denied") from exc
+    else:
+        data = source
+        file_name = file_name or "upload"
+    if not data.strip():
+        raise IngestError(file_name, "the file is empty")
+
+    file_format = sniff_format(file_name, data)
+    try:
+        if file_format == "xls":
+            raise IngestError(file_name, "old Excel 97-2003 .xls format; save it as .xlsx or CSV")
+        if file_format == "parquet":
+            frame = _stringify(pl.read_parquet(io.BytesIO(data)))
+            frame = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+            return RawExport(frame, file_name, "parquet", "binary", None, 0)
+        if file_format == "excel":
+            frame, header_line = _read_excel(file_name, data)
+            return RawExport(frame, file_name, "excel", "binary", None, header_line)
+        if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise IngestError(file_name, "binary content, not a text table")
+        try:
+            encoding, text = detect_encoding(data)
+        except UnicodeDecodeError as exc:
+            raise IngestError(file_name, "cannot decode the text (not UTF-8, UTF-16 or GB18030)") from exc
+        if file_format in ("json", "jsonl"):
+            frame = _read_json(file_name, data, text, file_format == "jsonl")
+            return RawExport(frame, file_name, file_format, encoding, None, 0)
+        try:
+            frame, delimiter, header_line = _read_csv(file_name, text)
+        except ValueError as exc:
+            raise IngestError(file_name, str(exc)) from exc
+        return RawExport(
+            frame, file_name, "tsv" if delimiter == "\t" else "csv", encoding, delimiter, header_line
+        )
+    except IngestError:
+        raise
+    except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IngestError(file_name, f"cannot read as {file_format}: {first_line[:200]}") from exc

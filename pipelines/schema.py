@@ -1,0 +1,117 @@
+"""Canonical warehouse tables as data: one place that names every column and its type.
+
+Grain of each table:
+- ``tickets``: one row per ticket (key ``ticket_id``)
+- ``survey_responses``: one row per survey answer (key ``response_id``)
+- ``complaints``: one row per complaint (key ``complaint_id``)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KINDS = ("tickets", "surveys", "complaints")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    kind: str
+    name: str
+    key: str
+    grain: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(*spec) for spec in specs)
+
+
+TICKETS = Table(
+    kind="tickets",
+    name="tickets",
+    key="ticket_id",
+    grain="one row per ticket",
+    columns=_cols(
+        ("ticket_id", "VARCHAR", "Ticket identifier from the source system"),
+        ("created_at", "TIMESTAMPTZ", "When the customer opened the ticket (UTC)"),
+        ("first_response_at", "TIMESTAMPTZ", "First agent reply (UTC)"),
+        ("resolved_at", "TIMESTAMPTZ", "When the ticket was solved (UTC)"),
+        ("closed_at", "TIMESTAMPTZ", "When the ticket was closed (UTC)"),
+        ("status", "VARCHAR", "open, pending, resolved or closed (other source values kept lower-cased)"),
+        ("channel", "VARCHAR", "Contact channel: email, phone, chat, web, social..."),
+        ("category", "VARCHAR", "Ticket category or type"),
+        ("priority", "VARCHAR", "Priority as the source states it"),
+        ("team", "VARCHAR", "Group or team that handled the ticket"),
+        ("agent", "VARCHAR", "Assigned agent"),
+        ("customer_id", "VARCHAR", "Requester or customer identifier"),
+        ("customer_tier", "VARCHAR", "Customer segment, e.g. key account or standard"),
+        ("region", "VARCHAR", "Region, state or city"),
+        ("product", "VARCHAR", "Product or service concerned"),
+        ("is_complaint", "BOOLEAN", "Whether the ticket is a complaint"),
+        ("reopen_count", "INTEGER", "Times the ticket was reopened"),
+        ("agent_replies", "INTEGER", "Number of agent replies, where the export has it"),
+    ),
+)
+
+SURVEYS = Table(
+    kind="surveys",
+    name="survey_responses",
+    key="response_id",
+    grain="one row per survey answer",
+    columns=_cols(
+        ("response_id", "VARCHAR", "Survey answer identifier"),
+        ("ticket_id", "VARCHAR", "Ticket the survey was sent for"),
+        ("responded_at", "TIMESTAMPTZ", "When the customer answered (UTC)"),
+        ("survey_type", "VARCHAR", "csat, nps or ces"),
+        ("score", "DOUBLE", "The answer on its own scale"),
+        ("scale", "VARCHAR", "1-5, 1-7, 0-10 or good-bad"),
+        ("is_satisfied", "BOOLEAN", "Top two boxes of the answer's own scale"),
+        ("comment", "VARCHAR", "Free-text comment"),
+        ("dim_tangibles", "DOUBLE", "SERVQUAL tangibles score"),
+        ("dim_reliability", "DOUBLE", "SERVQUAL reliability score"),
+        ("dim_responsiveness", "DOUBLE", "SERVQUAL responsiveness score"),
+        ("dim_assurance", "DOUBLE", "SERVQUAL assurance score"),
+        ("dim_empathy", "DOUBLE", "SERVQUAL empathy score"),
+    ),
+)
+
+COMPLAINTS = Table(
+    kind="complaints",
+    name="complaints",
+    key="complaint_id",
+    grain="one row per complaint",
+    columns=_cols(
+        ("complaint_id", "VARCHAR", "Complaint identifier"),
+        ("ticket_id", "VARCHAR", "Ticket the complaint belongs to, if any"),
+        ("created_at", "TIMESTAMPTZ", "When the complaint was received (UTC)"),
+        ("first_response_at", "TIMESTAMPTZ", "First response to the complainant (UTC)"),
+        ("resolved_at", "TIMESTAMPTZ", "When the complaint was resolved (UTC)"),
+        ("status", "VARCHAR", "open, pending, resolved or closed (other source values kept lower-cased)"),
+        ("category", "VARCHAR", "Cause or category of the complaint"),
+        ("channel", "VARCHAR", "Channel the complaint came through"),
+        ("product", "VARCHAR", "Product or service concerned"),
+        ("region", "VARCHAR", "Region, state or city"),
+        ("team", "VARCHAR", "Team handling the complaint"),
+        ("customer_id", "VARCHAR", "Complainant identifier"),
+        ("severity", "VARCHAR", "Severity as the source states it"),
+        ("text", "VARCHAR", "Complaint text or summary"),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.kind: t for t in (TICKETS, SURVEYS, COMPLAINTS)}
+
+TIMESTAMP_COLUMNS = {c.name for t in TABLES.values() for c in t.columns if c.sql_type == "TIMESTAMPTZ"}

@@ -1,0 +1,255 @@
+"""Value parsers for staged columns: frame in, frame out, decided per column, never row by row.
+
+Each parser returns the typed series plus a reason series (null where the value was fine),
+so the staging step can turn every unparseable value into a rejected row that says why.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import polars as pl
+
+NULL_TOKENS = (
+    "",
+    "?",
+    "n/a",
+    "na",
+    "#n/a",
+    "null",
+    "none",
+    "nil",
+    "nan",
+    "-",
+    "--",
+    "—",
+    "无",
+    "空",
+    "(blank)",
+)
+
+TRUE_TOKENS = ("true", "t", "yes", "y", "1", "是", "对", "真", "✓")
+FALSE_TOKENS = ("false", "f", "no", "n", "0", "否", "不是", "假", "✗")
+
+_DATE_PARTS = {
+    "YMD": ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日"],
+    "DMY": ["%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%d.%m.%y"],
+    "MDY": ["%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%m-%d-%y"],
+    # Month names make the order unambiguous, whichever side the day is on.
+    "NAMED": [
+        "%d-%b-%y",
+        "%d-%b-%Y",
+        "%d %b %Y",
+        "%d %B %Y",
+        "%b %d, %Y",
+        "%B %d, %Y",
+        "%b %d %Y",
+        "%d-%b-%Y",
+    ],
+}
+_TIME_PARTS = [
+    "",
+    " %H:%M",
+    " %H:%M:%S%.f",
+    "T%H:%M",
+    "T%H:%M:%S%.f",
+    " %I:%M %p",
+    " %I:%M:%S %p",
+    " %I:%M%p",
+    " %H时%M分",
+    " %H时%M分%S秒",
+]
+_ZONE_PARTS = ["", "%z", " %z"]
+# Whole-string formats that do not split into date + time (e-mail and Twitter style).
+_SPECIAL_FORMATS = [
+    ("NAMED", "%a %b %d %H:%M:%S %z %Y"),
+    ("NAMED", "%a, %d %b %Y %H:%M:%S %z"),
+    ("NAMED", "%a %b %d %H:%M:%S %Y"),
+]
+
+EXCEL_EPOCH = pl.datetime(1899, 12, 30)
+
+
+def _candidate_formats() -> list[tuple[str, str]]:
+    formats = list(_SPECIAL_FORMATS)
+    for order, dates in _DATE_PARTS.items():
+        for date_fmt, time_fmt, zone_fmt in itertools.product(dates, _TIME_PARTS, _ZONE_PARTS):
+            if zone_fmt and not time_fmt:
+                continue
+            formats.append((order, date_fmt + time_fmt + zone_fmt))
+    return formats
+
+
+CANDIDATE_FORMATS = _candidate_formats()
+
+
+def normalise_nulls(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Strip whitespace and turn the usual placeholders for 'no value' into nulls."""
+    return frame.with_columns(
+        pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(NULL_TOKENS))
+        .then(None)
+        .otherwise(pl.col(c).str.strip_chars())
+        .alias(c)
+        for c in columns
+    )
+
+
+@dataclass(frozen=True)
+class TimestampParse:
+    values: pl.Series  # Datetime("us", "UTC")
+    reasons: pl.Series  # String, null where fine
+    format: str  # the format chosen for the column (or "excel serial" / "none")
+    date_order: str  # YMD, DMY, MDY, NAMED or ""
+
+
+def _prepare_timestamp_text(text: pl.Series) -> pl.Series:
+    # A trailing Z means UTC; chrono's %z wants an explicit offset.
+    return text.str.replace(r"(\d)Z$", "${1}+00:00").str.replace_all(r"\s+", " ")
+
+
+def _parse_with(text: pl.Series, fmt: str, tz: str) -> pl.Series:
+    parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    if parsed.dtype == pl.Datetime("us", "UTC"):
+        return parsed
+    if "%z" in fmt:
+        return parsed.dt.convert_time_zone("UTC")
+    return parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC"
+    )
+
+
+def _excel_serials(text: pl.Series, tz: str) -> pl.Series | None:
+    numbers = text.cast(pl.Float64, strict=False)
+    non_null = text.drop_nulls()
+    if non_null.len() == 0 or numbers.drop_nulls().len() != non_null.len():
+        return None
+    # Serial days 1 (1900-01-01) to 100000 (year 2173); anything else is not a date.
+    if numbers.min() < 1 or numbers.max() > 100_000:
+        return None
+    micros = (numbers * 86_400_000_000).round().cast(pl.Int64)
+    naive = pl.select(EXCEL_EPOCH + pl.duration(microseconds=pl.lit(micros))).to_series()
+    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
+        "UTC"
+    )
+
+
+def parse_timestamps(
+    text: pl.Series, column: str, tz: str = "UTC", date_order: str | None = None, sample_size: int = 2000
+) -> TimestampParse:
+    """Parse a column of date/time strings into UTC timestamps.
+
+    The format is decided for the whole column from its values: every candidate format is
+    scored on a sample of distinct values, the best one wins, and day-first versus
+    month-first is settled by which order parses more values (ties go to ``date_order``,
+    then day-first). Values with an offset keep it; naive values are read in ``tz``.
+    """
+    prepared = _prepare_timestamp_text(text)
+    distinct = prepared.drop_nulls().unique()
+    empty_reasons = pl.Series(column, [None] * text.len(), dtype=pl.String)
+    if distinct.len() == 0:
+        return TimestampParse(
+            pl.Series(column, [None] * text.len(), dtype=pl.Datetime("us", "UTC")), empty_reasons, "none", ""
+        )
+
+    serials = _excel_serials(prepared, tz)
+    if serials is not None:
+        return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "")
+
+    sample = (
+        distinct.sample(min(sample_size, distinct.len()), seed=0)
+        if distinct.len() > sample_size
+        else distinct
+    )
+    scored = []
+    for order, fmt in CANDIDATE_FORMATS:
+        hits = sample.str.to_datetime(fmt, strict=False).is_not_null().sum()
+        if hits:
+            scored.append((hits, order, fmt))
+    if not scored:
+        reasons = pl.when(prepared.is_not_null()).then(
+            pl.format("unparseable date '{}' in {}", text, pl.lit(column))
+        )
+        return TimestampParse(
+            pl.Series(column, [None] * text.len(), dtype=pl.Datetime("us", "UTC")),
+            pl.select(reasons).to_series().alias(column),
+            "none",
+            "",
+        )
+
+    hits_by_order: dict[str, int] = {}
+    for hits, order, _ in scored:
+        hits_by_order[order] = max(hits_by_order.get(order, 0), hits)
+    dmy, mdy = hits_by_order.get("DMY", 0), hits_by_order.get("MDY", 0)
+    preferred = date_order or "DMY"
+    chosen_order = "DMY" if dmy > mdy or (dmy == mdy and preferred == "DMY") else "MDY"
+    excluded = "MDY" if chosen_order == "DMY" else "DMY"
+    usable = sorted((s for s in scored if s[1] != excluded), key=lambda s: (-s[0], -len(s[2])))
+
+    parsed = pl.select(pl.coalesce([_parse_with(prepared, fmt, tz) for _, _, fmt in usable])).to_series()
+    missing = prepared.is_not_null() & parsed.is_null()
+    if missing.any():
+        # Rare formats the sample missed: try every compatible candidate on what is left.
+        leftovers = prepared.filter(missing).unique()
+        extra = [
+            fmt
+            for order, fmt in CANDIDATE_FORMATS
+            if order != excluded and leftovers.str.to_datetime(fmt, strict=False).is_not_null().any()
+        ]
+        if extra:
+            parsed = pl.select(
+                pl.coalesce([pl.lit(parsed)] + [_parse_with(prepared, fmt, tz) for fmt in extra])
+            ).to_series()
+            missing = prepared.is_not_null() & parsed.is_null()
+
+    reasons = pl.select(
+        pl.when(pl.lit(missing)).then(pl.format("unparseable date '{}' in {}", pl.lit(text), pl.lit(column)))
+    ).to_series()
+    best_order = usable[0][1] if usable else ""
+    return TimestampParse(
+        parsed.alias(column),
+        reasons.alias(column),
+        usable[0][2],
+        chosen_order if best_order in ("DMY", "MDY") else best_order,
+    )
+
+
+def parse_booleans(text: pl.Series, column: str) -> tuple[pl.Series, pl.Series]:
+    """TRUE/FALSE, yes/no, 1/0 and 是/否 into booleans; anything else is a reason."""
+    lowered = text.str.strip_chars().str.to_lowercase()
+    values = pl.select(
+        pl.when(lowered.is_in(TRUE_TOKENS))
+        .then(True)
+        .when(lowered.is_in(FALSE_TOKENS))
+        .then(False)
+        .otherwise(None)
+        .cast(pl.Boolean)
+    ).to_series()
+    reasons = pl.select(
+        pl.when(pl.lit(text).is_not_null() & pl.lit(values).is_null()).then(
+            pl.format("unrecognised yes/no value '{}' in {}", pl.lit(text), pl.lit(column))
+        )
+    ).to_series()
+    return values.alias(column), reasons.alias(column)
+
+
+def parse_numbers(
+    text: pl.Series, column: str, dtype: pl.DataType = pl.Float64
+) -> tuple[pl.Series, pl.Series]:
+    """Numbers with an optional thousands separator; a non-number is a reason, not a null."""
+    cleaned = text.str.replace_all(r"[,\s]", "").str.replace(r"\.0+$", "")
+    numbers = cleaned.cast(pl.Float64, strict=False)
+    if dtype.is_integer():
+        whole = numbers.is_not_null() & (numbers.round() == numbers)
+        numbers = pl.select(pl.when(pl.lit(whole)).then(pl.lit(numbers))).to_series()
+    reasons = pl.select(
+        pl.when(pl.lit(text).is_not_null() & pl.lit(numbers).is_null()).then(
+            pl.format(
+                "'{}' in {} is not a {}",
+                pl.lit(text),
+                pl.lit(column),
+                pl.lit("whole number" if dtype.is_integer() else "number"),
+            )
+        )
+    ).to_series()
+    return numbers.cast(dtype).alias(column), reasons.alias(column)
