@@ -110,7 +110,8 @@ def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, meta: BatchMeta)
             f"""INSERT OR REPLACE INTO {table.name} ({column_list}, row_hash, batch_id)
                 SELECT {column_list}, row_hash, {batch_id} FROM incoming
                 WHERE NOT EXISTS (SELECT 1 FROM {table.name} t
-                                  WHERE t.{table.key} = incoming.{table.key} AND t.row_hash = incoming.row_hash)"""
+                                  WHERE t.{table.key} = incoming.{table.key}
+                                    AND t.row_hash = incoming.row_hash)"""
         )
         con.execute("DROP TABLE incoming")
 

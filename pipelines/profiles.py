@@ -17,14 +17,14 @@ from pipelines.schema import TABLES
 
 # Source columns a profile may map that are not stored as such but feed a stored column.
 PSEUDO_COLUMNS = {
-    "first_response_minutes": "minutes from created_at to the first response",
-    "first_response_hours": "hours from created_at to the first response",
-    "resolution_minutes": "minutes from created_at to resolution",
-    "resolution_hours": "hours from created_at to resolution",
-    "message_id": "message identifier in a conversation log",
-    "author": "message author in a conversation log",
-    "is_inbound": "whether a message came from the customer",
-    "in_reply_to": "the message this one answers",
+    "first_response_minutes": ("minutes from created_at to the first response", ("tickets", "complaints")),
+    "first_response_hours": ("hours from created_at to the first response", ("tickets", "complaints")),
+    "resolution_minutes": ("minutes from created_at to resolution", ("tickets", "complaints")),
+    "resolution_hours": ("hours from created_at to resolution", ("tickets", "complaints")),
+    "message_id": ("message identifier in a conversation log", ("tickets",)),
+    "author": ("message author in a conversation log", ("tickets",)),
+    "is_inbound": ("whether a message came from the customer", ("tickets",)),
+    "in_reply_to": ("the message this one answers", ("tickets",)),
 }
 TRANSFORMS = ("event_log", "conversation")
 PROFILE_DIR = Path(__file__).parent / "profiles"
@@ -53,7 +53,7 @@ class Profile:
         by_norm = {}
         for header in headers:
             by_norm.setdefault(normalise_header(header), header)
-        wanted = set(TABLES[kind].column_names) | set(PSEUDO_COLUMNS)
+        wanted = set(TABLES[kind].column_names) | {p for p, (_, kinds) in PSEUDO_COLUMNS.items() if kind in kinds}
         mapping: dict[str, tuple[str, ...]] = {}
         used: set[str] = set()
         for canonical, aliases in self.columns.items():
@@ -77,7 +77,11 @@ class Profile:
             return -1.0
         mapping = self.resolve(kind, headers)
         table = TABLES[kind]
-        has_key = table.key in mapping or self.options.get("transform") == "conversation"
+        has_key = (
+            table.key in mapping
+            or self.options.get("transform") == "conversation"
+            or (kind == "surveys" and "ticket_id" in mapping)
+        )
         time_column = "responded_at" if kind == "surveys" else "created_at"
         if not has_key or time_column not in mapping:
             return 0.0
@@ -132,9 +136,7 @@ def choose_profile(kind: str, headers: list[str], file_name: str, requested: str
         if requested not in profiles:
             raise IngestError(file_name, f"unknown profile {requested!r} (known: {', '.join(profiles)})")
         return profiles[requested]
-    ranked = sorted(
-        profiles.values(), key=lambda p: (p.score(kind, headers), p.name != "generic"), reverse=True
-    )
+    ranked = sorted(profiles.values(), key=lambda p: (p.score(kind, headers), p.name != "generic"), reverse=True)
     best = ranked[0]
     if best.score(kind, headers) <= 0:
         return profiles["generic"]

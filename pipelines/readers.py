@@ -164,9 +164,7 @@ def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, str, int]:
     )
     # A record starts one line after the previous record, plus the line breaks quoted inside it.
     breaks = pl.sum_horizontal(pl.col(h).str.count_matches("\n").fill_null(0) for h in headers)
-    frame = frame.with_columns(
-        (header_line + 1 + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE)
-    )
+    frame = frame.with_columns((header_line + 1 + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE))
     return frame, delimiter, header_line
 
 
@@ -195,9 +193,7 @@ def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int]:
                 raise IngestError(name, "a zip archive, not an Excel workbook")
     except zipfile.BadZipFile as exc:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
-    grid = pl.read_excel(
-        data, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
-    )
+    grid = pl.read_excel(data, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False)
     grid = _stringify(grid).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
     value_cols = [c for c in grid.columns if c != LINE]
     filled = grid.select(pl.sum_horizontal(pl.col(c).is_not_null() for c in value_cols).alias("n"))["n"]
@@ -273,9 +269,7 @@ def read_export(source: str | Path | bytes, file_name: str | None = None) -> Raw
             frame, delimiter, header_line = _read_csv(file_name, text)
         except ValueError as exc:
             raise IngestError(file_name, str(exc)) from exc
-        return RawExport(
-            frame, file_name, "tsv" if delimiter == "\t" else "csv", encoding, delimiter, header_line
-        )
+        return RawExport(frame, file_name, "tsv" if delimiter == "\t" else "csv", encoding, delimiter, header_line)
     except IngestError:
         raise
     except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError, ValueError) as exc:

@@ -66,9 +66,7 @@ def _resolve_mapping(
         parts = tuple(p.strip() for p in source.split("+"))
         missing = [p for p in parts if p.lower() not in known]
         if missing:
-            raise IngestError(
-                raw.file_name, f"--map {canonical}={source}: no column {missing[0]!r} in the file"
-            )
+            raise IngestError(raw.file_name, f"--map {canonical}={source}: no column {missing[0]!r} in the file")
         mapping[canonical] = tuple(known[p.lower()] for p in parts)
     return mapping
 
@@ -155,9 +153,7 @@ def stage(
     table = TABLES[kind]
     mapping = _resolve_mapping(raw, kind, profile, overrides or {})
     transform = profile.options.get("transform")
-    key_present = (
-        table.key in mapping or transform == "conversation" or (kind == "surveys" and "ticket_id" in mapping)
-    )
+    key_present = table.key in mapping or transform == "conversation" or (kind == "surveys" and "ticket_id" in mapping)
     time_column = "responded_at" if kind == "surveys" else "created_at"
     if not key_present:
         raise IngestError(
@@ -174,9 +170,7 @@ def stage(
     frame = normalise_nulls(raw.frame, source)
     mapped_sources = {h for parts in mapping.values() for h in parts}
     extra = [c for c in source if c not in mapped_sources]
-    attributes = (
-        pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
-    )
+    attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
     order_by = [c for c in profile.options.get("order_by", []) if c in source]
     canon = frame.select(
         pl.col(LINE),
@@ -238,9 +232,7 @@ def stage(
     ):
         if pseudo in typed.columns:
             derived = pl.col("created_at") + pl.duration(minutes=pl.col(pseudo) * unit)
-            current = (
-                pl.col(target) if target in typed.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))
-            )
+            current = pl.col(target) if target in typed.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))
             typed = typed.with_columns(pl.coalesce(current, derived).alias(target)).drop(pseudo)
 
     if kind == "surveys":
@@ -255,10 +247,7 @@ def stage(
         reasons.extend(score_reasons)
         if "survey_type" not in typed.columns:
             typed = typed.with_columns(
-                pl.when(pl.col("scale") == "0-10")
-                .then(pl.lit("nps"))
-                .otherwise(pl.lit("csat"))
-                .alias("survey_type")
+                pl.when(pl.col("scale") == "0-10").then(pl.lit("nps")).otherwise(pl.lit("csat")).alias("survey_type")
             )
         else:
             typed = typed.with_columns(pl.col("survey_type").str.to_lowercase().fill_null("csat"))
@@ -371,9 +360,7 @@ def _conversation_to_tickets(messages: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         pending = walk.filter(pl.col("next").is_not_null())
         if pending.height == 0:
             break
-        step = pending.join(
-            links.rename({"message_id": "next", "parent": "next_parent"}), on="next", how="left"
-        )
+        step = pending.join(links.rename({"message_id": "next", "parent": "next_parent"}), on="next", how="left")
         resolved_in_file = step["next"].is_in(links["message_id"].implode())
         step = step.with_columns(
             pl.when(resolved_in_file).then(pl.col("next")).otherwise(pl.col("root")).alias("root"),
@@ -413,11 +400,7 @@ def _conversation_to_tickets(messages: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         .group_by("root")
         .agg(pl.col("created_at").first().alias("first_response_at"), pl.col("author").first().alias("team"))
     )
-    replies = (
-        kept.filter(~pl.col("is_inbound"))
-        .group_by("root")
-        .agg(pl.len().cast(pl.Int32).alias("agent_replies"))
-    )
+    replies = kept.filter(~pl.col("is_inbound")).group_by("root").agg(pl.len().cast(pl.Int32).alias("agent_replies"))
     openers = kept.filter(pl.col("message_id") == pl.col("root"))
     tickets = (
         openers.select(

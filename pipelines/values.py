@@ -114,9 +114,7 @@ def _parse_with(text: pl.Series, fmt: str, tz: str) -> pl.Series:
         return parsed
     if "%z" in fmt:
         return parsed.dt.convert_time_zone("UTC")
-    return parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC"
-    )
+    return parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
 
 
 def _excel_serials(text: pl.Series, tz: str) -> pl.Series | None:
@@ -129,9 +127,7 @@ def _excel_serials(text: pl.Series, tz: str) -> pl.Series | None:
         return None
     micros = (numbers * 86_400_000_000).round().cast(pl.Int64)
     naive = pl.select(EXCEL_EPOCH + pl.duration(microseconds=pl.lit(micros))).to_series()
-    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone(
-        "UTC"
-    )
+    return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
 
 
 def parse_timestamps(
@@ -156,20 +152,14 @@ def parse_timestamps(
     if serials is not None:
         return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "")
 
-    sample = (
-        distinct.sample(min(sample_size, distinct.len()), seed=0)
-        if distinct.len() > sample_size
-        else distinct
-    )
+    sample = distinct.sample(min(sample_size, distinct.len()), seed=0) if distinct.len() > sample_size else distinct
     scored = []
     for order, fmt in CANDIDATE_FORMATS:
         hits = sample.str.to_datetime(fmt, strict=False).is_not_null().sum()
         if hits:
             scored.append((hits, order, fmt))
     if not scored:
-        reasons = pl.when(prepared.is_not_null()).then(
-            pl.format("unparseable date '{}' in {}", text, pl.lit(column))
-        )
+        reasons = pl.when(prepared.is_not_null()).then(pl.format("unparseable date '{}' in {}", text, pl.lit(column)))
         return TimestampParse(
             pl.Series(column, [None] * text.len(), dtype=pl.Datetime("us", "UTC")),
             pl.select(reasons).to_series().alias(column),
@@ -233,9 +223,7 @@ def parse_booleans(text: pl.Series, column: str) -> tuple[pl.Series, pl.Series]:
     return values.alias(column), reasons.alias(column)
 
 
-def parse_numbers(
-    text: pl.Series, column: str, dtype: pl.DataType = pl.Float64
-) -> tuple[pl.Series, pl.Series]:
+def parse_numbers(text: pl.Series, column: str, dtype: pl.DataType = pl.Float64) -> tuple[pl.Series, pl.Series]:
     """Numbers with an optional thousands separator; a non-number is a reason, not a null."""
     cleaned = text.str.replace_all(r"[,\s]", "").str.replace(r"\.0+$", "")
     numbers = cleaned.cast(pl.Float64, strict=False)
@@ -245,9 +233,9 @@ def parse_numbers(
     reasons = pl.select(
         pl.when(pl.lit(text).is_not_null() & pl.lit(numbers).is_null()).then(
             pl.format(
-                "'{}' in {} is not a {}",
-                pl.lit(text),
+                "{} '{}' is not a {}",
                 pl.lit(column),
+                pl.lit(text),
                 pl.lit("whole number" if dtype.is_integer() else "number"),
             )
         )

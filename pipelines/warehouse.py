@@ -32,9 +32,9 @@ def migrations() -> list[tuple[int, Path]]:
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    exists = con.sql(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchall()[0][0]
+    exists = con.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'").fetchall()[
+        0
+    ][0]
     if not exists:
         return 0
     return con.sql("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
@@ -46,9 +46,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     current = schema_version(con)
     latest = migrations()[-1][0]
     if current > latest:
-        raise IngestError(
-            "warehouse", f"schema version {current} is newer than this CSAT Radar understands ({latest})"
-        )
+        raise IngestError("warehouse", f"schema version {current} is newer than this CSAT Radar understands ({latest})")
     for version, path in migrations():
         if version <= current:
             continue

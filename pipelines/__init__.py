@@ -1,0 +1,1 @@
+"""CSAT Radar ingestion: exports from helpdesk and survey tools into the DuckDB warehouse."""

@@ -1,0 +1,166 @@
+"""The ``csat-radar`` command line: demo, ingest, serve and status.
+
+Every failure a user can cause ends in one line on stderr and a non-zero exit code, never
+a traceback (set CSAT_RADAR_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.errors import IngestError
+from pipelines.schema import KINDS
+from pipelines.warehouse import connect, resolve_db_path, table_counts
+
+EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def _parse_map(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        canonical, sep, source = pair.partition("=")
+        if not sep or not canonical.strip() or not source.strip():
+            raise IngestError("--map", f"expected CANONICAL=SOURCE, got {pair!r}")
+        mapping[canonical.strip()] = source.strip()
+    return mapping
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pipelines.ingest import ingest_file
+
+    mapping = _parse_map(args.map)
+    con = connect(args.db)
+    exit_code = EXIT_OK
+    try:
+        for path in args.paths:
+            try:
+                result = ingest_file(con, path, args.kind, profile=args.profile, mapping=mapping, source_tz=args.tz)
+            except IngestError as exc:
+                print(f"csat-radar: {exc}", file=sys.stderr)
+                exit_code = EXIT_UNREADABLE
+                continue
+            if args.json:
+                print(json.dumps(result.to_json(), ensure_ascii=False))
+            else:
+                print(
+                    f"{result.file}: {result.rows_read} read as {result.kind} (profile {result.profile}, "
+                    f"{result.encoding}) → {result.rows_loaded} loaded, {result.rows_updated} updated, "
+                    f"{result.rows_duplicate} duplicate, {result.rows_rejected} rejected "
+                    f"[batch {result.batch_id}]"
+                )
+                for reason, count in sorted(result.rejections.items(), key=lambda kv: -kv[1]):
+                    print(f"    {count:>7}  {reason}")
+    finally:
+        con.close()
+    return exit_code
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import build_demo
+
+    db = resolve_db_path(args.db)
+    if db.exists() and not args.force:
+        raise IngestError(str(db), "warehouse already exists; pass --force to replace it with demo data")
+    summary = build_demo(db, seed=args.seed, truth_path=args.truth)
+    print(
+        f"demo warehouse {db}: {summary['tickets']} tickets, {summary['survey_responses']} survey answers, "
+        f"{summary['complaints']} complaints, {summary['crises']} injected crises (seed {args.seed})"
+    )
+    if args.truth:
+        print(f"crisis labels written to {args.truth}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    con = connect(args.db)
+    try:
+        counts = table_counts(con)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for table, count in counts.items():
+            print(f"{table:>18}: {count}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    db = resolve_db_path(args.db).resolve()
+    connect(db).close()  # create and migrate before the app opens it
+    env = {**os.environ, "CSAT_RADAR_DB": str(db)}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(args.port),
+        "--server.address", args.address,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    print(f"CSAT Radar on http://{args.address}:{args.port} (warehouse {db})", flush=True)
+    try:
+        return subprocess.call(command, env=env, cwd=str(APP.parent))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="csat-radar", description="Customer-satisfaction analytics and crisis radar.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", help="warehouse file (default: $CSAT_RADAR_DB or data/warehouse.duckdb)")
+        return p
+
+    ingest = with_db(sub.add_parser("ingest", help="load ticket, survey or complaint exports"))
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--kind", required=True, choices=KINDS)
+    ingest.add_argument("--profile", help="built-in profile name or a profile .toml file (default: best match)")
+    ingest.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE", help="map one column")
+    ingest.add_argument("--tz", help="time zone of naive timestamps in the file (default: this machine's)")
+    ingest.add_argument("--json", action="store_true", help="one JSON object per file")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    demo = with_db(sub.add_parser("demo", help="build a demo warehouse from the seeded generator"))
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--truth", help="write the injected crises (labels) to this JSON file")
+    demo.add_argument("--force", action="store_true", help="replace an existing warehouse")
+    demo.set_defaults(handler=cmd_demo)
+
+    serve = with_db(sub.add_parser("serve", help="serve the dashboard"))
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--address", default="localhost")
+    serve.set_defaults(handler=cmd_serve)
+
+    status = with_db(sub.add_parser("status", help="row counts of the warehouse tables"))
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except IngestError as exc:
+        print(f"csat-radar: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    except KeyboardInterrupt:
+        print("csat-radar: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("CSAT_RADAR_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"csat-radar: unexpected error: {type(exc).__name__}: {first}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
