@@ -13,7 +13,7 @@ window, and returns them as ``truth`` so detectors can be scored against it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -213,7 +213,7 @@ class _Crisis:
     segment: int  # index into the labels of the kind's dimension
     start: int  # day index, inclusive
     end: int  # day index, inclusive
-    params: dict[str, float] = field(default_factory=dict)
+    params: dict[str, float]
 
     def days_in(self, day_index: np.ndarray) -> np.ndarray:
         return (day_index >= self.start) & (day_index <= self.end)
@@ -293,7 +293,15 @@ def _compatible(candidate: _Crisis, other: _Crisis) -> bool:
     )
     if same_segment and not apart(SAME_SEGMENT_GAP_DAYS):
         return False
-    return not (candidate.kind == other.kind and not apart(SAME_KIND_GAP_DAYS))
+    if candidate.kind == other.kind and not apart(SAME_KIND_GAP_DAYS):
+        return False
+    # A sudden event floods the team that handles its category, whatever the region: keep it out of
+    # a service-quality crisis and the weeks before it, which are that crisis's baseline.
+    kinds = {candidate.kind, other.kind}
+    if kinds == {SERVICE_QUALITY, SUDDEN_EVENT}:
+        quality, event = (candidate, other) if candidate.kind == SERVICE_QUALITY else (other, candidate)
+        return event.end < quality.start - SAME_SEGMENT_GAP_DAYS or event.start > quality.end
+    return True
 
 
 def _draw_crisis_params(rng: np.random.Generator, kind: str) -> tuple[int, dict[str, float]]:
@@ -302,9 +310,9 @@ def _draw_crisis_params(rng: np.random.Generator, kind: str) -> tuple[int, dict[
         duration = int(rng.integers(21, 43))
         return duration, {
             "response_factor": float(rng.uniform(4.0, 6.0)),
-            "resolution_factor": float(rng.uniform(1.4, 1.8)),
+            "resolution_factor": float(rng.uniform(1.2, 1.5)),
             "reopen_factor": float(rng.uniform(2.5, 3.5)),
-            "attitude_logit": float(rng.uniform(0.4, 0.65)),
+            "attitude_logit": float(rng.uniform(0.4, 0.6)),
         }
     if kind == COMMUNICATION_FAILURE:
         duration = int(rng.integers(14, 36))
@@ -531,11 +539,15 @@ def _simulate_service(
     daily_load: np.ndarray,
     cutoff: int,
 ) -> None:
-    """First response, complaints, resolution, reopening and closing, in that causal order."""
+    """First response, complaints, resolution, reopening and closing, in that causal order.
+
+    Times past ``cutoff`` (the moment of the export) have not happened yet and become null later.
+    """
     n = tickets["day"].size
     day, channel, category, team = tickets["day"], tickets["channel"], tickets["category"], tickets["team"]
     agent_speed = rng.lognormal(0.0, AGENT_SPEED_SIGMA, len(AGENT_NAMES))
-    tickets["agent_satisfaction_logit"] = rng.normal(0.0, AGENT_SATISFACTION_SIGMA, len(AGENT_NAMES))
+    agent_satisfaction = rng.normal(0.0, AGENT_SATISFACTION_SIGMA, len(AGENT_NAMES))
+    tickets["agent_satisfaction_logit"] = agent_satisfaction[tickets["agent"]]
 
     response_factor = np.ones(n)
     resolution_factor = np.ones(n)
@@ -586,7 +598,7 @@ def _simulate_service(
     ).astype(np.int32)
     reopen_hours = reopen_count * rng.lognormal(np.log(30.0), 0.7, n)
     tickets["reopen_count"] = reopen_count
-    tickets["agent_replies"] = np.clip(1 + rng.poisson(0.9 + 0.8 * complaint) + reopen_count, 1, 6).astype(np.int32)
+    agent_replies = np.clip(1 + rng.poisson(0.9 + 0.8 * complaint) + reopen_count, 1, 6)
 
     tickets["first_response"] = tickets["created"] + (response_minutes * MICROS_PER_MINUTE).astype(np.int64)
     tickets["resolved"] = tickets["first_response"] + ((resolution_hours + reopen_hours) * MICROS_PER_HOUR).astype(
@@ -603,6 +615,7 @@ def _simulate_service(
     status = np.where(closed, "closed", np.where(resolved, "resolved", np.where(awaiting_customer, "pending", "open")))
     tickets["status"] = status
     tickets["answered"], tickets["is_resolved"], tickets["is_closed"] = answered, resolved, closed
+    tickets["agent_replies"] = np.where(answered, agent_replies, 0).astype(np.int32)
 
 
 def _draw_complaints(
@@ -682,10 +695,10 @@ def _simulate_surveys(
     response_minutes = tickets["response_minutes"][chosen]
     total_hours = (tickets["resolved"][chosen] - tickets["created"][chosen]) / MICROS_PER_HOUR
     reopen_count = tickets["reopen_count"][chosen]
-    # Satisfaction falls with every doubling of the wait beyond the targets (SLA-dependent satisfaction).
+    # Satisfaction falls with the log of how far the wait overshot its target (SLA-dependent satisfaction).
     logit = (
         SATISFACTION_BASE_LOGIT
-        + tickets["agent_satisfaction_logit"][tickets["agent"][chosen]]
+        + tickets["agent_satisfaction_logit"][chosen]
         + 0.15 * tickets["tier"][chosen]
         - 0.7 * np.log(np.maximum(response_minutes, SLA_MINUTES) / SLA_MINUTES)
         - 0.4 * np.log(np.maximum(total_hours, 24.0) / 24.0)
@@ -759,7 +772,7 @@ def _labels(labels: tuple[str | None, ...], index: np.ndarray) -> pl.Series:
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> pl.Series:
-    return (prefix + pl.Series(numbers, dtype=pl.Int64).cast(pl.String).str.zfill(width)).alias("id")
+    return prefix + pl.Series(numbers, dtype=pl.Int64).cast(pl.String).str.zfill(width)
 
 
 def _json_labels(options: tuple[dict | None, ...]) -> tuple[str | None, ...]:
