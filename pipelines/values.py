@@ -130,6 +130,15 @@ def _excel_serials(text: pl.Series, tz: str) -> pl.Series | None:
     return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
 
 
+def _hits(values: pl.Series, formats: list[str]) -> list[int]:
+    """How many values each format parses, all formats in one parallel pass."""
+    counts = pl.DataFrame({"v": values}).select(
+        pl.col("v").str.to_datetime(fmt, strict=False).is_not_null().sum().alias(str(i))
+        for i, fmt in enumerate(formats)
+    )
+    return list(counts.row(0))
+
+
 def parse_timestamps(
     text: pl.Series, column: str, tz: str = "UTC", date_order: str | None = None, sample_size: int = 2000
 ) -> TimestampParse:
@@ -153,11 +162,8 @@ def parse_timestamps(
         return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "")
 
     sample = distinct.sample(min(sample_size, distinct.len()), seed=0) if distinct.len() > sample_size else distinct
-    scored = []
-    for order, fmt in CANDIDATE_FORMATS:
-        hits = sample.str.to_datetime(fmt, strict=False).is_not_null().sum()
-        if hits:
-            scored.append((hits, order, fmt))
+    hits_per_format = _hits(sample, [fmt for _, fmt in CANDIDATE_FORMATS])
+    scored = [(hits, order, fmt) for (order, fmt), hits in zip(CANDIDATE_FORMATS, hits_per_format, strict=True) if hits]
     if not scored:
         reasons = pl.when(prepared.is_not_null()).then(pl.format("unparseable date '{}' in {}", text, pl.lit(column)))
         return TimestampParse(
@@ -181,11 +187,8 @@ def parse_timestamps(
     if missing.any():
         # Rare formats the sample missed: try every compatible candidate on what is left.
         leftovers = prepared.filter(missing).unique()
-        extra = [
-            fmt
-            for order, fmt in CANDIDATE_FORMATS
-            if order != excluded and leftovers.str.to_datetime(fmt, strict=False).is_not_null().any()
-        ]
+        compatible = [fmt for order, fmt in CANDIDATE_FORMATS if order != excluded]
+        extra = [fmt for fmt, hits in zip(compatible, _hits(leftovers, compatible), strict=True) if hits]
         if extra:
             parsed = pl.select(
                 pl.coalesce([pl.lit(parsed)] + [_parse_with(prepared, fmt, tz) for fmt in extra])
