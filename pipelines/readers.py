@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -25,6 +25,9 @@ DELIMITERS = (",", "\t", ";", "|")
 MAX_PREAMBLE_LINES = 30
 
 
+MALFORMED_SCHEMA = {LINE: pl.Int64, "reason": pl.String, "raw_record": pl.String}
+
+
 @dataclass(frozen=True)
 class RawExport:
     frame: pl.DataFrame
@@ -33,6 +36,8 @@ class RawExport:
     encoding: str
     delimiter: str | None
     header_line: int
+    # Records that are not rows of the table at all (wrong number of fields), with the reason.
+    malformed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_SCHEMA))
 
     @property
     def source_columns(self) -> list[str]:
@@ -137,7 +142,7 @@ def _dedupe_headers(headers: list[str]) -> list[str]:
     return result
 
 
-def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, str, int]:
+def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, int]:
     delimiter, preamble = sniff_layout(text)
     lines_iter = io.StringIO(text)
     for _ in range(preamble):
@@ -146,26 +151,58 @@ def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, str, int]:
     headers = _dedupe_headers(header_row)
     body = lines_iter.read()
     header_line = preamble + 1
+    no_malformed = pl.DataFrame(schema=MALFORMED_SCHEMA)
     if not body.strip():
         return (
-            pl.DataFrame({h: [] for h in headers}, schema=dict.fromkeys(headers, pl.String)),
+            pl.DataFrame(schema={**dict.fromkeys(headers, pl.String), LINE: pl.Int64}),
+            no_malformed,
             delimiter,
             header_line,
         )
-    frame = pl.read_csv(
-        body.encode("utf-8"),
-        has_header=False,
-        new_columns=headers,
-        separator=delimiter,
-        infer_schema=False,
-        truncate_ragged_lines=True,
-        empty_string_is_null=False,
-        missing_columns="insert",
-    )
+    try:
+        frame = pl.read_csv(
+            body.encode("utf-8"),
+            has_header=False,
+            new_columns=headers,
+            separator=delimiter,
+            infer_schema=False,
+            empty_string_is_null=False,
+            missing_columns="insert",
+        )
+    except pl.exceptions.ComputeError as exc:
+        if "more fields" not in str(exc):
+            raise
+        frame, malformed = _read_ragged_csv(body, headers, delimiter, header_line)
+        return frame, malformed, delimiter, header_line
     # A record starts one line after the previous record, plus the line breaks quoted inside it.
     breaks = pl.sum_horizontal(pl.col(h).str.count_matches("\n").fill_null(0) for h in headers)
     frame = frame.with_columns((header_line + 1 + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE))
-    return frame, delimiter, header_line
+    return frame, no_malformed, delimiter, header_line
+
+
+def _read_ragged_csv(
+    body: str, headers: list[str], delimiter: str, header_line: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Slow path for files with records wider than the header: those records are set aside."""
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
+    good: list[list[str]] = []
+    good_lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    previous_end = 0
+    for record in reader:
+        start = header_line + previous_end + 1
+        previous_end = reader.line_num
+        if len(record) == len(headers):
+            good.append(record)
+            good_lines.append(start)
+        elif record:
+            reason = f"record has {len(record)} fields, the header has {len(headers)}"
+            bad.append((start, reason, json.dumps(record, ensure_ascii=False)))
+    frame = pl.DataFrame(good, schema=dict.fromkeys(headers, pl.String), orient="row").with_columns(
+        pl.Series(LINE, good_lines, dtype=pl.Int64)
+    )
+    frame = frame.with_columns(pl.col(h).replace("", None) for h in headers)
+    return frame, pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
 
 
 def _stringify(frame: pl.DataFrame) -> pl.DataFrame:
@@ -266,10 +303,11 @@ def read_export(source: str | Path | bytes, file_name: str | None = None) -> Raw
             frame = _read_json(file_name, data, text, file_format == "jsonl")
             return RawExport(frame, file_name, file_format, encoding, None, 0)
         try:
-            frame, delimiter, header_line = _read_csv(file_name, text)
+            frame, malformed, delimiter, header_line = _read_csv(file_name, text)
         except ValueError as exc:
             raise IngestError(file_name, str(exc)) from exc
-        return RawExport(frame, file_name, "tsv" if delimiter == "\t" else "csv", encoding, delimiter, header_line)
+        file_format = "tsv" if delimiter == "\t" else "csv"
+        return RawExport(frame, file_name, file_format, encoding, delimiter, header_line, malformed)
     except IngestError:
         raise
     except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError, ValueError) as exc:

@@ -290,6 +290,11 @@ def stage(
         how="left",
     )
     good = typed.filter(pl.col(REASON).is_null()).drop(REASON, REASON_COLUMN)
+    if raw.malformed.height:
+        malformed = raw.malformed.select(
+            LINE, pl.col("reason").alias(REASON), pl.lit(None, dtype=pl.String).alias(REASON_COLUMN), "raw_record"
+        )
+        rejected = pl.concat([rejected, malformed])
 
     if transform == "conversation":
         rows, record_source, thread_rejected = _conversation_to_tickets(good)

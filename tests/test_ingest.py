@@ -204,3 +204,21 @@ def test_batch_records_what_was_used(con, tmp_path):
     assert row == [("t.csv", "tickets", "generic", "utf-8", "Asia/Shanghai", 8, 2, 5, '["created at"]')]
     # 09:00 in Shanghai is 01:00 UTC.
     assert con.sql("SELECT hour(created_at AT TIME ZONE 'UTC') FROM tickets WHERE ticket_id='T1'").fetchall() == [(1,)]
+
+
+def test_a_record_wider_than_the_header_is_rejected_not_truncated(con, tmp_path):
+    text = (
+        "ticket id,created at,status\n"
+        "T1,2026-03-02 09:00,open\nT2,2026-03-02 10:00,open,surplus\nT3,2026-03-02 11:00,open\n"
+    )
+    result = ingest_file(con, write(tmp_path / "wide.csv", text), "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (3, 2, 1)
+    assert con.sql("SELECT line_number, reason, raw_record FROM rejected_rows").fetchall() == [
+        (3, "record has 4 fields, the header has 3", '["T2", "2026-03-02 10:00", "open", "surplus"]')
+    ]
+
+
+def test_header_only_export_is_an_empty_batch(con, tmp_path):
+    result = ingest_file(con, write(tmp_path / "none.csv", "ticket id,created at,status\n"), "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (0, 0, 0)
+    assert con.sql("SELECT rows_read FROM batches").fetchall() == [(0,)]
