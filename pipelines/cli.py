@@ -109,6 +109,78 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _parse_date(text: str | None):
+    from datetime import date
+
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise IngestError("--from/--to", f"expected a date like 2026-07-01, got {text!r}") from exc
+
+
+def _parse_filters(pairs: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    grouped: dict[str, list[str]] = {}
+    for pair in pairs:
+        dimension, sep, value = pair.partition("=")
+        if not sep or not dimension or not value:
+            raise IngestError("--filter", f"expected DIMENSION=VALUE, got {pair!r}")
+        grouped.setdefault(dimension.strip(), []).append(value.strip())
+    return tuple((d, tuple(v)) for d, v in grouped.items())
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from metrics.compute import RESULT_SCHEMA, Query, all_metric_names, compute
+    from metrics.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(args.targets)
+    except SettingsError as exc:
+        raise IngestError("targets", str(exc)) from exc
+    query = Query(
+        metrics=tuple(args.metric) or all_metric_names(),
+        grain=args.grain,
+        dimension=args.by,
+        date_from=_parse_date(args.date_from),
+        date_to=_parse_date(args.date_to),
+        filters=_parse_filters(args.filter),
+    )
+    con = connect(args.db, read_only=True)
+    try:
+        result = compute(con, query, settings)
+    except ValueError as exc:
+        raise IngestError("kpis", str(exc)) from exc
+    finally:
+        con.close()
+    columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
+    records = result.select(columns).with_columns(pl.col("period_start").cast(pl.String))
+    if args.json:
+        print(json.dumps(records.to_dicts(), ensure_ascii=False))
+    elif args.csv:
+        sys.stdout.write(records.write_csv())
+    else:
+        from metrics.catalog import format_value, metric
+
+        if records.is_empty():
+            print("no data for this selection")
+        for row in records.iter_rows(named=True):
+            fmt = metric(row["metric"]).format
+            interval = (
+                f" [{format_value(row['ci_low'], fmt)}, {format_value(row['ci_high'], fmt)}]"
+                if row["ci_low"] is not None
+                else ""
+            )
+            target = f" target {format_value(row['target'], fmt)}" if row["target"] is not None else ""
+            print(
+                f"{row['period_start']} {row['segment']:<14} {row['metric']:<26} "
+                f"{format_value(row['value'], fmt):>10}{interval} n={row['n']}{target} {row['status']}"
+            )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csat-radar", description="Customer-satisfaction analytics and crisis radar.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--address", default="localhost")
     serve.set_defaults(handler=cmd_serve)
+
+    kpis = with_db(sub.add_parser("kpis", help="KPI values with intervals, targets and status"))
+    kpis.add_argument("--grain", default="week", choices=("day", "week", "month", "quarter"))
+    kpis.add_argument("--by", metavar="DIMENSION", help="break down by channel, team, ... or attr:NAME")
+    kpis.add_argument("--from", dest="date_from", metavar="DATE")
+    kpis.add_argument("--to", dest="date_to", metavar="DATE")
+    kpis.add_argument("--metric", action="append", default=[], metavar="NAME", help="repeatable; default: all")
+    kpis.add_argument("--filter", action="append", default=[], metavar="DIMENSION=VALUE", help="repeatable")
+    kpis.add_argument("--targets", metavar="PATH", help="targets and conventions TOML (default: targets.toml)")
+    output = kpis.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true")
+    kpis.set_defaults(handler=cmd_kpis)
 
     status = with_db(sub.add_parser("status", help="row counts of the warehouse tables"))
     status.add_argument("--json", action="store_true")

@@ -1,0 +1,367 @@
+"""The one compute function: KPI values with intervals, targets and status, from SQL generated from the catalog.
+
+Grain of the result: one row per metric, period and segment. Ratios are counted at that
+grain (sum of numerator over sum of denominator), never averaged from finer periods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from metrics.catalog import GRAINS, SOURCES, Metric, catalog, dimension_expression, metric
+from metrics.settings import Conventions, Settings, load_settings
+
+Z95 = 1.959963984540054
+RESULT_SCHEMA = {
+    "period_start": pl.Date,
+    "period_end": pl.Date,
+    "grain": pl.String,
+    "dimension": pl.String,
+    "segment": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "numerator": pl.Float64,
+    "denominator": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "n": pl.Int64,
+    "target": pl.Float64,
+    "target_bound": pl.String,
+    "status": pl.String,
+    "complete": pl.Boolean,
+}
+ALL_SEGMENTS = "all"
+STATUSES = {
+    "met": "target met",
+    "not_credibly_missed": "below target, but within the uncertainty",
+    "missed": "target credibly missed",
+    "small_sample": "too few observations to judge",
+    "no_target": "no target set",
+    "no_data": "no data",
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to compute: metrics at a grain, optionally by one dimension, within dates and segment filters."""
+
+    metrics: tuple[str, ...]
+    grain: str = "week"
+    dimension: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _placeholders(conventions: Conventions, settings: Settings) -> dict[str, str]:
+    if conventions.hours == "business":
+        first_response = "business_minutes(created_at, first_response_at)"
+        resolution = "business_minutes(created_at, resolved_at)"
+    else:
+        first_response = "((epoch(first_response_at) - epoch(created_at)) / 60.0)"
+        resolution = "((epoch(resolved_at) - epoch(created_at)) / 60.0)"
+    if conventions.fcr == "one_reply":
+        fcr = "CASE WHEN resolved_at IS NULL OR agent_replies IS NULL THEN NULL ELSE agent_replies <= 1 END"
+    else:
+        fcr = (
+            "CASE WHEN resolved_at IS NULL OR customer_id IS NULL THEN NULL ELSE "
+            "coalesce(lead(created_at) OVER (PARTITION BY customer_id ORDER BY created_at) "
+            f"> created_at + INTERVAL ({int(conventions.fcr_repeat_days)}) DAY, true) END"
+        )
+    return {
+        "as_of": f"TIMESTAMPTZ {_literal(settings.as_of.isoformat())}",
+        "first_response_minutes": first_response,
+        "resolution_minutes": resolution,
+        "first_response_sla_minutes": f"{float(conventions.first_response_sla_minutes)}",
+        "complaint_sla_hours": f"{float(conventions.complaint_sla_hours)}",
+        "fcr_expression": fcr,
+        "complaint_rate_denominator": (
+            "count(DISTINCT customer_id)" if conventions.complaint_rate_denominator == "customers" else "count(*)"
+        ),
+    }
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _business_macro(conventions: Conventions) -> str:
+    open_text, close_text = conventions.business_hours.split("-")
+    minutes = [int(t.split(":")[0]) * 60 + int(t.split(":")[1]) for t in (open_text, close_text)]
+    zone = _literal(conventions.business_time_zone)
+    days = ", ".join(str(int(d)) for d in conventions.business_days) or "0"
+    holidays = ", ".join(f"DATE {_literal(h)}" for h in conventions.holidays) or "DATE '1900-01-01'"
+    return f"""CREATE OR REPLACE TEMP MACRO business_minutes(a, b) AS (
+        SELECT coalesce(sum(greatest(0,
+            epoch(least(timezone({zone}, b), d + INTERVAL {minutes[1]} MINUTE))
+            - epoch(greatest(timezone({zone}, a), d + INTERVAL {minutes[0]} MINUTE)))), 0) / 60.0
+        FROM (SELECT unnest(generate_series(date_trunc('day', timezone({zone}, a)),
+                                            date_trunc('day', timezone({zone}, b)), INTERVAL 1 DAY)) AS d)
+        WHERE isodow(d) IN ({days}) AND d::DATE NOT IN ({holidays}))"""
+
+
+class _Compiler:
+    """Generates one SQL statement per metric from its catalog entry."""
+
+    def __init__(self, query: Query, settings: Settings):
+        self.query = query
+        self.settings = settings
+        self.values = _placeholders(settings.conventions, settings)
+        self.zone = _literal(settings.conventions.report_time_zone)
+        self.segment = dimension_expression(query.dimension) if query.dimension else _literal(ALL_SEGMENTS)
+        self.filters = [(dimension_expression(d), values) for d, values in query.filters]
+
+    def source(self, name: str) -> str:
+        return "(" + _fill(SOURCES[name], self.values) + ")"
+
+    def period(self, time_column: str) -> str:
+        return f"date_trunc('{self.query.grain}', {time_column} AT TIME ZONE {self.zone})::DATE"
+
+    def conditions(self, time_column: str, where: str | None) -> str:
+        parts = [f"{time_column} IS NOT NULL"]
+        if where:
+            parts.append(f"({_fill(where, self.values)})")
+        local_day = f"({time_column} AT TIME ZONE {self.zone})::DATE"
+        if self.query.date_from:
+            parts.append(f"{local_day} >= DATE {_literal(self.query.date_from.isoformat())}")
+        if self.query.date_to:
+            parts.append(f"{local_day} <= DATE {_literal(self.query.date_to.isoformat())}")
+        for expression, values in self.filters:
+            parts.append(f"{expression} IN ({', '.join(_literal(v) for v in values)})")
+        return " AND ".join(parts)
+
+    def grouped(self, m: Metric, select: str, source: str, time_column: str, where: str | None) -> str:
+        return f"""SELECT {self.period(time_column)} AS period_start,
+                          coalesce(CAST({self.segment} AS VARCHAR), '(none)') AS segment, {select}
+                   FROM {self.source(source)} src
+                   WHERE {self.conditions(time_column, where)}
+                   GROUP BY ALL"""
+
+    def sql(self, m: Metric) -> str:
+        f = m.fields
+        if m.kind == "proportion":
+            numerator = _fill(f["numerator"], self.values)
+            select = f"count(*) FILTER (WHERE {numerator})::DOUBLE AS numerator, count(*)::DOUBLE AS denominator"
+            return self.grouped(m, select, f["source"], f["time"], f.get("where"))
+        if m.kind == "count":
+            return self.grouped(m, "count(*)::DOUBLE AS value", f["source"], f["time"], f.get("where"))
+        if m.kind == "mean":
+            value = _fill(f["value"], self.values)
+            select = f"avg({value}) AS value, stddev_samp({value}) AS sd, count({value}) AS n"
+            return self.grouped(m, select, f["source"], f["time"], f.get("where"))
+        if m.kind == "nps":
+            value = _fill(f["value"], self.values)
+            select = (
+                f"count(*) FILTER (WHERE {value} >= 9)::DOUBLE AS promoters, "
+                f"count(*) FILTER (WHERE {value} <= 6)::DOUBLE AS detractors, count(*) AS n"
+            )
+            return self.grouped(m, select, f["source"], f["time"], f.get("where"))
+        if m.kind == "quantile":
+            duration = _fill(f["duration"], self.values)
+            q = float(f["quantile"])
+            spread = f"{Z95} * sqrt(len(xs) * {q} * (1 - {q}))"
+            inner = self.grouped(
+                m, f"list_sort(list({duration})) AS xs", f["source"], f["time"], f"({f.get('where') or 'true'})"
+            )
+            return f"""SELECT period_start, segment, len(xs) AS n,
+                          xs[greatest(1, ceil(len(xs) * {q}))::BIGINT] AS value,
+                          xs[greatest(1, floor(len(xs) * {q} - {spread}))::BIGINT] AS ci_low,
+                          xs[least(len(xs), ceil(len(xs) * {q} + {spread}) + 1)::BIGINT]
+                              AS ci_high
+                   FROM ({inner})"""
+        if m.kind == "ratio":
+            count = _fill(f.get("denominator_count", "count(*)"), self.values)
+            numerator = self.grouped(
+                m, "count(*)::DOUBLE AS numerator", f["numerator_source"], f["numerator_time"],
+                f.get("numerator_where"),
+            )  # fmt: skip
+            denominator = self.grouped(
+                m, f"{count}::DOUBLE AS denominator", f["denominator_source"], f["denominator_time"],
+                f.get("denominator_where"),
+            )  # fmt: skip
+            return f"""SELECT period_start, segment, coalesce(numerator, 0) AS numerator,
+                              coalesce(denominator, 0) AS denominator
+                       FROM ({numerator}) FULL JOIN ({denominator}) USING (period_start, segment)"""
+        if m.kind == "backlog":
+            return self.backlog_sql(m)
+        raise ValueError(f"no SQL for kind {m.kind}")
+
+    def backlog_sql(self, m: Metric) -> str:
+        grain = self.query.grain
+        as_of = self.values["as_of"]
+        closed = "coalesce(resolved_at, closed_at)"
+        date_filters = []
+        if self.query.date_from:
+            date_filters.append(f"period_start >= DATE {_literal(self.query.date_from.isoformat())}")
+        if self.query.date_to:
+            date_filters.append(f"period_start <= DATE {_literal(self.query.date_to.isoformat())}")
+        segment_filters = " AND ".join(
+            f"{e} IN ({', '.join(_literal(v) for v in values)})" for e, values in self.filters
+        )
+        aggregate = (
+            "count(*)::DOUBLE AS value"
+            if m.fields["aggregate"] == "count"
+            else "median((epoch(p.period_end) - epoch(t.created_at)) / 3600.0) AS value, count(*) AS n"
+        )
+        return f"""
+            WITH bounds AS (
+                SELECT date_trunc('{grain}', min(created_at) AT TIME ZONE {self.zone})::DATE AS first_period,
+                       date_trunc('{grain}', {as_of} AT TIME ZONE {self.zone})::DATE AS last_period
+                FROM tickets),
+            periods AS (
+                SELECT p::DATE AS period_start,
+                       least(timezone({self.zone}, (p + INTERVAL 1 {grain})::TIMESTAMP), {as_of}) AS period_end
+                FROM bounds, unnest(generate_series(first_period::TIMESTAMP, last_period::TIMESTAMP,
+                                                    INTERVAL 1 {grain})) AS g(p)
+                {"WHERE " + " AND ".join(date_filters) if date_filters else ""})
+            SELECT p.period_start, coalesce(CAST({self.segment} AS VARCHAR), '(none)') AS segment, {aggregate}
+            FROM periods p JOIN tickets t
+              ON t.created_at < p.period_end AND ({closed} IS NULL OR {closed} >= p.period_end)
+            {"WHERE " + segment_filters if segment_filters else ""}
+            GROUP BY ALL"""
+
+
+def metric_sql(name: str, query: Query, settings: Settings) -> str:
+    """The SQL that computes one metric for a query (shown in docs and used by tests and benchmarks)."""
+    return _Compiler(query, settings).sql(metric(name))
+
+
+def _wilson(k: pl.Expr, n: pl.Expr, bound: str) -> pl.Expr:
+    p = k / n
+    z2 = Z95**2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * ((p * (1 - p) / n + z2 / (4 * n * n)).sqrt()) / (1 + z2 / n)
+    value = centre - half if bound == "low" else centre + half
+    return pl.when((n > 0) & (k <= n)).then(value.clip(0, 1))
+
+
+def _finish(m: Metric, raw: pl.DataFrame) -> pl.DataFrame:
+    """Values and 95% intervals from the aggregated counts of one metric."""
+    if m.kind in ("proportion", "ratio"):
+        multiplier = float(m.fields.get("multiplier", 1))
+        k, n = pl.col("numerator"), pl.col("denominator")
+        return raw.with_columns(
+            pl.when(n > 0).then(k / n * multiplier).alias("value"),
+            (_wilson(k, n, "low") * multiplier).alias("ci_low"),
+            (_wilson(k, n, "high") * multiplier).alias("ci_high"),
+            n.cast(pl.Int64).alias("n"),
+        )
+    if m.kind == "count":
+        return raw.with_columns(pl.col("value").cast(pl.Int64).alias("n"))
+    if m.kind == "mean":
+        n = pl.col("n")
+        t_crit = pl.Series(stats.t.ppf(0.975, np.maximum(raw["n"].to_numpy() - 1, 1)))
+        half = pl.lit(t_crit) * pl.col("sd") / n.cast(pl.Float64).sqrt()
+        return raw.with_columns(
+            pl.when(n > 1).then(pl.col("value") - half).alias("ci_low"),
+            pl.when(n > 1).then(pl.col("value") + half).alias("ci_high"),
+        ).drop("sd")
+    if m.kind == "nps":
+        n = pl.col("n").cast(pl.Float64)
+        promoters, detractors = pl.col("promoters") / n, pl.col("detractors") / n
+        score = promoters - detractors
+        half = Z95 * ((promoters + detractors - score**2) / n).sqrt()
+        return raw.with_columns(
+            score.alias("value"),
+            (score - half).clip(-1, 1).alias("ci_low"),
+            (score + half).clip(-1, 1).alias("ci_high"),
+            pl.col("promoters").alias("numerator"),
+        ).drop("promoters", "detractors")
+    if m.kind == "backlog":
+        return raw.with_columns(
+            pl.col("n").cast(pl.Int64) if "n" in raw.columns else pl.col("value").cast(pl.Int64).alias("n")
+        )
+    return raw
+
+
+def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str | None) -> pl.DataFrame:
+    targets = {}
+    default = settings.target_for(m.name)
+    if dimension:
+        for t in settings.targets:
+            if t.metric == m.name and t.dimension == dimension:
+                targets[t.segment] = t
+    value_by_segment = {s: t.value for s, t in targets.items()}
+    bound_by_segment = {s: t.bound for s, t in targets.items()}
+    frame = frame.with_columns(
+        pl.col("segment")
+        .replace_strict(value_by_segment, default=default.value if default else None, return_dtype=pl.Float64)
+        .alias("target"),
+        pl.col("segment")
+        .replace_strict(bound_by_segment, default=default.bound if default else None, return_dtype=pl.String)
+        .alias("target_bound"),
+    )
+    value, low, high, target = pl.col("value"), pl.col("ci_low"), pl.col("ci_high"), pl.col("target")
+    is_min = pl.col("target_bound") == "min"
+    met = pl.when(is_min).then(value >= target).otherwise(value <= target)
+    credibly_missed = pl.when(is_min).then(high < target).otherwise(low > target)
+    small = pl.col("n").fill_null(0) < settings.conventions.min_sample
+    status = (
+        pl.when(value.is_null())
+        .then(pl.lit("no_data"))
+        .when(target.is_null())
+        .then(pl.lit("no_target"))
+        .when(small & m.is_interval_metric)
+        .then(pl.lit("small_sample"))
+        .when(met)
+        .then(pl.lit("met"))
+        .when(credibly_missed.fill_null(True))
+        .then(pl.lit("missed"))
+        .otherwise(pl.lit("not_credibly_missed"))
+    )
+    return frame.with_columns(status.alias("status"))
+
+
+_PERIOD_STEP = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo"}
+
+
+def compute(con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | None = None) -> pl.DataFrame:
+    """Every requested metric at the query's grain and dimension, with interval, target and status.
+
+    Periods with no data for a metric do not appear; the caller decides whether a gap is zero
+    (counts) or unknown (rates).
+    """
+    settings = settings or load_settings()
+    if query.grain not in GRAINS:
+        raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
+    compiler = _Compiler(query, settings)
+    if settings.conventions.hours == "business":
+        con.execute(_business_macro(settings.conventions))
+    frames = []
+    for name in query.metrics:
+        m = metric(name)
+        raw = con.sql(compiler.sql(m)).pl()
+        finished = _finish(m, raw)
+        for column, dtype in RESULT_SCHEMA.items():
+            if column not in finished.columns:
+                finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        finished = finished.with_columns(
+            pl.lit(name).alias("metric"),
+            pl.lit(query.grain).alias("grain"),
+            pl.lit(query.dimension or "overall").alias("dimension"),
+            pl.col("period_start").dt.offset_by(_PERIOD_STEP[query.grain]).alias("period_end"),
+        )
+        finished = _status(m, finished, settings, query.dimension)
+        as_of_local = settings.as_of.date()
+        finished = finished.with_columns((pl.col("period_end") <= as_of_local).alias("complete"))
+        frames.append(finished.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items()]))
+    if not frames:
+        return pl.DataFrame(schema=RESULT_SCHEMA)
+    return pl.concat(frames).sort("metric", "segment", "period_start")
+
+
+def all_metric_names() -> tuple[str, ...]:
+    """Every metric of the catalog, in declaration order."""
+    return tuple(catalog())
