@@ -16,6 +16,7 @@ from scipy import stats
 
 from metrics.catalog import GRAINS, SOURCES, Metric, catalog, dimension_expression, metric
 from metrics.settings import Conventions, Settings, load_settings
+from metrics.trends import change_p_values
 
 Z95 = 1.959963984540054
 RESULT_SCHEMA = {
@@ -360,6 +361,60 @@ def compute(con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | N
     if not frames:
         return pl.DataFrame(schema=RESULT_SCHEMA)
     return pl.concat(frames).sort("metric", "segment", "period_start")
+
+
+def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
+    """Add the change on the previous period of each metric and segment, and whether it is more than noise.
+
+    Proportions use a pooled two-proportion z-test, counts a Poisson test on the two counts; medians,
+    p90s, means and NPS call a change significant when the two 95% intervals do not overlap (conservative).
+    """
+    ordered = results.sort("metric", "segment", "period_start")
+    previous = [pl.col(c).shift(1).over("metric", "segment") for c in ("value", "numerator", "denominator")]
+    ordered = ordered.with_columns(
+        previous[0].alias("previous_value"),
+        previous[1].alias("previous_numerator"),
+        previous[2].alias("previous_denominator"),
+        pl.col("ci_low").shift(1).over("metric", "segment").alias("previous_ci_low"),
+        pl.col("ci_high").shift(1).over("metric", "segment").alias("previous_ci_high"),
+    ).with_columns((pl.col("value") - pl.col("previous_value")).alias("change"))
+    kinds = {name: m.kind for name, m in catalog().items()}
+    kind = pl.col("metric").replace_strict(kinds, return_dtype=pl.String)
+    proportion_p = change_p_values(
+        ordered["previous_denominator"].fill_null(0).to_numpy(),
+        ordered["previous_numerator"].fill_null(0).to_numpy(),
+        ordered["denominator"].fill_null(0).to_numpy(),
+        ordered["numerator"].fill_null(0).to_numpy(),
+    )
+    counts_now, counts_before = ordered["value"].to_numpy(), ordered["previous_value"].fill_null(np.nan).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        poisson_p = 2 * stats.norm.sf(np.abs(counts_now - counts_before) / np.sqrt(counts_now + counts_before))
+    is_binomial = (
+        kind.is_in(["proportion", "ratio"])
+        & (pl.col("numerator") <= pl.col("denominator"))
+        & (pl.col("previous_numerator") <= pl.col("previous_denominator"))
+    )
+    p_value = (
+        pl.when(pl.col("previous_value").is_null())
+        .then(None)
+        .when(is_binomial)
+        .then(pl.lit(proportion_p))
+        .when(kind == "count")
+        .then(pl.lit(poisson_p))
+    )
+    no_overlap = (pl.col("ci_low") > pl.col("previous_ci_high")) | (pl.col("ci_high") < pl.col("previous_ci_low"))
+    return (
+        ordered.with_columns(p_value.fill_nan(None).alias("change_p_value"))
+        .with_columns(
+            pl.when(pl.col("previous_value").is_null())
+            .then(None)
+            .when(pl.col("change_p_value").is_not_null())
+            .then(pl.col("change_p_value") < alpha)
+            .otherwise(no_overlap)
+            .alias("change_significant")
+        )
+        .drop("previous_numerator", "previous_denominator", "previous_ci_low", "previous_ci_high")
+    )
 
 
 def all_metric_names() -> tuple[str, ...]:

@@ -20,13 +20,15 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.seasonal import STL
 
+from metrics.catalog import FORMATS, format_value
+
 WEEK = timedelta(weeks=1)
 YEARLY_PERIOD = 52
 QUARTERLY_PERIOD = 13
 MOVING_AVERAGE_WINDOW = 5
 MIN_WEEKS_FOR_FORECAST = 8
 DIRECTIONS = ("higher", "lower")
-VALUE_FORMATS = ("percent", "minutes", "number")
+VALUE_FORMATS = FORMATS
 
 FILLED_SCHEMA = {"period_start": pl.Date, "value": pl.Float64, "n": pl.Int64, "filled": pl.Boolean}
 DECOMPOSITION_SCHEMA = {
@@ -149,15 +151,6 @@ class Forecast:
     crossing_message: str | None
 
 
-def format_value(value: float, value_format: str) -> str:
-    """Render a KPI value for a message: 0.9 as "90.0%", 60 as "60 min", other numbers plainly."""
-    if value_format == "percent":
-        return f"{value * 100:.1f}%"
-    if value_format == "minutes":
-        return f"{value:.0f} min"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
 def forecast(
     series: pl.DataFrame,
     horizon: int = 12,
@@ -240,6 +233,21 @@ def target_crossing(
     return weeks, f"At this trend the target {target_text} is crossed in about {weeks} {unit}"
 
 
+def change_p_values(n1: np.ndarray, k1: np.ndarray, n2: np.ndarray, k2: np.ndarray) -> np.ndarray:
+    """Pooled two-proportion z-test p-values, element-wise; nan where a period has no sample.
+
+    Where every answer in both periods is the same (pooled proportion 0 or 1) the p-value is 1.
+    """
+    n1, k1, n2, k2 = (np.asarray(a, dtype=float) for a in (n1, k1, n2, k2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pooled = (k1 + k2) / (n1 + n2)
+        standard_error = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        z = np.abs(k2 / n2 - k1 / n1) / standard_error
+        p_values = 2 * norm.sf(z)
+    p_values = np.where((pooled == 0) | (pooled == 1), 1.0, p_values)
+    return np.where((n1 > 0) & (n2 > 0), p_values, np.nan)
+
+
 def change_significance(n1: int, k1: int, n2: int, k2: int) -> tuple[float, float]:
     """Pooled two-proportion z-test for a change from k1/n1 (previous period) to k2/n2 (current period).
 
@@ -251,9 +259,4 @@ def change_significance(n1: int, k1: int, n2: int, k2: int) -> tuple[float, floa
             raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
     if n1 == 0 or n2 == 0:
         return math.nan, math.nan
-    difference = k2 / n2 - k1 / n1
-    pooled = (k1 + k2) / (n1 + n2)
-    if pooled in (0.0, 1.0):
-        return difference, 1.0
-    standard_error = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    return difference, float(2 * norm.sf(abs(difference) / standard_error))
+    return k2 / n2 - k1 / n1, float(change_p_values(n1, k1, n2, k2))
