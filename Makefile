@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DB ?= data/warehouse.duckdb
 PORT ?= 8501
 
-.PHONY: install run test lint bench lock clean
+.PHONY: install run test lint bench lock clean docs
 
 install: $(STAMP)
 
@@ -37,3 +37,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+docs: install
+	$(PY) -m metrics.docs

@@ -73,6 +73,12 @@ class Metric:
     def is_interval_metric(self) -> bool:
         return self.kind in ("proportion", "ratio", "quantile", "mean", "nps")
 
+    def explain(self, conventions: dict[str, str]) -> str:
+        """The description with the conventions in force written in."""
+        return self.description.replace("{fcr_convention}", conventions["first-contact resolution"]).replace(
+            "{reopen_convention}", conventions["reopens"]
+        )
+
     def display_label(self, language: str = "en") -> str:
         return self.label_zh if language == "zh" else self.label
 
