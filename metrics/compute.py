@@ -16,7 +16,7 @@ from scipy import stats
 
 from metrics.catalog import GRAINS, SOURCES, Metric, catalog, dimension_expression, metric
 from metrics.settings import Conventions, Settings, load_settings
-from metrics.trends import change_p_values
+from metrics.trends import Decomposition, Forecast, change_p_values, decompose, forecast
 
 Z95 = 1.959963984540054
 RESULT_SCHEMA = {
@@ -414,6 +414,48 @@ def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
             .alias("change_significant")
         )
         .drop("previous_numerator", "previous_denominator", "previous_ci_low", "previous_ci_high")
+    )
+
+
+@dataclass(frozen=True)
+class KpiTrend:
+    """A metric's weekly series with its decomposition and forecast against the target."""
+
+    metric: str
+    series: pl.DataFrame  # period_start, value, n, ci_low, ci_high (complete weeks only)
+    decomposition: Decomposition
+    forecast: Forecast
+    target: float | None
+
+
+def weekly_trend(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    settings: Settings | None = None,
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    horizon: int = 12,
+) -> KpiTrend:
+    """STL components and a damped-trend forecast of one metric's complete weeks, with the target crossing."""
+    settings = settings or load_settings()
+    m = metric(name)
+    weekly = compute(con, Query((name,), "week", filters=filters), settings)
+    series = weekly.filter(pl.col("complete")).select("period_start", "value", "n", "ci_low", "ci_high")
+    target = settings.target_for(name)
+    direction = {"higher": "higher", "lower": "lower"}.get(m.direction, "higher")
+    if target is not None:
+        direction = "higher" if target.bound == "min" else "lower"
+    return KpiTrend(
+        metric=name,
+        series=series.sort("period_start"),
+        decomposition=decompose(series.select("period_start", "value", "n")),
+        forecast=forecast(
+            series.select("period_start", "value", "n"),
+            horizon=horizon,
+            target=target.value if target else None,
+            direction=direction,
+            value_format=m.format,
+        ),
+        target=target.value if target else None,
     )
 
 

@@ -155,6 +155,10 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         raise IngestError("kpis", str(exc)) from exc
     finally:
         con.close()
+    if args.explain:
+        print(f"targets and conventions from {settings.source}:", file=sys.stderr)
+        for convention, meaning in settings.conventions.describe().items():
+            print(f"  {convention}: {meaning}", file=sys.stderr)
     columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
     records = result.select(columns).with_columns(pl.col("period_start").cast(pl.String))
     if args.json:
@@ -217,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     kpis.add_argument("--metric", action="append", default=[], metavar="NAME", help="repeatable; default: all")
     kpis.add_argument("--filter", action="append", default=[], metavar="DIMENSION=VALUE", help="repeatable")
     kpis.add_argument("--targets", metavar="PATH", help="targets and conventions TOML (default: targets.toml)")
+    kpis.add_argument("--explain", action="store_true", help="also state the conventions behind the numbers")
     output = kpis.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true")

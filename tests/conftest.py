@@ -28,6 +28,17 @@ def con(db_path: Path):
     connection.close()
 
 
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """A demo warehouse (seed 3) shared by every test that only reads it: (path, truth path, summary)."""
+    from pipelines.demo import build_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    db, truth = folder / "demo.duckdb", folder / "truth.json"
+    summary = build_demo(db, seed=3, truth_path=truth)
+    return db, truth, summary
+
+
 @pytest.fixture
 def real_dir() -> Path:
     if not REAL.is_dir():

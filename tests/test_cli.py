@@ -87,3 +87,34 @@ def test_db_comes_from_the_environment_when_not_given(tmp_path):
     assert counts(db)["tickets"] == 3
     status = run_cli("status", "--json", env={"CSAT_RADAR_DB": str(db)})
     assert json.loads(status.stdout)["tickets"] == 3
+
+
+def test_kpis_json_records_and_conventions(demo, tmp_path):
+    db, _, _ = demo
+    result = run_cli(
+        "kpis", "--db", str(db), "--grain", "month", "--by", "channel", "--metric", "csat",
+        "--from", "2026-01-01", "--to", "2026-03-31", "--json", "--explain",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert {r["period_start"] for r in records} == {"2026-01-01", "2026-02-01", "2026-03-01"}
+    assert {r["segment"] for r in records} == {"email", "phone", "chat", "web", "social"}
+    for r in records:
+        assert set(r) == {
+            "period_start", "grain", "dimension", "segment", "metric", "value", "numerator", "denominator",
+            "ci_low", "ci_high", "n", "target", "status",
+        }  # fmt: skip
+        assert 0 <= r["ci_low"] <= r["value"] <= r["ci_high"] <= 1
+        assert r["value"] == r["numerator"] / r["denominator"]
+        assert r["target"] == 0.9 and r["dimension"] == "channel"
+    assert "first-response clock: starts at created_at" in result.stderr
+    csv_out = run_cli("kpis", "--db", str(db), "--grain", "quarter", "--metric", "ticket_volume", "--csv")
+    assert csv_out.stdout.splitlines()[0].startswith("period_start,grain,dimension,segment,metric,value")
+
+
+def test_kpis_bad_dimension_is_one_line(demo):
+    db, _, _ = demo
+    result = run_cli("kpis", "--db", str(db), "--by", "colour")
+    assert result.returncode == 2
+    assert result.stderr.startswith("csat-radar: kpis: unknown dimension 'colour'")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -5,19 +5,9 @@ from __future__ import annotations
 import json
 
 import duckdb
-import pytest
 
-from pipelines.demo import build_demo
 from pipelines.demo_generator import generate
 from tests.conftest import run_cli
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo")
-    db, truth = folder / "demo.duckdb", folder / "truth.json"
-    summary = build_demo(db, seed=3, truth_path=truth)
-    return db, truth, summary
 
 
 def test_demo_holds_everything_the_generator_made(demo):
