@@ -11,7 +11,7 @@ from pathlib import Path
 CATALOG_FILE = Path(__file__).parent / "catalog.toml"
 
 KINDS = ("proportion", "ratio", "quantile", "mean", "nps", "count", "backlog")
-FORMATS = ("percent", "decimal", "minutes", "hours", "count", "score")
+FORMATS = ("percent", "decimal", "minutes", "count", "score")
 DIRECTIONS = ("higher", "lower", "neutral")
 GRAINS = ("day", "week", "month", "quarter")
 
@@ -147,9 +147,12 @@ def format_value(value: float | None, fmt: str) -> str:
     if fmt == "percent":
         return f"{value * 100:.1f}%"
     if fmt == "minutes":
+        # Durations are stored in minutes everywhere; long ones read better in hours or days.
+        if value >= 2 * 24 * 60:
+            return f"{value / 1440:,.1f} d"
+        if value >= 120:
+            return f"{value / 60:,.1f} h"
         return f"{value:,.0f} min" if value >= 10 else f"{value:.1f} min"
-    if fmt == "hours":
-        return f"{value:,.1f} h"
     if fmt == "count":
         return f"{value:,.0f}"
     if fmt == "score":

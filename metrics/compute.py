@@ -214,7 +214,7 @@ class _Compiler:
         aggregate = (
             "count(*)::DOUBLE AS value"
             if m.fields["aggregate"] == "count"
-            else "median((epoch(p.period_end) - epoch(t.created_at)) / 3600.0) AS value, count(*) AS n"
+            else "median((epoch(p.period_end) - epoch(t.created_at)) / 60.0) AS value, count(*) AS n"
         )
         return f"""
             WITH bounds AS (

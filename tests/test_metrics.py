@@ -161,8 +161,8 @@ def test_business_hours_convention(warehouse, tmp_path):
 def test_resolution_quantiles(warehouse, tmp_path):
     settings = settings_file(tmp_path)
     median = kpi(warehouse, settings, "resolution_median")[(WEEK1, "all")]
-    assert (median["value"], median["n"]) == (4.0, 4)  # hours [1, 4, 24, 48]: the lower median
-    assert kpi(warehouse, settings, "resolution_p90")[(WEEK1, "all")]["value"] == 48.0
+    assert (median["value"], median["n"]) == (240.0, 4)  # minutes [60, 240, 1440, 2880]: the lower median
+    assert kpi(warehouse, settings, "resolution_p90")[(WEEK1, "all")]["value"] == 2880.0
 
 
 def test_complaint_resolution_sla(warehouse, tmp_path):
@@ -185,7 +185,7 @@ def test_backlog_counts_tickets_open_at_each_period_end(warehouse, tmp_path):
     backlog = kpi(warehouse, settings, "backlog")
     assert {k[0]: v["value"] for k, v in backlog.items()} == {WEEK1: 1, WEEK2: 2, WEEK3: 3}
     age = kpi(warehouse, settings, "backlog_age")[(WEEK3, "all")]
-    assert age["value"] == pytest.approx(267.0)  # T5 363 h, T6 267 h, T7 0.5 h at the as-of time
+    assert age["value"] == pytest.approx(267 * 60)  # T5 363 h, T6 267 h, T7 0.5 h at the as-of time
 
 
 def test_volumes_and_survey_response_rate(warehouse, tmp_path):
@@ -293,7 +293,8 @@ def test_change_on_previous_period_says_whether_it_is_noise(warehouse, tmp_path)
 def test_values_are_formatted_as_people_read_them():
     assert format_value(0.9123, "percent") == "91.2%"
     assert format_value(45.0, "minutes") == "45 min"
-    assert format_value(3.25, "hours") == "3.2 h"
+    assert format_value(350.0, "minutes") == "5.8 h"
+    assert format_value(4320.0, "minutes") == "3.0 d"
     assert format_value(12345, "count") == "12,345"
     assert format_value(0.32, "score") == "+32"
     assert format_value(None, "percent") == "–"
