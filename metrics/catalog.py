@@ -33,6 +33,8 @@ DIMENSIONS = ("channel", "category", "team", "agent", "product", "region", "cust
 SOURCES = {
     "tickets": "SELECT * FROM tickets",
     "inquiries": "SELECT * FROM tickets WHERE NOT coalesce(is_complaint, false)",
+    # The complaint-rate denominator the conventions choose: tickets, customers or uploaded orders.
+    "complaint_denominator": "{complaint_denominator_source}",
     "tickets_fcr": """
         SELECT *, {fcr_expression} AS fcr FROM tickets""",
     "surveys": """

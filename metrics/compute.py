@@ -86,8 +86,17 @@ def _placeholders(conventions: Conventions, settings: Settings) -> dict[str, str
         "first_response_sla_minutes": f"{float(conventions.first_response_sla_minutes)}",
         "complaint_sla_hours": f"{float(conventions.complaint_sla_hours)}",
         "fcr_expression": fcr,
-        "complaint_rate_denominator": (
-            "count(DISTINCT customer_id)" if conventions.complaint_rate_denominator == "customers" else "count(*)"
+        "complaint_rate_denominator": {
+            "tickets": "count(*)",
+            "customers": "count(DISTINCT customer_id)",
+            "orders": "sum(units)",
+        }[conventions.complaint_rate_denominator],
+        "complaint_denominator_source": (
+            "SELECT created_at, channel, NULL::VARCHAR AS category, team, NULL::VARCHAR AS agent, product, region, "
+            "NULL::VARCHAR AS customer_tier, NULL::VARCHAR AS customer_id, attributes, orders AS units "
+            "FROM order_counts"
+            if conventions.complaint_rate_denominator == "orders"
+            else "SELECT *, 1 AS units FROM tickets"
         ),
     }
 

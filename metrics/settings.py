@@ -64,6 +64,7 @@ class Conventions:
             "complaint-rate denominator": {
                 "tickets": "tickets created in the period",
                 "customers": "unique customers with a ticket in the period",
+                "orders": "orders uploaded for the period (csat-radar ingest --kind orders)",
             }[self.complaint_rate_denominator],
             "periods": f"cut in {self.report_time_zone}; weeks start on Monday",
             "small sample": f"fewer than {self.min_sample} observations",
@@ -123,6 +124,6 @@ def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None 
         raise SettingsError(f"{chosen}: fcr must be one_reply or no_repeat")
     if conventions.hours not in ("calendar", "business"):
         raise SettingsError(f"{chosen}: hours must be calendar or business")
-    if conventions.complaint_rate_denominator not in ("tickets", "customers"):
-        raise SettingsError(f"{chosen}: complaint_rate_denominator must be tickets or customers")
+    if conventions.complaint_rate_denominator not in ("tickets", "customers", "orders"):
+        raise SettingsError(f"{chosen}: complaint_rate_denominator must be tickets, customers or orders")
     return Settings(tuple(_targets(data, chosen.name)), conventions, str(chosen), as_of or datetime.now(UTC))

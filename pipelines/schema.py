@@ -4,13 +4,14 @@ Grain of each table:
 - ``tickets``: one row per ticket (key ``ticket_id``)
 - ``survey_responses``: one row per survey answer (key ``response_id``)
 - ``complaints``: one row per complaint (key ``complaint_id``)
+- ``order_counts``: one row per day and segment (the optional complaint-rate denominator)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = ("tickets", "surveys", "complaints")
+KINDS = ("tickets", "surveys", "complaints", "orders")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,22 @@ COMPLAINTS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.kind: t for t in (TICKETS, SURVEYS, COMPLAINTS)}
+ORDERS = Table(
+    kind="orders",
+    name="order_counts",
+    key="order_count_id",
+    grain="one row per day and segment",
+    columns=_cols(
+        ("order_count_id", "VARCHAR", "Day and segment, derived at ingest"),
+        ("created_at", "TIMESTAMPTZ", "Start of the day the orders were placed (UTC)"),
+        ("orders", "BIGINT", "Orders placed that day in that segment"),
+        ("channel", "VARCHAR", "Sales or contact channel"),
+        ("product", "VARCHAR", "Product or service"),
+        ("region", "VARCHAR", "Region"),
+        ("team", "VARCHAR", "Team responsible"),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.kind: t for t in (TICKETS, SURVEYS, COMPLAINTS, ORDERS)}
 
 TIMESTAMP_COLUMNS = {c.name for t in TABLES.values() for c in t.columns if c.sql_type == "TIMESTAMPTZ"}

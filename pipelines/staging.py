@@ -153,7 +153,12 @@ def stage(
     table = TABLES[kind]
     mapping = _resolve_mapping(raw, kind, profile, overrides or {})
     transform = profile.options.get("transform")
-    key_present = table.key in mapping or transform == "conversation" or (kind == "surveys" and "ticket_id" in mapping)
+    key_present = (
+        table.key in mapping
+        or transform == "conversation"
+        or (kind == "surveys" and "ticket_id" in mapping)
+        or kind == "orders"
+    )
     time_column = "responded_at" if kind == "surveys" else "created_at"
     if not key_present:
         raise IngestError(
@@ -204,8 +209,8 @@ def stage(
             values, why = parse_booleans(canon[name], name)
             typed_columns.append(values)
             reasons.append((why, name))
-        elif sql_type == "INTEGER":
-            values, why = parse_numbers(canon[name], name, pl.Int32)
+        elif sql_type in ("INTEGER", "BIGINT"):
+            values, why = parse_numbers(canon[name], name, pl.Int32 if sql_type == "INTEGER" else pl.Int64)
             typed_columns.append(values)
             reasons.append((why, name))
         elif (sql_type == "DOUBLE" and name != "score") or name.endswith(("_minutes", "_hours")):
@@ -251,6 +256,10 @@ def stage(
             )
         else:
             typed = typed.with_columns(pl.col("survey_type").str.to_lowercase().fill_null("csat"))
+
+    if kind == "orders":
+        typed, order_reasons = _order_keys(typed, raw.file_name, profile.name)
+        reasons.append(order_reasons)
 
     now = now or datetime.now(UTC)
     key_name = "message_id" if transform == "conversation" else table.key
@@ -334,11 +343,33 @@ def stage(
     )
 
 
+def _order_keys(typed: pl.DataFrame, file_name: str, profile_name: str) -> tuple[pl.DataFrame, tuple]:
+    """Order counts are keyed by day and segment; a count must be present and not negative."""
+    if "orders" not in typed.columns:
+        raise IngestError(
+            file_name, f"no column for orders (profile {profile_name}); name one with --map orders=COLUMN"
+        )
+    segment = [pl.col(c).fill_null("") for c in ("channel", "product", "region", "team") if c in typed.columns]
+    day = pl.col("created_at").dt.truncate("1d")
+    keyed = typed.with_columns(
+        day.alias("created_at"),
+        pl.concat_str([day.dt.strftime("%Y-%m-%d"), *segment], separator="|").alias("order_count_id"),
+    )
+    reason = (
+        pl.when(pl.col("orders").is_null())
+        .then(pl.lit("missing orders"))
+        .when(pl.col("orders") < 0)
+        .then(pl.format("orders '{}' is negative", pl.col("orders")))
+    )
+    return keyed, (reason, "orders")
+
+
 _SQL_TO_POLARS = {
     "VARCHAR": pl.String,
     "TIMESTAMPTZ": pl.Datetime("us", "UTC"),
     "BOOLEAN": pl.Boolean,
     "INTEGER": pl.Int32,
+    "BIGINT": pl.Int64,
     "DOUBLE": pl.Float64,
 }
 

@@ -298,3 +298,15 @@ def test_values_are_formatted_as_people_read_them():
     assert format_value(12345, "count") == "12,345"
     assert format_value(0.32, "score") == "+32"
     assert format_value(None, "percent") == "–"
+
+
+def test_complaint_rate_per_uploaded_orders(warehouse, tmp_path):
+    orders = "date,channel,orders\n2026-03-02,email,30\n2026-03-03,email,10\n2026-03-03,web,10\n2026-03-03,web,10\n"
+    result = ingest_file(warehouse, write(tmp_path / "orders.csv", orders), "orders", source_tz="UTC")
+    # The repeated web row is the same day and segment: an exact duplicate, not more orders.
+    assert (result.rows_loaded, result.rows_duplicate) == (3, 1)
+    settings = settings_file(tmp_path, conventions='complaint_rate_denominator = "orders"')
+    week = kpi(warehouse, settings, "complaint_rate")[(WEEK1, "all")]
+    assert (week["numerator"], week["denominator"], week["value"]) == (2, 50, pytest.approx(0.04))
+    by_channel = kpi(warehouse, settings, "complaint_rate", dimension="channel")
+    assert (by_channel[(WEEK1, "web")]["numerator"], by_channel[(WEEK1, "web")]["denominator"]) == (1, 10)

@@ -10,7 +10,7 @@ from pipelines.schema import TABLES
 from pipelines.warehouse import connect, migrations, schema_version
 
 DUCKDB_TYPES = {"VARCHAR": "VARCHAR", "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "BOOLEAN": "BOOLEAN",
-                "INTEGER": "INTEGER", "DOUBLE": "DOUBLE"}  # fmt: skip
+                "INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE"}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", sorted(TABLES))
