@@ -67,7 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     db = resolve_db_path(args.db)
     if db.exists() and not args.force:
         raise IngestError(str(db), "warehouse already exists; pass --force to replace it with demo data")
-    summary = build_demo(db, seed=args.seed, truth_path=args.truth)
+    summary = build_demo(db, seed=args.seed, truth_path=args.truth, inject_crises=not args.no_crises)
     print(
         f"demo warehouse {db}: {summary['tickets']} tickets, {summary['survey_responses']} survey answers, "
         f"{summary['complaints']} complaints, {summary['crises']} injected crises (seed {args.seed})"
@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--truth", help="write the injected crises (labels) to this JSON file")
     demo.add_argument("--force", action="store_true", help="replace an existing warehouse")
+    demo.add_argument("--no-crises", action="store_true", help="generate a crisis-free history (for false alarms)")
     demo.set_defaults(handler=cmd_demo)
 
     serve = with_db(sub.add_parser("serve", help="serve the dashboard"))

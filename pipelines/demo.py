@@ -41,7 +41,9 @@ def truth_records(data: DemoData) -> list[dict]:
     ]
 
 
-def build_demo(db_path: str | os.PathLike, seed: int = 7, truth_path: str | os.PathLike | None = None) -> dict:
+def build_demo(
+    db_path: str | os.PathLike, seed: int = 7, truth_path: str | os.PathLike | None = None, inject_crises: bool = True
+) -> dict:
     """Generate two years of demo data into a fresh warehouse at ``db_path``.
 
     The warehouse is built beside the target and moved into place at the end, so a failed
@@ -51,7 +53,7 @@ def build_demo(db_path: str | os.PathLike, seed: int = 7, truth_path: str | os.P
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_name(target.name + ".building")
     building.unlink(missing_ok=True)
-    data = generate(seed=seed)
+    data = generate(seed=seed, inject_crises=inject_crises)
     con = connect(building)
     try:
         for kind, attribute in FRAMES.items():

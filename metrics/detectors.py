@@ -1,0 +1,144 @@
+"""Statistical detectors for KPI series: frame in, frame out, one series per key, periods in order.
+
+All detectors look one way: at the *bad* side of a KPI (dissatisfied answers, complaints,
+SLA breaches, reopens, volume). A proportion series carries ``bad`` (events) and ``n``
+(trials); a volume series carries ``count``. Every baseline uses only periods before the
+one judged, leaving a guard gap so a crisis that builds up does not hide in its own baseline.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# d2 for moving ranges of two: converts the mean moving range into a standard deviation.
+D2 = 1.128
+
+
+def fill_periods(frame: pl.DataFrame, keys: list[str], every: str, value_columns: list[str]) -> pl.DataFrame:
+    """One row per key and period from the key's first to its last period; missing counts are 0."""
+    spans = frame.group_by(keys).agg(
+        pl.col("period_start").min().alias("first"), pl.col("period_start").max().alias("last")
+    )
+    grid = spans.with_columns(pl.date_ranges("first", "last", interval=every).alias("period_start")).explode(
+        "period_start"
+    )
+    return (
+        grid.drop("first", "last")
+        .join(frame, on=[*keys, "period_start"], how="left")
+        .with_columns(pl.col(c).fill_null(0) for c in value_columns)
+        .sort([*keys, "period_start"])
+    )
+
+
+def proportion_chart(
+    series: pl.DataFrame, keys: list[str], baseline: int = 26, guard: int = 2, min_baseline: int = 8
+) -> pl.DataFrame:
+    """p-chart and Laney p' statistics for the bad share of each period, against the trailing baseline.
+
+    Adds ``p`` (bad share), ``p0`` (baseline share), ``z`` (binomial standard score),
+    ``sigma_z`` (observed over binomial variation in the baseline, from moving ranges),
+    ``z_adj`` (Laney's z', equal to z unless the series is overdispersed), ``ucl``/``lcl``
+    (three-sigma limits, Laney-widened when overdispersed) and ``chart`` ("p" or "Laney p'").
+    """
+    lag = 1 + guard
+
+    def trailing(column: str) -> pl.Expr:
+        return pl.col(column).shift(lag).rolling_sum(baseline, min_samples=min_baseline).over(keys)
+
+    with_baseline = series.sort([*keys, "period_start"]).with_columns(
+        (pl.col("bad") / pl.col("n")).alias("p"),
+        (trailing("bad") / trailing("n")).alias("p0"),
+    )
+    binomial_sd = (pl.col("p0") * (1 - pl.col("p0")) / pl.col("n")).sqrt()
+    scored = with_baseline.with_columns(((pl.col("p") - pl.col("p0")) / binomial_sd).alias("z"))
+    moving_range = (pl.col("z") - pl.col("z").shift(1)).abs().over(keys)
+    scored = scored.with_columns(moving_range.alias("_mr")).with_columns(
+        (pl.col("_mr").shift(lag).rolling_mean(baseline, min_samples=min_baseline).over(keys) / D2).alias("sigma_z")
+    )
+    widen = pl.max_horizontal(pl.col("sigma_z").fill_null(1.0), pl.lit(1.0))
+    return scored.with_columns(
+        (pl.col("z") / widen).alias("z_adj"),
+        (pl.col("p0") + 3 * binomial_sd * widen).alias("ucl"),
+        (pl.col("p0") - 3 * binomial_sd * widen).clip(0, None).alias("lcl"),
+        pl.when(pl.col("sigma_z") > 1).then(pl.lit("Laney p'")).otherwise(pl.lit("p")).alias("chart"),
+    ).drop("_mr")
+
+
+def western_electric(frame: pl.DataFrame, keys: list[str], score: str = "z_adj") -> pl.DataFrame:
+    """Western Electric rules 1-4 on the bad side of a standardised score.
+
+    1: one point beyond 3 sigma; 2: two of three beyond 2; 3: four of five beyond 1;
+    4: eight in a row above the centre line.
+    """
+    z = pl.col(score).fill_nan(None).fill_null(0.0)
+
+    def count_in_window(condition: pl.Expr, window: int) -> pl.Expr:
+        return condition.cast(pl.Int32).rolling_sum(window, min_samples=1).over(keys)
+
+    return frame.with_columns(
+        (z > 3).alias("rule_1"),
+        (count_in_window(z > 2, 3) >= 2).alias("rule_2"),
+        (count_in_window(z > 1, 5) >= 4).alias("rule_3"),
+        (count_in_window(z > 0, 8) >= 8).alias("rule_4"),
+    )
+
+
+def ewma(frame: pl.DataFrame, keys: list[str], score: str = "z_adj", weight: float = 0.2) -> pl.DataFrame:
+    """EWMA of the standardised score, with its asymptotic three-sigma limit (``ewma_limit``)."""
+    limit = 3 * (weight / (2 - weight)) ** 0.5
+    return frame.with_columns(
+        pl.col(score).fill_nan(None).fill_null(0.0).ewm_mean(alpha=weight, adjust=False).over(keys).alias("ewma"),
+        pl.lit(limit).alias("ewma_limit"),
+    )
+
+
+def binomial_cusum(frame: pl.DataFrame, keys: list[str], shift: pl.Expr, min_p0: float = 0.005) -> pl.DataFrame:
+    """Upper binomial CUSUM of bad events: the log-likelihood ratio of a shifted share against the baseline.
+
+    ``shift`` gives the out-of-control share p1 for each row from its baseline p0. Page's
+    recursion S = max(0, S + llr) is computed without a loop as cumsum(llr) minus its running
+    minimum (floored at 0).
+    """
+    p0 = pl.col("p0").clip(min_p0, 1 - min_p0)
+    p1 = shift.clip(min_p0, 1 - min_p0)
+    llr = pl.col("bad") * (p1 / p0).log() + (pl.col("n") - pl.col("bad")) * ((1 - p1) / (1 - p0)).log()
+    scored = frame.with_columns(pl.when(pl.col("p0").is_not_null()).then(llr).otherwise(0.0).alias("llr"))
+    total = pl.col("llr").cum_sum().over(keys)
+    running_min = pl.min_horizontal(pl.col("llr").cum_sum().cum_min().over(keys), pl.lit(0.0))
+    return scored.with_columns((total - running_min).alias("cusum"))
+
+
+def volume_chart(
+    series: pl.DataFrame, keys: list[str], seasonal_lag: int = 1, baseline: int = 8, guard: int = 1
+) -> pl.DataFrame:
+    """Counts against a seasonal baseline: the mean of the same season position in the previous periods.
+
+    With ``seasonal_lag`` 7 on daily data the baseline is the same weekday over the previous
+    ``baseline`` weeks; with 1 on weekly data it is the previous weeks. Adds ``expected``,
+    ``ratio`` (count over expected), ``dispersion`` (variance over mean of the baseline counts,
+    at least 1) and ``z`` (overdispersed Poisson score).
+    """
+    ordered = series.sort([*keys, "period_start"])
+    lags = [pl.col("count").shift(seasonal_lag * (guard + i)).over(keys) for i in range(baseline)]
+    mean = pl.mean_horizontal(lags)
+    variance = pl.concat_list(lags).list.var()
+    with_expected = ordered.with_columns(
+        mean.alias("expected"),
+        pl.concat_list(lags).list.drop_nulls().list.len().alias("_baseline_n"),
+        variance.alias("_variance"),
+    )
+    dispersion = pl.max_horizontal((pl.col("_variance") / pl.col("expected")).fill_nan(1.0).fill_null(1.0), pl.lit(1.0))
+    return (
+        with_expected.with_columns(
+            pl.when(pl.col("_baseline_n") >= baseline // 2).then(pl.col("expected")).alias("expected"),
+            dispersion.alias("dispersion"),
+        )
+        .with_columns(
+            (pl.col("count") / pl.col("expected")).alias("ratio"),
+            (
+                (pl.col("count") - pl.col("expected"))
+                / (pl.col("expected").clip(1, None) * pl.col("dispersion")).sqrt()
+            ).alias("z"),
+        )
+        .drop("_baseline_n", "_variance")
+    )

@@ -1,0 +1,647 @@
+"""The crisis radar: scan every scanned KPI overall and per segment, flag, type, grade and explain crises.
+
+Grain of the scan: one row per metric, dimension, segment and complete period. A period
+still in progress is never judged: an incomplete week is not a drop.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from metrics.catalog import metric as catalog_metric
+from metrics.compute import Query, compute
+from metrics.crisis_model import DetectedCrisis
+from metrics.detectors import binomial_cusum, ewma, fill_periods, proportion_chart, volume_chart, western_electric
+from metrics.settings import Settings, load_settings
+from metrics.trends import change_p_values
+
+RULES_FILE = Path(__file__).parent / "crisis_rules.toml"
+KEYS = ["metric", "dimension", "segment"]
+STEP = {"week": timedelta(days=7), "day": timedelta(days=1)}
+EVERY = {"week": "1w", "day": "1d"}
+
+
+@cache
+def rules() -> dict:
+    """The radar's rules from crisis_rules.toml."""
+    return tomllib.loads(RULES_FILE.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Everything one scan computed: the judged series (for charts) and the crises found."""
+
+    grain: str
+    proportions: pl.DataFrame
+    volumes: pl.DataFrame
+    episodes: pl.DataFrame
+    crises: list[DetectedCrisis]
+    last_complete: date | None
+
+
+def _series(con: duckdb.DuckDBPyConnection, settings: Settings, grain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    scan = rules()["scan"]
+    proportion_parts, volume_parts = [], []
+    for spec in scan["metrics"]:
+        for dimension in scan["dimensions"]:
+            result = compute(
+                con, Query((spec["metric"],), grain, None if dimension == "overall" else dimension), settings
+            ).filter(pl.col("complete"))
+            if result.is_empty():
+                continue
+            tagged = result.with_columns(pl.lit(dimension).alias("dimension"))
+            if spec["kind"] == "volume":
+                volume_parts.append(tagged.select(*KEYS, "period_start", pl.col("value").alias("count")))
+            else:
+                bad = (
+                    pl.col("denominator") - pl.col("numerator") if spec["bad"] == "complement" else pl.col("numerator")
+                )
+                proportion_parts.append(
+                    tagged.select(*KEYS, "period_start", bad.alias("bad"), pl.col("denominator").alias("n"))
+                )
+    empty_p = pl.DataFrame(
+        schema={**dict.fromkeys(KEYS, pl.String), "period_start": pl.Date, "bad": pl.Float64, "n": pl.Float64}
+    )
+    empty_v = pl.DataFrame(schema={**dict.fromkeys(KEYS, pl.String), "period_start": pl.Date, "count": pl.Float64})
+    proportions = pl.concat(proportion_parts) if proportion_parts else empty_p
+    volumes = pl.concat(volume_parts) if volume_parts else empty_v
+    return proportions, volumes
+
+
+def _parameters() -> pl.DataFrame:
+    specs = rules()["scan"]["metrics"]
+    return pl.DataFrame(
+        {
+            "metric": [s["metric"] for s in specs],
+            "min_rise": [float(s.get("min_rise", 0.0)) for s in specs],
+            "min_ratio": [float(s.get("min_ratio", 1.0)) for s in specs],
+            "min_excess": [float(s.get("min_excess", 0.0)) for s in specs],
+            "watch_drift": [bool(s.get("drift", False)) for s in specs],
+        }
+    )
+
+
+def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Run the detectors and mark each period ``flagged`` (with ``signal`` spike or drift)."""
+    limits = rules()["thresholds"][grain]
+    params = _parameters()
+    charted = pl.DataFrame()
+    if not proportions.is_empty():
+        filled = fill_periods(proportions, KEYS, EVERY[grain], ["bad", "n"])
+        charted = proportion_chart(filled, KEYS, limits["baseline"], limits["guard"]).join(params, on="metric")
+        charted = western_electric(charted, KEYS)
+        charted = ewma(charted, KEYS, weight=limits["ewma_weight"])
+        shifted = pl.max_horizontal(pl.col("p0") + pl.col("min_rise"), pl.col("p0") * pl.col("min_ratio"))
+        charted = binomial_cusum(charted, KEYS, shifted)
+        material = ((pl.col("p") - pl.col("p0")) >= pl.col("min_rise")) & (
+            pl.col("p") >= pl.col("p0") * pl.col("min_ratio")
+        )
+        window = limits["recent_window"]
+        recent_rise = (
+            pl.col("bad").rolling_sum(window, min_samples=2).over(KEYS)
+            / pl.col("n").rolling_sum(window, min_samples=2).over(KEYS)
+        ) - pl.col("p0")
+        spike = (pl.col("z_adj") >= limits["spike_z"]) & material & (pl.col("n") >= limits["min_n"])
+        drift = (
+            pl.col("watch_drift")
+            & (pl.col("cusum") >= limits["cusum_h"])
+            & (pl.col("ewma") >= pl.col("ewma_limit"))
+            & (recent_rise >= pl.col("min_rise") / 2)
+        )
+        charted = charted.with_columns(
+            spike.fill_null(False).alias("spike"),
+            drift.fill_null(False).alias("drift"),
+        ).with_columns(
+            (pl.col("spike") | pl.col("drift")).alias("flagged"),
+            (pl.col("p") - pl.col("p0")).alias("effect"),
+            (pl.col("p") / pl.col("p0")).alias("ratio"),
+            ((pl.col("bad") - pl.col("p0") * pl.col("n")).clip(0, None)).alias("excess"),
+        )
+    counted = pl.DataFrame()
+    if not volumes.is_empty():
+        filled = fill_periods(volumes, KEYS, EVERY[grain], ["count"])
+        counted = volume_chart(filled, KEYS, limits["volume_seasonal_lag"], limits["volume_baseline"], guard=1).join(
+            params, on="metric"
+        )
+        flagged = (
+            (pl.col("z") >= limits["spike_z"])
+            & (pl.col("ratio") >= pl.col("min_ratio"))
+            & ((pl.col("count") - pl.col("expected")) >= pl.col("min_excess"))
+        )
+        counted = counted.with_columns(
+            flagged.fill_null(False).alias("flagged"),
+            flagged.fill_null(False).alias("spike"),
+            pl.lit(False).alias("drift"),
+            (pl.col("count") - pl.col("expected")).clip(0, None).alias("excess"),
+            pl.col("z").alias("z_adj"),
+        )
+    return charted, counted
+
+
+def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.DataFrame:
+    """Runs of flagged periods per metric and segment (a single unflagged period does not break a run)."""
+    columns = [*KEYS, "period_start", "z_adj", "excess", "ratio", "spike", "drift"]
+    parts = []
+    if not charted.is_empty():
+        parts.append(charted.filter("flagged").select(*columns, "p", "p0", "n", pl.lit("proportion").alias("kind")))
+    if not counted.is_empty():
+        parts.append(
+            counted.filter("flagged").select(
+                *columns,
+                pl.col("count").alias("p"),
+                pl.col("expected").alias("p0"),
+                pl.col("count").alias("n"),
+                pl.lit("volume").alias("kind"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame()
+    flagged = pl.concat(
+        [
+            p.with_columns(pl.col(c).cast(pl.Float64) for c in ("p", "p0", "n", "excess", "ratio", "z_adj"))
+            for p in parts
+        ]
+    )
+    gap = (pl.col("period_start") - pl.col("period_start").shift(1)).over(KEYS)
+    flagged = flagged.sort([*KEYS, "period_start"]).with_columns(
+        (gap.is_null() | (gap > STEP[grain] * 2)).cum_sum().over(KEYS).alias("episode")
+    )
+    return (
+        flagged.group_by([*KEYS, "episode"])
+        .agg(
+            pl.col("kind").first(),
+            pl.col("period_start").min().alias("start"),
+            pl.col("period_start").max().alias("last"),
+            pl.col("z_adj").max().alias("peak_z"),
+            pl.col("ratio").max().alias("peak_ratio"),
+            pl.col("excess").sum().alias("excess"),
+            pl.col("p0").first().alias("baseline"),
+            pl.col("p").sort_by("z_adj").last().alias("peak_value"),
+            pl.col("spike").any().alias("spike"),
+            pl.col("spike").first().alias("opens_with_spike"),
+            pl.col("drift").any().alias("drift"),
+        )
+        .sort([*KEYS, "start"])
+    )
+
+
+def _overlaps(a_start: date, a_last: date, b_start: date, b_last: date, step: timedelta) -> bool:
+    return a_start <= b_last + step and b_start <= a_last + step
+
+
+def _cluster(found: pl.DataFrame, step: timedelta) -> list[list[dict]]:
+    """Episodes of the same segment that overlap in time form one crisis."""
+    clusters: list[list[dict]] = []
+    for (_, _), group in found.sort("start").group_by(["dimension", "segment"], maintain_order=True):
+        current: list[dict] = []
+        current_last: date | None = None
+        for row in group.sort("start").iter_rows(named=True):
+            if current and current_last is not None and row["start"] <= current_last + step:
+                current.append(row)
+                current_last = max(current_last, row["last"])
+            else:
+                if current:
+                    clusters.append(current)
+                current, current_last = [row], row["last"]
+        if current:
+            clusters.append(current)
+    return clusters
+
+
+def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> dict:
+    by_metric = {}
+    for episode in cluster:
+        best = by_metric.get(episode["metric"])
+        if best is None or episode["peak_z"] > best["peak_z"]:
+            by_metric[episode["metric"]] = episode
+    start = min(e["start"] for e in cluster)
+    last = max(e["last"] for e in cluster)
+    sudden = rules()["sudden"]
+    tickets_burst = by_metric.get("ticket_volume")
+    complaints_burst = by_metric.get("complaint_volume")
+    short = (last - start).days + step.days <= sudden["max_days"]
+    if complaints_burst is not None and not (
+        complaints_burst["peak_ratio"] >= sudden["complaint_ratio"]
+        and complaints_burst["excess"] >= sudden["complaint_excess"]
+        and short
+    ):
+        complaints_burst = None
+    volume = tickets_burst or complaints_burst
+    csat = by_metric.get("csat")
+    sla = by_metric.get("first_response_sla")
+    reopen = by_metric.get("reopen_rate")
+    complaint = by_metric.get("complaint_rate")
+    dimension, segment = cluster[0]["dimension"], cluster[0]["segment"]
+    span_days = (last - start).days + step.days
+    return {
+        "where": "the whole organisation" if dimension == "overall" else f"{dimension} {segment}",
+        "days": (last - start).days + step.days,
+        "volume_spike": volume is not None,
+        "volume_metric": catalog_metric(volume["metric"]).label.lower() if volume else "",
+        "volume_ratio": volume["peak_ratio"] if volume else 0.0,
+        # Responses slowing for a week inside a long CSAT slide is a symptom, not the cause.
+        "response_sla_drop": sla is not None and (sla["last"] - sla["start"]).days + step.days >= 0.5 * span_days,
+        "sla_before": 1 - sla["baseline"] if sla else 0.0,
+        "sla_now": 1 - sla["peak_value"] if sla else 0.0,
+        "reopen_rise": reopen is not None,
+        "reopen_before": reopen["baseline"] if reopen else 0.0,
+        "reopen_now": reopen["peak_value"] if reopen else 0.0,
+        "complaint_rise": complaint is not None or "complaint_volume" in by_metric,
+        "complaint_ratio": max(
+            complaint["peak_ratio"] if complaint else 0.0,
+            by_metric["complaint_volume"]["peak_ratio"] if "complaint_volume" in by_metric else 0.0,
+        ),
+        "information_or_attitude": info_share is not None and info_share >= rules()["communication"]["min_share"],
+        "information_share": info_share or 0.0,
+        "csat_drop": csat is not None,
+        "csat_spike": csat is not None and csat["opens_with_spike"],
+        "csat_points": ((csat["peak_value"] - csat["baseline"]) * 100) if csat else 0.0,
+        "handled_by_people": dimension in ("team", "agent", "channel"),
+        "csat_note": (f", CSAT down {(csat['peak_value'] - csat['baseline']) * 100:.0f} points" if csat else ""),
+        "concentration": "",
+    }
+
+
+PRIMARY = {
+    "sudden_event": ("complaint_volume", "ticket_volume", "complaint_rate", "first_response_sla"),
+    "service_quality": ("first_response_sla", "reopen_rate", "csat"),
+    "communication_failure": ("complaint_rate", "complaint_volume"),
+    "customer_satisfaction": ("csat",),
+}
+
+
+def _type(facts: dict) -> tuple[str, str]:
+    for rule in rules()["types"]:
+        if all(facts.get(condition) for condition in rule["when"]):
+            values = {**facts, "csat_drop": facts["csat_points"]}
+            return rule["type"], rule["reason"].format(**values)
+    return "customer_satisfaction", f"KPIs in {facts['where']} moved beyond their control limits"
+
+
+def _points(value: float, table: list) -> int:
+    return next((points for threshold, points in table if value >= threshold), 0)
+
+
+def _severity(primary: dict, settings: Settings) -> tuple[str, str]:
+    grading = rules()["severity"]
+    ratio = primary["peak_ratio"] if primary["peak_ratio"] == primary["peak_ratio"] else 1.0
+    effect = _points(ratio, grading["effect"])
+    confidence = _points(primary["peak_z"], grading["confidence"])
+    customers = _points(primary["excess"], grading["customers"])
+    distance_points, distance_text = 0, "no target"
+    target = settings.target_for(primary["metric"], primary["dimension"], primary["segment"])
+    if target is not None and primary["kind"] == "proportion":
+        satisfied_metric = primary["metric"] in ("csat", "first_response_sla", "complaint_resolution_sla")
+        value = 1 - primary["peak_value"] if satisfied_metric else primary["peak_value"]
+        beyond = (target.value - value) if target.bound == "min" else (value - target.value)
+        distance_points = _points(max(beyond, 0.0), grading["distance"])
+        distance_text = f"{max(beyond, 0) * 100:.0f} points beyond target"
+    total = effect + confidence + customers + distance_points
+    level = next(name for name, minimum in grading["levels"] if total >= minimum)
+    reason = (
+        f"{total} points: effect {ratio:.1f}x ({effect}), confidence z={primary['peak_z']:.1f} ({confidence}), "
+        f"{primary['excess']:.0f} customers affected ({customers}), {distance_text} ({distance_points})"
+    )
+    return level, reason
+
+
+def _information_share(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    dimension: str,
+    segment: str,
+    start: date,
+    last: date,
+    grain: str,
+) -> float | None:
+    """Share of the crisis window's extra complaints whose category or text is about information or attitude."""
+    keywords = rules()["communication"]["keywords"]
+    pattern = "|".join(re.escape(k) for k in keywords)
+    window = (last - start).days + STEP[grain].days
+    base_start = start - timedelta(days=window * 4)
+    where = "" if dimension == "overall" else f" AND {dimension} = ?"
+    params = [] if dimension == "overall" else [segment]
+    query = f"""
+        SELECT count(*) FILTER (WHERE created_at::DATE >= ?)::DOUBLE AS now_all,
+               count(*) FILTER (WHERE created_at::DATE >= ? AND regexp_matches(lower(coalesce(category, '') || ' ' ||
+                   coalesce(text, '')), ?))::DOUBLE AS now_info,
+               count(*) FILTER (WHERE created_at::DATE < ?)::DOUBLE AS base_all,
+               count(*) FILTER (WHERE created_at::DATE < ? AND regexp_matches(lower(coalesce(category, '') || ' ' ||
+                   coalesce(text, '')), ?))::DOUBLE AS base_info
+        FROM (SELECT c.created_at, c.category, c.text, coalesce(c.channel, t.channel) AS channel,
+                     coalesce(c.team, t.team) AS team, coalesce(c.product, t.product) AS product,
+                     coalesce(c.region, t.region) AS region, t.customer_tier
+              FROM complaints c LEFT JOIN tickets t ON t.ticket_id = c.ticket_id)
+        WHERE created_at::DATE >= ? AND created_at::DATE < ? {where}"""
+    end = last + STEP[grain]
+    row = con.sql(query, params=[start, start, pattern, start, start, pattern, base_start, end, *params]).fetchall()[0]
+    now_all, now_info, base_all, base_info = row
+    scale = window / (window * 4)
+    extra_all = now_all - base_all * scale
+    if extra_all <= 0:
+        return None
+    return max(0.0, min(1.0, (now_info - base_info * scale) / extra_all))
+
+
+def contributors(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    metric_name: str,
+    dimension: str,
+    segment: str,
+    start: date,
+    last: date,
+    grain: str,
+    limit: int = 10,
+) -> list[dict]:
+    """Which segments drive a change: each segment's own rate change and the change of the mix, ranked.
+
+    The crisis window is compared with a baseline of the same length times four just before
+    it. For rates, the change splits exactly into sum(mean weight x rate change) and
+    sum(mean rate x weight change); each segment gets a two-proportion test and the p-values
+    are Benjamini-Hochberg adjusted across all segments compared.
+    """
+    step = STEP[grain]
+    window_days = (last - start).days + step.days
+    base_from = start - timedelta(days=4 * window_days)
+    filters = () if dimension == "overall" else ((dimension, (segment,)),)
+    spec = next(s for s in rules()["scan"]["metrics"] if s["metric"] == metric_name)
+    rows = []
+    for by in rules()["scan"]["contributor_dimensions"]:
+        if by == dimension:
+            continue
+        result = compute(
+            con,
+            Query(
+                (metric_name,), grain, by, date_from=base_from, date_to=last + step - timedelta(days=1), filters=filters
+            ),
+            settings,
+        )
+        if result.is_empty():
+            continue
+        windowed = result.with_columns(
+            pl.when(pl.col("period_start") >= start).then(pl.lit("now")).otherwise(pl.lit("before")).alias("window")
+        )
+        if spec["kind"] == "volume":
+            totals = windowed.group_by("segment", "window").agg(pl.col("value").sum().alias("count"))
+            wide = totals.pivot(on="window", index="segment", values="count").fill_null(0)
+            for column in ("now", "before"):
+                if column not in wide.columns:
+                    wide = wide.with_columns(pl.lit(0.0).alias(column))
+            wide = wide.with_columns((pl.col("before") / 4).alias("expected"))
+            wide = wide.with_columns((pl.col("now") - pl.col("expected")).alias("contribution"))
+            expected = wide["expected"].to_numpy()
+            observed = wide["now"].to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                p_values = 2 * stats.norm.sf(np.abs(observed - expected) / np.sqrt(np.maximum(expected, 1)))
+            wide = wide.with_columns(
+                pl.lit(p_values).alias("p_value"),
+                pl.lit(0.0).alias("rate_effect"),
+                pl.col("contribution").alias("mix_effect"),
+            )
+        else:
+            bad = pl.col("denominator") - pl.col("numerator") if spec["bad"] == "complement" else pl.col("numerator")
+            totals = windowed.group_by("segment", "window").agg(
+                bad.sum().alias("k"), pl.col("denominator").sum().alias("n")
+            )
+            now = totals.filter(pl.col("window") == "now").select(
+                "segment", pl.col("k").alias("k1"), pl.col("n").alias("n1")
+            )
+            before = totals.filter(pl.col("window") == "before").select(
+                "segment", pl.col("k").alias("k0"), pl.col("n").alias("n0")
+            )
+            wide = now.join(before, on="segment", how="full", coalesce=True).fill_null(0)
+            n0_total, n1_total = wide["n0"].sum(), wide["n1"].sum()
+            if n0_total == 0 or n1_total == 0:
+                continue
+            p0 = pl.when(pl.col("n0") > 0).then(pl.col("k0") / pl.col("n0")).otherwise(pl.col("k1") / pl.col("n1"))
+            p1 = pl.when(pl.col("n1") > 0).then(pl.col("k1") / pl.col("n1")).otherwise(p0)
+            w0, w1 = pl.col("n0") / n0_total, pl.col("n1") / n1_total
+            wide = wide.with_columns(
+                (((w0 + w1) / 2) * (p1 - p0)).alias("rate_effect"),
+                (((p0 + p1) / 2) * (w1 - w0)).alias("mix_effect"),
+                pl.lit(
+                    change_p_values(
+                        wide["n0"].to_numpy(), wide["k0"].to_numpy(), wide["n1"].to_numpy(), wide["k1"].to_numpy()
+                    )
+                ).alias("p_value"),
+            ).with_columns((pl.col("rate_effect") + pl.col("mix_effect")).alias("contribution"))
+        rows.append(
+            wide.select(
+                pl.lit(by).alias("dimension"), "segment", "contribution", "rate_effect", "mix_effect", "p_value"
+            )
+        )
+    if not rows:
+        return []
+    ranked = pl.concat(rows).with_columns(pl.col("p_value").fill_nan(1.0).fill_null(1.0))
+    ranked = ranked.with_columns(pl.lit(benjamini_hochberg(ranked["p_value"].to_numpy())).alias("q_value"))
+    total = ranked.group_by("dimension").agg(pl.col("contribution").sum().alias("dimension_total"))
+    ranked = ranked.join(total, on="dimension").with_columns(
+        (pl.col("contribution") / pl.col("dimension_total")).alias("share")
+    )
+    top = ranked.filter(pl.col("contribution") > 0).sort("contribution", descending=True).head(limit)
+    return [
+        {
+            "dimension": r["dimension"],
+            "segment": r["segment"],
+            "contribution": float(r["contribution"]),
+            "share": float(r["share"]) if r["share"] == r["share"] else None,
+            "rate_effect": float(r["rate_effect"]),
+            "mix_effect": float(r["mix_effect"]),
+            "q_value": float(r["q_value"]),
+            "significant": bool(r["q_value"] < 0.05),
+        }
+        for r in top.iter_rows(named=True)
+    ]
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * p.size / np.arange(1, p.size + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1].clip(0, 1)
+    result = np.empty_like(adjusted)
+    result[order] = adjusted
+    return result
+
+
+def _candidates(
+    con: duckdb.DuckDBPyConnection, settings: Settings, found: pl.DataFrame, grain: str, since: date | None
+) -> list[dict]:
+    """One typed candidate per cluster of overlapping episodes in a segment."""
+    step = STEP[grain]
+    clusters = _cluster(found, step)
+    segment_clusters = [c for c in clusters if c[0]["dimension"] != "overall"]
+    candidates = []
+    for cluster in clusters:
+        start = min(e["start"] for e in cluster)
+        last = max(e["last"] for e in cluster)
+        if since and last < since:
+            continue
+        metrics_here = {e["metric"] for e in cluster}
+        if cluster[0]["dimension"] == "overall" and any(
+            metrics_here & {e["metric"] for e in other}
+            and _overlaps(start, last, min(e["start"] for e in other), max(e["last"] for e in other), step)
+            for other in segment_clusters
+        ):
+            continue  # the whole organisation moved because a segment did: report the segment
+        dimension, segment = cluster[0]["dimension"], cluster[0]["segment"]
+        info_share = (
+            _information_share(con, settings, dimension, segment, start, last, grain)
+            if metrics_here & {"complaint_rate", "complaint_volume"}
+            else None
+        )
+        facts = _facts(cluster, info_share, step)
+        crisis_type, type_reason = _type(facts)
+        primary = next(
+            (e for name in PRIMARY[crisis_type] for e in cluster if e["metric"] == name),
+            max(cluster, key=lambda e: e["peak_z"]),
+        )
+        candidates.append(
+            {
+                "cluster": cluster,
+                "dimension": dimension,
+                "segment": segment,
+                "start": start,
+                "last": last,
+                "type": crisis_type,
+                "type_reason": type_reason,
+                "primary": primary,
+                "also_in": [],
+            }
+        )
+    return candidates
+
+
+LOAD_SIGNALS = {"first_response_sla", "reopen_rate"}
+
+
+def _merge(candidates: list[dict], step: timedelta) -> list[dict]:
+    """Fold the echoes of one event into it.
+
+    A sudden event floods several segments at once (a region, its category, the team that
+    handles it) and slows responses everywhere: the sudden event with the largest rise keeps
+    the crisis, and overlapping sudden events, response-time crises and CSAT dips that lie
+    inside its window become places it was also seen.
+    """
+    # The place that holds most of the extra volume at the sharpest rise is where the event sits.
+    sudden = sorted(
+        (c for c in candidates if c["type"] == "sudden_event"),
+        key=lambda c: -c["primary"]["excess"] * float(np.log(max(c["primary"]["peak_ratio"], 1.0))),
+    )
+    absorbed: set[int] = set()
+    for leader in sudden:
+        if id(leader) in absorbed:
+            continue
+        for other in candidates:
+            if other is leader or id(other) in absorbed:
+                continue
+            inside = other["start"] >= leader["start"] - step and other["last"] <= leader["last"] + step
+            metrics_there = {e["metric"] for e in other["cluster"]}
+            echoes = (
+                other["type"] == "sudden_event"
+                or metrics_there <= LOAD_SIGNALS
+                or (inside and metrics_there <= LOAD_SIGNALS | {"csat"})
+            )
+            if echoes and _overlaps(leader["start"], leader["last"], other["start"], other["last"], step):
+                absorbed.add(id(other))
+                leader["also_in"].append(f"{other['dimension']} {other['segment']}")
+                leader["start"] = (
+                    min(leader["start"], other["start"]) if other["type"] == "sudden_event" else leader["start"]
+                )
+    return [c for c in candidates if id(c) not in absorbed]
+
+
+def _describe(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    candidate: dict,
+    grain: str,
+    last_complete: date | None,
+    explain: bool,
+) -> DetectedCrisis:
+    cluster, primary = candidate["cluster"], candidate["primary"]
+    dimension, segment = candidate["dimension"], candidate["segment"]
+    start, last = candidate["start"], candidate["last"]
+    severity, severity_reason = _severity(primary, settings)
+    explained = (
+        contributors(con, settings, primary["metric"], dimension, segment, start, last, grain) if explain else []
+    )
+    type_reason = candidate["type_reason"]
+    if candidate["type"] == "sudden_event" and explained:
+        category = next((c for c in explained if c["dimension"] == "category" and c["share"]), None)
+        if category and category["share"] >= 0.5:
+            type_reason = type_reason.replace(" → ", f", {category['share']:.0%} category '{category['segment']}' → ")
+    return DetectedCrisis(
+        metric=primary["metric"],
+        dimension=dimension,
+        segment=segment,
+        type=candidate["type"],
+        type_reason=type_reason,
+        severity=severity,
+        severity_reason=severity_reason,
+        grain=grain,
+        start=start,
+        last_flagged=last,
+        ongoing=last_complete is not None and last >= last_complete,
+        evidence={
+            "peak_z": round(float(primary["peak_z"]), 2),
+            "baseline": float(primary["baseline"]),
+            "peak_value": float(primary["peak_value"]),
+            "excess": float(primary["excess"]),
+            "kind": primary["kind"],
+            "also_seen_in": candidate["also_in"],
+        },
+        contributors=explained,
+        signals=[
+            {
+                "metric": e["metric"],
+                "start": e["start"].isoformat(),
+                "last": e["last"].isoformat(),
+                "peak_z": round(float(e["peak_z"]), 2),
+                "signal": "spike" if e["spike"] else "drift",
+                "baseline": float(e["baseline"]),
+                "peak_value": float(e["peak_value"]),
+            }
+            for e in cluster
+        ],
+    )
+
+
+def scan(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings | None = None,
+    grain: str = "week",
+    since: date | None = None,
+    explain: bool = True,
+) -> Scan:
+    """Detect crises at ``grain`` over the whole history; report those active on or after ``since``."""
+    settings = settings or load_settings()
+    if grain not in STEP:
+        raise ValueError(f"the radar scans day or week, not {grain!r}")
+    step = STEP[grain]
+    proportions, volumes = _series(con, settings, grain)
+    charted, counted = judge(proportions, volumes, grain)
+    found = episodes(charted, counted, grain)
+    min_run = rules()["thresholds"][grain].get("min_run", 1)
+    if not found.is_empty() and min_run > 1:
+        # At fine grains one noisy period is not yet a crisis, unless volume burst.
+        length = (pl.col("last") - pl.col("start")).dt.total_days() // step.days + 1
+        found = found.filter((length >= min_run) | (pl.col("kind") == "volume"))
+    last_complete = max([f["period_start"].max() for f in (charted, counted) if not f.is_empty()], default=None)
+    candidates = _candidates(con, settings, found, grain, since) if not found.is_empty() else []
+    crises = [_describe(con, settings, c, grain, last_complete, explain) for c in _merge(candidates, step)]
+    return Scan(grain, charted, counted, found, crises, last_complete)
