@@ -31,6 +31,10 @@ def _places(crisis: DetectedCrisis) -> set[tuple[str, str]]:
     return places
 
 
+def _period_of(day: date, grain: str) -> date:
+    return day - timedelta(days=day.weekday()) if grain == "week" else day
+
+
 def _match_rank(crisis: DetectedCrisis, label: dict) -> int:
     """0 when the crisis sits exactly where the label says, 1 when it was also seen there, 2 via contributors."""
     place = (label["dimension"], label["segment"])
@@ -56,8 +60,12 @@ def evaluate(crises: list[DetectedCrisis], truth: list[dict], grain: str) -> dic
             for c in crises
             if _overlaps(c, start, end, step, step) and (label["dimension"], label["segment"]) in _places(c)
         ]
-        found = min(candidates, key=lambda c: (_match_rank(c, label), c.start)) if candidates else None
-        delay = ((found.start + step) - start).days if found else None
+        found = (
+            min(candidates, key=lambda c: (_match_rank(c, label), abs((c.start - start).days))) if candidates else None
+        )
+        # Delay: from the period that holds the start to the first flagged period, in days
+        # (0 = flagged in the very period the crisis began; 7 at weekly grain = one week later).
+        delay = (found.start - _period_of(start, grain)).days if found else None
         matches.append(
             {
                 "crisis_id": label.get("crisis_id"),

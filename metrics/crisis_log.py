@@ -163,6 +163,18 @@ def record_scan(
                 continue
             if crisis.last_flagged < row["last_flagged"]:
                 continue  # older news than the log already has
+            step_days = 7 if crisis.grain == "week" else 1
+            if (crisis.start - row["last_flagged"]).days > step_days * (recovery_periods_needed + 1):
+                # Quiet long enough in between: that crisis is over (a person still confirms it), this one is new.
+                if _count_recovery(con, row, as_of, actor, recovery_periods_needed):
+                    counts["recovery_proposed"] += 1
+                crisis_id = _open(con, crisis, as_of, actor)
+                if crisis_id is not None:
+                    counts["opened"] += 1
+                    open_rows[key] = _load(con, crisis_id)
+                    if crisis.ongoing:
+                        flagged.add(crisis_id)
+                continue
             if _extend(con, row, crisis, as_of, actor):
                 counts["extended"] += 1
             open_rows[key] = _load(con, row["crisis_id"])
@@ -293,7 +305,10 @@ def _count_recovery(con: duckdb.DuckDBPyConnection, row: dict, as_of: datetime, 
     period = _period_start(as_of.date(), row["grain"])
     if row["recovery_counted_period"] is not None and period <= row["recovery_counted_period"]:
         return False
-    periods = row["recovery_periods"] + 1
+    # A crisis first logged long after its last flag has been quiet for every period since.
+    step_days = 7 if row["grain"] == "week" else 1
+    quiet_since_flag = (period - row["last_flagged"]).days // step_days - 1
+    periods = max(row["recovery_periods"] + 1, quiet_since_flag)
     sets: dict[str, Any] = {"recovery_periods": periods, "recovery_counted_period": period, "updated_at": as_of}
     proposed = periods >= needed and row["recovery_proposed_at"] is None
     if proposed:

@@ -229,7 +229,9 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
     sudden = rules()["sudden"]
     tickets_burst = by_metric.get("ticket_volume")
     complaints_burst = by_metric.get("complaint_volume")
-    short = (last - start).days + step.days <= sudden["max_days"]
+    short = complaints_burst is not None and (
+        (complaints_burst["last"] - complaints_burst["start"]).days + step.days <= sudden["max_days"]
+    )
     if complaints_burst is not None and not (
         complaints_burst["peak_ratio"] >= sudden["complaint_ratio"]
         and complaints_burst["excess"] >= sudden["complaint_excess"]
@@ -443,7 +445,13 @@ def contributors(
         )
     if not rows:
         return []
-    ranked = pl.concat(rows).with_columns(pl.col("p_value").fill_nan(1.0).fill_null(1.0))
+    # Segments with no observations on one side (e.g. complaint causes that tickets do not have) explain nothing.
+    ranked = (
+        pl.concat(rows)
+        .with_columns(pl.col(c).fill_nan(None) for c in ("contribution", "rate_effect", "mix_effect"))
+        .drop_nulls(["contribution"])
+        .with_columns(pl.col("p_value").fill_nan(1.0).fill_null(1.0))
+    )
     ranked = ranked.with_columns(pl.lit(benjamini_hochberg(ranked["p_value"].to_numpy())).alias("q_value"))
     total = ranked.group_by("dimension").agg(pl.col("contribution").sum().alias("dimension_total"))
     ranked = ranked.join(total, on="dimension").with_columns(

@@ -185,6 +185,107 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+SEVERITY_ORDER = ("observe", "minor", "major", "critical")
+
+
+def cmd_crises(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from metrics.crisis_log import list_crises, record_scan
+    from metrics.radar import rules, scan
+    from metrics.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(args.targets)
+    except SettingsError as exc:
+        raise IngestError("targets", str(exc)) from exc
+    since = _parse_date(args.since) or (datetime.now(UTC) - timedelta(days=90)).date()
+    con = connect(args.db)
+    try:
+        found = scan(con, settings, args.grain, since=since)
+        needed = rules()["scan"]["recovery_periods"][args.grain]
+        record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=args.grain)
+        log = list_crises(con, since=since).filter(pl_col_grain(args.grain))
+    finally:
+        con.close()
+    records = [
+        {
+            "id": row["crisis_id"],
+            "type": row["type"],
+            "metric": row["metric"],
+            "dimension": row["dimension"],
+            "segment": row["segment"],
+            "start": row["start_period"].isoformat(),
+            "end": row["end_period"].isoformat() if row["end_period"] else None,
+            "severity": row["severity"],
+            "status": row["status"],
+            "evidence": json.loads(row["evidence"] or "{}"),
+            "contributors": json.loads(row["contributors"] or "[]"),
+            "reason": row["type_reason"],
+        }
+        for row in log.iter_rows(named=True)
+    ]
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, default=str))
+    elif not records:
+        print(f"no crisis since {since} at {args.grain} grain")
+    else:
+        for r in records:
+            where = "overall" if r["dimension"] == "overall" else f"{r['dimension']}={r['segment']}"
+            print(
+                f"#{r['id']:<4} {r['severity']:<8} {r['type']:<22} {where:<32} {r['start']} → {r['end'] or 'ongoing'}"
+                f"  [{r['status']}]\n      {r['reason']}"
+            )
+    if args.fail_on:
+        threshold = SEVERITY_ORDER.index(args.fail_on)
+        open_levels = [
+            SEVERITY_ORDER.index(r["severity"]) for r in records if r["status"] not in ("resolved", "reviewed")
+        ]
+        if any(level >= threshold for level in open_levels):
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+def pl_col_grain(grain: str):
+    import polars as pl
+
+    return pl.col("grain") == grain
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from metrics.backtest import backtest
+
+    truth_path = Path(args.truth or "data/demo_truth.json")
+    try:
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IngestError(
+            str(truth_path), "labels file not found (make one with: csat-radar demo --truth PATH)"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise IngestError(str(truth_path), f"not valid JSON ({exc.msg})") from exc
+    con = connect(args.db, read_only=True)
+    try:
+        results = backtest(con, truth)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, default=str))
+    else:
+        for grain, r in results.items():
+            delay = "–" if r["median_delay_days"] is None else f"{r['median_delay_days']:g} days"
+            rate = "–" if r["detection_rate"] is None else f"{r['detection_rate']:.0%}"
+            typed = "–" if r["type_accuracy"] is None else f"{r['type_accuracy']:.0%}"
+            print(
+                f"{grain}: detected {r['detected']}/{r['injected']} ({rate}), median delay {delay}, "
+                f"types right {typed}, false alarms {r['false_alarms']} "
+                f"(at most {r['max_false_alarms_per_segment_quarter']} per segment and quarter)"
+            )
+            missed = [g for g, ok in r["goals_met"].items() if not ok]
+            print(f"    goals: {'all met' if not missed else 'not met: ' + ', '.join(missed)}")
+    return EXIT_OK if all(all(r["goals_met"].values()) for r in results.values()) else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csat-radar", description="Customer-satisfaction analytics and crisis radar.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,6 +328,21 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true")
     kpis.set_defaults(handler=cmd_kpis)
+
+    crises = with_db(sub.add_parser("crises", help="scan for satisfaction crises and list the crisis log"))
+    crises.add_argument("--since", metavar="DATE", help="crises active on or after this date (default: 90 days ago)")
+    crises.add_argument("--grain", default="week", choices=("day", "week"))
+    crises.add_argument("--targets", metavar="PATH")
+    crises.add_argument("--json", action="store_true")
+    crises.add_argument("--fail-on", choices=SEVERITY_ORDER, help="exit 1 when an open crisis is at least this severe")
+    crises.set_defaults(handler=cmd_crises)
+
+    backtest = with_db(sub.add_parser("backtest", help="measure the radar against labelled, injected crises"))
+    backtest.add_argument(
+        "--truth", metavar="PATH", help="labels from csat-radar demo --truth (default data/demo_truth.json)"
+    )
+    backtest.add_argument("--json", action="store_true")
+    backtest.set_defaults(handler=cmd_backtest)
 
     status = with_db(sub.add_parser("status", help="row counts of the warehouse tables"))
     status.add_argument("--json", action="store_true")

@@ -1,0 +1,129 @@
+"""The radar end to end on generated histories: every goal of the issue on the demo's labels, silence on calm data."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pytest
+
+from metrics.backtest import backtest, data_end
+from metrics.crisis_log import list_crises, record_scan
+from metrics.radar import scan
+from metrics.settings import load_settings
+from pipelines.demo import build_demo
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def demo_seed_7(tmp_path_factory):
+    """The warehouse `make run` serves (seed 7) and its labels."""
+    folder = tmp_path_factory.mktemp("radar")
+    db, truth = folder / "demo.duckdb", folder / "truth.json"
+    build_demo(db, seed=7, truth_path=truth)
+    return db, truth
+
+
+@pytest.fixture(scope="module")
+def calm(tmp_path_factory):
+    db = tmp_path_factory.mktemp("calm") / "calm.duckdb"
+    build_demo(db, seed=3, inject_crises=False)
+    return db
+
+
+def test_backtest_meets_every_goal_on_the_demo_labels(demo_seed_7):
+    db, truth = demo_seed_7
+    con = duckdb.connect(str(db), read_only=True)
+    results = backtest(con, json.loads(truth.read_text()))
+    con.close()
+    for grain, result in results.items():
+        assert result["detection_rate"] >= 0.95, (grain, result["crises"])
+        assert result["type_accuracy"] >= 0.90, (grain, result["crises"])
+        assert result["max_false_alarms_per_segment_quarter"] <= 1, (grain, result["false_alarm_places"])
+    assert results["week"]["median_delay_days"] <= 7
+    assert results["day"]["median_delay_days"] <= 3
+
+
+def test_no_crisis_at_all_on_a_calm_history(calm):
+    con = duckdb.connect(str(calm), read_only=True)
+    settings = load_settings(as_of=data_end(con))
+    for grain in ("week", "day"):
+        found = scan(con, settings, grain, explain=False).crises
+        assert found == [], [(c.dimension, c.segment, c.start, c.type) for c in found]
+    con.close()
+
+
+def test_crises_carry_reasons_severity_and_ranked_contributors(demo_seed_7):
+    db, _ = demo_seed_7
+    con = duckdb.connect(str(db), read_only=True)
+    crises = scan(con, load_settings(as_of=data_end(con)), "week").crises
+    con.close()
+    onboarding = next(c for c in crises if (c.dimension, c.segment) == ("team", "Onboarding"))
+    assert onboarding.type == "service_quality"
+    assert "first responses within SLA in team Onboarding fell" in onboarding.type_reason
+    assert onboarding.severity in ("major", "critical") and "points:" in onboarding.severity_reason
+    shares = [c["contribution"] for c in onboarding.contributors]
+    assert shares == sorted(shares, reverse=True)
+    assert {c["dimension"] for c in onboarding.contributors} <= {
+        "channel", "agent", "product", "region", "category", "customer_tier",
+    }  # fmt: skip
+    sudden = [c for c in crises if c.type == "sudden_event"]
+    assert sudden and all(" → sudden event" in c.type_reason for c in sudden)
+
+
+def test_never_flags_the_period_in_progress(demo_seed_7):
+    db, _ = demo_seed_7
+    con = duckdb.connect(str(db), read_only=True)
+    # As of Wednesday 2026-11-11 the week of 2026-11-09 holds only two days: it is not judged.
+    settings = load_settings(as_of=load_settings().as_of.replace(year=2026, month=11, day=11, hour=12))
+    result = scan(con, settings, "week", explain=False)
+    con.close()
+    assert result.last_complete is not None and str(result.last_complete) == "2026-11-02"
+    assert all(str(c.last_flagged) <= "2026-11-02" for c in result.crises)
+
+
+def test_logging_a_scan_twice_opens_each_crisis_once(demo_seed_7, tmp_path):
+    db, _ = demo_seed_7
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(db.read_bytes())
+    from pipelines.warehouse import connect
+
+    con = connect(copy)
+    settings = load_settings(as_of=data_end(con))
+    found = scan(con, settings, "week", explain=False).crises
+    first = record_scan(con, found, settings.as_of, grain="week")
+    second = record_scan(con, found, settings.as_of, grain="week")
+    logged = list_crises(con)
+    con.close()
+    assert first["opened"] == len(found) == logged.height
+    assert second["opened"] == 0 and second["extended"] == 0
+
+
+def test_crises_command_json_and_fail_on(demo_seed_7, tmp_path):
+    db, _ = demo_seed_7
+    copy = tmp_path / "cli.duckdb"
+    copy.write_bytes(db.read_bytes())
+    result = run_cli("crises", "--db", str(copy), "--since", "2026-07-01", "--json", "--fail-on", "critical")
+    records = json.loads(result.stdout)
+    assert records, result.stderr
+    for record in records:
+        assert set(record) >= {
+            "id", "type", "metric", "dimension", "segment", "start", "end", "severity", "status", "evidence",
+            "contributors",
+        }  # fmt: skip
+    has_critical = any(r["severity"] == "critical" and r["end"] is None for r in records)
+    assert result.returncode == (1 if has_critical else 0)
+    calm_exit = run_cli("crises", "--db", str(copy), "--since", "2026-07-01", "--fail-on", "critical").returncode
+    assert calm_exit == result.returncode  # the second scan extends, it does not duplicate
+    again = json.loads(run_cli("crises", "--db", str(copy), "--since", "2026-07-01", "--json").stdout)
+    assert [r["id"] for r in again] == [r["id"] for r in records]
+
+
+def test_backtest_command(demo_seed_7):
+    db, truth = demo_seed_7
+    result = run_cli("backtest", "--db", str(db), "--truth", str(truth))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "week: detected 10/10" in result.stdout and "goals: all met" in result.stdout
+    missing = run_cli("backtest", "--db", str(db), "--truth", "nowhere.json")
+    assert missing.returncode == 2
+    assert "nowhere.json: labels file not found" in missing.stderr
