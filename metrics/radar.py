@@ -78,8 +78,12 @@ def _series(con: duckdb.DuckDBPyConnection, settings: Settings, grain: str) -> t
     return proportions, volumes
 
 
-def _parameters() -> pl.DataFrame:
-    specs = rules()["scan"]["metrics"]
+def _parameters(grain: str) -> pl.DataFrame:
+    # A key with a grain suffix (min_ratio_day) overrides the plain one at that grain.
+    specs = [
+        {**spec, **{k.rsplit("_", 1)[0]: v for k, v in spec.items() if k.endswith(f"_{grain}")}}
+        for spec in rules()["scan"]["metrics"]
+    ]
     return pl.DataFrame(
         {
             "metric": [s["metric"] for s in specs],
@@ -94,7 +98,7 @@ def _parameters() -> pl.DataFrame:
 def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Run the detectors and mark each period ``flagged`` (with ``signal`` spike or drift)."""
     limits = rules()["thresholds"][grain]
-    params = _parameters()
+    params = _parameters(grain)
     charted = pl.DataFrame()
     if not proportions.is_empty():
         filled = fill_periods(proportions, KEYS, EVERY[grain], ["bad", "n"])
