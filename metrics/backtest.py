@@ -20,6 +20,8 @@ GOALS = {
 }
 # After an injected crisis ends, its after-effects (a backlog clearing) are not false alarms.
 AFTERMATH = timedelta(days=14)
+# A crisis flagged more than this before an injected one began is something else that ran on.
+LEAD = timedelta(days=14)
 
 
 def _places(crisis: DetectedCrisis) -> set[tuple[str, str]]:
@@ -58,7 +60,9 @@ def evaluate(crises: list[DetectedCrisis], truth: list[dict], grain: str) -> dic
         candidates = [
             c
             for c in crises
-            if _overlaps(c, start, end, step, step) and (label["dimension"], label["segment"]) in _places(c)
+            if _overlaps(c, start, end, step, step)
+            and c.start >= _period_of(start, grain) - LEAD
+            and (label["dimension"], label["segment"]) in _places(c)
         ]
         found = (
             min(candidates, key=lambda c: (_match_rank(c, label), abs((c.start - start).days))) if candidates else None

@@ -571,9 +571,6 @@ def _merge(candidates: list[dict], step: timedelta) -> list[dict]:
             if echoes and _overlaps(leader["start"], leader["last"], other["start"], other["last"], step):
                 absorbed.add(id(other))
                 leader["also_in"].append(f"{other['dimension']} {other['segment']}")
-                leader["start"] = (
-                    min(leader["start"], other["start"]) if other["type"] == "sudden_event" else leader["start"]
-                )
     return [c for c in candidates if id(c) not in absorbed]
 
 
