@@ -538,7 +538,7 @@ def _candidates(
     return candidates
 
 
-LOAD_SIGNALS = {"first_response_sla", "reopen_rate"}
+LOAD_SIGNALS = {"first_response_sla", "reopen_rate", "complaint_resolution_sla"}
 
 
 def _merge(candidates: list[dict], step: timedelta) -> list[dict]:
