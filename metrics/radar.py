@@ -242,6 +242,11 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
         and short
     ):
         complaints_burst = None
+    if (
+        tickets_burst is not None
+        and (tickets_burst["last"] - tickets_burst["start"]).days + step.days > sudden["max_days"]
+    ):
+        tickets_burst = None  # weeks of extra tickets are a slow build-up (or follow-ups), not a sudden event
     volume = tickets_burst or complaints_burst
     csat = by_metric.get("csat")
     sla = by_metric.get("first_response_sla")
