@@ -210,6 +210,11 @@ def _cluster(found: pl.DataFrame, step: timedelta) -> list[list[dict]]:
         current: list[dict] = []
         current_last: date | None = None
         for row in group.sort("start").iter_rows(named=True):
+            # A burst arriving in the middle of a longer trouble is a new event, not more of the same.
+            burst = row["kind"] == "volume" and (row["last"] - row["start"]) <= step
+            if current and burst and row["start"] > current[0]["start"] + step:
+                clusters.append(current)
+                current, current_last = [], None
             if current and current_last is not None and row["start"] <= current_last + step:
                 current.append(row)
                 current_last = max(current_last, row["last"])
