@@ -573,10 +573,10 @@ def _merge(candidates: list[dict], step: timedelta) -> list[dict]:
                 continue
             inside = other["start"] >= leader["start"] - step and other["last"] <= leader["last"] + step
             metrics_there = {e["metric"] for e in other["cluster"]}
+            # Another burst is the same event only if it began with this one, not weeks into it.
+            same_burst = other["type"] == "sudden_event" and abs((other["start"] - leader["start"]).days) <= step.days
             echoes = (
-                other["type"] == "sudden_event"
-                or metrics_there <= LOAD_SIGNALS
-                or (inside and metrics_there <= LOAD_SIGNALS | {"csat"})
+                same_burst or metrics_there <= LOAD_SIGNALS or (inside and metrics_there <= LOAD_SIGNALS | {"csat"})
             )
             if echoes and _overlaps(leader["start"], leader["last"], other["start"], other["last"], step):
                 absorbed.add(id(other))
