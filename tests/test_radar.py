@@ -127,3 +127,21 @@ def test_backtest_command(demo_seed_7):
     missing = run_cli("backtest", "--db", str(db), "--truth", "nowhere.json")
     assert missing.returncode == 2
     assert "nowhere.json: labels file not found" in missing.stderr
+
+
+@pytest.mark.parametrize("seed", [11, 23])
+def test_other_generator_seeds_hold_the_current_level(tmp_path, seed):
+    """A regression guard, not the issue's goal: on seeds other than the demo's the radar finds 11 of 12
+    injected crises (a small-channel communication failure or a slow product slide escapes it), types
+    at least 90% right, and raises no false alarm. The goal (95% detected, 3-day daily delay) is not
+    met on these seeds yet."""
+    db, truth = tmp_path / "seed.duckdb", tmp_path / "truth.json"
+    build_demo(db, seed=seed, truth_path=truth)
+    con = duckdb.connect(str(db), read_only=True)
+    results = backtest(con, json.loads(truth.read_text()))
+    con.close()
+    for grain, result in results.items():
+        assert result["detection_rate"] >= 11 / 12, (grain, result["crises"])
+        assert result["type_accuracy"] >= 0.90, (grain, result["crises"])
+        assert result["false_alarms"] == 0, (grain, result["false_alarm_places"])
+    assert results["week"]["median_delay_days"] <= 7
