@@ -47,11 +47,11 @@ SOURCES = {
                coalesce(c.channel, t.channel) AS channel, coalesce(c.category, t.category) AS category,
                coalesce(c.team, t.team) AS team, t.agent, coalesce(c.product, t.product) AS product,
                coalesce(c.region, t.region) AS region, t.customer_tier,
-               coalesce(c.customer_id, t.customer_id) AS customer_id, c.attributes
+               coalesce(c.customer_id, t.customer_id) AS customer_id, c.text AS complaint_text, c.attributes
         FROM complaints c LEFT JOIN tickets t ON t.ticket_id = c.ticket_id
         UNION ALL
         SELECT t.ticket_id, t.created_at, t.first_response_at, t.resolved_at, t.channel, t.category, t.team,
-               t.agent, t.product, t.region, t.customer_tier, t.customer_id, t.attributes
+               t.agent, t.product, t.region, t.customer_tier, t.customer_id, NULL AS complaint_text, t.attributes
         FROM tickets t
         WHERE t.is_complaint AND NOT EXISTS (SELECT 1 FROM complaints c WHERE c.ticket_id = t.ticket_id)""",
 }

@@ -6,6 +6,7 @@ grain (sum of numerator over sum of denominator), never averaged from finer peri
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -86,6 +87,9 @@ def _placeholders(conventions: Conventions, settings: Settings) -> dict[str, str
         "first_response_sla_minutes": f"{float(conventions.first_response_sla_minutes)}",
         "complaint_sla_hours": f"{float(conventions.complaint_sla_hours)}",
         "fcr_expression": fcr,
+        "communication_pattern": _literal(
+            "|".join(re.escape(word.lower()) for word in conventions.communication_keywords) or "$^"
+        ),
         "complaint_rate_denominator": {
             "tickets": "count(*)",
             "customers": "count(DISTINCT customer_id)",

@@ -272,10 +272,13 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
         "reopen_rise": reopen is not None,
         "reopen_before": reopen["baseline"] if reopen else 0.0,
         "reopen_now": reopen["peak_value"] if reopen else 0.0,
-        "complaint_rise": complaint is not None or "complaint_volume" in by_metric,
+        "complaint_rise": complaint is not None
+        or "complaint_volume" in by_metric
+        or "communication_share" in by_metric,
         "complaint_ratio": max(
             complaint["peak_ratio"] if complaint else 0.0,
             by_metric["complaint_volume"]["peak_ratio"] if "complaint_volume" in by_metric else 0.0,
+            by_metric["communication_share"]["peak_ratio"] if "communication_share" in by_metric else 0.0,
         ),
         "information_or_attitude": info_share is not None and info_share >= rules()["communication"]["min_share"],
         "information_share": info_share or 0.0,
@@ -291,7 +294,7 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
 PRIMARY = {
     "sudden_event": ("complaint_volume", "ticket_volume", "complaint_rate", "first_response_sla"),
     "service_quality": ("first_response_sla", "reopen_rate", "csat"),
-    "communication_failure": ("complaint_rate", "complaint_volume"),
+    "communication_failure": ("complaint_rate", "communication_share", "complaint_volume"),
     "customer_satisfaction": ("csat",),
 }
 
@@ -341,7 +344,7 @@ def _information_share(
     grain: str,
 ) -> float | None:
     """Share of the crisis window's extra complaints whose category or text is about information or attitude."""
-    keywords = rules()["communication"]["keywords"]
+    keywords = settings.conventions.communication_keywords
     pattern = "|".join(re.escape(k) for k in keywords)
     window = (last - start).days + STEP[grain].days
     base_start = start - timedelta(days=window * 4)
@@ -523,7 +526,7 @@ def _candidates(
         dimension, segment = cluster[0]["dimension"], cluster[0]["segment"]
         info_share = (
             _information_share(con, settings, dimension, segment, start, last, grain)
-            if metrics_here & {"complaint_rate", "complaint_volume"}
+            if metrics_here & {"complaint_rate", "complaint_volume", "communication_share"}
             else None
         )
         facts = _facts(cluster, info_share, step)

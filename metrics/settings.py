@@ -41,6 +41,10 @@ class Conventions:
     complaint_rate_denominator: str = "tickets"
     report_time_zone: str = "UTC"
     min_sample: int = 30
+    communication_keywords: tuple[str, ...] = (
+        "information", "misinform", "misled", "mislead", "wrong info", "attitude", "rude", "impolite",
+        "language", "信息", "误导", "态度", "沟通",
+    )  # fmt: skip
 
     def describe(self) -> dict[str, str]:
         """The conventions in words, to show beside a number on request."""
@@ -68,6 +72,7 @@ class Conventions:
             }[self.complaint_rate_denominator],
             "periods": f"cut in {self.report_time_zone}; weeks start on Monday",
             "small sample": f"fewer than {self.min_sample} observations",
+            "communication complaints": "category or text mentions " + ", ".join(self.communication_keywords),
             "intervals": "95% Wilson for proportions; order-statistic (distribution-free) for medians and p90",
         }
 

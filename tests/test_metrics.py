@@ -255,7 +255,7 @@ TESTED = {
     "csat", "mean_score", "survey_response_rate", "nps", "ces", "complaint_rate", "complaints_per_1000",
     "first_response_median", "first_response_p90", "first_response_sla", "resolution_median", "resolution_p90",
     "complaint_resolution_sla", "backlog", "backlog_age", "reopen_rate", "first_contact_resolution",
-    "ticket_volume", "survey_volume", "complaint_volume",
+    "ticket_volume", "survey_volume", "complaint_volume", "communication_share",
 }  # fmt: skip
 
 
@@ -310,3 +310,19 @@ def test_complaint_rate_per_uploaded_orders(warehouse, tmp_path):
     assert (week["numerator"], week["denominator"], week["value"]) == (2, 50, pytest.approx(0.04))
     by_channel = kpi(warehouse, settings, "complaint_rate", dimension="channel")
     assert (by_channel[(WEEK1, "web")]["numerator"], by_channel[(WEEK1, "web")]["denominator"]) == (1, 10)
+
+
+def test_communication_share_counts_complaints_about_information_or_attitude(con, tmp_path):
+    complaints = """complaint id,created at,category,text
+K1,2026-03-02 09:00,wrong information,Agent gave the wrong delivery date
+K2,2026-03-02 10:00,billing,I was misled about the price
+K3,2026-03-03 10:00,billing,Charged twice
+K4,2026-03-04 10:00,服务态度,客服态度很差
+K5,2026-03-04 11:00,delivery delay,Parcel late
+"""
+    ingest_file(con, write(tmp_path / "k.csv", complaints), "complaints", source_tz="UTC")
+    share = kpi(con, settings_file(tmp_path), "communication_share")[(WEEK1, "all")]
+    # K1 by its category, K2 by its text ("misled"), K4 by its Chinese category and text ("态度").
+    assert (share["numerator"], share["denominator"]) == (3, 5)
+    narrow = settings_file(tmp_path, conventions='communication_keywords = ["misled"]')
+    assert kpi(con, narrow, "communication_share")[(WEEK1, "all")]["numerator"] == 1
