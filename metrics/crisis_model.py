@@ -18,7 +18,9 @@ class DetectedCrisis:
 
     ``metric``/``dimension``/``segment`` say where it sits (dimension "overall", segment "all" for
     the whole organisation); ``start`` is the first flagged period, ``last_flagged`` the latest,
-    ``ongoing`` whether the latest complete period is still flagged.
+    ``ongoing`` whether the latest complete period is still flagged, ``raised`` the period in
+    which the radar first reported it (later than ``start`` when a rate must stay flagged for
+    several periods before it counts).
     """
 
     metric: str
@@ -32,6 +34,7 @@ class DetectedCrisis:
     start: date
     last_flagged: date
     ongoing: bool
+    raised: date | None = None
     evidence: dict = field(default_factory=dict)
     contributors: list[dict] = field(default_factory=list)
     signals: list[dict] = field(default_factory=list)

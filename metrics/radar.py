@@ -155,6 +155,8 @@ def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple
 def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.DataFrame:
     """Runs of flagged periods per metric and segment (a single unflagged period does not break a run)."""
     columns = [*KEYS, "period_start", "z_adj", "excess", "ratio", "spike", "drift"]
+    min_run = rules()["thresholds"][grain].get("min_run", 1)
+    alone_z = rules()["thresholds"][grain].get("alone_z", float("inf"))
     parts = []
     if not charted.is_empty():
         parts.append(charted.filter("flagged").select(*columns, "p", "p0", "n", pl.lit("proportion").alias("kind")))
@@ -194,7 +196,18 @@ def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.Dat
             pl.col("spike").any().alias("spike"),
             pl.col("spike").first().alias("opens_with_spike"),
             pl.col("drift").any().alias("drift"),
+            pl.col("period_start").sort().slice(min_run - 1, 1).first().alias("_run_complete"),
+            pl.col("period_start").filter(pl.col("z_adj") >= alone_z).min().alias("_alone"),
         )
+        .with_columns(
+            # The period in which the radar would have spoken: volume bursts at once, rates
+            # once the run is long enough or one period is extreme (else scan() drops it).
+            pl.when(pl.col("kind") == "volume")
+            .then(pl.col("start"))
+            .otherwise(pl.min_horizontal("_run_complete", "_alone"))
+            .alias("raised")
+        )
+        .drop("_run_complete", "_alone")
         .sort([*KEYS, "start"])
     )
 
@@ -542,6 +555,7 @@ def _candidates(
                 "segment": segment,
                 "start": start,
                 "last": last,
+                "raised": min(e["raised"] for e in cluster),
                 "type": crisis_type,
                 "type_reason": type_reason,
                 "primary": primary,
@@ -619,6 +633,7 @@ def _describe(
         start=start,
         last_flagged=last,
         ongoing=last_complete is not None and last >= last_complete,
+        raised=candidate["raised"],
         evidence={
             "peak_z": round(float(primary["peak_z"]), 2),
             "baseline": float(primary["baseline"]),
@@ -658,11 +673,9 @@ def scan(
     proportions, volumes = _series(con, settings, grain)
     charted, counted = judge(proportions, volumes, grain)
     found = episodes(charted, counted, grain)
-    min_run = rules()["thresholds"][grain].get("min_run", 1)
-    if not found.is_empty() and min_run > 1:
+    if not found.is_empty():
         # At fine grains one noisy period is not yet a crisis, unless volume burst.
-        length = (pl.col("last") - pl.col("start")).dt.total_days() // step.days + 1
-        found = found.filter((length >= min_run) | (pl.col("kind") == "volume"))
+        found = found.filter(pl.col("raised").is_not_null())
     last_complete = max([f["period_start"].max() for f in (charted, counted) if not f.is_empty()], default=None)
     candidates = _candidates(con, settings, found, grain, since) if not found.is_empty() else []
     crises = [_describe(con, settings, c, grain, last_complete, explain) for c in _merge(candidates, step)]

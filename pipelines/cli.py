@@ -252,7 +252,41 @@ def pl_col_grain(grain: str):
     return pl.col("grain") == grain
 
 
-def cmd_backtest(args: argparse.Namespace) -> int:
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from exc
+
+
+def _generated_histories(seeds: list[int], calm_seeds: list[int]) -> list[tuple[str, dict]]:
+    """Backtest freshly generated histories, each in its own throwaway warehouse."""
+    import tempfile
+
+    from metrics.backtest import backtest
+    from pipelines.demo import build_demo
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="csat-radar-backtest-") as folder:
+        runs = [(seed, True) for seed in seeds] + [(seed, False) for seed in calm_seeds]
+        for seed, with_crises in runs:
+            db, truth_path = Path(folder, f"seed{seed}.duckdb"), Path(folder, f"seed{seed}.json")
+            build_demo(db, seed=seed, truth_path=truth_path, inject_crises=with_crises)
+            con = connect(db, read_only=True)
+            try:
+                results.append(
+                    (
+                        f"seed {seed}" + ("" if with_crises else ", no crises"),
+                        backtest(con, json.loads(truth_path.read_text())),
+                    )
+                )
+            finally:
+                con.close()
+            db.unlink()
+    return results
+
+
+def _labelled_history(args: argparse.Namespace) -> tuple[str, dict]:
     from metrics.backtest import backtest
 
     truth_path = Path(args.truth or "data/demo_truth.json")
@@ -266,24 +300,43 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         raise IngestError(str(truth_path), f"not valid JSON ({exc.msg})") from exc
     con = connect(args.db, read_only=True)
     try:
-        results = backtest(con, truth)
+        return str(truth_path), backtest(con, truth)
     finally:
         con.close()
-    if args.json:
-        print(json.dumps(results, ensure_ascii=False, default=str))
+
+
+def _print_backtest(name: str, results: dict) -> None:
+    print(name)
+    for grain, r in results.items():
+        delay = "–" if r["median_delay_days"] is None else f"{r['median_delay_days']:g} days"
+        rate = "–" if r["detection_rate"] is None else f"{r['detection_rate']:.0%}"
+        typed = "–" if r["type_accuracy"] is None else f"{r['type_accuracy']:.0%}"
+        print(
+            f"  {grain}: detected {r['detected']}/{r['injected']} ({rate}), median delay {delay}, "
+            f"types right {typed}, false alarms {r['false_alarms']} "
+            f"(at most {r['max_false_alarms_per_segment_quarter']} per segment and quarter)"
+        )
+        missed = [g for g, ok in r["goals_met"].items() if not ok]
+        print(f"      goals: {'all met' if not missed else 'not met: ' + ', '.join(missed)}")
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from metrics.backtest import pool
+
+    if args.seeds or args.calm_seeds:
+        histories = _generated_histories(args.seeds or [], args.calm_seeds or [])
     else:
-        for grain, r in results.items():
-            delay = "–" if r["median_delay_days"] is None else f"{r['median_delay_days']:g} days"
-            rate = "–" if r["detection_rate"] is None else f"{r['detection_rate']:.0%}"
-            typed = "–" if r["type_accuracy"] is None else f"{r['type_accuracy']:.0%}"
-            print(
-                f"{grain}: detected {r['detected']}/{r['injected']} ({rate}), median delay {delay}, "
-                f"types right {typed}, false alarms {r['false_alarms']} "
-                f"(at most {r['max_false_alarms_per_segment_quarter']} per segment and quarter)"
-            )
-            missed = [g for g, ok in r["goals_met"].items() if not ok]
-            print(f"    goals: {'all met' if not missed else 'not met: ' + ', '.join(missed)}")
-    return EXIT_OK if all(all(r["goals_met"].values()) for r in results.values()) else EXIT_FAILED
+        histories = [_labelled_history(args)]
+    verdict = histories[0][1] if len(histories) == 1 else pool([r for _, r in histories])
+    if args.json:
+        report = {**verdict, "histories": dict(histories)} if len(histories) > 1 else verdict
+        print(json.dumps(report, ensure_ascii=False, default=str))
+    else:
+        for name, results in histories:
+            _print_backtest(name, results)
+        if len(histories) > 1:
+            _print_backtest(f"pooled over {len(histories)} histories", verdict)
+    return EXIT_OK if all(all(r["goals_met"].values()) for r in verdict.values()) else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -340,6 +393,15 @@ def build_parser() -> argparse.ArgumentParser:
     backtest = with_db(sub.add_parser("backtest", help="measure the radar against labelled, injected crises"))
     backtest.add_argument(
         "--truth", metavar="PATH", help="labels from csat-radar demo --truth (default data/demo_truth.json)"
+    )
+    backtest.add_argument(
+        "--seeds", type=_seed_list, metavar="N,N,...", help="generate a labelled history per seed and pool the results"
+    )
+    backtest.add_argument(
+        "--calm-seeds",
+        type=_seed_list,
+        metavar="N,N,...",
+        help="also generate crisis-free histories (no alarm allowed)",
     )
     backtest.add_argument("--json", action="store_true")
     backtest.set_defaults(handler=cmd_backtest)

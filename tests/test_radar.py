@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import duckdb
+import polars as pl
 import pytest
 
-from metrics.backtest import backtest, data_end
+from metrics.backtest import backtest, data_end, evaluate, pool
 from metrics.crisis_log import list_crises, record_scan
-from metrics.radar import scan
+from metrics.radar import episodes, scan
 from metrics.settings import load_settings
 from pipelines.demo import build_demo
 from tests.conftest import run_cli
@@ -129,19 +131,72 @@ def test_backtest_command(demo_seed_7):
     assert "nowhere.json: labels file not found" in missing.stderr
 
 
-@pytest.mark.parametrize("seed", [11, 23])
-def test_other_generator_seeds_hold_the_current_level(tmp_path, seed):
-    """A regression guard, not the issue's goal: on seeds other than the demo's the radar finds 11 of 12
-    injected crises (a small-channel communication failure or a slow product slide escapes it), types
-    at least 90% right, and raises no false alarm. The goal (95% detected, 3-day daily delay) is not
-    met on these seeds yet."""
-    db, truth = tmp_path / "seed.duckdb", tmp_path / "truth.json"
-    build_demo(db, seed=seed, truth_path=truth)
-    con = duckdb.connect(str(db), read_only=True)
-    results = backtest(con, json.loads(truth.read_text()))
-    con.close()
-    for grain, result in results.items():
-        assert result["detection_rate"] >= 11 / 12, (grain, result["crises"])
-        assert result["type_accuracy"] >= 0.90, (grain, result["crises"])
-        assert result["false_alarms"] == 0, (grain, result["false_alarm_places"])
-    assert results["week"]["median_delay_days"] <= 7
+def test_other_generator_seeds_pooled_hold_the_current_level():
+    """A regression guard at the level reached, not the issue's goal: pooled over four histories the
+    demo does not use, 95% of injected crises are found at both grains with types 90% right and no
+    false alarm, weekly within a week; the daily median delay stands at 4 days against the goal of 3."""
+    result = run_cli("backtest", "--seeds", "5,11,23,31", "--json", timeout=900)
+    pooled = json.loads(result.stdout)
+    assert set(pooled["histories"]) == {"seed 5", "seed 11", "seed 23", "seed 31"}
+    for grain in ("week", "day"):
+        assert pooled[grain]["injected"] == 45
+        assert pooled[grain]["detection_rate"] >= 0.95, pooled[grain]["crises"]
+        assert pooled[grain]["type_accuracy"] >= 0.90, pooled[grain]["crises"]
+        assert pooled[grain]["false_alarms"] == 0
+    assert pooled["week"]["median_delay_days"] <= 7
+    assert pooled["day"]["median_delay_days"] <= 4
+    assert result.returncode == 1, "the daily delay goal is not met on these seeds; update this guard when it is"
+
+
+def test_a_rate_is_raised_when_its_run_is_long_enough_and_a_burst_at_once():
+    """Delay is measured to the period the radar speaks in, not back-dated to the run's first period."""
+    days = [date(2026, 3, d) for d in (2, 3, 4)]
+
+    def rows(metric, z_values):
+        return pl.DataFrame(
+            {
+                "metric": metric,
+                "dimension": "team",
+                "segment": "Billing",
+                "period_start": days,
+                "z_adj": z_values,
+                "excess": 5.0,
+                "ratio": 2.0,
+                "spike": True,
+                "drift": False,
+                "p": 0.2,
+                "p0": 0.1,
+                "n": 50,
+                "flagged": [z >= 5 for z in z_values],
+            }
+        )
+
+    charted = pl.concat([rows("reopen_rate", [5.5, 5.2, 0.0]), rows("csat", [0.0, 7.5, 0.0])])
+    counted = rows("ticket_volume", [6.0, 0.0, 0.0]).rename({"p": "count", "p0": "expected"})
+    found = episodes(charted, counted, "day")
+    raised = dict(zip(found["metric"], found["raised"], strict=True))
+    assert raised["reopen_rate"] == days[1]  # two flagged days in a row: raised on the second
+    assert raised["csat"] == days[1]  # one day beyond alone_z is enough on its own
+    assert raised["ticket_volume"] == days[0]  # a volume burst counts at once
+
+
+def test_pooling_sums_crises_across_histories_and_keeps_any_calm_alarm():
+    def history(detected, delays, calm_alarm=False):
+        crises = [
+            {"type": "sudden_event", "detected": d, "delay_days": t, "detected_type": "sudden_event" if d else None}
+            for d, t in zip(detected, delays, strict=True)
+        ]
+        result = evaluate([], [], "day") | {
+            "injected": len(crises),
+            "crises": crises,
+            "false_alarms": int(calm_alarm),
+        }
+        result["goals_met"] = {"false_alarms": not calm_alarm}
+        return {"day": result}
+
+    pooled = pool([history([True, False], [2, None]), history([True, True, True], [0, 4, 6])])["day"]
+    assert (pooled["injected"], pooled["detected"]) == (5, 4)
+    assert pooled["detection_rate"] == 0.8 and pooled["median_delay_days"] == 3
+    assert pooled["goals_met"]["detection_rate"] is False and pooled["goals_met"]["median_delay"] is True
+    with_alarm = pool([history([True], [0]), history([], [], calm_alarm=True)])["day"]
+    assert with_alarm["goals_met"]["false_alarms"] is False
