@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import numpy as np
@@ -39,6 +39,8 @@ RESULT_SCHEMA = {
     "complete": pl.Boolean,
 }
 ALL_SEGMENTS = "all"
+# A pseudo-grain: the whole of the query's date range as one period (for tables by segment).
+RANGE = "range"
 STATUSES = {
     "met": "target met",
     "not_credibly_missed": "below target, but within the uncertainty",
@@ -141,6 +143,8 @@ class _Compiler:
         return "(" + _fill(SOURCES[name], self.values) + ")"
 
     def period(self, time_column: str) -> str:
+        if self.query.grain == RANGE:
+            return f"DATE {_literal((self.query.date_from or date(1970, 1, 1)).isoformat())}"
         return f"date_trunc('{self.query.grain}', {time_column} AT TIME ZONE {self.zone})::DATE"
 
     def conditions(self, time_column: str, where: str | None) -> str:
@@ -214,6 +218,8 @@ class _Compiler:
 
     def backlog_sql(self, m: Metric) -> str:
         grain = self.query.grain
+        if grain == RANGE:
+            raise ValueError(f"{m.name} is a level at a moment; ask for it at a calendar grain, not over a range")
         as_of = self.values["as_of"]
         closed = "coalesce(resolved_at, closed_at)"
         date_filters = []
@@ -348,7 +354,7 @@ def compute(con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | N
     (counts) or unknown (rates).
     """
     settings = settings or load_settings()
-    if query.grain not in GRAINS:
+    if query.grain not in (*GRAINS, RANGE):
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
     compiler = _Compiler(query, settings)
     if settings.conventions.hours == "business":
@@ -361,11 +367,16 @@ def compute(con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | N
         for column, dtype in RESULT_SCHEMA.items():
             if column not in finished.columns:
                 finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        period_end = (
+            pl.lit((query.date_to or settings.as_of.date()) + timedelta(days=1))
+            if query.grain == RANGE
+            else pl.col("period_start").dt.offset_by(_PERIOD_STEP[query.grain])
+        )
         finished = finished.with_columns(
             pl.lit(name).alias("metric"),
             pl.lit(query.grain).alias("grain"),
             pl.lit(query.dimension or "overall").alias("dimension"),
-            pl.col("period_start").dt.offset_by(_PERIOD_STEP[query.grain]).alias("period_end"),
+            period_end.alias("period_end"),
         )
         finished = _status(m, finished, settings, query.dimension)
         as_of_local = settings.as_of.date()
@@ -470,6 +481,40 @@ def weekly_trend(
         ),
         target=target.value if target else None,
     )
+
+
+# The moment each record source is dated by.
+RECORD_TIME = {"tickets": "created_at", "complaints": "created_at", "surveys": "responded_at"}
+
+
+def records_sql(source: str, query: Query, settings: Settings, segment: str | None = None) -> str:
+    """SQL for the rows of ``source`` inside the query's dates and filters (and one segment of its dimension)."""
+    if source not in RECORD_TIME:
+        raise ValueError(f"no records for {source!r}; use one of {', '.join(RECORD_TIME)}")
+    compiler = _Compiler(query, settings)
+    where = None
+    if segment is not None and query.dimension:
+        where = f"coalesce(CAST({compiler.segment} AS VARCHAR), '(none)') = {_literal(segment)}"
+    return f"SELECT * FROM {compiler.source(source)} src WHERE {compiler.conditions(RECORD_TIME[source], where)}"
+
+
+def records(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    query: Query,
+    settings: Settings | None = None,
+    segment: str | None = None,
+    limit: int = 1000,
+) -> pl.DataFrame:
+    """The records behind a number: rows of ``source`` inside the query's dates and filters, newest first.
+
+    With ``segment``, only the rows in that segment of the query's dimension ("(none)" for blanks).
+    """
+    inner = records_sql(source, query, settings or load_settings(), segment)
+    frame = con.sql(
+        f"SELECT * EXCLUDE (attributes) FROM ({inner}) ORDER BY {RECORD_TIME[source]} DESC LIMIT {int(limit)}"
+    ).pl()
+    return frame.drop([c for c in ("row_hash", "batch_id") if c in frame.columns])
 
 
 def all_metric_names() -> tuple[str, ...]:

@@ -271,7 +271,7 @@ def _generated_histories(seeds: list[int], calm_seeds: list[int]) -> list[tuple[
         runs = [(seed, True) for seed in seeds] + [(seed, False) for seed in calm_seeds]
         for seed, with_crises in runs:
             db, truth_path = Path(folder, f"seed{seed}.duckdb"), Path(folder, f"seed{seed}.json")
-            build_demo(db, seed=seed, truth_path=truth_path, inject_crises=with_crises)
+            build_demo(db, seed=seed, truth_path=truth_path, inject_crises=with_crises, log_crises=False)
             con = connect(db, read_only=True)
             try:
                 results.append(
@@ -337,6 +337,40 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if len(histories) > 1:
             _print_backtest(f"pooled over {len(histories)} histories", verdict)
     return EXIT_OK if all(all(r["goals_met"].values()) for r in verdict.values()) else EXIT_FAILED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from metrics.review import last_complete_quarter, quarterly_review, render_html, write_excel
+    from metrics.settings import SettingsError, load_settings
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".xlsx"):
+        raise IngestError(str(out), "unknown report format; name the file .html or .xlsx")
+    try:
+        settings = load_settings(args.targets)
+    except SettingsError as exc:
+        raise IngestError("targets", str(exc)) from exc
+    con = connect(args.db, read_only=True)
+    try:
+        quarter = args.quarter or last_complete_quarter(con)
+        if quarter is None:
+            raise IngestError(str(resolve_db_path(args.db)), "the warehouse is empty; there is no quarter to review")
+        try:
+            review = quarterly_review(con, quarter, settings)
+        except ValueError as exc:
+            raise IngestError("--quarter", str(exc)) from exc
+    finally:
+        con.close()
+    if review.kpis.is_empty():
+        raise IngestError("--quarter", f"no data in {review.quarter}; nothing to report")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".html":
+        out.write_text(render_html(review), encoding="utf-8")
+    else:
+        with out.open("wb") as handle:
+            write_excel(review, handle)
+    print(f"{review.quarter} review written to {out}: {review.kpis.height} KPIs, {review.crises.height} crises")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -405,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--json", action="store_true")
     backtest.set_defaults(handler=cmd_backtest)
+
+    report = with_db(sub.add_parser("report", help="the quarterly review as an HTML report or an Excel workbook"))
+    report.add_argument("--quarter", help="like 2026Q3 (default: the last complete quarter of the data)")
+    report.add_argument("--out", required=True, metavar="FILE.html|FILE.xlsx")
+    report.add_argument("--targets", metavar="PATH")
+    report.set_defaults(handler=cmd_report)
 
     status = with_db(sub.add_parser("status", help="row counts of the warehouse tables"))
     status.add_argument("--json", action="store_true")

@@ -42,7 +42,11 @@ def truth_records(data: DemoData) -> list[dict]:
 
 
 def build_demo(
-    db_path: str | os.PathLike, seed: int = 7, truth_path: str | os.PathLike | None = None, inject_crises: bool = True
+    db_path: str | os.PathLike,
+    seed: int = 7,
+    truth_path: str | os.PathLike | None = None,
+    inject_crises: bool = True,
+    log_crises: bool = True,
 ) -> dict:
     """Generate two years of demo data into a fresh warehouse at ``db_path``.
 
@@ -68,6 +72,13 @@ def build_demo(
                 loaded_by="csat-radar demo",
             )
             load_staged(con, _as_staged(kind, records), meta)
+        if log_crises:
+            # The dashboard opens on a crisis log already filled by a weekly scan, as it would be in use.
+            from metrics.backtest import data_end
+            from metrics.dashboard import refresh_crisis_log
+            from metrics.settings import load_settings
+
+            refresh_crisis_log(con, load_settings(as_of=data_end(con)), "week")
         counts = table_counts(con)
         con.execute("CHECKPOINT")
     finally:
