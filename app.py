@@ -1,25 +1,94 @@
-"""CSAT Radar's Streamlit entry point: routes to the pages and frames them with the sidebar."""
+"""CSAT Radar's Streamlit entry point: routes to the pages and frames them with the sidebar's filters.
+
+The filters live in the session and are mirrored into the URL's query string, so a filtered
+view is a link a manager can send; every page reads them through ``pages._ui.current_view``.
+"""
 
 from __future__ import annotations
 
+from datetime import date
+
 import streamlit as st
 
-from pages._ui import load_summary, warehouse_path
+from metrics.dashboard import FILTER_DIMENSIONS
+from pages._ui import PAGE_TITLES, ask, db, language, load_summary, page_title, text, warehouse_path
 
-st.set_page_config(page_title="CSAT Radar", page_icon="📡", layout="wide")
+st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
 
-PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
-]
+# Material icons ship with Streamlit; emoji need a colour-emoji font the server's viewers may lack.
+ICONS = {
+    "overview": ":material/dashboard:",
+    "trends": ":material/show_chart:",
+    "crisis_radar": ":material/radar:",
+    "service_levels": ":material/timer:",
+    "complaints": ":material/report:",
+    "upload": ":material/upload_file:",
+    "quarterly_review": ":material/summarize:",
+}
 
-navigation = st.navigation(PAGES)
+
+def _adopt_query_string() -> None:
+    """On a session's first run, take the filters from the URL (a shared link)."""
+    if st.session_state.get("_filters_adopted"):
+        return
+    params = st.query_params
+    st.session_state["language"] = params.get("lang", "en") if params.get("lang") in ("en", "zh") else "en"
+    for dimension in FILTER_DIMENSIONS:
+        values = params.get_all(dimension)
+        if values:
+            st.session_state[f"filter_{dimension}"] = values
+    try:
+        dates = tuple(date.fromisoformat(params[k]) for k in ("from", "to") if k in params)
+    except ValueError:
+        dates = ()
+    if dates:
+        st.session_state["filter_dates"] = dates
+    st.session_state["_filters_adopted"] = True
+
+
+def _mirror_query_string() -> None:
+    wanted: dict[str, str | list[str]] = {}
+    if language() != "en":
+        wanted["lang"] = language()
+    dates = st.session_state.get("filter_dates") or ()
+    if len(dates) == 2:
+        wanted["from"], wanted["to"] = dates[0].isoformat(), dates[1].isoformat()
+    for dimension in FILTER_DIMENSIONS:
+        if st.session_state.get(f"filter_{dimension}"):
+            wanted[dimension] = list(st.session_state[f"filter_{dimension}"])
+    if "crisis" in st.query_params:
+        wanted["crisis"] = st.query_params["crisis"]
+    if st.query_params.to_dict() != {k: (v[-1] if isinstance(v, list) else v) for k, v in wanted.items()}:
+        st.query_params.from_dict(wanted)
+
+
+_adopt_query_string()
+pages = {
+    name: st.Page(f"pages/{name}.py", title=page_title(name), icon=ICONS[name], default=name == "overview")
+    for name in PAGE_TITLES
+}
+navigation = st.navigation(list(pages.values()))
 
 with st.sidebar:
     st.markdown("### CSAT Radar")
-    summary = load_summary(str(warehouse_path()))
+    st.radio(text("language"), ["en", "zh"], format_func={"en": "English", "zh": "中文"}.get, key="language",
+             horizontal=True)  # fmt: skip
+    summary = load_summary(db())
     st.caption(f"Warehouse: `{warehouse_path()}`")
     if summary.first_activity and summary.last_activity:
         st.caption(f"Data: {summary.first_activity:%Y-%m-%d} to {summary.last_activity:%Y-%m-%d} (UTC)")
     st.caption(f"Last load: {summary.last_load:%Y-%m-%d %H:%M} UTC" if summary.last_load else "Last load: none yet")
+    if not summary.is_empty:
+        st.markdown(f"**{text('filters')}**")
+        first, last = summary.first_activity.date(), summary.last_activity.date()
+        chosen = st.session_state.get("filter_dates") or ()
+        if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
+            st.session_state["filter_dates"] = (max(first, chosen[0]) if chosen else first, last)
+        st.date_input(text("dates"), min_value=first, max_value=last, key="filter_dates")
+        options = ask("filter_options", db(), None)
+        for dimension in FILTER_DIMENSIONS:
+            if options.get(dimension):
+                st.multiselect(dimension.replace("_", " ").capitalize(), options[dimension], key=f"filter_{dimension}")
+_mirror_query_string()
 
 navigation.run()

@@ -1,32 +1,79 @@
-"""Overview: what the warehouse holds (the KPI tiles arrive with the metrics catalog)."""
+"""Overview (managers): each headline KPI against target, and the open crises by severity."""
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
 import streamlit as st
 
-from pages._ui import load_summary, warehouse_path
+from pages._ui import (
+    SEVERITY_COLOURS,
+    STATUS_COLOURS,
+    ask,
+    current_view,
+    db,
+    format_period,
+    page_title,
+    stop_if_empty,
+    text,
+)
 
-st.title("CSAT Radar")
-st.caption("Customer satisfaction, complaints and service levels against target, with early warning of crises.")
+st.title(page_title("overview"))
+summary = stop_if_empty()
+view = current_view()
 
-summary = load_summary(str(warehouse_path()))
-if summary.is_empty:
-    st.info(
-        "The warehouse is empty. Load exports with "
-        "`csat-radar ingest PATH --kind tickets|surveys|complaints`, or build the demo with `csat-radar demo`."
-    )
+tiles = ask("headline_tiles", db(), view)
+latest = max((t.period_start for t in tiles if t.period_start), default=None)
+st.caption(
+    f"Latest complete week, starting {format_period(latest)}. Arrows show the change on the week before, "
+    "coloured only when it is more than noise (5% level)."
+)
+if all(t.value is None for t in tiles):
+    st.info(text("no_data"))
+columns = st.columns(len(tiles))
+for column, tile in zip(columns, tiles, strict=True):
+    with column.container(border=True):
+        st.metric(
+            tile.label,
+            tile.value_text,
+            delta=tile.change_text or None,
+            delta_color=("normal" if tile.higher_is_better else "inverse") if tile.change_significant else "off",
+            help=f"{tile.interval_text}. Target {tile.target_text}.",
+        )
+        colour = STATUS_COLOURS[tile.status]
+        st.markdown(f":{colour}-badge[{tile.status_text}]")
+        st.caption(f"Target {tile.target_text} · {tile.interval_text}")
+        if tile.sparkline.height > 1:
+            spark = tile.sparkline.sort("period_start")
+            figure = go.Figure(go.Scatter(x=spark["period_start"], y=spark["value"], mode="lines", line={"width": 2}))
+            figure.update_layout(height=70, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False)
+            figure.update_xaxes(visible=False)
+            figure.update_yaxes(visible=False)
+            st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
+
+st.subheader("Open crises")
+by_severity = ask("open_crises_by_severity", db(), None)
+counts = st.columns(4)
+for column, (severity, count) in zip(counts, by_severity.items(), strict=True):
+    column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{severity}] **{count}** open")
+open_crises = ask("crisis_table", db(), None, ["detected", "acknowledged", "response_plan_active", "resolving"])
+if open_crises.is_empty():
+    st.success("No open crisis. The radar checks each KPI by segment; see the Crisis radar page.")
 else:
-    tickets, surveys, complaints = st.columns(3)
-    tickets.metric("Tickets", f"{summary.counts['tickets']:,}")
-    surveys.metric("Survey answers", f"{summary.counts['survey_responses']:,}")
-    complaints.metric("Complaints", f"{summary.counts['complaints']:,}")
-    st.caption(
-        f"Data from {summary.first_activity:%Y-%m-%d} to {summary.last_activity:%Y-%m-%d} (UTC), "
-        f"{summary.counts['batches']:,} files loaded, {summary.counts['rejected_rows']:,} rows rejected."
-    )
+    order = {"critical": 0, "major": 1, "minor": 2, "observe": 3}
+    ranked = open_crises.sort(by=[open_crises["severity"].replace_strict(order), "start"], descending=[False, True])
+    for row in ranked.head(8).iter_rows(named=True):
+        left, right = st.columns([5, 1])
+        left.markdown(
+            f":{SEVERITY_COLOURS[row['severity']]}-badge[{row['severity']}] **{row['type'].replace('_', ' ')}** "
+            f"in {row['where']} ({row['metric']}), since {format_period(row['start'])}, "
+            f"{row['status'].replace('_', ' ')}"
+        )
+        if right.button("Open", key=f"open_crisis_{row['id']}"):
+            st.switch_page(
+                "pages/crisis_radar.py", query_params={**st.query_params.to_dict(), "crisis": str(row["id"])}
+            )
 
-st.subheader("Latest loads")
-if summary.recent_batches.is_empty():
-    st.write("No file has been loaded yet.")
-else:
-    st.dataframe(summary.recent_batches, hide_index=True, width="stretch")
+st.caption(
+    f"{summary.counts['tickets']:,} tickets, {summary.counts['survey_responses']:,} survey answers and "
+    f"{summary.counts['complaints']:,} complaints in the warehouse; {summary.counts['rejected_rows']:,} rows rejected."
+)

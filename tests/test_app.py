@@ -1,21 +1,30 @@
-"""Streamlit pages opened with AppTest on a fixture warehouse: the numbers shown, not just no exception."""
+"""Every Streamlit page opened with AppTest on a fixture warehouse: the numbers shown, not just no exception."""
 
 from __future__ import annotations
 
+import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from metrics.catalog import format_value, metric
+from metrics.compute import Query, compute
+from metrics.settings import load_settings
+from pages._ui import PAGE_TITLES
 from pipelines.ingest import ingest_file
 from pipelines.warehouse import connect
 from tests.conftest import FIXTURES, ROOT
 
-PAGES = sorted(p.name for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+OPENED: set[str] = set()
 
 
 @pytest.fixture
-def fixture_warehouse(tmp_path, monkeypatch) -> Path:
+def small_warehouse(tmp_path, monkeypatch) -> Path:
     db = tmp_path / "app.duckdb"
     con = connect(db)
     ingest_file(con, FIXTURES / "profiles" / "generic.csv", "tickets", source_tz="UTC")
@@ -26,26 +35,186 @@ def fixture_warehouse(tmp_path, monkeypatch) -> Path:
     return db
 
 
-def open_app() -> AppTest:
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+@pytest.fixture
+def demo_copy(demo, tmp_path, monkeypatch) -> Path:
+    """A private copy of the session's demo warehouse (crisis log filled), so actions can write to it."""
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo[0], db)
+    monkeypatch.setenv("CSAT_RADAR_DB", str(db))
+    return db
+
+
+def open_page(page: str, query: dict | None = None, session: dict | None = None) -> AppTest:
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    for key, value in (session or {}).items():
+        app.session_state[key] = value
     app.run()
+    if page != "overview":
+        app.switch_page(f"pages/{page}.py")
+        app.run()
     assert not app.exception, app.exception
+    OPENED.add(page)
     return app
 
 
-def test_overview_shows_the_loaded_counts(fixture_warehouse):
-    app = open_app()
-    shown = {m.label: m.value for m in app.metric}
-    assert shown == {"Tickets": "3", "Survey answers": "3", "Complaints": "3"}
-    assert any("Data from 2015-06-03 to 2026-07-02" in c.value for c in app.caption)
+def latest_week(db: Path, names: tuple[str, ...], filters=()) -> dict[str, dict]:
+    """What the tiles must show, computed here from the catalog for the latest complete week."""
+    con = duckdb.connect(str(db), read_only=True)
+    frame = compute(con, Query(names, "week", filters=filters), load_settings()).filter(pl.col("complete"))
+    con.close()
+    last = frame.sort("period_start").group_by("metric").agg(pl.all().last())
+    return {row["metric"]: row for row in last.iter_rows(named=True)}
 
 
-def test_empty_warehouse_says_so(tmp_path, monkeypatch):
+def tiles(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def test_overview_tiles_show_the_latest_week_against_target(demo_copy):
+    app = open_page("overview")
+    shown = tiles(app)
+    expected = latest_week(demo_copy, ("csat", "complaint_rate", "first_response_sla", "ticket_volume"))
+    for name, row in expected.items():
+        assert shown[metric(name).label] == format_value(row["value"], metric(name).format), name
+    # The ticket count is checked against the raw table too, not only against the metrics code.
+    week = expected["ticket_volume"]["period_start"]
+    con = duckdb.connect(str(demo_copy), read_only=True)
+    raw = con.sql(
+        "SELECT count(*) FROM tickets WHERE (created_at AT TIME ZONE 'UTC')::DATE BETWEEN ? AND ?",
+        params=[week, week + timedelta(days=6)],
+    ).fetchall()[0][0]
+    con.close()
+    assert shown["Tickets"] == f"{raw:,}"
+    badges = " ".join(m.value for m in app.markdown)
+    assert "target" in badges and "open" in badges
+
+
+def test_overview_honours_a_filter_from_the_link(demo_copy):
+    app = open_page("overview", query={"channel": "email"})
+    expected = latest_week(demo_copy, ("ticket_volume", "csat"), filters=(("channel", ("email",)),))
+    shown = tiles(app)
+    assert shown["Tickets"] == format_value(expected["ticket_volume"]["value"], "count")
+    assert shown["CSAT"] == format_value(expected["csat"]["value"], "percent")
+    assert app.query_params["channel"] == ["email"] or app.query_params["channel"] == "email"
+
+
+def test_overview_in_chinese_uses_the_catalog_labels(demo_copy):
+    app = open_page("overview", query={"lang": "zh"})
+    assert metric("csat").label_zh in tiles(app)
+    assert app.title[0].value == "总览"
+
+
+def test_overview_opens_a_crisis(demo_copy):
+    app = open_page("overview")
+    open_buttons = [b for b in app.button if b.label == "Open"]
+    assert open_buttons, "the demo's crisis log has open crises"
+    open_buttons[0].click().run()
+    assert not app.exception
+    assert any(h.value.startswith("#") for h in app.header)
+
+
+def test_trends_page_charts_the_kpi_with_its_table(demo_copy):
+    app = open_page("trends")
+    assert app.get("plotly_chart"), "a chart is drawn"
+    frame = app.dataframe[0].value
+    expected = latest_week(demo_copy, ("csat",))["csat"]
+    row = frame[frame["period_start"].astype(str).str[:10] == expected["period_start"].isoformat()]
+    assert row["value"].iloc[0] == pytest.approx(expected["value"])
+    app.selectbox(key="trend_split").set_value("channel").run()
+    assert not app.exception
+    assert set(app.dataframe[0].value["segment"]) == {"chat", "email", "phone", "social", "web"}
+
+
+def test_crisis_radar_acknowledges_a_crisis_and_saves_it(demo_copy):
+    app = open_page("crisis_radar")
+    heading = app.header[0].value
+    crisis_id = int(heading.split(":")[0].lstrip("#"))
+    assert any("Recommended response" in s.value for s in app.subheader)
+    app.text_input(key="actor").set_value("Mei").run()
+    app.text_input(key="owner").set_value("Li Na").run()
+    next(b for b in app.button if b.label == "Acknowledge").click().run()
+    assert not app.exception
+    con = duckdb.connect(str(demo_copy), read_only=True)
+    status, owner = con.sql("SELECT status, owner FROM crises WHERE crisis_id = ?", params=[crisis_id]).fetchall()[0]
+    con.close()
+    assert (status, owner) == ("acknowledged", "Li Na")
+
+
+def test_service_levels_page_shows_backlog_and_tables(demo_copy):
+    app = open_page("service_levels")
+    con = duckdb.connect(str(demo_copy), read_only=True)
+    backlog = compute(con, Query(("backlog",), "week"), load_settings()).sort("period_start")["value"][-1]
+    con.close()
+    assert tiles(app)["Open tickets (backlog)"] == f"{int(backlog):,}"
+    channels = app.dataframe[0].value
+    assert set(channels["channel"]) == {"chat", "email", "phone", "social", "web"}
+
+
+def test_complaints_page_pareto_and_the_records_behind_a_bar(demo_copy):
+    app = open_page("complaints")
+    assert len(app.get("plotly_chart")) >= 2
+    breakdown = app.dataframe[0].value
+    con = duckdb.connect(str(demo_copy), read_only=True)
+    by_product = dict(
+        con.sql(
+            "SELECT coalesce(c.product, t.product), count(*) FROM complaints c "
+            "LEFT JOIN tickets t USING (ticket_id) GROUP BY 1"
+        ).fetchall()
+    )
+    con.close()
+    top = breakdown.iloc[0]
+    assert top["Complaints"] == by_product[top["product"]]
+
+
+def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path):
+    app = open_page("upload")
+    csv = (
+        b"ticket id,created at,channel,status\n"
+        b"U1,2026-07-01 10:00,email,open\n"
+        b"U2,not a date,chat,open\n"
+        b"U3,2026-07-02 11:00,web,solved\n"
+    )
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.get("file_uploader")[0].set_value(("new.csv", csv, "text/csv")).run()
+    assert not app.exception, app.exception
+    preview = " ".join(m.value for m in app.markdown)
+    assert "profile **generic**" in preview and "3 rows, 2 valid" in preview
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    assert any("3 rows read: 2 loaded, 0 updated, 0 duplicate, 1 rejected" in s.value for s in app.success)
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    assert con.sql("SELECT count(*) FROM tickets WHERE ticket_id LIKE 'U%'").fetchall()[0][0] == 2
+    con.close()
+
+
+def test_quarterly_review_offers_both_downloads(demo_copy):
+    app = open_page("quarterly_review")
+    labels = [b.label for b in app.get("download_button")]
+    assert "Download report (HTML)" in labels and "Download workbook (Excel)" in labels
+    kpis = app.dataframe[0].value
+    assert "CSAT" in set(kpis["label"])
+
+
+@pytest.mark.parametrize("page", PAGE_FILES)
+def test_every_page_on_an_empty_warehouse_says_so(page, tmp_path, monkeypatch):
     monkeypatch.setenv("CSAT_RADAR_DB", str(tmp_path / "empty.duckdb"))
-    app = open_app()
-    assert any("The warehouse is empty" in i.value for i in app.info)
-    assert not app.metric
+    app = open_page(page)
+    if page == "upload":
+        assert any("No file has been loaded yet" in c.value for c in app.caption)
+    else:
+        assert any("The warehouse is empty" in i.value for i in app.info)
+        assert not app.metric
 
 
-def test_every_page_file_is_opened_by_a_test():
-    assert PAGES == ["overview.py"], "a new page needs its AppTest here"
+@pytest.mark.parametrize("page", [p for p in PAGE_FILES if p not in ("upload",)])
+def test_every_page_with_a_filter_that_leaves_nothing(page, small_warehouse):
+    far = (datetime.now(UTC) + timedelta(days=3650)).date().isoformat()
+    app = open_page(page, query={"product": "no such product", "from": far, "to": far})
+    assert not app.exception
+
+
+def test_every_page_file_is_registered_and_opened_by_a_test():
+    assert set(PAGE_FILES) == set(PAGE_TITLES), "every page file must be in the navigation"
+    assert set(PAGE_FILES) <= OPENED, f"pages no test opened: {set(PAGE_FILES) - OPENED}"

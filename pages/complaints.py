@@ -1,0 +1,61 @@
+"""Complaints: the complaint rate against its 5% target, the causes (Pareto) and where they come from."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from metrics.compute import Query, records
+from metrics.settings import load_settings
+from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, table, text
+
+st.title(page_title("complaints"))
+stop_if_empty()
+view = current_view()
+
+rate = ask("kpi_series", db(), view, "complaint_rate", "week", None)
+if rate.is_empty():
+    st.info(text("no_data"))
+    st.stop()
+rate = rate.sort("period_start")
+figure = go.Figure()
+figure.add_trace(go.Scatter(x=rate["period_start"], y=rate["ci_high"], line={"width": 0}, showlegend=False))
+figure.add_trace(go.Scatter(x=rate["period_start"], y=rate["ci_low"], fill="tonexty", line={"width": 0},
+                            name="95% interval"))  # fmt: skip
+figure.add_trace(
+    go.Scatter(x=rate["period_start"], y=rate["value"], mode="lines+markers", name=view.label("complaint_rate"))
+)
+target = rate["target"].drop_nulls()
+if target.len():
+    figure.add_hline(y=target[0], line_dash="dash", line_color="red", annotation_text=f"target ≤ {target[0]:.0%}")
+figure.update_layout(title="Complaint rate by week", yaxis_tickformat=".0%")
+chart(figure, key="complaint_rate")
+
+pareto = ask("complaint_pareto", db(), view)
+st.subheader("Causes")
+if pareto.is_empty():
+    st.caption(text("no_data"))
+else:
+    bars = go.Figure()
+    bars.add_trace(go.Bar(x=pareto["cause"], y=pareto["complaints"], name="complaints"))
+    bars.add_trace(go.Scatter(x=pareto["cause"], y=pareto["cumulative_share"], name="cumulative share", yaxis="y2",
+                              mode="lines+markers"))  # fmt: skip
+    bars.update_layout(title="Complaint causes (Pareto)", yaxis2={"overlaying": "y", "side": "right",
+                       "tickformat": ".0%", "range": [0, 1.05]})  # fmt: skip
+    chart(bars, key="pareto")
+
+st.subheader("Where they come from")
+dimension = st.selectbox(
+    "Break down by", ["product", "channel", "region", "team", "category"], key="complaint_dimension"
+)
+breakdown = ask("by_segment", db(), view, ("complaint_volume", "complaint_rate"), dimension)
+table(breakdown, f"complaints by {dimension}", key="complaint_breakdown")
+
+segments = breakdown[dimension].to_list() if not breakdown.is_empty() else []
+if segments:
+    chosen = st.selectbox(f"Complaints behind one {dimension}", segments, key="complaint_drill")
+    behind = read(records, "complaints", Query(("complaint_volume",), "week", dimension, view.date_from, view.date_to,
+                                               view.segments), load_settings(), segment=chosen, limit=500)  # fmt: skip
+    st.caption(f"{behind.height:,} most recent complaints in {dimension} {chosen} (at most 500).")
+    table(behind,
+          f"complaints {dimension} {chosen}", key="complaint_records")  # fmt: skip

@@ -1,0 +1,173 @@
+"""Crisis radar: the crisis log, and each crisis with its chart, causes, reasons and handling steps."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from metrics import crisis_log
+from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
+from metrics.dashboard import View, refresh_crisis_log
+from metrics.settings import load_settings
+from pages._ui import (
+    SEVERITY_COLOURS,
+    ask,
+    chart,
+    current_view,
+    db,
+    format_period,
+    page_title,
+    read,
+    stop_if_empty,
+    table,
+    write,
+)
+
+st.title(page_title("crisis_radar"))
+stop_if_empty()
+view = current_view()
+
+scan_left, scan_right = st.columns([3, 1])
+grain = scan_left.radio("Scan grain", ["week", "day"], horizontal=True, key="scan_grain")
+if scan_right.button("Scan now", type="primary", help="Run the detectors and record what they find in the log"):
+    with st.spinner("Scanning every KPI and segment…"):
+        found = write(refresh_crisis_log, load_settings(), grain)
+    st.toast(f"Scan found {found} crises; the log is up to date.")
+
+filter_status, filter_type, filter_severity = st.columns(3)
+statuses = filter_status.multiselect("Status", STATUSES, default=list(crisis_log.OPEN_STATUSES), key="crisis_status")
+crisis_type = filter_type.selectbox("Type", ["(any)", *CRISIS_TYPES], key="crisis_type")
+severity = filter_severity.selectbox("Severity", ["(any)", *SEVERITIES], key="crisis_severity")
+log = ask(
+    "crisis_table",
+    db(),
+    None,
+    statuses,
+    None if crisis_type == "(any)" else crisis_type,
+    None if severity == "(any)" else severity,
+    view,
+)
+if log.is_empty():
+    st.info("No crisis in the log matches these filters. Press 'Scan now' to run the radar.")
+else:
+    table(log, "crises", key="crisis_log")
+
+chosen_text = st.query_params.get("crisis")
+ids = log["id"].to_list()
+if chosen_text and chosen_text.isdigit() and int(chosen_text) not in ids:
+    ids = [int(chosen_text), *ids]
+if not ids:
+    st.stop()
+default = ids.index(int(chosen_text)) if chosen_text and chosen_text.isdigit() else 0
+crisis_id = st.selectbox("Crisis", ids, index=default, format_func=lambda i: f"#{i}", key="crisis_pick")
+if str(crisis_id) != chosen_text:
+    st.query_params["crisis"] = str(crisis_id)
+try:
+    crisis = read(crisis_log.get_crisis, int(crisis_id))
+except crisis_log.CrisisLogError as exc:
+    st.error(str(exc))
+    st.stop()
+
+place = f"{crisis['dimension']} {crisis['segment']}"
+st.header(f"#{crisis['crisis_id']}: {crisis['type'].replace('_', ' ')} in {place}")
+st.markdown(
+    f":{SEVERITY_COLOURS[crisis['severity']]}-badge[{crisis['severity']}] "
+    f"status **{crisis['status'].replace('_', ' ')}**"
+    f"{' · owner ' + crisis['owner'] if crisis['owner'] else ''} · flagged {format_period(crisis['start_period'])} to "
+    f"{format_period(crisis['last_flagged'])} at {crisis['grain']} grain"
+    + (" · recovery proposed: back inside limits" if crisis["recovery_proposed_at"] else "")
+)
+why_type, why_severity = st.columns(2)
+why_type.markdown(f"**Why this type.** {crisis['type_reason']}")
+why_severity.markdown(f"**Why this severity.** {crisis['severity_reason']}")
+
+segment_view = View(
+    date_from=crisis["start_period"] - timedelta(days=182 if crisis["grain"] == "week" else 60),
+    segments=() if crisis["dimension"] == "overall" else ((crisis["dimension"], (crisis["segment"],)),),
+    language=view.language,
+)
+series = ask("kpi_series", db(), segment_view, crisis["metric"], crisis["grain"], None)
+if series.is_empty():
+    st.caption("No data left for this crisis's metric and segment.")
+else:
+    series = series.sort("period_start")
+    flagged_until = crisis["end_period"] or crisis["last_flagged"]
+    in_crisis = series.filter(pl.col("period_start").is_between(crisis["start_period"], flagged_until))
+    figure = go.Figure(go.Scatter(x=series["period_start"], y=series["value"], mode="lines+markers",
+                                  name=view.label(crisis["metric"])))  # fmt: skip
+    if series["ucl"].null_count() < series.height:
+        figure.add_trace(go.Scatter(x=series["period_start"], y=series["ucl"], name="upper limit",
+                                    line={"dash": "dot", "color": "gray"}))  # fmt: skip
+        figure.add_trace(go.Scatter(x=series["period_start"], y=series["lcl"], name="lower limit",
+                                    line={"dash": "dot", "color": "gray"}))  # fmt: skip
+    figure.add_trace(go.Scatter(x=in_crisis["period_start"], y=in_crisis["value"], mode="markers", name="flagged",
+                                marker={"color": "red", "size": 11}))  # fmt: skip
+    figure.update_layout(title=f"{view.label(crisis['metric'])} in {place}, by {crisis['grain']}")
+    chart(figure, key="crisis_chart")
+
+contributors = pl.DataFrame(crisis["contributors"] or [])
+st.subheader("What drives it")
+if contributors.is_empty():
+    st.caption("No segment stands out: the change is spread evenly.")
+else:
+    table(contributors, f"crisis {crisis['crisis_id']} contributors", key="contributors")
+
+st.subheader("Recommended response")
+for number, step in enumerate(crisis_log.response_steps(crisis["type"]), start=1):
+    st.markdown(f"{number}. {step}")
+
+st.subheader("Handling")
+actor = st.text_input("Your name (recorded with each action)", key="actor", value=st.session_state.get("actor", ""))
+
+
+def act(action, *args, **kwargs) -> None:
+    if not actor.strip():
+        st.error("Enter your name first: every action in the log says who took it.")
+        return
+    try:
+        write(action, int(crisis["crisis_id"]), *args, actor=actor.strip(), **kwargs)
+    except crisis_log.CrisisLogError as exc:
+        st.error(str(exc))
+        return
+    st.rerun()
+
+
+status = crisis["status"]
+if status == "detected":
+    owner = st.text_input("Owner", key="owner")
+    if st.button("Acknowledge", type="primary"):
+        act(crisis_log.acknowledge, owner=owner)
+elif status in ("acknowledged", "response_plan_active", "resolving"):
+    following = {"acknowledged": "response_plan_active", "response_plan_active": "resolving", "resolving": "resolved"}
+    note = st.text_input("Note", key="advance_note")
+    step_button, recover_button = st.columns(2)
+    if step_button.button(f"Advance to {following[status].replace('_', ' ')}", type="primary"):
+        act(crisis_log.advance, following[status], note=note)
+    if recover_button.button("Confirm recovery (resolved)"):
+        act(crisis_log.confirm_recovery, note=note)
+elif status == "resolved":
+    with st.form("review"):
+        category = st.selectbox("Root cause (fishbone category)", FISHBONE_CATEGORIES)
+        whys = [st.text_input(f"Why {n}?", key=f"why_{n}") for n in range(1, 6)]
+        actions = st.text_area("Actions taken")
+        review = st.text_area("Review")
+        if st.form_submit_button("Save review", type="primary"):
+            act(crisis_log.write_review, fishbone_category=category, five_whys=whys, actions_taken=actions,
+                review_text=review)  # fmt: skip
+else:
+    st.markdown(f"**Reviewed.** Root cause: {crisis['fishbone_category']}. {crisis['review_text'] or ''}")
+    for number, why in enumerate(crisis["five_whys"] or [], start=1):
+        st.markdown(f"- Why {number}: {why}")
+    if crisis["actions_taken"]:
+        st.markdown(f"Actions taken: {crisis['actions_taken']}")
+
+events = pl.DataFrame(crisis["events"] or [])
+if not events.is_empty():
+    with st.expander("History of this crisis"):
+        st.dataframe(events.drop([c for c in ("crisis_id",) if c in events.columns]), hide_index=True, width="stretch")
+with st.expander("Evidence"):
+    st.code(json.dumps(crisis["evidence"], indent=2, ensure_ascii=False, default=str), language="json")

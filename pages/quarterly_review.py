@@ -1,0 +1,49 @@
+"""Quarterly review: every KPI against target and the previous quarter, the crises and how they were handled,
+the top complaint causes and the slowest stages; downloadable as HTML and Excel."""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+
+from metrics import review
+from metrics.settings import load_settings
+from pages._ui import ask, current_view, db, page_title, read, stop_if_empty, table
+
+st.title(page_title("quarterly_review"))
+stop_if_empty()
+view = current_view()
+
+quarters = ask("quarters", db(), None)
+if not quarters:
+    st.info("No complete quarter of data yet.")
+    st.stop()
+labels = [label if complete else f"{label} (in progress)" for label, complete in quarters]
+first_complete = next((i for i, (_, complete) in enumerate(quarters) if complete), 0)
+chosen = st.selectbox("Quarter", labels, index=first_complete, key="review_quarter")
+quarter = chosen.split(" ")[0]
+try:
+    report = read(review.quarterly_review, quarter, load_settings(), view.segments)
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.caption(f"{quarter} against {report.previous}. A change is called significant at the 5% level.")
+html, workbook = st.columns(2)
+html.download_button("Download report (HTML)", review.render_html(report), file_name=f"csat-radar-{quarter}.html",
+                     mime="text/html", type="primary", key="download_html")  # fmt: skip
+buffer = io.BytesIO()
+review.write_excel(report, buffer)
+workbook.download_button("Download workbook (Excel)", buffer.getvalue(), file_name=f"csat-radar-{quarter}.xlsx",
+                         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                         key="download_xlsx")  # fmt: skip
+
+st.subheader("KPIs against target")
+table(report.kpis.drop("metric", "status"), f"kpis {quarter}", key="review_kpis")
+st.subheader("Crises and their handling")
+table(report.crises, f"crises {quarter}", key="review_crises")
+st.subheader("Top complaint causes")
+table(report.top_causes, f"complaint causes {quarter}", key="review_causes")
+st.subheader("Slowest process stages by case type")
+table(report.slowest_stages, f"slowest stages {quarter}", key="review_stages")

@@ -1,0 +1,49 @@
+"""Service levels: response and resolution time distributions, medians and p90 by channel and team, backlog."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from metrics.compute import Query, records
+from metrics.dashboard import SERVICE_METRICS
+from metrics.settings import load_settings
+from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, table, text
+
+st.title(page_title("service_levels"))
+stop_if_empty()
+view = current_view()
+
+backlog = ask("backlog_now", db(), view)
+open_tickets, age = st.columns(2)
+open_tickets.metric("Open tickets (backlog)", f"{backlog['open_tickets']:,}")
+age.metric("Median age of open tickets", backlog["median_age_text"])
+
+left, right = st.columns(2)
+for column, stage, title in (
+    (left, "first_response", "First response time"),
+    (right, "resolution", "Resolution time"),
+):
+    distribution = ask("duration_distribution", db(), view, stage)
+    with column:
+        if distribution["tickets"].sum() == 0:
+            st.caption(f"{title}: {text('no_data')}")
+            continue
+        ordered = distribution.sort("position")
+        figure = go.Figure(go.Bar(x=ordered["bucket"], y=ordered["tickets"],
+                                  text=[f"{s:.0%}" for s in ordered["share"]], textposition="outside"))  # fmt: skip
+        figure.update_layout(title=f"{title}: tickets by duration", yaxis_title="tickets")
+        chart(figure, key=f"distribution_{stage}")
+
+targets = "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours."
+st.caption(targets)
+for dimension in ("channel", "team"):
+    st.subheader(f"By {dimension}")
+    table(ask("by_segment", db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
+          key=f"service_{dimension}")  # fmt: skip
+
+with st.expander("Tickets behind these figures"):
+    rows = read(records, "tickets", Query(("ticket_volume",), "week", None, view.date_from, view.date_to,
+                                          view.segments), load_settings(), limit=500)  # fmt: skip
+    table(rows, "tickets", key="service_records")
+    st.caption("The 500 most recent tickets within the filters.")

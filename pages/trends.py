@@ -1,0 +1,86 @@
+"""Trends: any KPI over time at any grain, with target, interval, control limits, forecast and STL."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from metrics.catalog import GRAINS, catalog
+from pages._ui import ask, chart, current_view, db, page_title, stop_if_empty, table, text
+
+st.title(page_title("trends"))
+stop_if_empty()
+view = current_view()
+
+names = [name for name, m in catalog().items() if m.kind != "backlog"]
+left, middle, right = st.columns(3)
+name = left.selectbox("KPI", names, format_func=view.label, key="trend_metric")
+grain = middle.selectbox("Grain", GRAINS, index=GRAINS.index("week"), key="trend_grain")
+split = right.selectbox("Split by", ["(none)", "channel", "team", "product", "region", "customer_tier", "category"],
+                        key="trend_split")  # fmt: skip
+dimension = None if split == "(none)" else split
+
+series = ask("kpi_series", db(), view, name, grain, dimension)
+if series.is_empty():
+    st.info(text("no_data"))
+    st.stop()
+
+figure = go.Figure()
+for segment in sorted(series["segment"].unique().to_list()):
+    part = series.filter(pl.col("segment") == segment).sort("period_start")
+    label = view.label(name) if dimension is None else segment
+    if dimension is None and part["ci_low"].null_count() < part.height:
+        figure.add_trace(go.Scatter(x=part["period_start"], y=part["ci_high"], line={"width": 0}, showlegend=False,
+                                    hoverinfo="skip"))  # fmt: skip
+        figure.add_trace(go.Scatter(x=part["period_start"], y=part["ci_low"], fill="tonexty", line={"width": 0},
+                                    name="95% interval", fillcolor="rgba(99,110,250,0.15)"))  # fmt: skip
+    figure.add_trace(go.Scatter(x=part["period_start"], y=part["value"], mode="lines+markers", name=label))
+    if dimension is None and part["ucl"].null_count() < part.height:
+        figure.add_trace(go.Scatter(x=part["period_start"], y=part["ucl"], name="control limits", line={"dash": "dot",
+                                    "color": "gray"}))  # fmt: skip
+        figure.add_trace(go.Scatter(x=part["period_start"], y=part["lcl"], showlegend=False, line={"dash": "dot",
+                                    "color": "gray"}))  # fmt: skip
+        outside = part.filter(pl.col("above_limit") | pl.col("below_limit"))
+        marker = {"color": "red", "size": 10, "symbol": "x"}
+        figure.add_trace(
+            go.Scatter(x=outside["period_start"], y=outside["value"], mode="markers", name="outside", marker=marker)
+        )
+target = series["target"].drop_nulls()
+if target.len():
+    figure.add_hline(y=target[0], line_dash="dash", line_color="green", annotation_text=f"target {target[0]:g}")
+incomplete = series.filter(~pl.col("complete"))
+if incomplete.height:
+    figure.add_vrect(x0=incomplete["period_start"].min(), x1=incomplete["period_end"].max(), fillcolor="gray",
+                     opacity=0.1, annotation_text="in progress")  # fmt: skip
+figure.update_layout(title=f"{view.label(name)} by {grain}" + (f", split by {dimension}" if dimension else ""))
+chart(figure, key="trend_chart")
+
+if dimension is None and grain == "week":
+    with st.expander("Forecast and seasonal decomposition (STL)"):
+        trend = ask("weekly_trend_view", db(), view, name)
+        if trend is None:
+            st.caption("Too few complete weeks for a forecast.")
+        else:
+            st.write(trend["summary"])
+            forecast_figure = go.Figure()
+            history, ahead = trend["history"], trend["forecast"]
+            forecast_figure.add_trace(go.Scatter(x=history["period_start"], y=history["value"], name="observed"))
+            if ahead.height:
+                forecast_figure.add_trace(go.Scatter(x=ahead["period_start"], y=ahead["high"], line={"width": 0},
+                                                     showlegend=False))  # fmt: skip
+                forecast_figure.add_trace(go.Scatter(x=ahead["period_start"], y=ahead["low"], fill="tonexty",
+                                                     line={"width": 0}, name="forecast band"))  # fmt: skip
+                forecast_figure.add_trace(go.Scatter(x=ahead["period_start"], y=ahead["forecast"], name="forecast",
+                                                     line={"dash": "dash"}))  # fmt: skip
+            chart(forecast_figure, key="forecast_chart")
+            components = trend["components"]
+            if components.height:
+                stl = go.Figure()
+                for column in ("trend", "seasonal", "residual"):
+                    stl.add_trace(go.Scatter(x=components["period_start"], y=components[column], name=column))
+                stl.update_layout(title="STL components")
+                chart(stl, key="stl_chart")
+
+table(series.select("period_start", "segment", "value", "ci_low", "ci_high", "n", "target", "status", "complete"),
+      f"{name} by {grain}", key="trend_table")  # fmt: skip

@@ -1,0 +1,97 @@
+"""Upload (analysts): preview how an export will be read and mapped, load it, and see what was rejected and why."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from pages._ui import db, load_summary, page_title, read, table, write
+from pipelines.errors import IngestError
+from pipelines.ingest import ingest_file, local_timezone, preview_file
+from pipelines.profiles import builtin_profiles
+from pipelines.schema import KINDS
+
+st.title(page_title("upload"))
+st.caption("CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load.")
+
+kind = st.radio("These files hold", KINDS, horizontal=True, key="upload_kind")
+files = st.file_uploader("Exports", accept_multiple_files=True, key="upload_files")
+zone = st.text_input("Time zone of the timestamps (when the file does not say)", value=local_timezone(),
+                     key="upload_tz")  # fmt: skip
+profiles = ["(detect)", *sorted(builtin_profiles())]
+
+plans = []
+for number, uploaded in enumerate(files or []):
+    data = uploaded.getvalue()
+    with st.expander(f"{uploaded.name}: preview", expanded=True):
+        profile = st.selectbox("Profile", profiles, key=f"profile_{number}_{uploaded.name}")
+        mapping_text = st.text_input(
+            "Column overrides (canonical=Source header, comma-separated)", key=f"map_{number}_{uploaded.name}"
+        )
+        mapping = (
+            dict(part.split("=", 1) for part in (p.strip() for p in mapping_text.split(",")) if "=" in part) or None
+        )
+        try:
+            preview = preview_file(data, kind, uploaded.name, None if profile == "(detect)" else profile, mapping, zone)
+        except IngestError as exc:
+            st.error(str(exc))
+            continue
+        st.markdown(
+            f"Read as **{preview.file_format}**, encoding **{preview.encoding}**, profile **{preview.profile}**: "
+            f"{preview.rows_read:,} rows, {preview.rows_valid:,} valid, "
+            f"{preview.rows_read - preview.rows_valid:,} would be rejected."
+        )
+        st.dataframe(
+            pl.DataFrame(
+                {"column": list(preview.mapping), "from source": [", ".join(v) for v in preview.mapping.values()]}
+            ),
+            hide_index=True,
+        )
+        if preview.unmapped:
+            st.caption("Kept as extra attributes: " + ", ".join(preview.unmapped))
+        if preview.rejections:
+            st.caption("Would be rejected: " + "; ".join(f"{r} ({n})" for r, n in preview.rejections.items()))
+        st.dataframe(preview.head.drop("attributes", strict=False), hide_index=True, width="stretch")
+        plans.append((uploaded.name, data, None if profile == "(detect)" else profile, mapping))
+
+if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
+    progress = st.progress(0.0, text="Loading…")
+    results = []
+    for done, (name, data, profile, mapping) in enumerate(plans, start=1):
+        progress.progress((done - 1) / len(plans), text=f"Loading {name}…")
+        try:
+            result = write(ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping, source_tz=zone,
+                           loaded_by="upload page")  # fmt: skip
+        except IngestError as exc:
+            st.error(str(exc))
+            continue
+        results.append(result)
+    progress.progress(1.0, text="Done")
+    for result in results:
+        st.success(
+            f"{result.file}: {result.rows_read:,} rows read: {result.rows_loaded:,} loaded, {result.rows_updated:,} "
+            f"updated, {result.rows_duplicate:,} duplicate, {result.rows_rejected:,} rejected "
+            f"(batch {result.batch_id})."
+        )
+        if result.rejections:
+            st.markdown("Rejected by reason: " + "; ".join(f"{r}: {n}" for r, n in result.rejections.items()))
+            rejected = read(
+                lambda con, batch: con.sql(
+                    "SELECT line_number, reason, column_name, raw_record::VARCHAR AS record FROM rejected_rows "
+                    "WHERE batch_id = ? ORDER BY line_number",
+                    params=[batch],
+                ).pl(),
+                result.batch_id,
+            )
+            table(rejected, f"rejected rows batch {result.batch_id}", key=f"rejected_{result.batch_id}")
+
+st.subheader("Batch history")
+summary = load_summary(db())
+if summary.recent_batches.is_empty():
+    st.caption("No file has been loaded yet.")
+else:
+    table(summary.recent_batches, "batches", key="batches")
+    st.caption(
+        "Undoing a batch is not offered yet: the warehouse keeps only the latest version of each row, so an "
+        "undo could not restore rows a batch updated."
+    )
