@@ -363,3 +363,10 @@ def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     labels = [f"{year}Q{number}" for year, number in rows]
     return [(label, quarter_bounds(label)[1] < last) for label in labels]
+
+
+def record_source(name: str) -> str:
+    """Which records stand behind a metric: survey answers, complaints or tickets."""
+    m = metric(name)
+    source = m.get("source") or m.get("numerator_source") or "tickets"
+    return {"surveys": "surveys", "complaints": "complaints"}.get(source, "tickets")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
 from metrics.catalog import GRAINS, catalog
-from pages._ui import ask, chart, current_view, db, page_title, stop_if_empty, table, text
+from metrics.compute import Query, records
+from metrics.dashboard import record_source
+from metrics.settings import load_settings
+from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, table, text
 
 st.title(page_title("trends"))
 stop_if_empty()
@@ -81,6 +86,18 @@ if dimension is None and grain == "week":
                     stl.add_trace(go.Scatter(x=components["period_start"], y=components[column], name=column))
                 stl.update_layout(title="STL components")
                 chart(stl, key="stl_chart")
+
+with st.expander("Records behind a period"):
+    periods = series.sort("period_start", descending=True)["period_start"].unique(maintain_order=True).to_list()
+    period = st.selectbox("Period", periods, key="trend_records_period")
+    segment = None
+    if dimension:
+        segment = st.selectbox(dimension, sorted(series["segment"].unique().to_list()), key="trend_records_segment")
+    period_end = series.filter(pl.col("period_start") == period)["period_end"][0] - timedelta(days=1)
+    query = Query((name,), grain, dimension, period, period_end, view.segments)
+    behind = read(records, record_source(name), query, load_settings(), segment=segment, limit=500)
+    st.caption(f"{behind.height:,} most recent {record_source(name)} of that period (at most 500).")
+    table(behind, f"{record_source(name)} {period}", key="trend_records")
 
 table(series.select("period_start", "segment", "value", "ci_low", "ci_high", "n", "target", "status", "complete"),
       f"{name} by {grain}", key="trend_table")  # fmt: skip

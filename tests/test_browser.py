@@ -120,6 +120,9 @@ def test_screenshots_of_every_page(served, page):
         assert page.locator("[data-testid='stException']").count() == 0, name
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
         assert (SHOTS / f"{name}.png").stat().st_size > 20_000, f"{name} screenshot looks empty"
+    visit(page, base, "?lang=zh")
+    assert page.locator("[data-testid='stMain'] h1").inner_text().strip() == "总览"
+    page.screenshot(path=str(SHOTS / "overview_zh.png"), full_page=False)
 
 
 def test_upload_changes_the_overview_then_acknowledge_a_crisis_and_download_the_report(served, page, tmp_path):
