@@ -35,7 +35,7 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, recent: int = 10) -> Wareh
     last_load = con.sql("SELECT max(finished_at) FROM batches WHERE status = 'loaded'").fetchall()[0][0]
     batches = con.sql(
         f"""SELECT batch_id, file_name, kind, profile, rows_read, rows_loaded, rows_updated,
-                   rows_duplicate, rows_rejected, finished_at, loaded_by
+                   rows_duplicate, rows_rejected, finished_at, loaded_by, status
             FROM batches ORDER BY batch_id DESC LIMIT {int(recent)}"""
     ).pl()
     return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches)

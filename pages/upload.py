@@ -10,6 +10,7 @@ from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
 from pipelines.profiles import builtin_profiles
 from pipelines.schema import KINDS
+from pipelines.undo import undo_batch
 
 st.title(page_title("upload"))
 st.caption("CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load.")
@@ -91,7 +92,19 @@ if summary.recent_batches.is_empty():
     st.caption("No file has been loaded yet.")
 else:
     table(summary.recent_batches, "batches", key="batches")
-    st.caption(
-        "Undoing a batch is not offered yet: the warehouse keeps only the latest version of each row, so an "
-        "undo could not restore rows a batch updated."
-    )
+    undoable = summary.recent_batches.filter(pl.col("status") == "loaded")
+    if not undoable.is_empty():
+        choices = dict(zip(undoable["batch_id"], undoable["file_name"], strict=True))
+        left, right = st.columns([3, 1])
+        batch = left.selectbox("Undo a batch", list(choices), format_func=lambda b: f"#{b} {choices[b]}",
+                               key="undo_batch")  # fmt: skip
+        if right.button("Undo batch", key="undo_button"):
+            try:
+                outcome = write(undo_batch, int(batch))
+            except IngestError as exc:
+                st.error(str(exc))
+            else:
+                st.success(
+                    f"Batch {batch} undone: {outcome['removed']:,} rows it added removed, "
+                    f"{outcome['restored']:,} rows it replaced restored."
+                )

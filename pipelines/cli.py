@@ -77,6 +77,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_undo(args: argparse.Namespace) -> int:
+    from pipelines.undo import undo_batch
+
+    con = connect(args.db)
+    try:
+        outcome = undo_batch(con, args.batch_id)
+    finally:
+        con.close()
+    print(
+        f"batch {args.batch_id} undone: removed {outcome['removed']} rows it added, "
+        f"restored {outcome['restored']} rows it had replaced"
+    )
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     con = connect(args.db)
     try:
@@ -445,6 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, metavar="FILE.html|FILE.xlsx")
     report.add_argument("--targets", metavar="PATH")
     report.set_defaults(handler=cmd_report)
+
+    undo = with_db(sub.add_parser("undo", help="undo a loaded batch (rows it added go, rows it replaced return)"))
+    undo.add_argument("batch_id", type=int)
+    undo.set_defaults(handler=cmd_undo)
 
     status = with_db(sub.add_parser("status", help="row counts of the warehouse tables"))
     status.add_argument("--json", action="store_true")

@@ -106,6 +106,12 @@ def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, meta: BatchMeta)
         count = {row["outcome"]: row["count"] for row in counts.iter_rows(named=True)}
 
         column_list = ", ".join(columns)
+        # Keep the versions this batch replaces, so undoing it can put them back.
+        con.execute(
+            f"""INSERT INTO {table.name}_history
+                SELECT t.*, {batch_id} FROM {table.name} t JOIN incoming i USING ({table.key})
+                WHERE t.row_hash <> i.row_hash"""
+        )
         con.execute(
             f"""INSERT OR REPLACE INTO {table.name} ({column_list}, row_hash, batch_id)
                 SELECT {column_list}, row_hash, {batch_id} FROM incoming

@@ -189,6 +189,17 @@ def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path)
     assert con.sql("SELECT count(*) FROM tickets WHERE ticket_id LIKE 'U%'").fetchall()[0][0] == 2
     con.close()
 
+    # The batch just loaded is offered for undo, and undoing it takes its rows out again.
+    app.run()
+    undo = app.selectbox(key="undo_batch")
+    newest = next(option for option in undo.options if option.endswith(" new.csv"))
+    undo.set_value(int(newest.split()[0].lstrip("#"))).run()
+    app.button(key="undo_button").click().run()
+    assert any("2 rows it added removed" in s.value for s in app.success), [s.value for s in app.success]
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    assert con.sql("SELECT count(*) FROM tickets WHERE ticket_id LIKE 'U%'").fetchall()[0][0] == 0
+    con.close()
+
 
 def test_quarterly_review_offers_both_downloads(demo_copy):
     app = open_page("quarterly_review")

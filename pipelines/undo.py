@@ -1,0 +1,51 @@
+"""Undo a loaded batch: remove the rows it added and put back the versions of rows it replaced."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.errors import IngestError
+from pipelines.schema import TABLES
+
+
+def undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]:
+    """Undo one batch in a single transaction; returns how many new rows were removed and old versions restored.
+
+    Refused (IngestError) when the batch is unknown, already undone, or a later batch replaced
+    rows this batch wrote: undoing it first would leave the later batch's rows resting on
+    nothing, so the later batch must be undone first.
+    """
+    found = con.execute("SELECT kind, status, file_name FROM batches WHERE batch_id = ?", [batch_id]).fetchall()
+    if not found:
+        raise IngestError(f"batch {batch_id}", "no such batch")
+    kind, status, file_name = found[0]
+    if status != "loaded":
+        raise IngestError(f"batch {batch_id} ({file_name})", f"cannot be undone: it is {status}")
+    table = TABLES[kind]
+    history = f"{table.name}_history"
+    later = con.execute(
+        f"""SELECT DISTINCT h.replaced_by FROM {history} h
+            WHERE h.batch_id = ? AND h.replaced_by <> ? ORDER BY 1""",
+        [batch_id, batch_id],
+    ).fetchall()
+    if later:
+        blocking = ", ".join(str(r[0]) for r in later)
+        raise IngestError(
+            f"batch {batch_id} ({file_name})", f"later batch {blocking} changed its rows; undo that batch first"
+        )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        removed = con.execute(f"SELECT count(*) FROM {table.name} WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
+        con.execute(f"DELETE FROM {table.name} WHERE batch_id = ?", [batch_id])
+        columns = ", ".join([*table.column_names, "attributes", "row_hash", "batch_id"])
+        restored = con.execute(f"SELECT count(*) FROM {history} WHERE replaced_by = ?", [batch_id]).fetchall()[0][0]
+        con.execute(
+            f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {history} WHERE replaced_by = ?", [batch_id]
+        )
+        con.execute(f"DELETE FROM {history} WHERE replaced_by = ?", [batch_id])
+        con.execute("UPDATE batches SET status = 'undone' WHERE batch_id = ?", [batch_id])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return {"removed": int(removed - restored), "restored": int(restored)}
