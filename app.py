@@ -11,7 +11,7 @@ from datetime import date
 import streamlit as st
 
 from metrics.dashboard import FILTER_DIMENSIONS
-from pages._ui import PAGE_TITLES, ask, db, language, load_summary, page_title, text, warehouse_path
+from pages._ui import PAGE_TITLES, ask, db, language, load_summary, page_title, t, text, warehouse_path
 
 st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
 
@@ -88,7 +88,8 @@ with st.sidebar:
         options = ask("filter_options", db(), None)
         for dimension in FILTER_DIMENSIONS:
             if options.get(dimension):
-                st.multiselect(dimension.replace("_", " ").capitalize(), options[dimension], key=f"filter_{dimension}")
+                label = t(dimension.replace("_", " ").capitalize())
+                st.multiselect(label, options[dimension], key=f"filter_{dimension}")
 _mirror_query_string()
 
 navigation.run()

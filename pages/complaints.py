@@ -7,7 +7,7 @@ import streamlit as st
 
 from metrics.compute import Query, records
 from metrics.settings import load_settings
-from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, table, text
+from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 
 st.title(page_title("complaints"))
 stop_if_empty()
@@ -32,7 +32,7 @@ figure.update_layout(title="Complaint rate by week", yaxis_tickformat=".0%")
 chart(figure, key="complaint_rate")
 
 pareto = ask("complaint_pareto", db(), view)
-st.subheader("Causes")
+st.subheader(t("Causes"))
 if pareto.is_empty():
     st.caption(text("no_data"))
 else:
@@ -44,9 +44,9 @@ else:
                        "tickformat": ".0%", "range": [0, 1.05]})  # fmt: skip
     chart(bars, key="pareto")
 
-st.subheader("Where they come from")
+st.subheader(t("Where they come from"))
 dimension = st.selectbox(
-    "Break down by", ["product", "channel", "region", "team", "category"], key="complaint_dimension"
+    t("Break down by"), ["product", "channel", "region", "team", "category"], key="complaint_dimension"
 )
 breakdown = ask("by_segment", db(), view, ("complaint_volume", "complaint_rate"), dimension)
 table(breakdown, f"complaints by {dimension}", key="complaint_breakdown")

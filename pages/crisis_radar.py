@@ -23,6 +23,7 @@ from pages._ui import (
     page_title,
     read,
     stop_if_empty,
+    t,
     table,
     write,
 )
@@ -32,16 +33,16 @@ stop_if_empty()
 view = current_view()
 
 scan_left, scan_right = st.columns([3, 1])
-grain = scan_left.radio("Scan grain", ["week", "day"], horizontal=True, key="scan_grain")
-if scan_right.button("Scan now", type="primary", help="Run the detectors and record what they find in the log"):
+grain = scan_left.radio(t("Scan grain"), ["week", "day"], horizontal=True, key="scan_grain")
+if scan_right.button(t("Scan now"), type="primary", help="Run the detectors and record what they find in the log"):
     with st.spinner("Scanning every KPI and segment…"):
         found = write(refresh_crisis_log, load_settings(), grain)
     st.toast(f"Scan found {found} crises; the log is up to date.")
 
 filter_status, filter_type, filter_severity = st.columns(3)
-statuses = filter_status.multiselect("Status", STATUSES, default=list(crisis_log.OPEN_STATUSES), key="crisis_status")
-crisis_type = filter_type.selectbox("Type", ["(any)", *CRISIS_TYPES], key="crisis_type")
-severity = filter_severity.selectbox("Severity", ["(any)", *SEVERITIES], key="crisis_severity")
+statuses = filter_status.multiselect(t("Status"), STATUSES, default=list(crisis_log.OPEN_STATUSES), key="crisis_status")
+crisis_type = filter_type.selectbox(t("Type"), ["(any)", *CRISIS_TYPES], key="crisis_type")
+severity = filter_severity.selectbox(t("Severity"), ["(any)", *SEVERITIES], key="crisis_severity")
 log = ask(
     "crisis_table",
     db(),
@@ -52,7 +53,7 @@ log = ask(
     view,
 )
 if log.is_empty():
-    st.info("No crisis in the log matches these filters. Press 'Scan now' to run the radar.")
+    st.info(t("No crisis in the log matches these filters. Press 'Scan now' to run the radar."))
 else:
     table(log, "crises", key="crisis_log")
 
@@ -63,7 +64,7 @@ if chosen_text and chosen_text.isdigit() and int(chosen_text) not in ids:
 if not ids:
     st.stop()
 default = ids.index(int(chosen_text)) if chosen_text and chosen_text.isdigit() else 0
-crisis_id = st.selectbox("Crisis", ids, index=default, format_func=lambda i: f"#{i}", key="crisis_pick")
+crisis_id = st.selectbox(t("Crisis"), ids, index=default, format_func=lambda i: f"#{i}", key="crisis_pick")
 if str(crisis_id) != chosen_text:
     st.query_params["crisis"] = str(crisis_id)
 try:
@@ -92,7 +93,7 @@ segment_view = View(
 )
 series = ask("kpi_series", db(), segment_view, crisis["metric"], crisis["grain"], None)
 if series.is_empty():
-    st.caption("No data left for this crisis's metric and segment.")
+    st.caption(t("No data left for this crisis's metric and segment."))
 else:
     series = series.sort("period_start")
     flagged_until = crisis["end_period"] or crisis["last_flagged"]
@@ -110,18 +111,18 @@ else:
     chart(figure, key="crisis_chart")
 
 contributors = pl.DataFrame(crisis["contributors"] or [])
-st.subheader("What drives it")
+st.subheader(t("What drives it"))
 if contributors.is_empty():
-    st.caption("No segment stands out: the change is spread evenly.")
+    st.caption(t("No segment stands out: the change is spread evenly."))
 else:
     table(contributors, f"crisis {crisis['crisis_id']} contributors", key="contributors")
 
-st.subheader("Recommended response")
+st.subheader(t("Recommended response"))
 for number, step in enumerate(crisis_log.response_steps(crisis["type"]), start=1):
     st.markdown(f"{number}. {step}")
 
-st.subheader("Handling")
-actor = st.text_input("Your name (recorded with each action)", key="actor", value=st.session_state.get("actor", ""))
+st.subheader(t("Handling"))
+actor = st.text_input(t("Your name (recorded with each action)"), key="actor", value=st.session_state.get("actor", ""))
 
 
 def act(action, *args, **kwargs) -> None:
@@ -138,24 +139,24 @@ def act(action, *args, **kwargs) -> None:
 
 status = crisis["status"]
 if status == "detected":
-    owner = st.text_input("Owner", key="owner")
-    if st.button("Acknowledge", type="primary"):
+    owner = st.text_input(t("Owner"), key="owner")
+    if st.button(t("Acknowledge"), type="primary"):
         act(crisis_log.acknowledge, owner=owner)
 elif status in ("acknowledged", "response_plan_active", "resolving"):
     following = {"acknowledged": "response_plan_active", "response_plan_active": "resolving", "resolving": "resolved"}
-    note = st.text_input("Note", key="advance_note")
+    note = st.text_input(t("Note"), key="advance_note")
     step_button, recover_button = st.columns(2)
     if step_button.button(f"Advance to {following[status].replace('_', ' ')}", type="primary"):
         act(crisis_log.advance, following[status], note=note)
-    if recover_button.button("Confirm recovery (resolved)"):
+    if recover_button.button(t("Confirm recovery (resolved)")):
         act(crisis_log.confirm_recovery, note=note)
 elif status == "resolved":
     with st.form("review"):
-        category = st.selectbox("Root cause (fishbone category)", FISHBONE_CATEGORIES)
+        category = st.selectbox(t("Root cause (fishbone category)"), FISHBONE_CATEGORIES)
         whys = [st.text_input(f"Why {n}?", key=f"why_{n}") for n in range(1, 6)]
-        actions = st.text_area("Actions taken")
-        review = st.text_area("Review")
-        if st.form_submit_button("Save review", type="primary"):
+        actions = st.text_area(t("Actions taken"))
+        review = st.text_area(t("Review"))
+        if st.form_submit_button(t("Save review"), type="primary"):
             act(crisis_log.write_review, fishbone_category=category, five_whys=whys, actions_taken=actions,
                 review_text=review)  # fmt: skip
 else:
@@ -167,7 +168,7 @@ else:
 
 events = pl.DataFrame(crisis["events"] or [])
 if not events.is_empty():
-    with st.expander("History of this crisis"):
+    with st.expander(t("History of this crisis")):
         st.dataframe(events.drop([c for c in ("crisis_id",) if c in events.columns]), hide_index=True, width="stretch")
-with st.expander("Evidence"):
+with st.expander(t("Evidence")):
     st.code(json.dumps(crisis["evidence"], indent=2, ensure_ascii=False, default=str), language="json")

@@ -14,6 +14,7 @@ from pages._ui import (
     format_period,
     page_title,
     stop_if_empty,
+    t,
     text,
 )
 
@@ -40,7 +41,7 @@ for column, tile in zip(columns, tiles, strict=True):
             help=f"{tile.interval_text}. Target {tile.target_text}.",
         )
         colour = STATUS_COLOURS[tile.status]
-        st.markdown(f":{colour}-badge[{tile.status_text}]")
+        st.markdown(f":{colour}-badge[{t(tile.status_text)}]")
         st.caption(f"Target {tile.target_text} · {tile.interval_text}")
         if tile.sparkline.height > 1:
             spark = tile.sparkline.sort("period_start")
@@ -50,14 +51,14 @@ for column, tile in zip(columns, tiles, strict=True):
             figure.update_yaxes(visible=False)
             st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
 
-st.subheader("Open crises")
+st.subheader(t("Open crises"))
 by_severity = ask("open_crises_by_severity", db(), None)
 counts = st.columns(4)
 for column, (severity, count) in zip(counts, by_severity.items(), strict=True):
     column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{severity}] **{count}** open")
 open_crises = ask("crisis_table", db(), None, ["detected", "acknowledged", "response_plan_active", "resolving"])
 if open_crises.is_empty():
-    st.success("No open crisis. The radar checks each KPI by segment; see the Crisis radar page.")
+    st.success(t("No open crisis. The radar checks each KPI by segment; see the Crisis radar page."))
 else:
     order = {"critical": 0, "major": 1, "minor": 2, "observe": 3}
     ranked = open_crises.sort(by=[open_crises["severity"].replace_strict(order), "start"], descending=[False, True])
@@ -68,7 +69,7 @@ else:
             f"in {row['where']} ({row['metric']}), since {format_period(row['start'])}, "
             f"{row['status'].replace('_', ' ')}"
         )
-        if right.button("Open", key=f"open_crisis_{row['id']}"):
+        if right.button(t("Open"), key=f"open_crisis_{row['id']}"):
             st.switch_page(
                 "pages/crisis_radar.py", query_params={**st.query_params.to_dict(), "crisis": str(row["id"])}
             )

@@ -9,7 +9,7 @@ import streamlit as st
 
 from metrics import review
 from metrics.settings import load_settings
-from pages._ui import ask, current_view, db, page_title, read, stop_if_empty, table
+from pages._ui import ask, current_view, db, page_title, read, stop_if_empty, t, table
 
 st.title(page_title("quarterly_review"))
 stop_if_empty()
@@ -17,11 +17,11 @@ view = current_view()
 
 quarters = ask("quarters", db(), None)
 if not quarters:
-    st.info("No complete quarter of data yet.")
+    st.info(t("No complete quarter of data yet."))
     st.stop()
 labels = [label if complete else f"{label} (in progress)" for label, complete in quarters]
 first_complete = next((i for i, (_, complete) in enumerate(quarters) if complete), 0)
-chosen = st.selectbox("Quarter", labels, index=first_complete, key="review_quarter")
+chosen = st.selectbox(t("Quarter"), labels, index=first_complete, key="review_quarter")
 quarter = chosen.split(" ")[0]
 try:
     report = read(review.quarterly_review, quarter, load_settings(), view.segments)
@@ -31,19 +31,19 @@ except ValueError as exc:
 
 st.caption(f"{quarter} against {report.previous}. A change is called significant at the 5% level.")
 html, workbook = st.columns(2)
-html.download_button("Download report (HTML)", review.render_html(report), file_name=f"csat-radar-{quarter}.html",
+html.download_button(t("Download report (HTML)"), review.render_html(report), file_name=f"csat-radar-{quarter}.html",
                      mime="text/html", type="primary", key="download_html")  # fmt: skip
 buffer = io.BytesIO()
 review.write_excel(report, buffer)
-workbook.download_button("Download workbook (Excel)", buffer.getvalue(), file_name=f"csat-radar-{quarter}.xlsx",
+workbook.download_button(t("Download workbook (Excel)"), buffer.getvalue(), file_name=f"csat-radar-{quarter}.xlsx",
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          key="download_xlsx")  # fmt: skip
 
-st.subheader("KPIs against target")
+st.subheader(t("KPIs against target"))
 table(report.kpis.drop("metric", "status"), f"kpis {quarter}", key="review_kpis")
-st.subheader("Crises and their handling")
+st.subheader(t("Crises and their handling"))
 table(report.crises, f"crises {quarter}", key="review_crises")
-st.subheader("Top complaint causes")
+st.subheader(t("Top complaint causes"))
 table(report.top_causes, f"complaint causes {quarter}", key="review_causes")
-st.subheader("Slowest process stages by case type")
+st.subheader(t("Slowest process stages by case type"))
 table(report.slowest_stages, f"slowest stages {quarter}", key="review_stages")

@@ -8,7 +8,7 @@ import streamlit as st
 from metrics.compute import Query, records
 from metrics.dashboard import SERVICE_METRICS
 from metrics.settings import load_settings
-from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, table, text
+from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 
 st.title(page_title("service_levels"))
 stop_if_empty()
@@ -16,8 +16,8 @@ view = current_view()
 
 backlog = ask("backlog_now", db(), view)
 open_tickets, age = st.columns(2)
-open_tickets.metric("Open tickets (backlog)", f"{backlog['open_tickets']:,}")
-age.metric("Median age of open tickets", backlog["median_age_text"])
+open_tickets.metric(t("Open tickets (backlog)"), f"{backlog['open_tickets']:,}")
+age.metric(t("Median age of open tickets"), backlog["median_age_text"])
 
 left, right = st.columns(2)
 for column, stage, title in (
@@ -42,8 +42,8 @@ for dimension in ("channel", "team"):
     table(ask("by_segment", db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
           key=f"service_{dimension}")  # fmt: skip
 
-with st.expander("Tickets behind these figures"):
+with st.expander(t("Tickets behind these figures")):
     rows = read(records, "tickets", Query(("ticket_volume",), "week", None, view.date_from, view.date_to,
                                           view.segments), load_settings(), limit=500)  # fmt: skip
     table(rows, "tickets", key="service_records")
-    st.caption("The 500 most recent tickets within the filters.")
+    st.caption(t("The 500 most recent tickets within the filters."))

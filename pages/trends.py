@@ -12,7 +12,7 @@ from metrics.catalog import GRAINS, catalog
 from metrics.compute import Query, records
 from metrics.dashboard import record_source
 from metrics.settings import load_settings
-from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, table, text
+from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 
 st.title(page_title("trends"))
 stop_if_empty()
@@ -20,9 +20,9 @@ view = current_view()
 
 names = [name for name, m in catalog().items() if m.kind != "backlog"]
 left, middle, right = st.columns(3)
-name = left.selectbox("KPI", names, format_func=view.label, key="trend_metric")
-grain = middle.selectbox("Grain", GRAINS, index=GRAINS.index("week"), key="trend_grain")
-split = right.selectbox("Split by", ["(none)", "channel", "team", "product", "region", "customer_tier", "category"],
+name = left.selectbox(t("KPI"), names, format_func=view.label, key="trend_metric")
+grain = middle.selectbox(t("Grain"), GRAINS, index=GRAINS.index("week"), key="trend_grain")
+split = right.selectbox(t("Split by"), ["(none)", "channel", "team", "product", "region", "customer_tier", "category"],
                         key="trend_split")  # fmt: skip
 dimension = None if split == "(none)" else split
 
@@ -62,10 +62,10 @@ figure.update_layout(title=f"{view.label(name)} by {grain}" + (f", split by {dim
 chart(figure, key="trend_chart")
 
 if dimension is None and grain == "week":
-    with st.expander("Forecast and seasonal decomposition (STL)"):
+    with st.expander(t("Forecast and seasonal decomposition (STL)")):
         trend = ask("weekly_trend_view", db(), view, name)
         if trend is None:
-            st.caption("Too few complete weeks for a forecast.")
+            st.caption(t("Too few complete weeks for a forecast."))
         else:
             st.write(trend["summary"])
             forecast_figure = go.Figure()
@@ -87,9 +87,9 @@ if dimension is None and grain == "week":
                 stl.update_layout(title="STL components")
                 chart(stl, key="stl_chart")
 
-with st.expander("Records behind a period"):
+with st.expander(t("Records behind a period")):
     periods = series.sort("period_start", descending=True)["period_start"].unique(maintain_order=True).to_list()
-    period = st.selectbox("Period", periods, key="trend_records_period")
+    period = st.selectbox(t("Period"), periods, key="trend_records_period")
     segment = None
     if dimension:
         segment = st.selectbox(dimension, sorted(series["segment"].unique().to_list()), key="trend_records_segment")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from pages._ui import db, load_summary, page_title, read, table, write
+from pages._ui import db, load_summary, page_title, read, t, table, write
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
 from pipelines.profiles import builtin_profiles
@@ -13,11 +13,11 @@ from pipelines.schema import KINDS
 from pipelines.undo import undo_batch
 
 st.title(page_title("upload"))
-st.caption("CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load.")
+st.caption(t("CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load."))
 
-kind = st.radio("These files hold", KINDS, horizontal=True, key="upload_kind")
-files = st.file_uploader("Exports", accept_multiple_files=True, key="upload_files")
-zone = st.text_input("Time zone of the timestamps (when the file does not say)", value=local_timezone(),
+kind = st.radio(t("These files hold"), KINDS, horizontal=True, key="upload_kind")
+files = st.file_uploader(t("Exports"), accept_multiple_files=True, key="upload_files")
+zone = st.text_input(t("Time zone of the timestamps (when the file does not say)"), value=local_timezone(),
                      key="upload_tz")  # fmt: skip
 profiles = ["(detect)", *sorted(builtin_profiles())]
 
@@ -25,9 +25,9 @@ plans = []
 for number, uploaded in enumerate(files or []):
     data = uploaded.getvalue()
     with st.expander(f"{uploaded.name}: preview", expanded=True):
-        profile = st.selectbox("Profile", profiles, key=f"profile_{number}_{uploaded.name}")
+        profile = st.selectbox(t("Profile"), profiles, key=f"profile_{number}_{uploaded.name}")
         mapping_text = st.text_input(
-            "Column overrides (canonical=Source header, comma-separated)", key=f"map_{number}_{uploaded.name}"
+            t("Column overrides (canonical=Source header, comma-separated)"), key=f"map_{number}_{uploaded.name}"
         )
         mapping = (
             dict(part.split("=", 1) for part in (p.strip() for p in mapping_text.split(",")) if "=" in part) or None
@@ -49,9 +49,9 @@ for number, uploaded in enumerate(files or []):
             hide_index=True,
         )
         if preview.unmapped:
-            st.caption("Kept as extra attributes: " + ", ".join(preview.unmapped))
+            st.caption(t("Kept as extra attributes: ") + ", ".join(preview.unmapped))
         if preview.rejections:
-            st.caption("Would be rejected: " + "; ".join(f"{r} ({n})" for r, n in preview.rejections.items()))
+            st.caption(t("Would be rejected: ") + "; ".join(f"{r} ({n})" for r, n in preview.rejections.items()))
         st.dataframe(preview.head.drop("attributes", strict=False), hide_index=True, width="stretch")
         plans.append((uploaded.name, data, None if profile == "(detect)" else profile, mapping))
 
@@ -86,19 +86,19 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
             )
             table(rejected, f"rejected rows batch {result.batch_id}", key=f"rejected_{result.batch_id}")
 
-st.subheader("Batch history")
+st.subheader(t("Batch history"))
 summary = load_summary(db())
 if summary.recent_batches.is_empty():
-    st.caption("No file has been loaded yet.")
+    st.caption(t("No file has been loaded yet."))
 else:
     table(summary.recent_batches, "batches", key="batches")
     undoable = summary.recent_batches.filter(pl.col("status") == "loaded")
     if not undoable.is_empty():
         choices = dict(zip(undoable["batch_id"], undoable["file_name"], strict=True))
         left, right = st.columns([3, 1])
-        batch = left.selectbox("Undo a batch", list(choices), format_func=lambda b: f"#{b} {choices[b]}",
+        batch = left.selectbox(t("Undo a batch"), list(choices), format_func=lambda b: f"#{b} {choices[b]}",
                                key="undo_batch")  # fmt: skip
-        if right.button("Undo batch", key="undo_button"):
+        if right.button(t("Undo batch"), key="undo_button"):
             try:
                 outcome = write(undo_batch, int(batch))
             except IngestError as exc:

@@ -233,6 +233,16 @@ def test_every_page_with_a_filter_that_leaves_nothing(page, small_warehouse):
     assert not app.exception
 
 
+def test_every_interface_string_has_its_chinese():
+    import re
+
+    from pages._ui import ZH
+
+    wrapped = {m for p in (ROOT / "pages").glob("[!_]*.py") for m in re.findall(r'\bt\("([^"]+)"\)', p.read_text())}
+    assert wrapped, "pages wrap their words in t()"
+    assert not wrapped - set(ZH), f"no Chinese for: {sorted(wrapped - set(ZH))}"
+
+
 def test_every_page_file_is_registered_and_has_its_own_test():
     """Each page needs a test here that opens it by name and checks what it shows, not only the empty state."""
     assert set(PAGE_FILES) == set(PAGE_TITLES), "every page file must be in the navigation"
