@@ -88,6 +88,7 @@ ZH = {
     "Quarter": "季度",
     "Recommended response": "建议的应对步骤",
     "Records behind a period": "该时段的明细记录",
+    "Records behind this crisis": "该危机的明细记录",
     "Review": "复盘总结",
     "Root cause (fishbone category)": "根本原因（鱼骨图类别）",
     "Save review": "保存复盘",

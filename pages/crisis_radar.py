@@ -10,8 +10,9 @@ import polars as pl
 import streamlit as st
 
 from metrics import crisis_log
+from metrics.compute import Query, records
 from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
-from metrics.dashboard import View, refresh_crisis_log
+from metrics.dashboard import View, record_source, refresh_crisis_log
 from metrics.settings import load_settings
 from pages._ui import (
     SEVERITY_COLOURS,
@@ -109,6 +110,20 @@ else:
                                 marker={"color": "red", "size": 11}))  # fmt: skip
     figure.update_layout(title=f"{view.label(crisis['metric'])} in {place}, by {crisis['grain']}")
     chart(figure, key="crisis_chart")
+
+with st.expander(t("Records behind this crisis")):
+    window = Query(
+        (crisis["metric"],),
+        crisis["grain"],
+        None if crisis["dimension"] == "overall" else crisis["dimension"],
+        crisis["start_period"],
+        (crisis["end_period"] or crisis["last_flagged"]) + timedelta(days=6 if crisis["grain"] == "week" else 0),
+        view.segments,
+    )
+    segment = None if crisis["dimension"] == "overall" else crisis["segment"]
+    behind = read(records, record_source(crisis["metric"]), window, load_settings(), segment=segment, limit=500)
+    st.caption(f"{behind.height:,} most recent {record_source(crisis['metric'])} of the flagged periods (at most 500).")
+    table(behind, f"crisis {crisis['crisis_id']} records", key="crisis_records")
 
 contributors = pl.DataFrame(crisis["contributors"] or [])
 st.subheader(t("What drives it"))

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from metrics.catalog import format_value, metric
-from metrics.compute import Query, compute
+from metrics.compute import STATUSES, Query, compute
 from metrics.settings import load_settings
 from pages._ui import PAGE_TITLES
 from pipelines.ingest import ingest_file
@@ -141,6 +141,7 @@ def test_crisis_radar_acknowledges_a_crisis_and_saves_it(demo_copy):
     status, owner = con.sql("SELECT status, owner FROM crises WHERE crisis_id = ?", params=[crisis_id]).fetchall()[0]
     con.close()
     assert (status, owner) == ("acknowledged", "Li Na")
+    assert any("of the flagged periods" in c.value for c in app.caption), "the records behind it are offered"
 
 
 def test_service_levels_page_shows_backlog_and_tables(demo_copy):
@@ -241,6 +242,7 @@ def test_every_interface_string_has_its_chinese():
     wrapped = {m for p in (ROOT / "pages").glob("[!_]*.py") for m in re.findall(r'\bt\("([^"]+)"\)', p.read_text())}
     assert wrapped, "pages wrap their words in t()"
     assert not wrapped - set(ZH), f"no Chinese for: {sorted(wrapped - set(ZH))}"
+    assert set(STATUSES.values()) <= set(ZH), "every KPI status reads in Chinese too"
 
 
 def test_every_page_file_is_registered_and_has_its_own_test():
