@@ -8,7 +8,9 @@ one judged, leaving a guard gap so a crisis that builds up does not hide in its 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+from scipy import stats
 
 # d2 for moving ranges of two: converts the mean moving range into a standard deviation.
 D2 = 1.128
@@ -35,9 +37,10 @@ def proportion_chart(
 ) -> pl.DataFrame:
     """p-chart and Laney p' statistics for the bad share of each period, against the trailing baseline.
 
-    Adds ``p`` (bad share), ``p0`` (baseline share), ``z`` (binomial standard score),
-    ``sigma_z`` (observed over binomial variation in the baseline, from moving ranges),
-    ``z_adj`` (Laney's z', equal to z unless the series is overdispersed), ``ucl``/``lcl``
+    Adds ``p`` (bad share), ``p0`` (baseline share), ``n0`` (baseline trials), ``z`` (the
+    textbook binomial standard score), ``z_tail`` (see ``upper_tail_score``), ``sigma_z``
+    (observed over binomial variation in the baseline, from moving ranges), ``z_adj`` (Laney's
+    z' of the tail score, equal to it unless the series is overdispersed), ``ucl``/``lcl``
     (three-sigma limits, Laney-widened when overdispersed) and ``chart`` ("p" or "Laney p'").
     """
     lag = 1 + guard
@@ -48,20 +51,44 @@ def proportion_chart(
     with_baseline = series.sort([*keys, "period_start"]).with_columns(
         (pl.col("bad") / pl.col("n")).alias("p"),
         (trailing("bad") / trailing("n")).alias("p0"),
+        trailing("n").alias("n0"),
     )
     binomial_sd = (pl.col("p0") * (1 - pl.col("p0")) / pl.col("n")).sqrt()
     scored = with_baseline.with_columns(((pl.col("p") - pl.col("p0")) / binomial_sd).alias("z"))
+    scored = scored.with_columns(upper_tail_score(scored, "bad", "n").alias("z_tail"))
     moving_range = (pl.col("z") - pl.col("z").shift(1)).abs().over(keys)
     scored = scored.with_columns(moving_range.alias("_mr")).with_columns(
         (pl.col("_mr").shift(lag).rolling_mean(baseline, min_samples=min_baseline).over(keys) / D2).alias("sigma_z")
     )
     widen = pl.max_horizontal(pl.col("sigma_z").fill_null(1.0), pl.lit(1.0))
     return scored.with_columns(
-        (pl.col("z") / widen).alias("z_adj"),
+        (pl.col("z_tail") / widen).alias("z_adj"),
         (pl.col("p0") + 3 * binomial_sd * widen).alias("ucl"),
         (pl.col("p0") - 3 * binomial_sd * widen).clip(0, None).alias("lcl"),
         pl.when(pl.col("sigma_z") > 1).then(pl.lit("Laney p'")).otherwise(pl.lit("p")).alias("chart"),
     ).drop("_mr")
+
+
+def upper_tail_score(
+    frame: pl.DataFrame, bad: str, n: str, normal: str = "z", p0: str = "p0", n0: str = "n0"
+) -> pl.Series:
+    """The standard score with the same upper-tail probability as the exact binomial tail P(X >= bad).
+
+    The normal score overstates rare events: 3 events where 0.13 were expected score 7.9, yet
+    happen by chance once in 3,000 periods. Above the baseline the exact tail is used; at or
+    below it (and for fractional counts) the normal score. A baseline of zero events counts as
+    half an event, so one event is not infinitely surprising.
+    """
+    k = frame[bad].to_numpy().astype(np.float64)
+    textbook = frame[normal].to_numpy().astype(np.float64)
+    trials = frame[n].to_numpy().astype(np.float64)
+    baseline_n = frame[n0].to_numpy().astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.maximum(frame[p0].to_numpy().astype(np.float64), 0.5 / baseline_n)
+        whole = (k == np.round(k)) & (trials == np.round(trials)) & (k / trials > p) & np.isfinite(p)
+        tail = stats.binom.sf(np.where(whole, k, 1) - 1, np.where(whole, trials, 1), np.where(whole, p, 0.5))
+        exact = np.clip(stats.norm.isf(tail), None, 38.0)
+    return pl.Series(np.where(whole, exact, textbook), dtype=pl.Float64).fill_nan(None)
 
 
 def western_electric(frame: pl.DataFrame, keys: list[str], score: str = "z_adj") -> pl.DataFrame:
@@ -142,3 +169,24 @@ def volume_chart(
         )
         .drop("_baseline_n", "_variance")
     )
+
+
+def window_score(frame: pl.DataFrame, keys: list[str], window: int) -> pl.DataFrame:
+    """Standard score of the last ``window`` periods pooled, against each period's own baseline ``p0``.
+
+    Two bad days in a row that are each just short of the spike limit are together far beyond
+    it; pooling them answers "is the last few days' share still the baseline's?" with the
+    sample of all of them. Scaled by the same Laney factor as the single-period score. Adds
+    ``p_window`` (pooled bad share), ``n_window`` and ``z_window``.
+    """
+    bad = pl.col("bad").rolling_sum(window, min_samples=window).over(keys)
+    trials = pl.col("n").rolling_sum(window, min_samples=window).over(keys)
+    pooled = frame.sort([*keys, "period_start"]).with_columns(
+        (bad / trials).alias("p_window"), trials.alias("n_window"), bad.alias("_bad_window")
+    )
+    binomial_sd = (pl.col("p0") * (1 - pl.col("p0")) / pl.col("n_window")).sqrt()
+    pooled = pooled.with_columns(((pl.col("p_window") - pl.col("p0")) / binomial_sd).alias("_z_normal"))
+    widen = pl.max_horizontal(pl.col("sigma_z").fill_null(1.0).fill_nan(1.0), pl.lit(1.0))
+    return pooled.with_columns(
+        (upper_tail_score(pooled, "_bad_window", "n_window", normal="_z_normal") / widen).alias("z_window")
+    ).drop("_bad_window", "_z_normal")

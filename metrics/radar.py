@@ -21,7 +21,15 @@ from scipy import stats
 from metrics.catalog import metric as catalog_metric
 from metrics.compute import Query, compute
 from metrics.crisis_model import DetectedCrisis
-from metrics.detectors import binomial_cusum, ewma, fill_periods, proportion_chart, volume_chart, western_electric
+from metrics.detectors import (
+    binomial_cusum,
+    ewma,
+    fill_periods,
+    proportion_chart,
+    volume_chart,
+    western_electric,
+    window_score,
+)
 from metrics.settings import Settings, load_settings
 from metrics.trends import change_p_values
 
@@ -116,6 +124,18 @@ def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple
             / pl.col("n").rolling_sum(window, min_samples=2).over(KEYS)
         ) - pl.col("p0")
         spike = (pl.col("z_adj") >= limits["spike_z"]) & material & (pl.col("n") >= limits["min_n"])
+        sustained = pl.lit(False)
+        for window in limits.get("windows", []):
+            charted = window_score(charted, KEYS, window).rename(
+                {"z_window": f"z_window_{window}", "p_window": f"p_window_{window}", "n_window": f"n_window_{window}"}
+            )
+            p_window = pl.col(f"p_window_{window}")
+            sustained = sustained | (
+                (pl.col(f"z_window_{window}") >= limits["window_z"])
+                & ((p_window - pl.col("p0")) >= pl.col("min_rise"))
+                & (p_window >= pl.col("p0") * pl.col("min_ratio"))
+                & (pl.col(f"n_window_{window}") >= limits["min_n"])
+            )
         drift = (
             pl.col("watch_drift")
             & (pl.col("cusum") >= limits["cusum_h"])
@@ -123,7 +143,8 @@ def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple
             & (recent_rise >= pl.col("min_rise") / 2)
         )
         charted = charted.with_columns(
-            spike.fill_null(False).alias("spike"),
+            (spike | sustained).fill_null(False).alias("spike"),
+            sustained.fill_null(False).alias("sustained"),
             drift.fill_null(False).alias("drift"),
         ).with_columns(
             (pl.col("spike") | pl.col("drift")).alias("flagged"),
@@ -159,7 +180,9 @@ def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.Dat
     alone_z = rules()["thresholds"][grain].get("alone_z", float("inf"))
     parts = []
     if not charted.is_empty():
-        parts.append(charted.filter("flagged").select(*columns, "p", "p0", "n", pl.lit("proportion").alias("kind")))
+        parts.append(
+            charted.filter("flagged").select(*columns, "p", "p0", "n", "sustained", pl.lit("proportion").alias("kind"))
+        )
     if not counted.is_empty():
         parts.append(
             counted.filter("flagged").select(
@@ -167,6 +190,7 @@ def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.Dat
                 pl.col("count").alias("p"),
                 pl.col("expected").alias("p0"),
                 pl.col("count").alias("n"),
+                pl.lit(False).alias("sustained"),
                 pl.lit("volume").alias("kind"),
             )
         )
@@ -197,11 +221,12 @@ def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.Dat
             pl.col("spike").first().alias("opens_with_spike"),
             pl.col("drift").any().alias("drift"),
             pl.col("period_start").sort().slice(min_run - 1, 1).first().alias("_run_complete"),
-            pl.col("period_start").filter(pl.col("z_adj") >= alone_z).min().alias("_alone"),
+            pl.col("period_start").filter((pl.col("z_adj") >= alone_z) | pl.col("sustained")).min().alias("_alone"),
         )
         .with_columns(
             # The period in which the radar would have spoken: volume bursts at once, rates
-            # once the run is long enough or one period is extreme (else scan() drops it).
+            # once the run is long enough, one period is extreme or the last few pooled are
+            # (else scan() drops it).
             pl.when(pl.col("kind") == "volume")
             .then(pl.col("start"))
             .otherwise(pl.min_horizontal("_run_complete", "_alone"))
@@ -240,6 +265,10 @@ def _cluster(found: pl.DataFrame, step: timedelta) -> list[list[dict]]:
     return clusters
 
 
+COMPLAINT_SIGNALS = ("complaint_rate", "complaint_volume", "communication_complaint_rate")
+_COMMUNICATION_COMPLAINTS = "complaints about information or attitude"
+
+
 def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> dict:
     by_metric = {}
     for episode in cluster:
@@ -269,9 +298,16 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
     csat = by_metric.get("csat")
     sla = by_metric.get("first_response_sla")
     reopen = by_metric.get("reopen_rate")
-    complaint = by_metric.get("complaint_rate")
     dimension, segment = cluster[0]["dimension"], cluster[0]["segment"]
     span_days = (last - start).days + step.days
+    # Complaints that only rise weeks into a crisis are its consequence, not its nature.
+    complaints_from = min((e["start"] for e in cluster if e["metric"] in COMPLAINT_SIGNALS), default=None)
+    complaints_lead = complaints_from is not None and (complaints_from - start).days <= max(step.days, span_days // 4)
+    complaint_ratio = max(
+        (by_metric[m]["peak_ratio"] for m in ("complaint_rate", "complaint_volume") if m in by_metric),
+        default=0.0,
+    )
+    communication_rate = by_metric.get("communication_complaint_rate")
     return {
         "where": "the whole organisation" if dimension == "overall" else f"{dimension} {segment}",
         "days": (last - start).days + step.days,
@@ -285,14 +321,9 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
         "reopen_rise": reopen is not None,
         "reopen_before": reopen["baseline"] if reopen else 0.0,
         "reopen_now": reopen["peak_value"] if reopen else 0.0,
-        "complaint_rise": complaint is not None
-        or "complaint_volume" in by_metric
-        or "communication_share" in by_metric,
-        "complaint_ratio": max(
-            complaint["peak_ratio"] if complaint else 0.0,
-            by_metric["complaint_volume"]["peak_ratio"] if "complaint_volume" in by_metric else 0.0,
-            by_metric["communication_share"]["peak_ratio"] if "communication_share" in by_metric else 0.0,
-        ),
+        "complaint_rise": complaints_lead,
+        "complaint_what": "complaints" if complaint_ratio or not communication_rate else _COMMUNICATION_COMPLAINTS,
+        "complaint_ratio": complaint_ratio or (communication_rate["peak_ratio"] if communication_rate else 0.0),
         "information_or_attitude": info_share is not None and info_share >= rules()["communication"]["min_share"],
         "information_share": info_share or 0.0,
         "csat_drop": csat is not None,
@@ -307,7 +338,11 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
 PRIMARY = {
     "sudden_event": ("complaint_volume", "ticket_volume", "complaint_rate", "first_response_sla"),
     "service_quality": ("first_response_sla", "reopen_rate", "csat"),
-    "communication_failure": ("complaint_rate", "communication_share", "complaint_volume"),
+    "communication_failure": (
+        "complaint_rate",
+        "communication_complaint_rate",
+        "complaint_volume",
+    ),
     "customer_satisfaction": ("csat",),
 }
 
@@ -539,7 +574,7 @@ def _candidates(
         dimension, segment = cluster[0]["dimension"], cluster[0]["segment"]
         info_share = (
             _information_share(con, settings, dimension, segment, start, last, grain)
-            if metrics_here & {"complaint_rate", "complaint_volume", "communication_share"}
+            if metrics_here & set(COMPLAINT_SIGNALS)
             else None
         )
         facts = _facts(cluster, info_share, step)

@@ -285,7 +285,8 @@ def _generated_histories(seeds: list[int], calm_seeds: list[int]) -> list[tuple[
     with tempfile.TemporaryDirectory(prefix="csat-radar-backtest-") as folder:
         runs = [(seed, True) for seed in seeds] + [(seed, False) for seed in calm_seeds]
         for seed, with_crises in runs:
-            db, truth_path = Path(folder, f"seed{seed}.duckdb"), Path(folder, f"seed{seed}.json")
+            stem = f"seed{seed}" + ("" if with_crises else "-calm")
+            db, truth_path = Path(folder, f"{stem}.duckdb"), Path(folder, f"{stem}.json")
             build_demo(db, seed=seed, truth_path=truth_path, inject_crises=with_crises, log_crises=False)
             con = connect(db, read_only=True)
             try:

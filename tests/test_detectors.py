@@ -49,8 +49,30 @@ def test_laney_widens_limits_when_the_series_is_overdispersed():
     last = chart.row(-1, named=True)
     assert last["chart"] == "Laney p'"
     assert last["sigma_z"] > 5
-    assert last["z_adj"] == pytest.approx(last["z"] / last["sigma_z"])
+    assert last["z_adj"] == pytest.approx(last["z_tail"] / last["sigma_z"])
     assert last["ucl"] - last["p0"] == pytest.approx(3 * math.sqrt(0.1 * 0.9 / 1000) * last["sigma_z"])
+
+
+def test_rare_events_are_scored_by_their_exact_tail_not_the_normal_curve():
+    # p0 = 0.003 and 3 events among 44: 0.13 expected. The textbook score is (3/44 - 0.003) /
+    # sqrt(0.003 * 0.997 / 44) = 7.91, but P(X >= 3) = 1 - P(0) - P(1) - P(2) = 3.3e-4, a score of 3.41.
+    chart = proportion_chart(series([3] * 20 + [3], n=[1000.0] * 20 + [44.0]), KEYS, guard=0)
+    last = chart.row(-1, named=True)
+    assert last["z"] == pytest.approx(7.91, abs=0.01)
+    tail = 1 - sum(math.comb(44, k) * 0.003**k * 0.997 ** (44 - k) for k in range(3))
+    assert tail == pytest.approx(3.26e-4, rel=0.01)
+    assert last["z_tail"] == pytest.approx(3.41, abs=0.01)
+    assert last["z_adj"] == pytest.approx(last["z_tail"])  # a flat baseline: no Laney widening
+    # With many expected events the exact tail and the normal curve agree closely.
+    big = proportion_chart(series([100] * 20 + [150], n=1000.0), KEYS, guard=0).row(-1, named=True)
+    assert big["z_tail"] == pytest.approx(big["z"], rel=0.1)
+
+
+def test_a_baseline_without_events_counts_half_an_event():
+    chart = proportion_chart(series([0] * 20 + [1], n=100.0), KEYS, guard=0)
+    last = chart.row(-1, named=True)
+    # p0 taken as 0.5 / 2000: one event among 100 has P = 1 - (1 - 0.00025)^100 = 0.025, a score of 1.96.
+    assert last["z_tail"] == pytest.approx(1.96, abs=0.01)
 
 
 def rules_for(z: list[float]) -> dict:

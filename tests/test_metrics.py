@@ -255,7 +255,7 @@ TESTED = {
     "csat", "mean_score", "survey_response_rate", "nps", "ces", "complaint_rate", "complaints_per_1000",
     "first_response_median", "first_response_p90", "first_response_sla", "resolution_median", "resolution_p90",
     "complaint_resolution_sla", "backlog", "backlog_age", "reopen_rate", "first_contact_resolution",
-    "ticket_volume", "survey_volume", "complaint_volume", "communication_share",
+    "ticket_volume", "survey_volume", "complaint_volume", "communication_share", "communication_complaint_rate",
 }  # fmt: skip
 
 
@@ -326,3 +326,8 @@ K5,2026-03-04 11:00,delivery delay,Parcel late
     assert (share["numerator"], share["denominator"]) == (3, 5)
     narrow = settings_file(tmp_path, conventions='communication_keywords = ["misled"]')
     assert kpi(con, narrow, "communication_share")[(WEEK1, "all")]["numerator"] == 1
+    # Per ticket, over the complaint-rate denominator: the 5 tickets created in the first week.
+    ingest_file(con, write(tmp_path / "t.csv", TICKETS), "tickets", source_tz="UTC")
+    rate = kpi(con, settings_file(tmp_path), "communication_complaint_rate")[(WEEK1, "all")]
+    assert (rate["numerator"], rate["denominator"], rate["value"]) == (3, 5, pytest.approx(0.6))
+    assert kpi(con, narrow, "communication_complaint_rate")[(WEEK1, "all")]["value"] == pytest.approx(0.2)

@@ -131,21 +131,22 @@ def test_backtest_command(demo_seed_7):
     assert "nowhere.json: labels file not found" in missing.stderr
 
 
-def test_other_generator_seeds_pooled_hold_the_current_level():
-    """A regression guard at the level reached, not the issue's goal: pooled over four histories the
-    demo does not use, 95% of injected crises are found at both grains with types 90% right and no
-    false alarm, weekly within a week; the daily median delay stands at 4 days against the goal of 3."""
-    result = run_cli("backtest", "--seeds", "5,11,23,31", "--json", timeout=900)
+def test_other_generator_seeds_pooled_meet_every_goal():
+    """Pooled over four histories the demo does not use, and a fifth without crises: 95% of injected
+    crises found at both grains, weekly within a week and daily within 3 days (median), types 90%
+    right, and no false alarm at all."""
+    result = run_cli("backtest", "--seeds", "5,11,23,31", "--calm-seeds", "7", "--json", timeout=900)
     pooled = json.loads(result.stdout)
-    assert set(pooled["histories"]) == {"seed 5", "seed 11", "seed 23", "seed 31"}
+    assert set(pooled["histories"]) == {"seed 5", "seed 11", "seed 23", "seed 31", "seed 7, no crises"}
     for grain in ("week", "day"):
         assert pooled[grain]["injected"] == 45
         assert pooled[grain]["detection_rate"] >= 0.95, pooled[grain]["crises"]
         assert pooled[grain]["type_accuracy"] >= 0.90, pooled[grain]["crises"]
         assert pooled[grain]["false_alarms"] == 0
+        assert all(pooled[grain]["goals_met"].values()), pooled[grain]["goals_met"]
     assert pooled["week"]["median_delay_days"] <= 7
-    assert pooled["day"]["median_delay_days"] <= 4
-    assert result.returncode == 1, "the daily delay goal is not met on these seeds; update this guard when it is"
+    assert pooled["day"]["median_delay_days"] <= 3
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_rate_is_raised_when_its_run_is_long_enough_and_a_burst_at_once():
@@ -168,16 +169,26 @@ def test_a_rate_is_raised_when_its_run_is_long_enough_and_a_burst_at_once():
                 "p0": 0.1,
                 "n": 50,
                 "flagged": [z >= 5 for z in z_values],
+                "sustained": [z == 5.1 for z in z_values],  # the pooled last days beyond window_z
             }
         )
 
-    charted = pl.concat([rows("reopen_rate", [5.5, 5.2, 0.0]), rows("csat", [0.0, 7.5, 0.0])])
-    counted = rows("ticket_volume", [6.0, 0.0, 0.0]).rename({"p": "count", "p0": "expected"})
+    charted = pl.concat(
+        [
+            rows("reopen_rate", [5.5, 5.2, 0.0]),
+            rows("csat", [0.0, 7.5, 0.0]),
+            rows("complaint_rate", [0.0, 0.0, 5.1]),
+            rows("first_response_sla", [0.0, 0.0, 5.5]),
+        ]
+    )
+    counted = rows("ticket_volume", [6.0, 0.0, 0.0]).drop("sustained").rename({"p": "count", "p0": "expected"})
     found = episodes(charted, counted, "day")
     raised = dict(zip(found["metric"], found["raised"], strict=True))
     assert raised["reopen_rate"] == days[1]  # two flagged days in a row: raised on the second
     assert raised["csat"] == days[1]  # one day beyond alone_z is enough on its own
     assert raised["ticket_volume"] == days[0]  # a volume burst counts at once
+    assert raised["complaint_rate"] == days[2]  # one flagged day, but the days before it pooled are beyond doubt
+    assert raised["first_response_sla"] is None  # one flagged day alone is not yet a crisis (scan drops it)
 
 
 def test_pooling_sums_crises_across_histories_and_keeps_any_calm_alarm():
