@@ -14,6 +14,10 @@ from scipy import stats
 
 # d2 for moving ranges of two: converts the mean moving range into a standard deviation.
 D2 = 1.128
+# The same for the median moving range (Wheeler), which an outlying baseline period barely moves.
+MEDIAN_MR_TO_SIGMA = 0.954
+# A normal distribution's interquartile range in standard deviations.
+IQR_TO_SIGMA = 1.349
 
 
 def fill_periods(frame: pl.DataFrame, keys: list[str], every: str, value_columns: list[str]) -> pl.DataFrame:
@@ -169,6 +173,60 @@ def volume_chart(
         )
         .drop("_baseline_n", "_variance")
     )
+
+
+def level_chart(
+    series: pl.DataFrame,
+    keys: list[str],
+    baseline: int = 26,
+    guard: int = 2,
+    min_baseline: int = 8,
+    weekly_season: bool = False,
+) -> pl.DataFrame:
+    """Individuals (XmR) chart of a per-period level (a median or p90 duration, a backlog) on the log scale.
+
+    Durations are skewed and their slowdowns multiplicative, so each period's ``value`` is
+    judged as log(value) against the trailing baseline's median log level. Sigma is the wider
+    of the short-term variation (median moving range / 0.954, Wheeler's robust XmR) and the
+    long-term one (interquartile range / 1.349): a backlog wanders slowly, so its moving
+    ranges alone would understate how far it strays. Both are robust, so an earlier crisis in
+    the baseline neither shifts the centre nor widens the limits much. Periods without a value
+    (no tickets) are skipped. With ``weekly_season`` (daily data) each weekday is its own
+    series: a Sunday's backlog is older than a Tuesday's in any week, so it is compared with
+    earlier Sundays, and ``baseline`` and ``guard`` count in weeks. Adds ``expected`` (the
+    baseline level), ``ratio`` (value over it), ``sigma_log`` and ``z``; ``ucl`` is the
+    upper three-sigma limit in the value's units.
+    """
+    lag = 1 + guard
+    ordered = series.sort([*keys, "period_start"]).with_columns(
+        pl.when(pl.col("value") > 0).then(pl.col("value").log()).alias("_log"),
+        (pl.col("period_start").dt.weekday() if weekly_season else pl.lit(0, dtype=pl.Int8)).alias("_season"),
+    )
+    keys = [*keys, "_season"]
+    # The moving range runs over periods with a value: a gap neither breaks nor doubles it.
+    with_range = ordered.with_columns(
+        pl.col("_log").forward_fill().shift(1).over(keys).alias("_previous")
+    ).with_columns((pl.col("_log") - pl.col("_previous")).abs().alias("_mr"))
+
+    def trailing(column: str, quantile: float) -> pl.Expr:
+        return (
+            pl.col(column)
+            .shift(lag)
+            .rolling_quantile(quantile, window_size=baseline, min_samples=min_baseline, interpolation="linear")
+            .over(keys)
+        )
+
+    short_term = trailing("_mr", 0.5) / MEDIAN_MR_TO_SIGMA
+    long_term = (trailing("_log", 0.75) - trailing("_log", 0.25)) / IQR_TO_SIGMA
+    charted = with_range.with_columns(
+        trailing("_log", 0.5).alias("_centre"), pl.max_horizontal(short_term, long_term).alias("sigma_log")
+    )
+    return charted.with_columns(
+        pl.col("_centre").exp().alias("expected"),
+        (pl.col("value") / pl.col("_centre").exp()).alias("ratio"),
+        ((pl.col("_log") - pl.col("_centre")) / pl.col("sigma_log").clip(1e-6, None)).alias("z"),
+        (pl.col("_centre") + 3 * pl.col("sigma_log")).exp().alias("ucl"),
+    ).drop("_log", "_previous", "_mr", "_centre", "_season")
 
 
 def window_score(frame: pl.DataFrame, keys: list[str], window: int) -> pl.DataFrame:

@@ -25,6 +25,7 @@ from metrics.detectors import (
     binomial_cusum,
     ewma,
     fill_periods,
+    level_chart,
     proportion_chart,
     volume_chart,
     western_electric,
@@ -52,14 +53,17 @@ class Scan:
     grain: str
     proportions: pl.DataFrame
     volumes: pl.DataFrame
+    levels: pl.DataFrame
     episodes: pl.DataFrame
     crises: list[DetectedCrisis]
     last_complete: date | None
 
 
-def _series(con: duckdb.DuckDBPyConnection, settings: Settings, grain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _series(
+    con: duckdb.DuckDBPyConnection, settings: Settings, grain: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     scan = rules()["scan"]
-    proportion_parts, volume_parts = [], []
+    proportion_parts, volume_parts, level_parts = [], [], []
     for spec in scan["metrics"]:
         for dimension in scan["dimensions"]:
             result = compute(
@@ -70,6 +74,16 @@ def _series(con: duckdb.DuckDBPyConnection, settings: Settings, grain: str) -> t
             tagged = result.with_columns(pl.lit(dimension).alias("dimension"))
             if spec["kind"] == "volume":
                 volume_parts.append(tagged.select(*KEYS, "period_start", pl.col("value").alias("count")))
+            elif spec["kind"] == "level":
+                level_parts.append(
+                    tagged.select(
+                        *KEYS,
+                        "period_start",
+                        "value",
+                        pl.col("ci_low").fill_null(pl.col("value")).alias("value_low"),
+                        pl.col("n").cast(pl.Float64).fill_null(0.0),
+                    )
+                )
             else:
                 bad = (
                     pl.col("denominator") - pl.col("numerator") if spec["bad"] == "complement" else pl.col("numerator")
@@ -81,13 +95,22 @@ def _series(con: duckdb.DuckDBPyConnection, settings: Settings, grain: str) -> t
         schema={**dict.fromkeys(KEYS, pl.String), "period_start": pl.Date, "bad": pl.Float64, "n": pl.Float64}
     )
     empty_v = pl.DataFrame(schema={**dict.fromkeys(KEYS, pl.String), "period_start": pl.Date, "count": pl.Float64})
+    empty_l = pl.DataFrame(
+        schema={
+            **dict.fromkeys(KEYS, pl.String),
+            "period_start": pl.Date,
+            **dict.fromkeys(("value", "value_low", "n"), pl.Float64),
+        }
+    )
     proportions = pl.concat(proportion_parts) if proportion_parts else empty_p
     volumes = pl.concat(volume_parts) if volume_parts else empty_v
-    return proportions, volumes
+    levels = pl.concat(level_parts) if level_parts else empty_l
+    return proportions, volumes, levels
 
 
 def _parameters(grain: str) -> pl.DataFrame:
     # A key with a grain suffix (min_ratio_day) overrides the plain one at that grain.
+    limits = rules()["thresholds"][grain]
     specs = [
         {**spec, **{k.rsplit("_", 1)[0]: v for k, v in spec.items() if k.endswith(f"_{grain}")}}
         for spec in rules()["scan"]["metrics"]
@@ -98,13 +121,19 @@ def _parameters(grain: str) -> pl.DataFrame:
             "min_rise": [float(s.get("min_rise", 0.0)) for s in specs],
             "min_ratio": [float(s.get("min_ratio", 1.0)) for s in specs],
             "min_excess": [float(s.get("min_excess", 0.0)) for s in specs],
+            "min_n": [float(s.get("min_n", limits["min_n"])) for s in specs],
             "watch_drift": [bool(s.get("drift", False)) for s in specs],
         }
     )
 
 
-def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Run the detectors and mark each period ``flagged`` (with ``signal`` spike or drift)."""
+def judge(
+    proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str, levels: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Run the detectors and mark each period ``flagged`` (with ``signal`` spike or drift).
+
+    Returns the charted proportions, the counted volumes and the charted levels (durations, backlog).
+    """
     limits = rules()["thresholds"][grain]
     params = _parameters(grain)
     charted = pl.DataFrame()
@@ -123,7 +152,7 @@ def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple
             pl.col("bad").rolling_sum(window, min_samples=2).over(KEYS)
             / pl.col("n").rolling_sum(window, min_samples=2).over(KEYS)
         ) - pl.col("p0")
-        spike = (pl.col("z_adj") >= limits["spike_z"]) & material & (pl.col("n") >= limits["min_n"])
+        spike = (pl.col("z_adj") >= limits["spike_z"]) & material & (pl.col("n") >= pl.col("min_n"))
         sustained = pl.lit(False)
         for window in limits.get("windows", []):
             charted = window_score(charted, KEYS, window).rename(
@@ -134,7 +163,7 @@ def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple
                 (pl.col(f"z_window_{window}") >= limits["window_z"])
                 & ((p_window - pl.col("p0")) >= pl.col("min_rise"))
                 & (p_window >= pl.col("p0") * pl.col("min_ratio"))
-                & (pl.col(f"n_window_{window}") >= limits["min_n"])
+                & (pl.col(f"n_window_{window}") >= pl.col("min_n"))
             )
         drift = (
             pl.col("watch_drift")
@@ -170,10 +199,34 @@ def judge(proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str) -> tuple
             (pl.col("count") - pl.col("expected")).clip(0, None).alias("excess"),
             pl.col("z").alias("z_adj"),
         )
-    return charted, counted
+    leveled = pl.DataFrame()
+    if levels is not None and not levels.is_empty():
+        season = grain == "day"
+        period = 7 if season else 1
+        leveled = level_chart(
+            levels, KEYS, limits["baseline"] // period, limits["guard"] // period, weekly_season=season
+        ).join(params, on="metric")
+        # Material only when even the low end of the period's own interval is that far above the usual
+        # level: a p90 sitting in the gap between tickets solved at once and reopened ones flips by chance.
+        flagged = (
+            (pl.col("z") >= limits["level_z"])
+            & (pl.col("value_low") >= pl.col("expected") * pl.col("min_ratio"))
+            & (pl.col("n") >= pl.col("min_n"))
+        )
+        leveled = leveled.with_columns(
+            flagged.fill_null(False).alias("flagged"),
+            flagged.fill_null(False).alias("spike"),
+            pl.lit(False).alias("drift"),
+            # The customers whose tickets waited in a period out of control.
+            pl.when(flagged).then(pl.col("n")).otherwise(0.0).alias("excess"),
+            pl.col("z").alias("z_adj"),
+        )
+    return charted, counted, leveled
 
 
-def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.DataFrame:
+def episodes(
+    charted: pl.DataFrame, counted: pl.DataFrame, grain: str, leveled: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Runs of flagged periods per metric and segment (a single unflagged period does not break a run)."""
     columns = [*KEYS, "period_start", "z_adj", "excess", "ratio", "spike", "drift"]
     min_run = rules()["thresholds"][grain].get("min_run", 1)
@@ -192,6 +245,17 @@ def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.Dat
                 pl.col("count").alias("n"),
                 pl.lit(False).alias("sustained"),
                 pl.lit("volume").alias("kind"),
+            )
+        )
+    if leveled is not None and not leveled.is_empty():
+        parts.append(
+            leveled.filter("flagged").select(
+                *columns,
+                pl.col("value").alias("p"),
+                pl.col("expected").alias("p0"),
+                "n",
+                pl.lit(False).alias("sustained"),
+                pl.lit("level").alias("kind"),
             )
         )
     if not parts:
@@ -221,7 +285,11 @@ def episodes(charted: pl.DataFrame, counted: pl.DataFrame, grain: str) -> pl.Dat
             pl.col("spike").first().alias("opens_with_spike"),
             pl.col("drift").any().alias("drift"),
             pl.col("period_start").sort().slice(min_run - 1, 1).first().alias("_run_complete"),
-            pl.col("period_start").filter((pl.col("z_adj") >= alone_z) | pl.col("sustained")).min().alias("_alone"),
+            # A level (a median of few tickets) is never trusted on one period alone.
+            pl.col("period_start")
+            .filter(((pl.col("z_adj") >= alone_z) & (pl.col("kind") != "level")) | pl.col("sustained"))
+            .min()
+            .alias("_alone"),
         )
         .with_columns(
             # The period in which the radar would have spoken: volume bursts at once, rates
@@ -266,6 +334,7 @@ def _cluster(found: pl.DataFrame, step: timedelta) -> list[list[dict]]:
 
 
 COMPLAINT_SIGNALS = ("complaint_rate", "complaint_volume", "communication_complaint_rate")
+SLOWDOWN_SIGNALS = ("first_response_median", "first_response_p90", "resolution_median", "resolution_p90", "backlog_age")
 _COMMUNICATION_COMPLAINTS = "complaints about information or attitude"
 
 
@@ -298,8 +367,10 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
     csat = by_metric.get("csat")
     sla = by_metric.get("first_response_sla")
     reopen = by_metric.get("reopen_rate")
+    fcr = by_metric.get("first_contact_resolution")
     dimension, segment = cluster[0]["dimension"], cluster[0]["segment"]
     span_days = (last - start).days + step.days
+    slow = max((by_metric[m] for m in SLOWDOWN_SIGNALS if m in by_metric), key=lambda e: e["peak_z"], default=None)
     # Complaints that only rise weeks into a crisis are its consequence, not its nature.
     complaints_from = min((e["start"] for e in cluster if e["metric"] in COMPLAINT_SIGNALS), default=None)
     complaints_lead = complaints_from is not None and (complaints_from - start).days <= max(step.days, span_days // 4)
@@ -321,6 +392,13 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
         "reopen_rise": reopen is not None,
         "reopen_before": reopen["baseline"] if reopen else 0.0,
         "reopen_now": reopen["peak_value"] if reopen else 0.0,
+        "fcr_drop": fcr is not None,
+        "fcr_before": 1 - fcr["baseline"] if fcr else 0.0,
+        "fcr_now": 1 - fcr["peak_value"] if fcr else 0.0,
+        # Like the SLA: a slowdown for a week inside a long CSAT slide is a symptom, not the cause.
+        "slowdown": slow is not None and (slow["last"] - slow["start"]).days + step.days >= 0.5 * span_days,
+        "slow_what": catalog_metric(slow["metric"]).label.lower() if slow else "",
+        "slow_ratio": slow["peak_ratio"] if slow else 0.0,
         "complaint_rise": complaints_lead,
         "complaint_what": "complaints" if complaint_ratio or not communication_rate else _COMMUNICATION_COMPLAINTS,
         "complaint_ratio": complaint_ratio or (communication_rate["peak_ratio"] if communication_rate else 0.0),
@@ -337,7 +415,7 @@ def _facts(cluster: list[dict], info_share: float | None, step: timedelta) -> di
 
 PRIMARY = {
     "sudden_event": ("complaint_volume", "ticket_volume", "complaint_rate", "first_response_sla"),
-    "service_quality": ("first_response_sla", "reopen_rate", "csat"),
+    "service_quality": ("first_response_sla", "reopen_rate", "csat", "first_contact_resolution", *SLOWDOWN_SIGNALS),
     "communication_failure": (
         "complaint_rate",
         "communication_complaint_rate",
@@ -436,7 +514,9 @@ def contributors(
     The crisis window is compared with a baseline of the same length times four just before
     it. For rates, the change splits exactly into sum(mean weight x rate change) and
     sum(mean rate x weight change); each segment gets a two-proportion test and the p-values
-    are Benjamini-Hochberg adjusted across all segments compared.
+    are Benjamini-Hochberg adjusted across all segments compared. Levels (durations, backlog)
+    split the same way, each segment's level weighted by its tickets and tested with Welch's
+    t on its periods' log levels; volumes split into each segment's extra count.
     """
     step = STEP[grain]
     window_days = (last - start).days + step.days
@@ -477,31 +557,14 @@ def contributors(
                 pl.col("contribution").alias("mix_effect"),
             )
         else:
-            bad = pl.col("denominator") - pl.col("numerator") if spec["bad"] == "complement" else pl.col("numerator")
-            totals = windowed.group_by("segment", "window").agg(
-                bad.sum().alias("k"), pl.col("denominator").sum().alias("n")
-            )
-            now = totals.filter(pl.col("window") == "now").select(
-                "segment", pl.col("k").alias("k1"), pl.col("n").alias("n1")
-            )
-            before = totals.filter(pl.col("window") == "before").select(
-                "segment", pl.col("k").alias("k0"), pl.col("n").alias("n0")
-            )
-            wide = now.join(before, on="segment", how="full", coalesce=True).fill_null(0)
-            n0_total, n1_total = wide["n0"].sum(), wide["n1"].sum()
-            if n0_total == 0 or n1_total == 0:
+            wide = _level_sides(windowed) if spec["kind"] == "level" else _rate_sides(windowed, spec)
+            if wide is None:
                 continue
-            p0 = pl.when(pl.col("n0") > 0).then(pl.col("k0") / pl.col("n0")).otherwise(pl.col("k1") / pl.col("n1"))
-            p1 = pl.when(pl.col("n1") > 0).then(pl.col("k1") / pl.col("n1")).otherwise(p0)
+            n0_total, n1_total = wide["n0"].sum(), wide["n1"].sum()
             w0, w1 = pl.col("n0") / n0_total, pl.col("n1") / n1_total
             wide = wide.with_columns(
-                (((w0 + w1) / 2) * (p1 - p0)).alias("rate_effect"),
-                (((p0 + p1) / 2) * (w1 - w0)).alias("mix_effect"),
-                pl.lit(
-                    change_p_values(
-                        wide["n0"].to_numpy(), wide["k0"].to_numpy(), wide["n1"].to_numpy(), wide["k1"].to_numpy()
-                    )
-                ).alias("p_value"),
+                (((w0 + w1) / 2) * (pl.col("p1") - pl.col("p0"))).alias("rate_effect"),
+                (((pl.col("p0") + pl.col("p1")) / 2) * (w1 - w0)).alias("mix_effect"),
             ).with_columns((pl.col("rate_effect") + pl.col("mix_effect")).alias("contribution"))
         rows.append(
             wide.select(
@@ -536,6 +599,61 @@ def contributors(
         }
         for r in top.iter_rows(named=True)
     ]
+
+
+def _rate_sides(windowed: pl.DataFrame, spec: dict) -> pl.DataFrame | None:
+    """Per segment: bad share before (p0, of n0) and now (p1, of n1), with a two-proportion test."""
+    bad = pl.col("denominator") - pl.col("numerator") if spec["bad"] == "complement" else pl.col("numerator")
+    totals = windowed.group_by("segment", "window").agg(bad.sum().alias("k"), pl.col("denominator").sum().alias("n"))
+    wide = _sides(totals, ["k", "n"])
+    if wide["n0"].sum() == 0 or wide["n1"].sum() == 0:
+        return None
+    p0 = pl.when(pl.col("n0") > 0).then(pl.col("k0") / pl.col("n0")).otherwise(pl.col("k1") / pl.col("n1"))
+    p1 = pl.when(pl.col("n1") > 0).then(pl.col("k1") / pl.col("n1")).otherwise(p0)
+    p_values = change_p_values(
+        wide["n0"].to_numpy(), wide["k0"].to_numpy(), wide["n1"].to_numpy(), wide["k1"].to_numpy()
+    )
+    return wide.with_columns(p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"))
+
+
+def _level_sides(windowed: pl.DataFrame) -> pl.DataFrame | None:
+    """Per segment: ticket-weighted level before (p0) and now (p1), with Welch's test on the periods' log levels.
+
+    A median does not add up over segments the way a count does; weighting each segment's level
+    by its tickets makes the split into own change and mix exact for the weighted level, which
+    is what the ranking needs.
+    """
+    valued = windowed.filter(pl.col("value") > 0).with_columns(
+        pl.col("value").log().alias("log_value"), pl.col("n").cast(pl.Float64).fill_null(0.0)
+    )
+    totals = valued.group_by("segment", "window").agg(
+        ((pl.col("value") * pl.col("n")).sum() / pl.col("n").sum()).alias("level"),
+        pl.col("n").sum(),
+        pl.col("log_value").mean().alias("mean_log"),
+        pl.col("log_value").var().fill_null(0.0).alias("var_log"),
+        pl.len().cast(pl.Float64).alias("periods"),
+    )
+    wide = _sides(totals, ["level", "n", "mean_log", "var_log", "periods"])
+    if wide["n0"].sum() == 0 or wide["n1"].sum() == 0:
+        return None
+    c0, c1 = wide["periods0"].to_numpy(), wide["periods1"].to_numpy()
+    s0 = wide["var_log0"].to_numpy() / np.maximum(c0, 1)
+    s1 = wide["var_log1"].to_numpy() / np.maximum(c1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (wide["mean_log1"].to_numpy() - wide["mean_log0"].to_numpy()) / np.sqrt(s0 + s1)
+        df = (s0 + s1) ** 2 / (s0**2 / np.maximum(c0 - 1, 1) + s1**2 / np.maximum(c1 - 1, 1))
+        p_values = 2 * stats.t.sf(np.abs(t), np.maximum(df, 1))
+    p_values = np.where((c0 >= 2) & (c1 >= 1), p_values, np.nan)
+    p0 = pl.when(pl.col("n0") > 0).then(pl.col("level0")).otherwise(pl.col("level1"))
+    p1 = pl.when(pl.col("n1") > 0).then(pl.col("level1")).otherwise(p0)
+    return wide.with_columns(p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"))
+
+
+def _sides(totals: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """One row per segment with each column for the baseline (suffix 0) and the crisis window (suffix 1)."""
+    before = totals.filter(pl.col("window") == "before").select("segment", *(pl.col(c).alias(f"{c}0") for c in columns))
+    now = totals.filter(pl.col("window") == "now").select("segment", *(pl.col(c).alias(f"{c}1") for c in columns))
+    return now.join(before, on="segment", how="full", coalesce=True).fill_null(0)
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
@@ -600,7 +718,9 @@ def _candidates(
     return candidates
 
 
-LOAD_SIGNALS = {"first_response_sla", "reopen_rate", "complaint_resolution_sla"}
+LOAD_SIGNALS = {"first_response_sla", "reopen_rate", "complaint_resolution_sla", "first_contact_resolution"}.union(
+    SLOWDOWN_SIGNALS
+)
 
 
 def _merge(candidates: list[dict], step: timedelta) -> list[dict]:
@@ -705,13 +825,15 @@ def scan(
     if grain not in STEP:
         raise ValueError(f"the radar scans day or week, not {grain!r}")
     step = STEP[grain]
-    proportions, volumes = _series(con, settings, grain)
-    charted, counted = judge(proportions, volumes, grain)
-    found = episodes(charted, counted, grain)
+    proportions, volumes, levels = _series(con, settings, grain)
+    charted, counted, leveled = judge(proportions, volumes, grain, levels)
+    found = episodes(charted, counted, grain, leveled)
     if not found.is_empty():
         # At fine grains one noisy period is not yet a crisis, unless volume burst.
         found = found.filter(pl.col("raised").is_not_null())
-    last_complete = max([f["period_start"].max() for f in (charted, counted) if not f.is_empty()], default=None)
+    last_complete = max(
+        [f["period_start"].max() for f in (charted, counted, leveled) if not f.is_empty()], default=None
+    )
     candidates = _candidates(con, settings, found, grain, since) if not found.is_empty() else []
     crises = [_describe(con, settings, c, grain, last_complete, explain) for c in _merge(candidates, step)]
-    return Scan(grain, charted, counted, found, crises, last_complete)
+    return Scan(grain, charted, counted, leveled, found, crises, last_complete)

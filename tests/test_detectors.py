@@ -9,7 +9,15 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metrics.detectors import binomial_cusum, ewma, fill_periods, proportion_chart, volume_chart, western_electric
+from metrics.detectors import (
+    binomial_cusum,
+    ewma,
+    fill_periods,
+    level_chart,
+    proportion_chart,
+    volume_chart,
+    western_electric,
+)
 from metrics.radar import benjamini_hochberg, contributors
 from metrics.settings import load_settings
 from pipelines.ingest import ingest_file
@@ -130,6 +138,58 @@ def test_volume_against_the_same_weekday_of_previous_weeks():
     assert result["dispersion"] == 1.0
 
 
+def levels(values: list[float | None], start: date = MONDAY, step: timedelta = timedelta(weeks=1)) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "metric": "first_response_median",
+            "dimension": "overall",
+            "segment": "all",
+            "period_start": [start + step * i for i in range(len(values))],
+            "value": values,
+            "n": 100.0,
+        }
+    )
+
+
+def test_level_chart_is_an_xmr_chart_of_the_log_level():
+    # Twenty weeks alternating 10 and 20 minutes, then 160. On the log scale the centre is the median,
+    # (ln 10 + ln 20) / 2, a level of sqrt(200) = 14.14 minutes. Every moving range is ln 2, so the
+    # short-term sigma is ln 2 / 0.954 = 0.727; the interquartile range is ln 2 too, a long-term sigma
+    # of ln 2 / 1.349 = 0.514, so the wider short-term one counts. z = ln(160 / 14.14) / 0.727 = 3.34.
+    last = level_chart(levels([10.0, 20.0] * 10 + [160.0]), KEYS, baseline=26, guard=0).row(-1, named=True)
+    assert last["expected"] == pytest.approx(math.sqrt(200))
+    assert last["ratio"] == pytest.approx(160 / math.sqrt(200))
+    assert last["sigma_log"] == pytest.approx(math.log(2) / 0.954)
+    assert last["z"] == pytest.approx(math.log(160 / math.sqrt(200)) / (math.log(2) / 0.954))
+    assert last["z"] == pytest.approx(3.34, abs=0.01)
+    assert last["ucl"] == pytest.approx(math.sqrt(200) * math.exp(3 * math.log(2) / 0.954))
+
+
+def test_level_chart_uses_the_long_term_spread_when_a_level_wanders():
+    # A level that climbs slowly has tiny moving ranges; its interquartile range says how far it strays.
+    climbing = [10.0 * 1.02**i for i in range(20)]
+    last = level_chart(levels([*climbing, 20.0]), KEYS, baseline=26, guard=0).row(-1, named=True)
+    logs = sorted(math.log(v) for v in climbing)
+    iqr = (logs[14] + 0.25 * (logs[15] - logs[14])) - (logs[4] + 0.75 * (logs[5] - logs[4]))
+    assert last["sigma_log"] == pytest.approx(iqr / 1.349)
+    assert last["sigma_log"] > math.log(1.02) / 0.954
+
+
+def test_level_chart_skips_periods_without_tickets_and_compares_weekdays_with_weekdays():
+    days = [date(2026, 1, 5) + timedelta(days=i) for i in range(7 * 12)]
+    # Sundays' backlogs are always ten times older than other days'; a day without tickets has no level.
+    values = [100.0 if d.weekday() == 6 else 10.0 for d in days]
+    values[-3] = None
+    frame = levels(values, start=days[0], step=timedelta(days=1))
+    seasonal = level_chart(frame, KEYS, baseline=26, guard=0, weekly_season=True)
+    last_sunday = seasonal.row(-1, named=True)
+    assert last_sunday["period_start"].weekday() == 6
+    assert last_sunday["expected"] == pytest.approx(100.0) and last_sunday["ratio"] == pytest.approx(1.0)
+    assert seasonal.row(-3, named=True)["z"] is None
+    plain = level_chart(frame, KEYS, baseline=26, guard=0).row(-1, named=True)
+    assert plain["ratio"] == pytest.approx(10.0)  # against all days, every Sunday looks like a crisis
+
+
 def test_missing_periods_are_filled_with_zero_counts():
     frame = series([1, 2, 3]).filter(pl.col("bad") != 2)
     filled = fill_periods(frame, KEYS, "1w", ["bad", "n"])
@@ -169,3 +229,34 @@ def test_decomposition_into_rate_and_mix_effects(con, tmp_path):
     assert by_channel["chat"]["rate_effect"] == pytest.approx(0.0)
     assert by_channel["chat"]["mix_effect"] == pytest.approx(0.025)
     assert by_channel["email"]["significant"] is True  # 30/100 against 40/400 is far beyond chance
+
+
+def test_decomposition_of_a_duration_into_own_change_and_mix(con, tmp_path):
+    """Four baseline weeks: email 100 tickets a week first answered in 28, 30, 32 and 30 minutes, chat
+    100 a week in 2. The crisis week: email 100 in 120 minutes, chat 300 in 2. Levels weighted by
+    tickets: before 0.5 x 30 + 0.5 x 2 = 16, now 0.25 x 120 + 0.75 x 2 = 31.5, a change of 15.5.
+    email: own change 0.375 x 90 = 33.75, mix 75 x -0.25 = -18.75; chat: own change 0, mix 2 x 0.25 = 0.5."""
+    rows = ["ticket id,created at,first response at,channel"]
+    plan = [(w, "email", 100, m) for w, m in enumerate((28, 30, 32, 30))] + [(w, "chat", 100, 2) for w in range(4)]
+    plan += [(4, "email", 100, 120), (4, "chat", 300, 2)]
+    number = 0
+    for week, channel, count, minutes in plan:
+        created = datetime(2026, 1, 5, 9, tzinfo=UTC) + timedelta(weeks=week)
+        for _ in range(count):
+            number += 1
+            rows.append(
+                f"T{number},{created:%Y-%m-%d %H:%M},{created + timedelta(minutes=minutes):%Y-%m-%d %H:%M},{channel}"
+            )
+    ingest_file(con, write(tmp_path / "t.csv", "\n".join(rows) + "\n"), "tickets", source_tz="UTC")
+    settings = load_settings(as_of=datetime(2026, 3, 1, tzinfo=UTC))
+    found = contributors(
+        con, settings, "first_response_median", "overall", "all", date(2026, 2, 2), date(2026, 2, 2), "week"
+    )
+    by_channel = {c["segment"]: c for c in found if c["dimension"] == "channel"}
+    assert by_channel["email"]["rate_effect"] == pytest.approx(33.75)
+    assert by_channel["email"]["mix_effect"] == pytest.approx(-18.75)
+    assert by_channel["chat"]["rate_effect"] == pytest.approx(0.0)
+    assert by_channel["chat"]["mix_effect"] == pytest.approx(0.5)
+    assert sum(c["contribution"] for c in by_channel.values()) == pytest.approx(15.5)
+    assert by_channel["email"]["significant"] is True  # 120 minutes against 28-32 in every earlier week
+    assert found[0]["segment"] == "email"

@@ -191,6 +191,74 @@ def test_a_rate_is_raised_when_its_run_is_long_enough_and_a_burst_at_once():
     assert raised["first_response_sla"] is None  # one flagged day alone is not yet a crisis (scan drops it)
 
 
+def test_a_duration_level_needs_a_run_even_when_one_day_is_extreme():
+    """A median of a day's few tickets can leap by chance: unlike a rate, one extreme day never raises it."""
+    days = [date(2026, 3, d) for d in (2, 3, 4, 5)]
+
+    def leveled(metric, z_values):
+        return pl.DataFrame(
+            {
+                "metric": metric,
+                "dimension": "team",
+                "segment": "Billing",
+                "period_start": days,
+                "z_adj": z_values,
+                "excess": 40.0,
+                "ratio": 4.0,
+                "spike": True,
+                "drift": False,
+                "value": 120.0,
+                "expected": 30.0,
+                "n": 40.0,
+                "flagged": [z >= 5 for z in z_values],
+            }
+        )
+
+    levels = pl.concat(
+        [leveled("first_response_median", [0.0, 9.0, 0.0, 0.0]), leveled("backlog_age", [0.0, 5.5, 6.0, 0.0])]
+    )
+    found = episodes(pl.DataFrame(), pl.DataFrame(), "day", levels)
+    raised = dict(zip(found["metric"], found["raised"], strict=True))
+    assert set(found["kind"]) == {"level"}
+    assert raised["first_response_median"] is None  # z = 9 on one day alone: not yet a crisis
+    assert raised["backlog_age"] == days[2]  # two days in a row: raised on the second
+
+
+def test_every_typing_rule_can_fire_and_states_its_reason():
+    """Meta-test over crisis_rules.toml: each rule's conditions are facts the radar derives, its reason
+    formats, and no earlier rule shadows it (a rule whose conditions alone hold is the one chosen)."""
+    from datetime import timedelta
+
+    from metrics.radar import _facts, _type, rules
+
+    start = date(2026, 3, 2)
+    cluster = [
+        {
+            "metric": spec["metric"],
+            "dimension": "team",
+            "segment": "Billing",
+            "start": start,
+            "last": start + timedelta(days=6),
+            "peak_z": 8.0,
+            "peak_ratio": 3.0,
+            "excess": 60.0,
+            "baseline": 0.1,
+            "peak_value": 0.3,
+            "opens_with_spike": True,
+        }
+        for spec in rules()["scan"]["metrics"]
+    ]
+    facts = _facts(cluster, 0.8, timedelta(days=1))
+    booleans = {name for name, value in facts.items() if isinstance(value, bool)}
+    for number, rule in enumerate(rules()["types"]):
+        assert set(rule["when"]) <= booleans, (number, rule["when"])
+        only_these = {**facts, **dict.fromkeys(booleans, False), **dict.fromkeys(rule["when"], True)}
+        chosen, reason = _type(only_these)
+        assert chosen == rule["type"], (number, rule)
+        assert reason == rule["reason"].format(**{**only_these, "csat_drop": only_these["csat_points"]})
+        assert "{" not in reason and "→" in reason
+
+
 def test_pooling_sums_crises_across_histories_and_keeps_any_calm_alarm():
     def history(detected, delays, calm_alarm=False):
         crises = [
