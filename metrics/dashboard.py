@@ -15,7 +15,7 @@ import polars as pl
 from metrics.catalog import format_value, metric
 from metrics.compute import RANGE, STATUSES, Query, compute, records_sql, weekly_trend, with_changes
 from metrics.crisis_log import list_crises, record_scan
-from metrics.radar import rules, scan
+from metrics.radar import judged_series, rules, scan
 from metrics.settings import Settings
 
 # The manager's five headline KPIs, in the order the tiles show them.
@@ -184,6 +184,26 @@ def kpi_series(
         (pl.col("value") > pl.col("ucl")).fill_null(False).alias("above_limit"),
         (pl.col("value") < pl.col("lcl")).fill_null(False).alias("below_limit"),
     )
+
+
+def crisis_chart(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    view: View,
+    name: str,
+    dimension: str,
+    segment: str,
+    grain: str,
+) -> tuple[pl.DataFrame, str]:
+    """A crisis's metric in its segment with the radar's own centre line, limit and flags, from the view's start.
+
+    The radar judges on the whole history (its baselines reach back half a year), so the series
+    is judged first and cut to the view after. Returns the frame and the chart method in words.
+    """
+    frame, method = judged_series(con, settings, name, dimension, segment, grain)
+    if view.date_from is not None and not frame.is_empty():
+        frame = frame.filter(pl.col("period_start") >= view.date_from)
+    return frame, method
 
 
 def duration_distribution(

@@ -60,15 +60,21 @@ class Scan:
 
 
 def _series(
-    con: duckdb.DuckDBPyConnection, settings: Settings, grain: str
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    grain: str,
+    specs: list[dict] | None = None,
+    dimensions: list[str] | None = None,
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     scan = rules()["scan"]
     proportion_parts, volume_parts, level_parts = [], [], []
-    for spec in scan["metrics"]:
-        for dimension in scan["dimensions"]:
-            result = compute(
-                con, Query((spec["metric"],), grain, None if dimension == "overall" else dimension), settings
-            ).filter(pl.col("complete"))
+    for spec in specs or scan["metrics"]:
+        for dimension in dimensions or scan["dimensions"]:
+            by = None if dimension == "overall" else dimension
+            result = compute(con, Query((spec["metric"],), grain, by, filters=filters), settings).filter(
+                pl.col("complete")
+            )
             if result.is_empty():
                 continue
             tagged = result.with_columns(pl.lit(dimension).alias("dimension"))
@@ -305,6 +311,69 @@ def episodes(
     )
 
 
+def scanned_metric(name: str) -> dict:
+    """The scan rule of one watched metric (``KeyError`` when the radar does not watch it)."""
+    for spec in rules()["scan"]["metrics"]:
+        if spec["metric"] == name:
+            return spec
+    raise KeyError(name)
+
+
+def judged_series(
+    con: duckdb.DuckDBPyConnection, settings: Settings, metric_name: str, dimension: str, segment: str, grain: str
+) -> tuple[pl.DataFrame, str]:
+    """One watched metric in one segment as the radar judged it, in the KPI's own units, and the method used.
+
+    One row per complete period: ``value``, ``centre`` (the trailing baseline), ``limit`` (the
+    control limit on the bad side: below the centre for CSAT and SLA attainment, above it for
+    complaints, durations and volumes), ``flagged`` and, for proportions, ``rules`` (the
+    Western Electric rules broken). The text names the chart, and for a proportion whether the
+    observed variation made it a Laney p' chart.
+    """
+    spec = scanned_metric(metric_name)
+    filters = () if dimension == "overall" else ((dimension, (segment,)),)
+    proportions, volumes, levels = _series(con, settings, grain, [spec], [dimension], filters)
+    charted, counted, leveled = judge(proportions, volumes, grain, levels)
+    judged = {"proportion": charted, "volume": counted, "level": leveled}[spec["kind"]]
+    if judged.is_empty():
+        return pl.DataFrame(), ""
+    judged = judged.filter(pl.col("segment") == segment).sort("period_start")
+    if spec["kind"] == "proportion":
+        flip = spec["bad"] == "complement"
+        kpi = (lambda c: 1 - pl.col(c)) if flip else pl.col
+        broken = pl.concat_str(
+            [pl.when(pl.col(f"rule_{r}")).then(pl.lit(str(r))) for r in (1, 2, 3, 4)], separator=", ", ignore_nulls=True
+        )
+        frame = judged.select(
+            "period_start", kpi("p").alias("value"), kpi("p0").alias("centre"), kpi("ucl").alias("limit"), "flagged",
+            broken.alias("rules"),
+        )  # fmt: skip
+        dispersion = judged["sigma_z"].drop_nulls().drop_nans()
+        ratio = float(dispersion[-1]) if dispersion.len() else 1.0
+        method = (
+            f"Laney p' chart: observed variation {ratio:.1f}x what binomial sampling allows, limits widened"
+            if ratio > 1
+            else f"p-chart: observed variation {ratio:.1f}x binomial, limits from each period's own sample size"
+        )
+        return frame, method + "; Western Electric rules 1-4, EWMA and binomial CUSUM on top"
+    limits = rules()["thresholds"][grain]
+    if spec["kind"] == "level":
+        frame = judged.select("period_start", "value", pl.col("expected").alias("centre"), pl.col("ucl").alias("limit"))
+        method = "XmR chart of the logarithm (robust limits)" + (
+            ", each weekday against earlier ones" if grain == "day" else ""
+        )
+    else:
+        spread = (pl.col("expected").clip(1, None) * pl.col("dispersion")).sqrt()
+        frame = judged.select(
+            "period_start", pl.col("count").alias("value"), pl.col("expected").alias("centre"),
+            (pl.col("expected") + limits["spike_z"] * spread).alias("limit"),
+        )  # fmt: skip
+        method = "counts against the same " + (
+            "weekday of the previous eight weeks" if grain == "day" else "previous eight weeks"
+        )
+    return frame.with_columns(judged["flagged"], pl.lit(None, pl.String).alias("rules")), method
+
+
 def _overlaps(a_start: date, a_last: date, b_start: date, b_last: date, step: timedelta) -> bool:
     return a_start <= b_last + step and b_start <= a_last + step
 
@@ -522,7 +591,7 @@ def contributors(
     window_days = (last - start).days + step.days
     base_from = start - timedelta(days=4 * window_days)
     filters = () if dimension == "overall" else ((dimension, (segment,)),)
-    spec = next(s for s in rules()["scan"]["metrics"] if s["metric"] == metric_name)
+    spec = scanned_metric(metric_name)
     rows = []
     for by in rules()["scan"]["contributor_dimensions"]:
         if by == dimension:
@@ -555,6 +624,7 @@ def contributors(
                 pl.lit(p_values).alias("p_value"),
                 pl.lit(0.0).alias("rate_effect"),
                 pl.col("contribution").alias("mix_effect"),
+                (pl.col("before") / pl.col("before").sum()).alias("weight"),
             )
         else:
             wide = _level_sides(windowed) if spec["kind"] == "level" else _rate_sides(windowed, spec)
@@ -565,10 +635,16 @@ def contributors(
             wide = wide.with_columns(
                 (((w0 + w1) / 2) * (pl.col("p1") - pl.col("p0"))).alias("rate_effect"),
                 (((pl.col("p0") + pl.col("p1")) / 2) * (w1 - w0)).alias("mix_effect"),
-            ).with_columns((pl.col("rate_effect") + pl.col("mix_effect")).alias("contribution"))
+            ).with_columns((pl.col("rate_effect") + pl.col("mix_effect")).alias("contribution"), w0.alias("weight"))
         rows.append(
             wide.select(
-                pl.lit(by).alias("dimension"), "segment", "contribution", "rate_effect", "mix_effect", "p_value"
+                pl.lit(by).alias("dimension"),
+                "segment",
+                "contribution",
+                "rate_effect",
+                "mix_effect",
+                "p_value",
+                pl.col("weight").cast(pl.Float64),
             )
         )
     if not rows:
@@ -594,6 +670,7 @@ def contributors(
             "share": float(r["share"]) if r["share"] == r["share"] else None,
             "rate_effect": float(r["rate_effect"]),
             "mix_effect": float(r["mix_effect"]),
+            "weight": float(r["weight"]) if r["weight"] == r["weight"] else None,
             "q_value": float(r["q_value"]),
             "significant": bool(r["q_value"] < 0.05),
         }
@@ -756,6 +833,87 @@ def _merge(candidates: list[dict], step: timedelta) -> list[dict]:
     return [c for c in candidates if id(c) not in absorbed]
 
 
+def _explain(con: duckdb.DuckDBPyConnection, settings: Settings, candidate: dict, grain: str) -> list[dict]:
+    primary = candidate["primary"]
+    return contributors(
+        con, settings, primary["metric"], candidate["dimension"], candidate["segment"], candidate["start"],
+        candidate["last"], grain,
+    )  # fmt: skip
+
+
+def _entry(explained: list[dict], dimension: str, segment: str) -> dict | None:
+    return next((c for c in explained if (c["dimension"], c["segment"]) == (dimension, segment)), None)
+
+
+def _drives(echo: dict, leader: dict) -> str | None:
+    """How the leader's places drive the echo's change: "out of proportion", "same population" or not (None).
+
+    Out of proportion: at least ``min_share`` of the change and ``min_lift`` times the place's
+    share of the echo's tickets, or the two places are one population under two names (each
+    holds nearly all of the other's tickets, like a category and the one team that handles it).
+    """
+    limits = rules()["echo"]
+    places = [(leader["dimension"], leader["segment"])] + [tuple(p.split(" ", 1)) for p in leader["also_in"]]
+    entries = [_entry(echo["contributors"], *place) for place in places if place[0] != echo["dimension"]]
+    driven = max((e for e in entries if e is not None), key=lambda e: e["share"] or 0.0, default=None)
+    if driven is None or (driven["share"] or 0.0) < limits["min_share"]:
+        return None
+    weight = driven["weight"] or 0.0
+    back = _entry(leader.get("contributors") or [], echo["dimension"], echo["segment"])
+    same_population = weight >= limits["same_population"] and (
+        back is not None and (back["weight"] or 0.0) >= limits["same_population"]
+    )
+    if driven["share"] >= limits["min_lift"] * weight:
+        return "out of proportion"
+    return "same population" if same_population else None
+
+
+def _fold_echoes(
+    con: duckdb.DuckDBPyConnection, settings: Settings, candidates: list[dict], grain: str, step: timedelta
+) -> list[dict]:
+    """Fold a crisis into another that explains it: a failure in one channel shows in every team it serves.
+
+    B is an echo of A when they overlap in time and A's place (or a place already folded into
+    A) drives B's change: at least half of it, and well beyond that place's share of B's
+    tickets, or the two are one population under two names (then the dimension scanned first
+    keeps it). The most concentrated crisis (the highest rise over its baseline) leads, so a
+    diluted echo never swallows its source.
+    """
+    order = {name: i for i, name in enumerate(rules()["scan"]["dimensions"])}
+    overlapping = [
+        c
+        for c in candidates
+        if c["dimension"] != "overall"
+        and any(o is not c and _overlaps(c["start"], c["last"], o["start"], o["last"], step) for o in candidates)
+    ]
+    for c in overlapping:
+        c["contributors"] = _explain(con, settings, c, grain)
+    ranked = sorted(overlapping, key=lambda c: (-_finite(c["primary"]["peak_ratio"]), order[c["dimension"]]))
+    absorbed: set[int] = set()
+    for leader in ranked:
+        if id(leader) in absorbed:
+            continue
+        for echo in ranked:
+            # A sudden event is a source (its own echoes were folded by _merge), never an echo.
+            if echo is leader or id(echo) in absorbed or echo["type"] == "sudden_event":
+                continue
+            # An echo neither comes before its source nor outlasts it.
+            inside = echo["start"] >= leader["start"] - step and echo["last"] <= leader["last"] + step * 2
+            driven = _drives(echo, leader) if inside else None
+            # One population under two names is reported under the dimension scanned first.
+            if driven == "same population" and order[echo["dimension"]] < order[leader["dimension"]]:
+                continue
+            if driven:
+                absorbed.add(id(echo))
+                leader["also_in"].extend([f"{echo['dimension']} {echo['segment']}", *echo["also_in"]])
+                leader["raised"] = min(leader["raised"], max(echo["raised"], leader["start"]))
+    return [c for c in candidates if id(c) not in absorbed]
+
+
+def _finite(value: float) -> float:
+    return value if value == value and value not in (float("inf"), float("-inf")) else 0.0
+
+
 def _describe(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -768,9 +926,9 @@ def _describe(
     dimension, segment = candidate["dimension"], candidate["segment"]
     start, last = candidate["start"], candidate["last"]
     severity, severity_reason = _severity(primary, settings)
-    explained = (
-        contributors(con, settings, primary["metric"], dimension, segment, start, last, grain) if explain else []
-    )
+    explained = candidate.get("contributors")
+    if explained is None:
+        explained = _explain(con, settings, candidate, grain) if explain else []
     type_reason = candidate["type_reason"]
     if candidate["type"] == "sudden_event" and explained:
         category = next((c for c in explained if c["dimension"] == "category" and c["share"]), None)
@@ -835,5 +993,6 @@ def scan(
         [f["period_start"].max() for f in (charted, counted, leveled) if not f.is_empty()], default=None
     )
     candidates = _candidates(con, settings, found, grain, since) if not found.is_empty() else []
-    crises = [_describe(con, settings, c, grain, last_complete, explain) for c in _merge(candidates, step)]
+    kept = _fold_echoes(con, settings, _merge(candidates, step), grain, step)
+    crises = [_describe(con, settings, c, grain, last_complete, explain) for c in kept]
     return Scan(grain, charted, counted, leveled, found, crises, last_complete)

@@ -92,24 +92,24 @@ segment_view = View(
     segments=() if crisis["dimension"] == "overall" else ((crisis["dimension"], (crisis["segment"],)),),
     language=view.language,
 )
-series = ask("kpi_series", db(), segment_view, crisis["metric"], crisis["grain"], None)
+series, method = ask(
+    "crisis_chart", db(), segment_view, crisis["metric"], crisis["dimension"], crisis["segment"], crisis["grain"]
+)
 if series.is_empty():
     st.caption(t("No data left for this crisis's metric and segment."))
 else:
-    series = series.sort("period_start")
-    flagged_until = crisis["end_period"] or crisis["last_flagged"]
-    in_crisis = series.filter(pl.col("period_start").is_between(crisis["start_period"], flagged_until))
-    figure = go.Figure(go.Scatter(x=series["period_start"], y=series["value"], mode="lines+markers",
-                                  name=view.label(crisis["metric"])))  # fmt: skip
-    if series["ucl"].null_count() < series.height:
-        figure.add_trace(go.Scatter(x=series["period_start"], y=series["ucl"], name="upper limit",
-                                    line={"dash": "dot", "color": "gray"}))  # fmt: skip
-        figure.add_trace(go.Scatter(x=series["period_start"], y=series["lcl"], name="lower limit",
-                                    line={"dash": "dot", "color": "gray"}))  # fmt: skip
-    figure.add_trace(go.Scatter(x=in_crisis["period_start"], y=in_crisis["value"], mode="markers", name="flagged",
+    flagged = series.filter(pl.col("flagged"))
+    label = view.label(crisis["metric"])
+    figure = go.Figure(go.Scatter(x=series["period_start"], y=series["value"], mode="lines+markers", name=label))
+    figure.add_trace(go.Scatter(x=series["period_start"], y=series["centre"], name=t("baseline"),
+                                line={"color": "gray"}))  # fmt: skip
+    figure.add_trace(go.Scatter(x=series["period_start"], y=series["limit"], name=t("control limit"),
+                                line={"dash": "dot", "color": "gray"}))  # fmt: skip
+    figure.add_trace(go.Scatter(x=flagged["period_start"], y=flagged["value"], mode="markers", name=t("flagged"),
                                 marker={"color": "red", "size": 11}))  # fmt: skip
-    figure.update_layout(title=f"{view.label(crisis['metric'])} in {place}, by {crisis['grain']}")
+    figure.update_layout(title=f"{label} in {place}, by {crisis['grain']}")
     chart(figure, key="crisis_chart")
+    st.caption(method)
 
 with st.expander(t("Records behind this crisis")):
     window = Query(

@@ -73,6 +73,55 @@ def test_crises_carry_reasons_severity_and_ranked_contributors(demo_seed_7):
     assert sudden and all(" → sudden event" in c.type_reason for c in sudden)
 
 
+def test_the_crisis_chart_shows_the_radars_own_baseline_limit_and_flags(demo_seed_7):
+    from metrics.radar import judged_series
+
+    db, _ = demo_seed_7
+    con = duckdb.connect(str(db), read_only=True)
+    settings = load_settings(as_of=data_end(con))
+    result = scan(con, settings, "week", explain=False)
+    frame, method = judged_series(con, settings, "first_response_sla", "team", "Onboarding", "week")
+    volumes, volume_method = judged_series(con, settings, "ticket_volume", "region", "East", "week")
+    con.close()
+    judged = result.proportions.filter(
+        (pl.col("metric") == "first_response_sla")
+        & (pl.col("dimension") == "team")
+        & (pl.col("segment") == "Onboarding")
+    ).sort("period_start")
+    assert frame["period_start"].to_list() == judged["period_start"].to_list()
+    assert frame["flagged"].to_list() == judged["flagged"].to_list() and frame["flagged"].any()
+    # Attainment is the KPI shown: one minus the breach share the radar judges, its limit below the centre.
+    assert frame["value"].to_list() == pytest.approx((1 - judged["p"]).to_list(), nan_ok=True)
+    both = frame.drop_nulls(["centre", "limit"])
+    assert both.height > 20 and (both["limit"] < both["centre"]).all()
+    assert all(value < limit for value, limit in both.filter("flagged").select("value", "limit").iter_rows())
+    assert method.startswith(("p-chart", "Laney p' chart")) and "Western Electric" in method
+    assert "1" in (frame.filter("flagged")["rules"].drop_nulls().to_list() or [""])[0]
+    assert (
+        volume_method.startswith("counts against")
+        and (volumes.drop_nulls("limit")["limit"] > volumes.drop_nulls("limit")["centre"]).all()
+    )
+
+
+def test_a_failure_in_one_channel_is_one_crisis_not_one_per_team_it_serves(demo_seed_7):
+    """The demo's communication failure in email (from 2026-10-09) shows in every team, region and
+    product email serves; those places are listed where it was also seen, not opened as crises."""
+    db, _ = demo_seed_7
+    con = duckdb.connect(str(db), read_only=True)
+    crises = scan(con, load_settings(as_of=data_end(con)), "week").crises
+    con.close()
+    during = [c for c in crises if c.last_flagged >= date(2026, 10, 12) and c.type == "communication_failure"]
+    email = next(c for c in during if (c.dimension, c.segment) == ("channel", "email"))
+    also = set(email.evidence["also_seen_in"])
+    assert {"team Billing", "team Technical", "region East"} <= also, also
+    driven_by_email = [
+        c for c in during if c is not email and any((x["dimension"], x["segment"]) == ("channel", "email") and
+                                                    (x["share"] or 0) >= 0.5 for x in c.contributors)
+    ]  # fmt: skip
+    assert driven_by_email == [], [(c.dimension, c.segment) for c in driven_by_email]
+    assert len(crises) <= 15  # ten injected crises, not thirty echoes of them
+
+
 def test_never_flags_the_period_in_progress(demo_seed_7):
     db, _ = demo_seed_7
     con = duckdb.connect(str(db), read_only=True)
