@@ -28,7 +28,7 @@ test: install
 	$(PY) -m pytest
 
 bench: install
-	$(PY) -m pytest benchmarks -q -p no:cacheprovider
+	$(PY) -m benchmarks.run
 
 lock:
 	$(PY) -m pip freeze --exclude-editable | grep -v '^csat-radar' > requirements.lock.new

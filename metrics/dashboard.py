@@ -41,6 +41,33 @@ DURATION_BUCKETS = (
     (None, "> 3 days"),
 )
 SPARKLINE_PERIODS = 12
+# Questions asked without the sidebar's view (the crisis log and the list of quarters).
+VIEWLESS_QUESTIONS = ("open_crises_by_severity", "crisis_table", "quarters")
+OPEN = ("detected", "acknowledged", "response_plan_active", "resolving")
+# What each page asks when it opens with its default choices, in order: the benchmark times
+# them, and a test checks that every question a page's source asks is listed here.
+PAGE_QUESTIONS: dict[str, tuple[tuple[str, tuple], ...]] = {
+    "overview": (("headline_tiles", ()), ("open_crises_by_severity", ()), ("crisis_table", (list(OPEN),))),
+    "trends": (("kpi_series", ("csat", "week", None)), ("weekly_trend_view", ("csat",))),
+    "crisis_radar": (
+        ("crisis_table", (list(OPEN), None, None, None)),
+        ("crisis_chart", ("first_response_sla", "overall", "all", "week")),
+    ),
+    "service_levels": (
+        ("backlog_now", ()),
+        ("duration_distribution", ("first_response",)),
+        ("duration_distribution", ("resolution",)),
+        ("by_segment", (SERVICE_METRICS, "channel")),
+        ("by_segment", (SERVICE_METRICS, "team")),
+    ),
+    "complaints": (
+        ("kpi_series", ("complaint_rate", "week", None)),
+        ("complaint_pareto", ()),
+        ("by_segment", (("complaint_volume", "complaint_rate"), "product")),
+    ),
+    "upload": (),
+    "quarterly_review": (("quarters", ()), ("quarterly_review", ())),
+}
 
 
 @dataclass(frozen=True)

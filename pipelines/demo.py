@@ -47,6 +47,7 @@ def build_demo(
     truth_path: str | os.PathLike | None = None,
     inject_crises: bool = True,
     log_crises: bool = True,
+    daily_tickets: float | None = None,
 ) -> dict:
     """Generate two years of demo data into a fresh warehouse at ``db_path``.
 
@@ -57,7 +58,8 @@ def build_demo(
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_name(target.name + ".building")
     building.unlink(missing_ok=True)
-    data = generate(seed=seed, inject_crises=inject_crises)
+    size = {} if daily_tickets is None else {"daily_tickets": daily_tickets}
+    data = generate(seed=seed, inject_crises=inject_crises, **size)
     con = connect(building)
     try:
         for kind, attribute in FRAMES.items():

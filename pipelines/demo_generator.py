@@ -219,8 +219,17 @@ class _Crisis:
         return (day_index >= self.start) & (day_index <= self.end)
 
 
-def generate(seed: int = 7, end: date = date(2026, 11, 15), days: int = 728, inject_crises: bool = True) -> DemoData:
+def generate(
+    seed: int = 7,
+    end: date = date(2026, 11, 15),
+    days: int = 728,
+    inject_crises: bool = True,
+    daily_tickets: float = BASE_DAILY_TICKETS,
+) -> DemoData:
     """Generate a service organisation's tickets, surveys and complaints for ``days`` days up to ``end``.
+
+    ``daily_tickets`` sets the organisation's size (the demo's 300 a day give about 220,000
+    tickets in two years; the benchmarks scale it to millions).
 
     The same ``seed`` gives identical frames. With ``inject_crises`` the data carries 10-12 crises
     of the four types in ``DOMAIN.md`` (fewer when ``days`` is short), none in the first 12 weeks,
@@ -233,7 +242,7 @@ def generate(seed: int = 7, end: date = date(2026, 11, 15), days: int = 728, inj
     first_micros = int(datetime.combine(first_day, datetime.min.time(), tzinfo=UTC).timestamp()) * 1_000_000
     cutoff = first_micros + days * MICROS_PER_DAY  # the export is taken at midnight after `end`
 
-    tickets = _simulate_tickets(rng, first_day, days, crises, first_micros, cutoff)
+    tickets = _simulate_tickets(rng, first_day, days, crises, first_micros, cutoff, daily_tickets)
     surveys = _simulate_surveys(rng, tickets, crises, cutoff)
     return DemoData(
         tickets=_tickets_frame(rng, tickets),
@@ -412,7 +421,9 @@ def _of_kind(crises: list[_Crisis], kind: str) -> list[_Crisis]:
 # --- Tickets -----------------------------------------------------------------------------------
 
 
-def _expected_daily_volume(first_day: date, days: int) -> tuple[np.ndarray, np.ndarray]:
+def _expected_daily_volume(
+    first_day: date, days: int, daily_tickets: float = BASE_DAILY_TICKETS
+) -> tuple[np.ndarray, np.ndarray]:
     """Expected tickets per day, and the part of it that staffing plans for (no seasonal peaks)."""
     day_numbers = np.arange(days)
     dates = np.array([first_day + timedelta(days=int(d)) for d in day_numbers])
@@ -426,7 +437,7 @@ def _expected_daily_volume(first_day: date, days: int) -> tuple[np.ndarray, np.n
 
     season = 1.0 + 0.22 * seasonal_bump(340.0, 24.0) - 0.14 * seasonal_bump(205.0, 30.0)
     growth = YEARLY_GROWTH ** ((day_numbers - days / 2) / 365.0)
-    staffed = BASE_DAILY_TICKETS * weekday * growth
+    staffed = daily_tickets * weekday * growth
     return staffed * season, staffed
 
 
@@ -437,9 +448,10 @@ def _simulate_tickets(
     crises: list[_Crisis],
     first_micros: int,
     cutoff: int,
+    daily_tickets: float = BASE_DAILY_TICKETS,
 ) -> dict[str, np.ndarray]:
     """Draw every ticket as parallel arrays, with crisis effects applied."""
-    expected, staffed = _expected_daily_volume(first_day, days)
+    expected, staffed = _expected_daily_volume(first_day, days, daily_tickets)
     day_noise = rng.gamma(shape=400.0, scale=1.0 / 400.0, size=days)  # about 5% day-to-day wobble
     daily_counts = rng.poisson(expected * day_noise)
 

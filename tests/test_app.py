@@ -251,3 +251,16 @@ def test_every_page_file_is_registered_and_has_its_own_test():
     source = Path(__file__).read_text(encoding="utf-8")
     untested = {page for page in PAGE_FILES if f'open_page("{page}"' not in source}
     assert not untested, f"pages no test opens by name: {untested}"
+
+
+def test_every_question_a_page_asks_is_in_the_page_registry():
+    """The benchmark times each page through PAGE_QUESTIONS; a page asking something unlisted would go untimed."""
+    import re
+
+    from metrics.dashboard import PAGE_QUESTIONS
+
+    assert set(PAGE_QUESTIONS) == set(PAGE_FILES)
+    for page in PAGE_FILES:
+        asked = set(re.findall(r'ask\(\s*"(\w+)"', (ROOT / "pages" / f"{page}.py").read_text(encoding="utf-8")))
+        listed = {question for question, _ in PAGE_QUESTIONS[page]}
+        assert asked <= listed, (page, asked - listed)

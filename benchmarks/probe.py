@@ -1,0 +1,73 @@
+"""In-process timings on a loaded warehouse: every KPI warm, the crisis scan, and each page's questions.
+
+Run as ``python -m benchmarks.probe DB RUNS``; prints one JSON object of medians in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import duckdb
+
+from metrics import dashboard, review
+from metrics.backtest import data_end
+from metrics.compute import Query, all_metric_names, compute
+from metrics.radar import scan
+from metrics.settings import load_settings
+
+
+def timed(action: Callable[[], object], runs: int) -> float:
+    """Median wall time of ``runs`` calls after one warm-up call."""
+    action()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def page_actions(con: duckdb.DuckDBPyConnection) -> dict[str, Callable[[], object]]:
+    """Each page's questions as it opens with the default filters, as one call per page."""
+    settings = load_settings(as_of=data_end(con))
+    view = dashboard.View()
+
+    def ask(question: str, args: tuple | None) -> object:
+        function = getattr(dashboard, question)
+        return (
+            function(con, *args) if question in dashboard.VIEWLESS_QUESTIONS else function(con, settings, view, *args)
+        )
+
+    def page(name: str) -> Callable[[], object]:
+        def run() -> None:
+            for question, args in dashboard.PAGE_QUESTIONS[name]:
+                if question == "quarterly_review":
+                    quarter = review.last_complete_quarter(con)
+                    review.quarterly_review(con, quarter, settings, view.segments)
+                else:
+                    ask(question, args)
+
+        return run
+
+    return {name: page(name) for name in dashboard.PAGE_QUESTIONS}
+
+
+def probe(db: str, runs: int) -> dict:
+    con = duckdb.connect(db, read_only=True)
+    settings = load_settings(as_of=data_end(con))
+    every_kpi = Query(all_metric_names(), "week", "channel")
+    result = {
+        "kpis_warm": timed(lambda: compute(con, every_kpi, settings), runs),
+        "scan": timed(lambda: scan(con, settings, "week"), runs),
+        "pages": {name: timed(action, runs) for name, action in page_actions(con).items()},
+    }
+    con.close()
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(probe(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 3)))
