@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import queue
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from pipelines.errors import IngestError
-from pipelines.load import BatchMeta, BatchResult, load_staged
+from pipelines.load import (
+    BatchMeta,
+    BatchResult,
+    PartCounts,
+    begin_batch,
+    count_part,
+    finish_batch,
+    known_keys,
+    load_part,
+    load_staged,
+    replace_changed,
+    row_hash_sql,
+    store_rejected,
+)
 from pipelines.profiles import choose_profile
-from pipelines.readers import read_export
-from pipelines.schema import KINDS
-from pipelines.staging import stage
+from pipelines.readers import CsvStream, NotStreamable, open_stream, read_export
+from pipelines.schema import KINDS, TABLES
+from pipelines.staging import KEY, stage
 
 
 def local_timezone() -> str:
@@ -44,9 +64,24 @@ def ingest_file(
     source_tz: str | None = None,
     loaded_by: str = "",
 ) -> BatchResult:
-    """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read."""
+    """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read.
+
+    A large text table is read, staged and loaded part by part inside the file's one
+    transaction, so memory stays bounded whatever the file's size.
+    """
     if kind not in KINDS:
         raise IngestError(file_name or str(source), f"unknown kind {kind!r} (use {', '.join(KINDS)})")
+    if isinstance(source, (str, Path)) and Path(source).is_file():
+        with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
+            stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))
+            if stream is not None:
+                arguments = (con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by)
+                try:
+                    return _ingest_stream(*arguments)
+                except RepeatedKeys:
+                    return _ingest_parts(*arguments)  # an event log: each part must see the ones before it
+                except NotStreamable:
+                    pass  # records wider than the header: the whole-file reader sets them aside one by one
     raw = read_export(source, file_name)
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
     chosen = choose_profile(kind, raw.source_columns, raw.file_name, profile)
@@ -64,6 +99,185 @@ def ingest_file(
         loaded_by=loaded_by,
     )
     return load_staged(con, staged, meta)
+
+
+def _ingest_stream(
+    con: duckdb.DuckDBPyConnection,
+    stream: CsvStream,
+    path: Path,
+    kind: str,
+    profile: str | None,
+    mapping: dict[str, str] | None,
+    source_tz: str | None,
+    loaded_by: str,
+) -> BatchResult:
+    """Load a large text table in one streaming INSERT: each part is staged while DuckDB writes the last.
+
+    One statement keeps DuckDB's memory bounded (it writes row groups to disk as they come),
+    where one INSERT per part inside the file's transaction would hold them all until commit.
+    Keys the warehouse already has are compared on a second cursor, which sees the warehouse
+    as it was before this file; changed records wait in Parquet files and replace their old
+    versions after the stream. A key repeated across parts needs the part-by-part path.
+    """
+    chosen = choose_profile(kind, stream.headers, stream.file_name, profile)
+    if chosen.options.get("transform"):
+        raise NotStreamable(f"profile {chosen.name} needs the whole file")
+    zone = source_tz or local_timezone()
+    _check_zone(stream.file_name, zone)
+    table = TABLES[kind]
+    columns = [*table.column_names, "attributes"]
+    started, now = datetime.now(UTC), datetime.now(UTC)
+    counts = PartCounts()
+    state: dict = {"plan": None, "formats": {}, "mapping": {}, "rejected": [], "changed": []}
+    probe = con.cursor()
+    warehouse_has_rows = bool(probe.sql(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
+    workdir = Path(tempfile.mkdtemp(prefix="csat-radar-stream-"))
+
+    def staged_parts():
+        for number, raw in enumerate(stream.parts()):
+            staged = stage(raw, kind, chosen, mapping, zone, now=now, plan=state["plan"])
+            state.update(plan=staged.plan, formats=staged.formats, mapping=staged.mapping)
+            records = staged.records.select(columns)
+            if warehouse_has_rows:
+                key_status = known_keys(probe, table, records)
+                changed_keys = key_status.filter(pl.col("status") == "changed")
+                changed = records.join(changed_keys, left_on=table.key, right_on=KEY, how="semi")
+                if changed.height:
+                    changed.write_parquet(workdir / f"changed-{number}.parquet")
+                    state["changed"].append(workdir / f"changed-{number}.parquet")
+                new = key_status.filter(pl.col("status") == "new")
+                records = records.join(new, left_on=table.key, right_on=KEY, how="semi")
+            else:
+                key_status = records.select(pl.col(table.key).alias(KEY), pl.lit("new").alias("status"))
+            count_part(staged, key_status, counts)
+            if staged.rejected.height:
+                state["rejected"].append(staged.rejected)
+            yield records
+
+    # DuckDB would otherwise cache up to 80% of the machine's memory while it writes; Polars needs its share.
+    memory_limit = con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+    batch_id = begin_batch(con)
+    try:
+        parts = _prefetched(staged_parts())
+        first = next(parts, None)
+        if first is not None:
+            schema = first.to_arrow().schema
+            batches = (
+                b for frame in itertools.chain([first], parts) for b in frame.to_arrow().cast(schema).to_batches()
+            )
+            con.register("streamed_records", pa.RecordBatchReader.from_batches(schema, batches))
+            column_list = ", ".join(columns)
+            con.execute(
+                f"""INSERT INTO {table.name} ({column_list}, row_hash, batch_id)
+                    SELECT {column_list}, {row_hash_sql(table)}, {batch_id} FROM streamed_records"""
+            )
+            con.unregister("streamed_records")
+            repeated = con.sql(
+                f"SELECT count(*) - count(DISTINCT {table.key}) FROM {table.name} WHERE batch_id = {batch_id}"
+            ).fetchall()[0][0]
+            if repeated:
+                raise RepeatedKeys(f"{repeated} keys repeat across parts of the file")
+            if state["changed"]:
+                replace_changed(con, table, [str(p) for p in state["changed"]], batch_id)
+        for rejected in state["rejected"]:
+            store_rejected(con, rejected, batch_id)
+        meta = BatchMeta(
+            file_name=stream.file_name,
+            content_hash=_file_hash(path),
+            profile=chosen.name,
+            file_format=stream.file_format,
+            encoding=stream.encoding,
+            source_tz=zone,
+            mapping=state["mapping"],
+            loaded_by=loaded_by,
+        )
+        return finish_batch(con, batch_id, kind, meta, counts, started, state["formats"])
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        probe.close()
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _prefetched(parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Run a generator one item ahead in a thread: the next part is staged while DuckDB writes this one."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in parts:
+                ready.put(item)
+            ready.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
+            ready.put(exc)
+
+    worker = threading.Thread(target=produce, name="csat-radar-stage", daemon=True)
+    worker.start()
+    while (item := ready.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+    worker.join()
+
+
+STREAM_MEMORY_LIMIT = "400MB"
+
+
+class RepeatedKeys(NotStreamable):
+    """A key appears in more than one part of a streamed file."""
+
+
+def _ingest_parts(
+    con: duckdb.DuckDBPyConnection,
+    stream: CsvStream,
+    path: Path,
+    kind: str,
+    profile: str | None,
+    mapping: dict[str, str] | None,
+    source_tz: str | None,
+    loaded_by: str,
+) -> BatchResult:
+    """Load a large file part by part in its one transaction, each part against the warehouse as the last left it.
+
+    Slower and holding more memory than the streaming INSERT (DuckDB keeps the parts until
+    commit), but right when a key's rows are spread over several parts.
+    """
+    chosen = choose_profile(kind, stream.headers, stream.file_name, profile)
+    zone = source_tz or local_timezone()
+    started, now = datetime.now(UTC), datetime.now(UTC)
+    counts, plan, formats, columns = PartCounts(), None, {}, {}
+    batch_id = begin_batch(con)
+    try:
+        for raw in stream.parts():
+            staged = stage(raw, kind, chosen, mapping, zone, now=now, plan=plan)
+            plan, formats, columns = staged.plan, staged.formats, staged.mapping
+            load_part(con, staged, batch_id, counts)
+        meta = BatchMeta(
+            file_name=stream.file_name,
+            content_hash=_file_hash(path),
+            profile=chosen.name,
+            file_format=stream.file_format,
+            encoding=stream.encoding,
+            source_tz=zone,
+            mapping=columns,
+            loaded_by=loaded_by,
+        )
+        return finish_batch(con, batch_id, kind, meta, counts, started, formats)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(16 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _check_zone(file_name: str, zone: str) -> None:

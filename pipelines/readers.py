@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import json
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,6 +262,117 @@ def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
     frame = pl.DataFrame(parsed, infer_schema_length=None) if parsed else pl.DataFrame()
     # JSON arrays have no useful line numbers: the record's position (1-based) stands in.
     return _stringify(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+
+
+# Files at least this large (CSAT_RADAR_STREAM_MB megabytes) are read in parts of STREAM_ROWS
+# records, so memory stays bounded.
+STREAM_BYTES = int(float(os.environ.get("CSAT_RADAR_STREAM_MB", "64")) * 1024 * 1024)
+STREAM_ROWS = 500_000
+TRANSCODE_CHUNK = 16 * 1024 * 1024
+
+
+class NotStreamable(Exception):
+    """The file needs the whole-file reader (records wider than the header, not a text table)."""
+
+
+@dataclass(frozen=True)
+class CsvStream:
+    """A large delimited text file read part by part; each part is a RawExport of up to ``rows`` records."""
+
+    path: Path  # UTF-8 text (the file itself, or a transcoded copy)
+    file_name: str
+    encoding: str
+    delimiter: str
+    skip: int  # rows before the first record (preamble and header)
+    header_line: int
+    headers: list[str]
+    rows: int = STREAM_ROWS
+
+    @property
+    def file_format(self) -> str:
+        return "tsv" if self.delimiter == "\t" else "csv"
+
+    def parts(self):
+        """Yield the records as RawExports with their physical line numbers; IngestError when unreadable."""
+        lazy = pl.scan_csv(
+            self.path,
+            has_header=False,
+            skip_rows=self.skip,
+            new_columns=self.headers,
+            separator=self.delimiter,
+            infer_schema=False,
+            empty_string_is_null=False,
+            missing_columns="insert",
+            raise_if_empty=False,
+        )
+        next_line = self.header_line + 1
+        try:
+            for part in lazy.collect_batches(chunk_size=self.rows, maintain_order=True):
+                breaks = pl.sum_horizontal(pl.col(h).str.count_matches("\n").fill_null(0) for h in self.headers)
+                part = part.with_columns((next_line + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE))
+                if part.height:
+                    last = part.select(pl.col(LINE).last() + breaks.last()).item()
+                    next_line = last + 1
+                yield RawExport(part, self.file_name, self.file_format, self.encoding, self.delimiter, self.header_line)
+        except pl.exceptions.PolarsError as exc:
+            if "more fields" in str(exc):
+                raise NotStreamable(str(exc)) from exc
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise IngestError(self.file_name, f"cannot read as {self.file_format}: {first_line[:200]}") from exc
+
+
+def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
+    """A CsvStream for a large text table, or None when the file is small or not a text table.
+
+    Encodings other than UTF-8 are transcoded into ``workdir`` part by part first, so the
+    reader never holds the whole file.
+    """
+    if path.stat().st_size < STREAM_BYTES:
+        return None
+    with path.open("rb") as handle:
+        head = handle.read(SNIFF_BYTES * 4)
+    if sniff_format(file_name, head) != "csv" or (
+        b"\x00" in head[:4096] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    ):
+        return None
+    encoding, text = _head_encoding(file_name, head)
+    try:
+        delimiter, preamble = sniff_layout(text)
+    except ValueError as exc:
+        raise IngestError(file_name, str(exc)) from exc
+    lines = io.StringIO(text)
+    for _ in range(preamble):
+        lines.readline()
+    headers = _dedupe_headers(next(csv.reader([lines.readline()], delimiter=delimiter)))
+    source = path if encoding in ("utf-8", "utf-8-sig") else _transcode(path, file_name, encoding, workdir)
+    return CsvStream(source, file_name, encoding, delimiter, preamble + 1, preamble + 1, headers, STREAM_ROWS)
+
+
+def _head_encoding(file_name: str, head: bytes) -> tuple[str, str]:
+    """The encoding of a file from its first bytes (a character cut at the end is dropped)."""
+    for trim in range(4):
+        try:
+            return detect_encoding(head[: len(head) - trim] if trim else head)
+        except UnicodeDecodeError:
+            continue
+    raise IngestError(file_name, "cannot decode the text (not UTF-8, UTF-16 or GB18030)")
+
+
+def _transcode(path: Path, file_name: str, encoding: str, workdir: Path) -> Path:
+    target = workdir / "utf8.csv"
+    decoder = codecs.getincrementaldecoder(encoding.replace("-sig", ""))(errors="strict")
+    offset = 0
+    with path.open("rb") as source, target.open("w", encoding="utf-8", newline="") as sink:
+        if encoding.startswith("utf-16"):
+            source.read(2)  # the byte-order mark
+        while chunk := source.read(TRANSCODE_CHUNK):
+            try:
+                sink.write(decoder.decode(chunk))
+            except UnicodeDecodeError as exc:
+                raise IngestError(file_name, f"cannot decode byte {offset + exc.start} as {encoding}") from exc
+            offset += len(chunk)
+        sink.write(decoder.decode(b"", final=True))
+    return target
 
 
 def read_export(source: str | Path | bytes, file_name: str | None = None) -> RawExport:

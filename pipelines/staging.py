@@ -7,7 +7,7 @@ answer or complaint), ``rows`` one row per accepted source record with the key i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -17,7 +17,7 @@ from pipelines.errors import IngestError
 from pipelines.profiles import Profile
 from pipelines.readers import LINE, RawExport
 from pipelines.schema import TABLES, Table
-from pipelines.values import normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
+from pipelines.values import TimestampParse, normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
 
 KEY = "__key"
 ORDER = "__order"
@@ -45,6 +45,8 @@ class Staged:
     rejected: pl.DataFrame
     mapping: dict[str, list[str]]
     formats: dict[str, str] = field(default_factory=dict)
+    # How each timestamp column was parsed: handed to the next part of the same file.
+    plan: dict[str, TimestampParse] = field(default_factory=dict)
 
     @property
     def rows_read(self) -> int:
@@ -148,8 +150,13 @@ def stage(
     overrides: dict[str, str] | None = None,
     source_tz: str = "UTC",
     now: datetime | None = None,
+    plan: dict[str, TimestampParse] | None = None,
 ) -> Staged:
-    """Map, type and validate one export for ``kind``; the input frame is not modified."""
+    """Map, type and validate one export for ``kind``; the input frame is not modified.
+
+    ``plan`` is the ``plan`` of an earlier part of the same file: its timestamp formats are
+    used again instead of being detected anew.
+    """
     table = TABLES[kind]
     mapping = _resolve_mapping(raw, kind, profile, overrides or {})
     transform = profile.options.get("transform")
@@ -182,12 +189,14 @@ def stage(
         *[_combined(parts).alias(name) for name, parts in mapping.items()],
         *[pl.lit(value).alias(name) for name, value in profile.constants.items() if name not in mapping],
         attributes.alias("attributes"),
-        pl.concat_str([pl.col(c).fill_null("\x00") for c in source], separator="\x1f").alias(RAW),
+        # Only compared between rows of one key within this file, so a hash of the record will do.
+        pl.struct(source).hash().alias(RAW),
         *[pl.col(c).alias(f"__by_{i}") for i, c in enumerate(order_by)],
     )
 
     date_order = profile.options.get("date_order")
     formats: dict[str, str] = {}
+    plans: dict[str, TimestampParse] = {}
     reasons: list = []
     typed_columns = []
     for name in canon.columns:
@@ -195,9 +204,11 @@ def stage(
         sql_type = column.sql_type if column else None
         if name in ("message_id", "in_reply_to", "ticket_id", "response_id", "complaint_id", "customer_id"):
             # Ids exported through a float column ("3.0") are the same id as "3".
-            typed_columns.append(canon[name].str.replace(r"^(\d+)\.0$", "${1}").alias(name))
+            ids = canon[name]
+            typed_columns.append(ids.str.replace(r"^(\d+)\.0$", "${1}") if ids.str.ends_with(".0").any() else ids)
         elif sql_type == "TIMESTAMPTZ" or name.startswith("__by_"):
-            parsed = parse_timestamps(canon[name], name, source_tz, date_order)
+            parsed = parse_timestamps(canon[name], name, source_tz, date_order, plan=(plan or {}).get(name))
+            plans[name] = parsed
             if name.startswith("__by_") and parsed.format == "none" and canon[name].drop_nulls().len():
                 typed_columns.append(canon[name].str.zfill(12).alias(name))  # numeric order column
                 continue
@@ -294,9 +305,7 @@ def stage(
 
     bad = typed.filter(pl.col(REASON).is_not_null())
     rejected = bad.select(pl.col(LINE), pl.col(REASON), pl.col(REASON_COLUMN)).join(
-        raw.frame.select(LINE, pl.struct(source).struct.json_encode().alias("raw_record")),
-        on=LINE,
-        how="left",
+        _raw_records(raw, source, bad[LINE]), on=LINE, how="left"
     )
     good = typed.filter(pl.col(REASON).is_null()).drop(REASON, REASON_COLUMN)
     if raw.malformed.height:
@@ -308,22 +317,19 @@ def stage(
     if transform == "conversation":
         rows, record_source, thread_rejected = _conversation_to_tickets(good)
         rejected = pl.concat(
-            [
-                rejected,
-                thread_rejected.join(
-                    raw.frame.select(LINE, pl.struct(source).struct.json_encode().alias("raw_record")),
-                    on=LINE,
-                ),
-            ]
+            [rejected, thread_rejected.join(_raw_records(raw, source, thread_rejected[LINE]), on=LINE)]
         )
     else:
         order_columns = [c for c in good.columns if c.startswith("__by_")]
-        good = good.with_columns(pl.col(table.key).alias(KEY)).with_columns(
-            pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER)
-        )
+        good = good.with_columns(pl.col(table.key).alias(KEY))
+        if good[KEY].is_duplicated().any():
+            good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
+            # The latest state of each key wins (event logs, or a key repeated in one export).
+            record_source = good.sort(ORDER).group_by(KEY, maintain_order=True).last()
+        else:
+            good = good.with_columns(pl.lit(1, dtype=pl.UInt32).alias(ORDER))
+            record_source = good
         rows = good.select(LINE, KEY, ORDER, RAW)
-        # The latest state of each key wins (event logs, or a key repeated in one export).
-        record_source = good.sort(ORDER).group_by(KEY, maintain_order=True).last()
     records = record_source.select(
         [
             pl.col(c) if c in record_source.columns else pl.lit(None).cast(_polars_type(table, c)).alias(c)
@@ -340,7 +346,14 @@ def stage(
         ),
         mapping={k: list(v) for k, v in mapping.items()},
         formats=formats,
+        plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in plans.items()},
     )
+
+
+def _raw_records(raw: RawExport, source: list[str], lines: pl.Series) -> pl.DataFrame:
+    """Some lines' source records as JSON, for their rejected rows (encoding every record costs more)."""
+    wanted = raw.frame.filter(pl.col(LINE).is_in(lines.implode()))
+    return wanted.select(LINE, pl.struct(source).struct.json_encode().alias("raw_record"))
 
 
 def _order_keys(typed: pl.DataFrame, file_name: str, profile_name: str) -> tuple[pl.DataFrame, tuple]:

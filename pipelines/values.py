@@ -51,8 +51,10 @@ _DATE_PARTS = {
 _TIME_PARTS = [
     "",
     " %H:%M",
+    " %H:%M:%S",  # the same as with %.f where there are no fractions, and parsed several times faster
     " %H:%M:%S%.f",
     "T%H:%M",
+    "T%H:%M:%S",
     "T%H:%M:%S%.f",
     " %I:%M %p",
     " %I:%M:%S %p",
@@ -85,13 +87,19 @@ CANDIDATE_FORMATS = _candidate_formats()
 
 
 def normalise_nulls(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Strip whitespace and turn the usual placeholders for 'no value' into nulls."""
-    return frame.with_columns(
-        pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(NULL_TOKENS))
-        .then(None)
-        .otherwise(pl.col(c).str.strip_chars())
-        .alias(c)
+    """Strip whitespace and turn the usual placeholders for 'no value' (in any case: N/A, Null) into nulls."""
+    stripped = frame.with_columns(pl.col(c).str.strip_chars() for c in columns)
+    longest = max(len(t) for t in NULL_TOKENS)
+    # A placeholder is short: lower-case only the distinct short values, not every value of the column.
+    placeholders = {}
+    for c in columns:
+        values = stripped.get_column(c)
+        short = values.filter(values.str.len_chars() <= longest).unique()
+        placeholders[c] = short.filter(short.str.to_lowercase().is_in(NULL_TOKENS))
+    return stripped.with_columns(
+        pl.when(pl.col(c).is_in(placeholders[c].implode())).then(None).otherwise(pl.col(c)).alias(c)
         for c in columns
+        if placeholders[c].len()
     )
 
 
@@ -101,11 +109,18 @@ class TimestampParse:
     reasons: pl.Series  # String, null where fine
     format: str  # the format chosen for the column (or "excel serial" / "none")
     date_order: str  # YMD, DMY, MDY, NAMED or ""
+    # Every format used, best first, and the date order ruled out: the plan for later parts of a file.
+    formats: tuple[str, ...] = ()
+    excluded: str = ""
 
 
 def _prepare_timestamp_text(text: pl.Series) -> pl.Series:
-    # A trailing Z means UTC; chrono's %z wants an explicit offset.
-    return text.str.replace(r"(\d)Z$", "${1}+00:00").str.replace_all(r"\s+", " ")
+    # A trailing Z means UTC; chrono's %z wants an explicit offset. Checked first: most files need neither fix.
+    if text.str.ends_with("Z").any():
+        text = text.str.replace(r"(\d)Z$", "${1}+00:00")
+    if text.str.contains(r"\s\s|[\t\n\r]").any():
+        text = text.str.replace_all(r"\s+", " ")
+    return text
 
 
 def _parse_with(text: pl.Series, fmt: str, tz: str) -> pl.Series:
@@ -115,6 +130,18 @@ def _parse_with(text: pl.Series, fmt: str, tz: str) -> pl.Series:
     if "%z" in fmt:
         return parsed.dt.convert_time_zone("UTC")
     return parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+def _parse_in_turn(prepared: pl.Series, formats: list[str], tz: str) -> pl.Series:
+    """The first format that parses each value, as a coalesce would, but each later format only sees what is left."""
+    parsed = _parse_with(prepared, formats[0], tz)
+    for fmt in formats[1:]:
+        missing = prepared.is_not_null() & parsed.is_null()
+        if not missing.any():
+            break
+        where = missing.arg_true()
+        parsed = parsed.scatter(where, _parse_with(prepared.gather(where), fmt, tz))
+    return parsed
 
 
 def _excel_serials(text: pl.Series, tz: str) -> pl.Series | None:
@@ -139,8 +166,25 @@ def _hits(values: pl.Series, formats: list[str]) -> list[int]:
     return list(counts.row(0))
 
 
+def _no_reasons(column: str, length: int) -> pl.Series:
+    return pl.repeat(None, length, dtype=pl.String, eager=True).alias(column)
+
+
+def _unparseable(text: pl.Series, missing: pl.Series, column: str) -> pl.Series:
+    if not missing.any():
+        return _no_reasons(column, text.len())
+    return pl.select(
+        pl.when(pl.lit(missing)).then(pl.format("unparseable date '{}' in {}", pl.lit(text), pl.lit(column)))
+    ).to_series()
+
+
 def parse_timestamps(
-    text: pl.Series, column: str, tz: str = "UTC", date_order: str | None = None, sample_size: int = 2000
+    text: pl.Series,
+    column: str,
+    tz: str = "UTC",
+    date_order: str | None = None,
+    sample_size: int = 2000,
+    plan: TimestampParse | None = None,
 ) -> TimestampParse:
     """Parse a column of date/time strings into UTC timestamps.
 
@@ -148,62 +192,73 @@ def parse_timestamps(
     scored on a sample of distinct values, the best one wins, and day-first versus
     month-first is settled by which order parses more values (ties go to ``date_order``,
     then day-first). Values with an offset keep it; naive values are read in ``tz``.
+    With ``plan`` (the parse of an earlier part of the same file) the formats it chose are
+    used again, and only values none of them parses are matched against the candidates.
     """
     prepared = _prepare_timestamp_text(text)
-    distinct = prepared.drop_nulls().unique()
-    empty_reasons = pl.Series(column, [None] * text.len(), dtype=pl.String)
-    if distinct.len() == 0:
-        return TimestampParse(
-            pl.Series(column, [None] * text.len(), dtype=pl.Datetime("us", "UTC")), empty_reasons, "none", ""
-        )
+    empty_reasons = _no_reasons(column, text.len())
+    if plan is not None and plan.format == "excel serial":
+        serials = _excel_serials(prepared, tz)
+        if serials is not None:
+            return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "", plan.formats)
+    if plan is not None and plan.formats and plan.format != "excel serial":
+        usable = list(plan.formats)
+        excluded = plan.excluded
+        chosen_order, first_format = plan.date_order, plan.format
+    else:
+        distinct = prepared.drop_nulls().unique()
+        if distinct.len() == 0:
+            return TimestampParse(
+                pl.Series(column, [None] * text.len(), dtype=pl.Datetime("us", "UTC")), empty_reasons, "none", ""
+            )
+        serials = _excel_serials(prepared, tz)
+        if serials is not None:
+            return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "", ("excel serial",))
+        sample = distinct.sample(min(sample_size, distinct.len()), seed=0) if distinct.len() > sample_size else distinct
+        hits_per_format = _hits(sample, [fmt for _, fmt in CANDIDATE_FORMATS])
+        scored = [
+            (hits, order, fmt) for (order, fmt), hits in zip(CANDIDATE_FORMATS, hits_per_format, strict=True) if hits
+        ]
+        if not scored:
+            return TimestampParse(
+                pl.Series(column, [None] * text.len(), dtype=pl.Datetime("us", "UTC")),
+                _unparseable(text, prepared.is_not_null(), column).alias(column),
+                "none",
+                "",
+            )
+        hits_by_order: dict[str, int] = {}
+        for hits, order, _ in scored:
+            hits_by_order[order] = max(hits_by_order.get(order, 0), hits)
+        dmy, mdy = hits_by_order.get("DMY", 0), hits_by_order.get("MDY", 0)
+        preferred = date_order or "DMY"
+        day_month = "DMY" if dmy > mdy or (dmy == mdy and preferred == "DMY") else "MDY"
+        excluded = "MDY" if day_month == "DMY" else "DMY"
+        # Most hits first; on a tie the format without fractions (far quicker to parse), then the longest.
+        ranked = sorted((s for s in scored if s[1] != excluded), key=lambda s: (-s[0], "%.f" in s[2], -len(s[2])))
+        usable = [fmt for _, _, fmt in ranked]
+        first_format = usable[0]
+        best_order = ranked[0][1]
+        chosen_order = day_month if best_order in ("DMY", "MDY") else best_order
 
-    serials = _excel_serials(prepared, tz)
-    if serials is not None:
-        return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "")
-
-    sample = distinct.sample(min(sample_size, distinct.len()), seed=0) if distinct.len() > sample_size else distinct
-    hits_per_format = _hits(sample, [fmt for _, fmt in CANDIDATE_FORMATS])
-    scored = [(hits, order, fmt) for (order, fmt), hits in zip(CANDIDATE_FORMATS, hits_per_format, strict=True) if hits]
-    if not scored:
-        reasons = pl.when(prepared.is_not_null()).then(pl.format("unparseable date '{}' in {}", text, pl.lit(column)))
-        return TimestampParse(
-            pl.Series(column, [None] * text.len(), dtype=pl.Datetime("us", "UTC")),
-            pl.select(reasons).to_series().alias(column),
-            "none",
-            "",
-        )
-
-    hits_by_order: dict[str, int] = {}
-    for hits, order, _ in scored:
-        hits_by_order[order] = max(hits_by_order.get(order, 0), hits)
-    dmy, mdy = hits_by_order.get("DMY", 0), hits_by_order.get("MDY", 0)
-    preferred = date_order or "DMY"
-    chosen_order = "DMY" if dmy > mdy or (dmy == mdy and preferred == "DMY") else "MDY"
-    excluded = "MDY" if chosen_order == "DMY" else "DMY"
-    usable = sorted((s for s in scored if s[1] != excluded), key=lambda s: (-s[0], -len(s[2])))
-
-    parsed = pl.select(pl.coalesce([_parse_with(prepared, fmt, tz) for _, _, fmt in usable])).to_series()
+    parsed = _parse_in_turn(prepared, usable, tz)
     missing = prepared.is_not_null() & parsed.is_null()
     if missing.any():
         # Rare formats the sample missed: try every compatible candidate on what is left.
         leftovers = prepared.filter(missing).unique()
-        compatible = [fmt for order, fmt in CANDIDATE_FORMATS if order != excluded]
+        compatible = [fmt for order, fmt in CANDIDATE_FORMATS if order != excluded and fmt not in usable]
         extra = [fmt for fmt, hits in zip(compatible, _hits(leftovers, compatible), strict=True) if hits]
         if extra:
-            parsed = pl.select(
-                pl.coalesce([pl.lit(parsed)] + [_parse_with(prepared, fmt, tz) for fmt in extra])
-            ).to_series()
+            where = missing.arg_true()
+            parsed = parsed.scatter(where, _parse_in_turn(prepared.gather(where), extra, tz))
             missing = prepared.is_not_null() & parsed.is_null()
 
-    reasons = pl.select(
-        pl.when(pl.lit(missing)).then(pl.format("unparseable date '{}' in {}", pl.lit(text), pl.lit(column)))
-    ).to_series()
-    best_order = usable[0][1] if usable else ""
     return TimestampParse(
         parsed.alias(column),
-        reasons.alias(column),
-        usable[0][2],
-        chosen_order if best_order in ("DMY", "MDY") else best_order,
+        _unparseable(text, missing, column).alias(column),
+        first_format,
+        chosen_order,
+        tuple(usable),
+        excluded,
     )
 
 

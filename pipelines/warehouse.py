@@ -72,6 +72,9 @@ def connect(db_path: str | os.PathLike | None = None, read_only: bool = False) -
     except duckdb.Error as exc:
         raise IngestError(str(path), f"cannot open the warehouse: {str(exc).splitlines()[0]}") from exc
     migrate(con)
+    from pipelines.load import rehash  # load needs the schema this module migrates to
+
+    rehash(con)
     return con
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import load
+from pipelines import load, readers
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file
 from tests.conftest import write
@@ -19,6 +19,15 @@ T5,2026-03-03 09:30,2026-03-03 09:10,,open,phone,Technical,0,en
 T1,2026-03-02 09:00,2026-03-02 09:20,2026-03-02 15:00,solved,email,Billing,0,en
 T6,2026-03-04 12:00,2026-03-04 12:45,,pending,web,Technical,1,zh
 """
+
+
+@pytest.fixture(autouse=True, params=["whole file", "streamed in parts of two"])
+def reading(request, monkeypatch):
+    """Every test here runs twice: as a small file read whole, and streamed as a large file would be."""
+    if request.param.startswith("streamed"):
+        monkeypatch.setattr(readers, "STREAM_BYTES", 0)
+        monkeypatch.setattr(readers, "STREAM_ROWS", 2)
+    return request.param
 
 
 def table_snapshot(con, table):
@@ -222,3 +231,32 @@ def test_header_only_export_is_an_empty_batch(con, tmp_path):
     result = ingest_file(con, write(tmp_path / "none.csv", "ticket id,created at,status\n"), "tickets", source_tz="UTC")
     assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (0, 0, 0)
     assert con.sql("SELECT rows_read FROM batches").fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-16", "utf-8-sig"])
+def test_every_encoding_loads_the_same_records(con, tmp_path, encoding):
+    text = "工单号,创建时间,渠道\nT1,2026-03-02 09:00,电话\nT2,2026-03-02 10:00,邮件\nT3,2026-03-03 08:00,电话\n"
+    result = ingest_file(con, write(tmp_path / "工单.csv", text, encoding), "tickets", source_tz="Asia/Shanghai")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (3, 3, 0)
+    assert con.sql("SELECT ticket_id, channel FROM tickets ORDER BY 1").fetchall() == [
+        ("T1", "电话"), ("T2", "邮件"), ("T3", "电话"),
+    ]  # fmt: skip
+    assert con.sql("SELECT min(created_at) FROM tickets").fetchall()[0][0].isoformat().startswith("2026-03-02T01:00")
+
+
+def test_line_numbers_count_quoted_line_breaks_across_parts(con, tmp_path):
+    text = (
+        "ticket id,created at,status,note\n"
+        'T1,2026-03-02 09:00,open,"two\nlines"\n'
+        "T2,2026-03-02 10:00,open,x\n"
+        'T3,2026-03-02 11:00,open,"three\nlines\nhere"\n'
+        "T4,not a date,open,x\n"
+        "T5,2026-03-02 12:00,open,x\n"
+        "T6,also bad,open,x\n"
+    )
+    result = ingest_file(con, write(tmp_path / "notes.csv", text), "tickets", source_tz="UTC")
+    assert (result.rows_loaded, result.rows_rejected) == (4, 2)
+    assert con.sql("SELECT line_number FROM rejected_rows ORDER BY 1").fetchall() == [
+        (8,),
+        (10,),
+    ]  # T4 starts on line 8 and T6 on line 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def big_export(tmp_path_factory):
     return path
 
 
-def ingest_process(path, db):
+def ingest_process(path, db, env=None):
     return subprocess.Popen(
         [
             sys.executable,
@@ -49,6 +50,7 @@ def ingest_process(path, db):
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -63,16 +65,19 @@ def state(db):
         con.close()
 
 
-def test_kill_mid_load_is_all_or_nothing(big_export, tmp_path):
+@pytest.mark.parametrize("reading", ["whole", "streamed"])
+def test_kill_mid_load_is_all_or_nothing(big_export, tmp_path, reading):
+    # Streamed: the file is read in parts as a large one would be, and killed between or inside them.
+    env = {"CSAT_RADAR_STREAM_MB": "0"} if reading == "streamed" else {}
     db = tmp_path / "w.duckdb"
     started = time.monotonic()
-    assert ingest_process(big_export, db).wait(timeout=300) == 0
+    assert ingest_process(big_export, db, env).wait(timeout=300) == 0
     full_run = time.monotonic() - started
     assert state(db) == (ROWS, (1, ROWS))
 
     for fraction in (0.5, 0.75, 0.9, 0.97):
         victim = tmp_path / f"kill-{fraction}.duckdb"
-        proc = ingest_process(big_export, victim)
+        proc = ingest_process(big_export, victim, env)
         time.sleep(full_run * fraction)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
