@@ -39,6 +39,9 @@ RESULT_SCHEMA = {
     "complete": pl.Boolean,
 }
 ALL_SEGMENTS = "all"
+# The dimensions the daily KPI cube keeps a row per segment for (see metrics/cube.py).
+CUBE_DIMENSIONS = ("channel", "category", "team", "agent", "product", "region", "customer_tier")
+CUBE_KINDS = ("proportion", "ratio", "count", "nps")
 # A pseudo-grain: the whole of the query's date range as one period (for tables by segment).
 RANGE = "range"
 STATUSES = {
@@ -167,14 +170,32 @@ class _Compiler:
                    WHERE {self.conditions(time_column, where)}
                    GROUP BY ALL"""
 
-    def sql(self, m: Metric) -> str:
+    def cube_grouped(self, m: Metric, select: str, source: str, time_column: str, where: str | None) -> str:
+        """Like ``grouped`` at day grain, once for the whole organisation and once per segment of every dimension."""
+        names = [f"__{d}" for d in CUBE_DIMENSIONS]
+        segments = ", ".join(
+            f"coalesce(CAST({dimension_expression(d)} AS VARCHAR), '(none)') AS {n}"
+            for d, n in zip(CUBE_DIMENSIONS, names, strict=True)
+        )
+        sets = ", ".join(["(period_start)", *(f"(period_start, {n})" for n in names)])
+        which = " ".join(f"WHEN grouping({n}) = 0 THEN '{d}'" for d, n in zip(CUBE_DIMENSIONS, names, strict=True))
+        return f"""SELECT period_start, CASE {which} ELSE 'overall' END AS dimension,
+                          coalesce({", ".join(names)}, '{ALL_SEGMENTS}') AS segment, {select}
+                   FROM (SELECT {self.period(time_column)} AS period_start, {segments}, src.*
+                         FROM {self.source(source)} src WHERE {self.conditions(time_column, where)}) src
+                   GROUP BY GROUPING SETS ({sets})"""
+
+    def sql(self, m: Metric, cube: bool = False) -> str:
+        """The metric's SQL; with ``cube``, its day-by-segment rows for the KPI cube (additive kinds only)."""
         f = m.fields
+        group = self.cube_grouped if cube else self.grouped
+        keys = "period_start, dimension, segment" if cube else "period_start, segment"
         if m.kind == "proportion":
             numerator = _fill(f["numerator"], self.values)
             select = f"count(*) FILTER (WHERE {numerator})::DOUBLE AS numerator, count(*)::DOUBLE AS denominator"
-            return self.grouped(m, select, f["source"], f["time"], f.get("where"))
+            return group(m, select, f["source"], f["time"], f.get("where"))
         if m.kind == "count":
-            return self.grouped(m, "count(*)::DOUBLE AS value", f["source"], f["time"], f.get("where"))
+            return group(m, "count(*)::DOUBLE AS value", f["source"], f["time"], f.get("where"))
         if m.kind == "mean":
             value = _fill(f["value"], self.values)
             select = f"avg({value}) AS value, stddev_samp({value}) AS sd, count({value}) AS n"
@@ -185,7 +206,7 @@ class _Compiler:
                 f"count(*) FILTER (WHERE {value} >= 9)::DOUBLE AS promoters, "
                 f"count(*) FILTER (WHERE {value} <= 6)::DOUBLE AS detractors, count(*) AS n"
             )
-            return self.grouped(m, select, f["source"], f["time"], f.get("where"))
+            return group(m, select, f["source"], f["time"], f.get("where"))
         if m.kind == "quantile":
             duration = _fill(f["duration"], self.values)
             q = float(f["quantile"])
@@ -201,17 +222,17 @@ class _Compiler:
                    FROM ({inner})"""
         if m.kind == "ratio":
             count = _fill(f.get("denominator_count", "count(*)"), self.values)
-            numerator = self.grouped(
+            numerator = group(
                 m, "count(*)::DOUBLE AS numerator", f["numerator_source"], f["numerator_time"],
                 f.get("numerator_where"),
             )  # fmt: skip
-            denominator = self.grouped(
+            denominator = group(
                 m, f"{count}::DOUBLE AS denominator", f["denominator_source"], f["denominator_time"],
                 f.get("denominator_where"),
             )  # fmt: skip
-            return f"""SELECT period_start, segment, coalesce(numerator, 0) AS numerator,
+            return f"""SELECT {keys}, coalesce(numerator, 0) AS numerator,
                               coalesce(denominator, 0) AS denominator
-                       FROM ({numerator}) FULL JOIN ({denominator}) USING (period_start, segment)"""
+                       FROM ({numerator}) FULL JOIN ({denominator}) USING ({keys})"""
         if m.kind == "backlog":
             return self.backlog_sql(m)
         raise ValueError(f"no SQL for kind {m.kind}")
@@ -347,22 +368,29 @@ def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str |
 _PERIOD_STEP = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo"}
 
 
-def compute(con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | None = None) -> pl.DataFrame:
+def compute(
+    con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | None = None, use_cube: bool = True
+) -> pl.DataFrame:
     """Every requested metric at the query's grain and dimension, with interval, target and status.
 
     Periods with no data for a metric do not appear; the caller decides whether a gap is zero
-    (counts) or unknown (rates).
+    (counts) or unknown (rates). Additive metrics are read from the daily KPI cube when it is
+    current (metrics/cube.py), with the same result as from the raw tables (``use_cube=False``).
     """
     settings = settings or load_settings()
     if query.grain not in (*GRAINS, RANGE):
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
+    from metrics import cube  # the cube is built from this module's SQL
+
     compiler = _Compiler(query, settings)
     if settings.conventions.hours == "business":
         con.execute(_business_macro(settings.conventions))
+    state = cube.cube_state(con, settings) if use_cube else None
     frames = []
     for name in query.metrics:
         m = metric(name)
-        raw = con.sql(compiler.sql(m)).pl()
+        sql = cube.cube_sql(m, query, settings, state) if cube.answers(state, m, query) else compiler.sql(m)
+        raw = con.sql(sql).pl()
         finished = _finish(m, raw)
         for column, dtype in RESULT_SCHEMA.items():
             if column not in finished.columns:

@@ -32,19 +32,23 @@ def _parse_map(pairs: list[str]) -> dict[str, str]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from pipelines.ingest import ingest_file
+    from pipelines.ingest import ingest_file, refresh_marts
 
     mapping = _parse_map(args.map)
     con = connect(args.db)
     exit_code = EXIT_OK
+    loaded = False
     try:
         for path in args.paths:
             try:
-                result = ingest_file(con, path, args.kind, profile=args.profile, mapping=mapping, source_tz=args.tz)
+                result = ingest_file(
+                    con, path, args.kind, profile=args.profile, mapping=mapping, source_tz=args.tz, refresh_cube=False
+                )
             except IngestError as exc:
                 print(f"csat-radar: {exc}", file=sys.stderr)
                 exit_code = EXIT_UNREADABLE
                 continue
+            loaded = True
             if args.json:
                 print(json.dumps(result.to_json(), ensure_ascii=False))
             else:
@@ -56,6 +60,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 )
                 for reason, count in sorted(result.rejections.items(), key=lambda kv: -kv[1]):
                     print(f"    {count:>7}  {reason}")
+        if loaded:
+            refresh_marts(con)  # once for all the files, not once per file
     finally:
         con.close()
     return exit_code

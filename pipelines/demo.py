@@ -74,6 +74,9 @@ def build_demo(
                 loaded_by="csat-radar demo",
             )
             load_staged(con, _as_staged(kind, records), meta)
+        from metrics.cube import build_cube
+
+        build_cube(con)
         if log_crises:
             # The dashboard opens on a crisis log already filled by a weekly scan, as it would be in use.
             from metrics.backtest import data_end

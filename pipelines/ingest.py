@@ -63,12 +63,37 @@ def ingest_file(
     mapping: dict[str, str] | None = None,
     source_tz: str | None = None,
     loaded_by: str = "",
+    refresh_cube: bool = True,
 ) -> BatchResult:
     """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read.
 
     A large text table is read, staged and loaded part by part inside the file's one
-    transaction, so memory stays bounded whatever the file's size.
+    transaction, so memory stays bounded whatever the file's size. Afterwards the daily KPI
+    cube is rebuilt (``refresh_cube=False`` leaves that to the caller, who loads several files).
     """
+    result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by)
+    if refresh_cube:
+        refresh_marts(con)
+    return result
+
+
+def refresh_marts(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild what metrics/ keeps derived from the canonical tables (the daily KPI cube)."""
+    from metrics.cube import refresh_cube  # marts are built from the metrics catalog
+
+    refresh_cube(con)
+
+
+def _ingest(
+    con: duckdb.DuckDBPyConnection,
+    source: str | Path | bytes,
+    kind: str,
+    file_name: str | None,
+    profile: str | None,
+    mapping: dict[str, str] | None,
+    source_tz: str | None,
+    loaded_by: str,
+) -> BatchResult:
     if kind not in KINDS:
         raise IngestError(file_name or str(source), f"unknown kind {kind!r} (use {', '.join(KINDS)})")
     if isinstance(source, (str, Path)) and Path(source).is_file():

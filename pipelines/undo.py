@@ -48,4 +48,7 @@ def undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    from pipelines.ingest import refresh_marts
+
+    refresh_marts(con)
     return {"removed": int(removed - restored), "restored": int(restored)}

@@ -1,0 +1,183 @@
+"""The daily KPI cube: every additive KPI counted once per local day and segment, rebuilt after each load.
+
+Grain: one row per metric, day (in the report time zone), dimension (``overall`` or one of
+``CUBE_DIMENSIONS``) and segment, holding the day's numerator and denominator (or count, or NPS
+tallies). Any week, month, quarter or date range is then an exact sum of days, so a question
+reads thousands of cube rows instead of millions of tickets. Built from the catalog's own SQL
+(``_Compiler.sql(cube=True)``), so cube and raw answers are the same numbers.
+
+The cube answers only when it was built for the conventions in force and for the data as it
+is (the batches it saw); otherwise ``compute`` reads the raw tables. Segment filters, other
+dimensions, quantiles, means and backlogs always read the raw tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import duckdb
+
+from metrics.catalog import Metric, catalog
+from metrics.compute import (
+    CUBE_DIMENSIONS,
+    CUBE_KINDS,
+    RANGE,
+    Query,
+    _business_macro,
+    _Compiler,
+    _fill,
+    _literal,
+    _placeholders,
+)
+from metrics.settings import Settings, load_settings
+
+MEASURES = {
+    "proportion": "sum(numerator) AS numerator, sum(denominator) AS denominator",
+    "ratio": "sum(numerator) AS numerator, sum(denominator) AS denominator",
+    "count": "sum(value) AS value",
+    "nps": "sum(promoters) AS promoters, sum(detractors) AS detractors, sum(n)::BIGINT AS n",
+}
+# Metrics counted "as of now" (an unanswered ticket becomes a breach once its SLA passes): their
+# last days are read raw, since the cube counted them at the moment it was built.
+RECENT_DAYS_READ_RAW = 2
+
+
+@dataclass(frozen=True)
+class CubeState:
+    built_as_of: datetime
+    metrics: frozenset[str]
+
+
+def conventions_key(settings: Settings) -> str:
+    return hashlib.sha256(repr(settings.conventions).encode("utf-8")).hexdigest()[:16]
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> str:
+    """Changes with every load and undo: the cube built at another version no longer answers."""
+    row = con.sql(
+        "SELECT count(*), coalesce(max(batch_id), 0), count(*) FILTER (WHERE status <> 'loaded') FROM batches"
+    ).fetchall()[0]
+    return ":".join(str(v) for v in row)
+
+
+def cube_metrics(settings: Settings) -> list[Metric]:
+    """The catalog's additive metrics under these conventions (distinct customers do not add up over days)."""
+    values = _placeholders(settings.conventions, settings)
+    return [
+        m
+        for m in catalog().values()
+        if m.kind in CUBE_KINDS and "DISTINCT" not in _fill(m.fields.get("denominator_count", ""), values).upper()
+    ]
+
+
+def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> int:
+    """Rebuild the cube for ``settings``' conventions in one transaction; returns its number of rows."""
+    settings = settings or load_settings()
+    metrics = cube_metrics(settings)
+    compiler = _Compiler(Query(tuple(m.name for m in metrics), "day"), settings)
+    if settings.conventions.hours == "business":
+        con.execute(_business_macro(settings.conventions))
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM kpi_cube")
+        con.execute("DELETE FROM kpi_cube_meta")
+        for m in metrics:
+            con.execute(
+                f"""INSERT INTO kpi_cube BY NAME
+                    SELECT {_literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
+                    FROM ({compiler.sql(m, cube=True)}) ORDER BY dimension, day"""
+            )
+        con.execute(
+            "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
+            [conventions_key(settings), data_version(con), settings.as_of, ",".join(m.name for m in metrics)],
+        )
+        rows = con.sql("SELECT count(*) FROM kpi_cube").fetchall()[0][0]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return rows
+
+
+def cube_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> CubeState | None:
+    """The cube, when it was built for these conventions and this data; None when the raw tables must answer."""
+    try:
+        found = con.sql("SELECT conventions_key, data_version, built_as_of, metrics FROM kpi_cube_meta").fetchall()
+    except duckdb.CatalogException:
+        return None  # a warehouse from before the cube, opened read-only
+    if len(found) != 1:
+        return None
+    key, version, built_as_of, names = found[0]
+    if key != conventions_key(settings) or version != data_version(con):
+        return None
+    return CubeState(built_as_of.astimezone(UTC), frozenset(names.split(",")))
+
+
+def answers(state: CubeState | None, m: Metric, query: Query) -> bool:
+    """Whether the cube can answer this metric for this query."""
+    return (
+        state is not None
+        and m.name in state.metrics
+        and not query.filters
+        and (query.dimension is None or query.dimension in CUBE_DIMENSIONS)
+    )
+
+
+COLUMNS = {
+    "proportion": ("numerator", "denominator"),
+    "ratio": ("numerator", "denominator"),
+    "count": ("value",),
+    "nps": ("promoters", "detractors", "n"),
+}
+
+
+def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> str:
+    """SQL over the cube with the same columns as the metric's raw SQL for ``query``.
+
+    A metric counted as of now has its last days read raw and added to the cube's days.
+    """
+    if query.grain == RANGE:
+        period = f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+    else:
+        period = "day" if query.grain == "day" else f"date_trunc('{query.grain}', day)::DATE"
+    conditions = [f"metric = {_literal(m.name)}", f"dimension = {_literal(query.dimension or 'overall')}"]
+    if query.date_from:
+        conditions.append(f"day >= DATE {_literal(query.date_from.isoformat())}")
+    if query.date_to:
+        conditions.append(f"day <= DATE {_literal(query.date_to.isoformat())}")
+    cutoff = None
+    if "{as_of}" in str(m.fields):
+        zone = ZoneInfo(settings.conventions.report_time_zone)
+        earliest = min(state.built_as_of, settings.as_of)
+        cutoff = earliest.astimezone(zone).date() - timedelta(days=RECENT_DAYS_READ_RAW)
+        if query.date_to and query.date_to < cutoff:
+            cutoff = None
+    if cutoff is None:
+        return f"""SELECT {period} AS period_start, segment, {MEASURES[m.kind]}
+                   FROM kpi_cube WHERE {" AND ".join(conditions)} GROUP BY ALL"""
+    conditions.append(f"day < DATE {_literal(cutoff.isoformat())}")
+    recent = replace(query, date_from=max(query.date_from or cutoff, cutoff))
+    raw = _Compiler(recent, settings).sql(m)
+    columns = ", ".join(COLUMNS[m.kind])
+    recent_period = period if query.grain == RANGE else "period_start"
+    return f"""SELECT period_start, segment, {MEASURES[m.kind]}
+               FROM (SELECT {period} AS period_start, segment, {columns}
+                     FROM kpi_cube WHERE {" AND ".join(conditions)}
+                     UNION ALL
+                     SELECT {recent_period} AS period_start, segment, {columns} FROM ({raw}))
+               GROUP BY ALL"""
+
+
+# Below this many tickets the raw tables answer in well under a second: no cube to keep up.
+CUBE_MIN_TICKETS = 100_000
+
+
+def refresh_cube(con: duckdb.DuckDBPyConnection) -> None:
+    """After a load or an undo: rebuild the cube for the conventions in force, or drop it for a small warehouse."""
+    if con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= CUBE_MIN_TICKETS:
+        build_cube(con, load_settings())
+    else:
+        con.execute("DELETE FROM kpi_cube_meta")

@@ -1,0 +1,104 @@
+"""The daily KPI cube gives the numbers the raw tables give, and steps aside whenever it could not."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from datetime import date, timedelta
+
+import polars as pl
+import pytest
+
+from metrics.backtest import data_end
+from metrics.compute import CUBE_DIMENSIONS, Query, compute
+from metrics.cube import build_cube, cube_metrics, cube_state
+from metrics.settings import load_settings
+from pipelines.ingest import ingest_file
+from pipelines.warehouse import connect
+from tests.conftest import write
+
+COLUMNS = ["metric", "segment", "period_start", "value", "numerator", "denominator", "n", "status", "complete"]
+
+
+@pytest.fixture
+def warehouse(demo, tmp_path):
+    copy = tmp_path / "cube.duckdb"
+    shutil.copy(demo[0], copy)
+    con = connect(copy)
+    yield con
+    con.close()
+
+
+def both(con, query, settings):
+    cubed = compute(con, query, settings).select(COLUMNS).sort(COLUMNS[:3])
+    raw = compute(con, query, settings, use_cube=False).select(COLUMNS).sort(COLUMNS[:3])
+    return cubed, raw
+
+
+@pytest.mark.parametrize(
+    "grain,dimension,date_from,date_to",
+    [("day", None, None, None), ("week", "channel", None, None), ("month", "agent", date(2025, 3, 1), None),
+     ("quarter", "customer_tier", None, date(2026, 6, 30)), ("range", "category", date(2026, 1, 1), date(2026, 3, 31)),
+     ("week", "team", date(2026, 10, 1), None)],
+)  # fmt: skip
+def test_the_cube_answers_exactly_what_the_raw_tables_answer(warehouse, grain, dimension, date_from, date_to):
+    settings = load_settings(as_of=data_end(warehouse))
+    state = cube_state(warehouse, settings)
+    assert state is not None, "the demo warehouse is built with a current cube"
+    names = tuple(m.name for m in cube_metrics(settings))
+    assert {"csat", "complaint_rate", "first_response_sla", "ticket_volume", "nps"} <= set(names)
+    cubed, raw = both(warehouse, Query(names, grain, dimension, date_from, date_to), settings)
+    assert cubed.height == raw.height > 0
+    assert cubed.equals(raw)
+
+
+def test_every_cube_dimension_is_one_the_sidebar_or_the_radar_breaks_down_by():
+    from metrics.dashboard import FILTER_DIMENSIONS
+    from metrics.radar import rules
+
+    assert set(FILTER_DIMENSIONS) | set(rules()["scan"]["dimensions"]) - {"overall"} <= set(CUBE_DIMENSIONS)
+
+
+def test_a_load_makes_the_cube_stale_until_it_is_rebuilt(warehouse, tmp_path):
+    settings = load_settings(as_of=data_end(warehouse))
+    extra = "ticket id,created at,channel\nNEW-1,2026-11-10 09:00,email\nNEW-2,2026-11-10 10:00,email\n"
+    ingest_file(warehouse, write(tmp_path / "late.csv", extra), "tickets", source_tz="UTC", refresh_cube=False)
+    assert cube_state(warehouse, settings) is None  # the cube has not seen this batch: the raw tables answer
+    query = Query(("ticket_volume",), "day", "channel", date(2026, 11, 10), date(2026, 11, 10))
+    email = compute(warehouse, query, settings).filter(pl.col("segment") == "email")["value"].item()
+    assert (
+        email
+        == compute(warehouse, query, settings, use_cube=False).filter(pl.col("segment") == "email")["value"].item()
+    )
+    build_cube(warehouse, settings)
+    assert cube_state(warehouse, settings) is not None
+    cubed, raw = both(warehouse, query, settings)
+    assert cubed.equals(raw)
+
+
+def test_other_conventions_or_segment_filters_read_the_raw_tables(warehouse):
+    settings = load_settings(as_of=data_end(warehouse))
+    stricter = replace(settings, conventions=replace(settings.conventions, first_response_sla_minutes=15))
+    assert cube_state(warehouse, stricter) is None
+    query = Query(("first_response_sla",), "week", "channel")
+    strict = compute(warehouse, query, stricter)
+    assert strict["value"].mean() < compute(warehouse, query, settings)["value"].mean()  # 15 minutes is harder
+    filtered = Query(("csat",), "week", "channel", filters=(("region", ("East",)),))
+    cubed, raw = both(warehouse, filtered, settings)
+    assert cubed.equals(raw)
+
+
+def test_a_breach_counted_as_of_now_is_read_from_the_raw_tables_for_the_last_days(warehouse):
+    """An inquiry still unanswered becomes a breach once its hour has passed: recent days cannot come from a cube
+    built earlier, so those days are read raw and added to the cube's."""
+    end = data_end(warehouse)
+    build_cube(warehouse, load_settings(as_of=end + timedelta(days=3)))  # built when every late ticket is a breach
+    earlier = load_settings(as_of=end - timedelta(hours=12))  # asked when the last hours' tickets were not yet late
+    query = Query(("first_response_sla", "complaint_resolution_sla"), "day", "team")
+    cubed, raw = both(warehouse, query, earlier)
+    assert cubed.equals(raw)
+    unanswered = warehouse.sql(
+        f"SELECT count(*) FROM tickets WHERE first_response_at IS NULL AND created_at > TIMESTAMPTZ '{end}' - "
+        "INTERVAL 12 HOUR - INTERVAL 1 HOUR"
+    ).fetchall()[0][0]
+    assert unanswered > 0  # so the last days do differ between the two moments
