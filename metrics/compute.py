@@ -155,10 +155,17 @@ class _Compiler:
         if where:
             parts.append(f"({_fill(where, self.values)})")
         local_day = f"({time_column} AT TIME ZONE {self.zone})::DATE"
+        # Each local-day bound comes with a looser bound on the column itself, which DuckDB can check
+        # against each row group's min and max and so skip the rows outside the dates unread.
         if self.query.date_from:
-            parts.append(f"{local_day} >= DATE {_literal(self.query.date_from.isoformat())}")
+            start = _literal(self.query.date_from.isoformat())
+            parts.append(f"{time_column} >= TIMESTAMPTZ {start} - INTERVAL 1 DAY AND {local_day} >= DATE {start}")
         if self.query.date_to:
-            parts.append(f"{local_day} <= DATE {_literal(self.query.date_to.isoformat())}")
+            end = _literal((self.query.date_to + timedelta(days=1)).isoformat())
+            parts.append(
+                f"{time_column} < TIMESTAMPTZ {end} + INTERVAL 1 DAY AND "
+                f"{local_day} <= DATE {_literal(self.query.date_to.isoformat())}"
+            )
         for expression, values in self.filters:
             parts.append(f"{expression} IN ({', '.join(_literal(v) for v in values)})")
         return " AND ".join(parts)
@@ -171,22 +178,15 @@ class _Compiler:
                    GROUP BY ALL"""
 
     def cube_grouped(self, m: Metric, select: str, source: str, time_column: str, where: str | None) -> str:
-        """Like ``grouped`` at day grain, once for the whole organisation and once per segment of every dimension."""
-        names = [f"__{d}" for d in CUBE_DIMENSIONS]
-        segments = ", ".join(
-            f"coalesce(CAST({dimension_expression(d)} AS VARCHAR), '(none)') AS {n}"
-            for d, n in zip(CUBE_DIMENSIONS, names, strict=True)
-        )
-        sets = ", ".join(["(period_start)", *(f"(period_start, {n})" for n in names)])
-        which = " ".join(f"WHEN grouping({n}) = 0 THEN '{d}'" for d, n in zip(CUBE_DIMENSIONS, names, strict=True))
-        return f"""SELECT period_start, CASE {which} ELSE 'overall' END AS dimension,
-                          coalesce({", ".join(names)}, '{ALL_SEGMENTS}') AS segment, {select}
+        """Like ``grouped``, once for the whole organisation and once per segment of every dimension, in one scan."""
+        segments, dimension, segment, sets = _grouping_sets()
+        return f"""SELECT period_start, {dimension}, {segment}, {select}
                    FROM (SELECT {self.period(time_column)} AS period_start, {segments}, src.*
                          FROM {self.source(source)} src WHERE {self.conditions(time_column, where)}) src
                    GROUP BY GROUPING SETS ({sets})"""
 
     def sql(self, m: Metric, cube: bool = False) -> str:
-        """The metric's SQL; with ``cube``, its day-by-segment rows for the KPI cube (additive kinds only)."""
+        """The metric's SQL; with ``cube``, for the whole organisation and every dimension's segments at once."""
         f = m.fields
         group = self.cube_grouped if cube else self.grouped
         keys = "period_start, dimension, segment" if cube else "period_start, segment"
@@ -211,10 +211,10 @@ class _Compiler:
             duration = _fill(f["duration"], self.values)
             q = float(f["quantile"])
             spread = f"{Z95} * sqrt(len(xs) * {q} * (1 - {q}))"
-            inner = self.grouped(
+            inner = group(
                 m, f"list_sort(list({duration})) AS xs", f["source"], f["time"], f"({f.get('where') or 'true'})"
             )
-            return f"""SELECT period_start, segment, len(xs) AS n,
+            return f"""SELECT {keys}, len(xs) AS n,
                           xs[greatest(1, ceil(len(xs) * {q}))::BIGINT] AS value,
                           xs[greatest(1, floor(len(xs) * {q} - {spread}))::BIGINT] AS ci_low,
                           xs[least(len(xs), ceil(len(xs) * {q} + {spread}) + 1)::BIGINT]
@@ -234,10 +234,10 @@ class _Compiler:
                               coalesce(denominator, 0) AS denominator
                        FROM ({numerator}) FULL JOIN ({denominator}) USING ({keys})"""
         if m.kind == "backlog":
-            return self.backlog_sql(m)
+            return self.backlog_sql(m, cube)
         raise ValueError(f"no SQL for kind {m.kind}")
 
-    def backlog_sql(self, m: Metric) -> str:
+    def backlog_sql(self, m: Metric, cube: bool = False) -> str:
         grain = self.query.grain
         if grain == RANGE:
             raise ValueError(f"{m.name} is a level at a moment; ask for it at a calendar grain, not over a range")
@@ -267,11 +267,69 @@ class _Compiler:
                 FROM bounds, unnest(generate_series(first_period::TIMESTAMP, last_period::TIMESTAMP,
                                                     INTERVAL 1 {grain})) AS g(p)
                 {"WHERE " + " AND ".join(date_filters) if date_filters else ""})
-            SELECT p.period_start, coalesce(CAST({self.segment} AS VARCHAR), '(none)') AS segment, {aggregate}
+            {self._backlog_select(aggregate, cube)}
             FROM periods p JOIN tickets t
               ON t.created_at < p.period_end AND ({closed} IS NULL OR {closed} >= p.period_end)
             {"WHERE " + segment_filters if segment_filters else ""}
-            GROUP BY ALL"""
+            {"GROUP BY GROUPING SETS (" + _grouping_sets("p.period_start")[3] + ")" if cube else "GROUP BY ALL"}"""
+
+    def _backlog_select(self, aggregate: str, cube: bool) -> str:
+        if not cube:
+            return f"SELECT p.period_start, coalesce(CAST({self.segment} AS VARCHAR), '(none)') AS segment, {aggregate}"
+        _, dimension, segment, _ = _grouping_sets("p.period_start")
+        return f"SELECT p.period_start, {dimension}, {segment}, {aggregate}"
+
+
+def _grouping_sets(period: str = "period_start") -> tuple[str, str, str, str]:
+    """SQL pieces to group once overall and once per segment of every cube dimension.
+
+    Returns the segment columns to select, the ``dimension`` and ``segment`` expressions of the
+    result, and the grouping sets. Blank segments read '(none)', so a null only ever marks a
+    dimension a set does not group by.
+    """
+    names = [f"__{d}" for d in CUBE_DIMENSIONS]
+    expressions = [f"coalesce(CAST({dimension_expression(d)} AS VARCHAR), '(none)')" for d in CUBE_DIMENSIONS]
+    segments = ", ".join(f"{e} AS {n}" for e, n in zip(expressions, names, strict=True))
+    grouped = expressions if period != "period_start" else names
+    which = " ".join(f"WHEN grouping({g}) = 0 THEN '{d}'" for d, g in zip(CUBE_DIMENSIONS, grouped, strict=True))
+    dimension = f"CASE {which} ELSE 'overall' END AS dimension"
+    segment = f"coalesce({', '.join(grouped)}, '{ALL_SEGMENTS}') AS segment"
+    sets = ", ".join([f"({period})", *(f"({period}, {g})" for g in grouped)])
+    return segments, dimension, segment, sets
+
+
+def compute_dimensions(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    grain: str,
+    settings: Settings,
+    dimensions: tuple[str, ...],
+    date_from: date | None = None,
+    date_to: date | None = None,
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
+) -> pl.DataFrame:
+    """One metric at ``grain`` overall and per segment of several dimensions, in one scan of the raw rows.
+
+    For what the cube does not hold (the radar's medians, p90s and backlog ages; a segment's
+    breakdown by every other dimension): one pass with GROUPING SETS instead of one per
+    dimension. Columns as ``compute`` (with ``dimension``), no target or status.
+    """
+    m = metric(name)
+    compiler = _Compiler(Query((name,), grain, None, date_from, date_to, filters), settings)
+    if settings.conventions.hours == "business":
+        con.execute(_business_macro(settings.conventions))
+    finished = _finish(m, con.sql(compiler.sql(m, cube=True)).pl())
+    missing = [
+        pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in ("ci_low", "ci_high") if c not in finished.columns
+    ]
+    return (
+        finished.with_columns(missing)
+        .filter(pl.col("dimension").is_in(list(dimensions)))
+        .with_columns(
+            pl.lit(name).alias("metric"),
+            (pl.col("period_start").dt.offset_by(_PERIOD_STEP[grain]) <= settings.as_of.date()).alias("complete"),
+        )
+    )
 
 
 def metric_sql(name: str, query: Query, settings: Settings) -> str:

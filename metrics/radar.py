@@ -19,7 +19,7 @@ import polars as pl
 from scipy import stats
 
 from metrics.catalog import metric as catalog_metric
-from metrics.compute import Query, compute
+from metrics.compute import Query, compute, compute_dimensions
 from metrics.crisis_model import DetectedCrisis
 from metrics.detectors import (
     binomial_cusum,
@@ -65,16 +65,22 @@ def _series(
     grain: str,
     specs: list[dict] | None = None,
     dimensions: list[str] | None = None,
-    filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     scan = rules()["scan"]
     proportion_parts, volume_parts, level_parts = [], [], []
     for spec in specs or scan["metrics"]:
-        for dimension in dimensions or scan["dimensions"]:
-            by = None if dimension == "overall" else dimension
-            result = compute(con, Query((spec["metric"],), grain, by, filters=filters), settings).filter(
-                pl.col("complete")
-            )
+        wanted = dimensions or scan["dimensions"]
+        if spec["kind"] == "level":
+            # Medians and backlog ages are not in the cube: every dimension in one pass over the rows.
+            every = compute_dimensions(con, spec["metric"], grain, settings, tuple(wanted))
+            results = [(d, every.filter(pl.col("dimension") == d).drop("dimension")) for d in wanted]
+        else:
+            results = [
+                (d, compute(con, Query((spec["metric"],), grain, None if d == "overall" else d), settings))
+                for d in wanted
+            ]
+        for dimension, result in results:
+            result = result.filter(pl.col("complete"))
             if result.is_empty():
                 continue
             tagged = result.with_columns(pl.lit(dimension).alias("dimension"))
@@ -331,8 +337,9 @@ def judged_series(
     observed variation made it a Laney p' chart.
     """
     spec = scanned_metric(metric_name)
-    filters = () if dimension == "overall" else ((dimension, (segment,)),)
-    proportions, volumes, levels = _series(con, settings, grain, [spec], [dimension], filters)
+    # The whole dimension, not a filter on the segment: the daily KPI cube answers that, and a segment's
+    # control limits depend only on its own series.
+    proportions, volumes, levels = _series(con, settings, grain, [spec], [dimension])
     charted, counted, leveled = judge(proportions, volumes, grain, levels)
     judged = {"proportion": charted, "volume": counted, "level": leveled}[spec["kind"]]
     if judged.is_empty():
@@ -593,16 +600,12 @@ def contributors(
     filters = () if dimension == "overall" else ((dimension, (segment,)),)
     spec = scanned_metric(metric_name)
     rows = []
-    for by in rules()["scan"]["contributor_dimensions"]:
-        if by == dimension:
-            continue
-        result = compute(
-            con,
-            Query(
-                (metric_name,), grain, by, date_from=base_from, date_to=last + step - timedelta(days=1), filters=filters
-            ),
-            settings,
-        )
+    breakdowns = [by for by in rules()["scan"]["contributor_dimensions"] if by != dimension]
+    every = compute_dimensions(
+        con, metric_name, grain, settings, tuple(breakdowns), base_from, last + step - timedelta(days=1), filters
+    )
+    for by in breakdowns:
+        result = every.filter(pl.col("dimension") == by)
         if result.is_empty():
             continue
         windowed = result.with_columns(

@@ -102,3 +102,18 @@ def test_a_breach_counted_as_of_now_is_read_from_the_raw_tables_for_the_last_day
         "INTERVAL 12 HOUR - INTERVAL 1 HOUR"
     ).fetchall()[0][0]
     assert unanswered > 0  # so the last days do differ between the two moments
+
+
+@pytest.mark.parametrize("name", ["first_response_median", "resolution_p90", "backlog_age"])
+def test_one_pass_over_every_dimension_gives_each_dimension_s_own_answer(warehouse, name):
+    """The radar reads medians, p90s and backlog ages for all its dimensions in one pass (GROUPING SETS)."""
+    from metrics.compute import compute_dimensions
+
+    settings = load_settings(as_of=data_end(warehouse))
+    dimensions = ("overall", "channel", "agent", "customer_tier")
+    every = compute_dimensions(warehouse, name, "week", settings, dimensions)
+    columns = ["period_start", "segment", "value", "ci_low", "n", "complete"]
+    for dimension in dimensions:
+        one = compute(warehouse, Query((name,), "week", None if dimension == "overall" else dimension), settings)
+        mine = every.filter(pl.col("dimension") == dimension).select(columns).sort("segment", "period_start")
+        assert mine.height > 0 and mine.equals(one.select(columns).sort("segment", "period_start")), dimension
