@@ -41,7 +41,7 @@ RESULT_SCHEMA = {
 ALL_SEGMENTS = "all"
 # The dimensions the daily KPI cube keeps a row per segment for (see metrics/cube.py).
 CUBE_DIMENSIONS = ("channel", "category", "team", "agent", "product", "region", "customer_tier")
-CUBE_KINDS = ("proportion", "ratio", "count", "nps")
+CUBE_KINDS = ("proportion", "ratio", "count", "nps", "mean")
 # A pseudo-grain: the whole of the query's date range as one period (for tables by segment).
 RANGE = "range"
 STATUSES = {
@@ -198,6 +198,9 @@ class _Compiler:
             return group(m, "count(*)::DOUBLE AS value", f["source"], f["time"], f.get("where"))
         if m.kind == "mean":
             value = _fill(f["value"], self.values)
+            if cube:
+                select = f"sum({value}) AS value_sum, sum(({value}) ^ 2) AS value_sum_squares, count({value}) AS n"
+                return group(m, select, f["source"], f["time"], f.get("where"))
             select = f"avg({value}) AS value, stddev_samp({value}) AS sd, count({value}) AS n"
             return self.grouped(m, select, f["source"], f["time"], f.get("where"))
         if m.kind == "nps":
@@ -236,6 +239,25 @@ class _Compiler:
         if m.kind == "backlog":
             return self.backlog_sql(m, cube)
         raise ValueError(f"no SQL for kind {m.kind}")
+
+    def backlog_events_sql(self) -> str:
+        """Tickets opened and closed per local day, overall and per segment: the cube's rows for the backlog count.
+
+        A ticket is open at a moment when it was created before it and closed at or after it, so
+        the backlog at a day's end is the running total of opened minus closed. A close stamped
+        before its creation counts at the creation, which nets to never open, as the raw join has it.
+        """
+        closed = "coalesce(resolved_at, closed_at)"
+        events = f"""SELECT created_at AS event_at, 1 AS opened, 0 AS closed, * FROM tickets
+                     UNION ALL
+                     SELECT greatest({closed}, created_at) AS event_at, 0, 1, * FROM tickets
+                     WHERE {closed} IS NOT NULL"""
+        segments, dimension, segment, sets = _grouping_sets()
+        return f"""SELECT period_start, {dimension}, {segment}, sum(opened)::BIGINT AS opened,
+                          sum(closed)::BIGINT AS closed
+                   FROM (SELECT {self.period("event_at")} AS period_start, {segments}, src.*
+                         FROM ({events}) src) src
+                   GROUP BY GROUPING SETS ({sets})"""
 
     def backlog_sql(self, m: Metric, cube: bool = False) -> str:
         grain = self.query.grain
@@ -318,7 +340,7 @@ def compute_dimensions(
     compiler = _Compiler(Query((name,), grain, None, date_from, date_to, filters), settings)
     if settings.conventions.hours == "business":
         con.execute(_business_macro(settings.conventions))
-    finished = _finish(m, con.sql(compiler.sql(m, cube=True)).pl())
+    finished = _finish(m, _means_from_sums(m, con.sql(compiler.sql(m, cube=True)).pl()))
     missing = [
         pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in ("ci_low", "ci_high") if c not in finished.columns
     ]
@@ -330,6 +352,18 @@ def compute_dimensions(
             (pl.col("period_start").dt.offset_by(_PERIOD_STEP[grain]) <= settings.as_of.date()).alias("complete"),
         )
     )
+
+
+def _means_from_sums(m: Metric, raw: pl.DataFrame) -> pl.DataFrame:
+    """A mean's value and standard deviation from the sums the cube's SQL keeps, as the raw SQL gives them."""
+    if m.kind != "mean" or "value_sum" not in raw.columns:
+        return raw
+    n = pl.col("n").cast(pl.Float64)
+    variance = (pl.col("value_sum_squares") - pl.col("value_sum") ** 2 / n) / (n - 1)
+    return raw.with_columns(
+        pl.when(n > 0).then(pl.col("value_sum") / n).alias("value"),
+        pl.when(n > 1).then(variance.clip(lower_bound=0).sqrt()).alias("sd"),
+    ).drop("value_sum", "value_sum_squares")
 
 
 def metric_sql(name: str, query: Query, settings: Settings) -> str:
@@ -448,7 +482,7 @@ def compute(
     for name in query.metrics:
         m = metric(name)
         sql = cube.cube_sql(m, query, settings, state) if cube.answers(state, m, query) else compiler.sql(m)
-        raw = con.sql(sql).pl()
+        raw = _means_from_sums(m, con.sql(sql).pl())
         finished = _finish(m, raw)
         for column, dtype in RESULT_SCHEMA.items():
             if column not in finished.columns:

@@ -1,14 +1,14 @@
 """The daily KPI cube: every additive KPI counted once per local day and segment, rebuilt after each load.
 
 Grain: one row per metric, day (in the report time zone), dimension (``overall`` or one of
-``CUBE_DIMENSIONS``) and segment, holding the day's numerator and denominator (or count, or NPS
-tallies). Any week, month, quarter or date range is then an exact sum of days, so a question
+``CUBE_DIMENSIONS``) and segment, holding the day's numerator and denominator (or count, NPS
+tallies, a mean's sum and sum of squares, or the tickets opened and closed that day). Any week, month, quarter or date range is then an exact sum of days, so a question
 reads thousands of cube rows instead of millions of tickets. Built from the catalog's own SQL
 (``_Compiler.sql(cube=True)``), so cube and raw answers are the same numbers.
 
 The cube answers only when it was built for the conventions in force and for the data as it
 is (the batches it saw); otherwise ``compute`` reads the raw tables. Segment filters, other
-dimensions, quantiles, means and backlogs always read the raw tables.
+dimensions, quantiles and backlog ages always read the raw tables.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ MEASURES = {
     "ratio": "sum(numerator) AS numerator, sum(denominator) AS denominator",
     "count": "sum(value) AS value",
     "nps": "sum(promoters) AS promoters, sum(detractors) AS detractors, sum(n)::BIGINT AS n",
+    "mean": "sum(value_sum) AS value_sum, sum(value_sum_squares) AS value_sum_squares, sum(n)::BIGINT AS n",
 }
 # Metrics counted "as of now" (an unanswered ticket becomes a breach once its SLA passes): their
 # last days are read raw, since the cube counted them at the moment it was built.
@@ -64,12 +65,16 @@ def data_version(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def cube_metrics(settings: Settings) -> list[Metric]:
-    """The catalog's additive metrics under these conventions (distinct customers do not add up over days)."""
+    """The catalog's additive metrics under these conventions, and the backlog count (from opened and closed).
+
+    Distinct customers do not add up over days, nor do medians.
+    """
     values = _placeholders(settings.conventions, settings)
     return [
         m
         for m in catalog().values()
-        if m.kind in CUBE_KINDS and "DISTINCT" not in _fill(m.fields.get("denominator_count", ""), values).upper()
+        if (m.kind in CUBE_KINDS and "DISTINCT" not in _fill(m.fields.get("denominator_count", ""), values).upper())
+        or (m.kind == "backlog" and m.fields["aggregate"] == "count")
     ]
 
 
@@ -85,10 +90,11 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None)
         con.execute("DELETE FROM kpi_cube")
         con.execute("DELETE FROM kpi_cube_meta")
         for m in metrics:
+            sql = compiler.backlog_events_sql() if m.kind == "backlog" else compiler.sql(m, cube=True)
             con.execute(
                 f"""INSERT INTO kpi_cube BY NAME
                     SELECT {_literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
-                    FROM ({compiler.sql(m, cube=True)}) ORDER BY dimension, day"""
+                    FROM ({sql}) ORDER BY dimension, day"""
             )
         con.execute(
             "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
@@ -123,6 +129,7 @@ def answers(state: CubeState | None, m: Metric, query: Query) -> bool:
         and m.name in state.metrics
         and not query.filters
         and (query.dimension is None or query.dimension in CUBE_DIMENSIONS)
+        and not (m.kind == "backlog" and query.grain == RANGE)  # a level at a moment: the raw SQL says so
     )
 
 
@@ -131,6 +138,7 @@ COLUMNS = {
     "ratio": ("numerator", "denominator"),
     "count": ("value",),
     "nps": ("promoters", "detractors", "n"),
+    "mean": ("value_sum", "value_sum_squares", "n"),
 }
 
 
@@ -139,6 +147,8 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
 
     A metric counted as of now has its last days read raw and added to the cube's days.
     """
+    if m.kind == "backlog":
+        return _backlog_sql(m, query, settings)
     if query.grain == RANGE:
         period = f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
     else:
@@ -169,6 +179,41 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
                      UNION ALL
                      SELECT {recent_period} AS period_start, segment, {columns} FROM ({raw}))
                GROUP BY ALL"""
+
+
+def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
+    """Tickets open at the end of each period: opened minus closed over every day before its end.
+
+    Periods that ended by the as-of time come from the cube; the one in progress ends at the as-of
+    time itself, so it is read raw.
+    """
+    grain, zone = query.grain, _literal(settings.conventions.report_time_zone)
+    as_of_day = f"({_placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
+    period_filters = [f"(p + INTERVAL 1 {grain})::DATE <= {as_of_day}"]
+    if query.date_from:
+        period_filters.append(f"p::DATE >= DATE {_literal(query.date_from.isoformat())}")
+    if query.date_to:
+        period_filters.append(f"p::DATE <= DATE {_literal(query.date_to.isoformat())}")
+    days = f"kpi_cube WHERE metric = {_literal(m.name)} AND dimension = {_literal(query.dimension or 'overall')}"
+    in_progress = settings.as_of.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date()
+    in_progress = {
+        "day": in_progress,
+        "week": in_progress - timedelta(days=in_progress.weekday()),
+        "month": in_progress.replace(day=1),
+        "quarter": in_progress.replace(month=(in_progress.month - 1) // 3 * 3 + 1, day=1),
+    }[grain]
+    raw = _Compiler(replace(query, date_from=max(query.date_from or in_progress, in_progress)), settings).sql(m)
+    return f"""
+        WITH periods AS (
+            SELECT p::DATE AS period_start, (p + INTERVAL 1 {grain})::DATE AS end_day
+            FROM (SELECT date_trunc('{grain}', min(day))::DATE AS first_period FROM {days}),
+                 unnest(generate_series(first_period::TIMESTAMP, {as_of_day}::TIMESTAMP, INTERVAL 1 {grain})) AS g(p)
+            WHERE {" AND ".join(period_filters)})
+        SELECT p.period_start, c.segment, (sum(c.opened) - sum(c.closed))::DOUBLE AS value
+        FROM periods p JOIN (SELECT day, segment, opened, closed FROM {days}) c ON c.day < p.end_day
+        GROUP BY ALL HAVING sum(c.opened) - sum(c.closed) > 0
+        UNION ALL
+        SELECT period_start, segment, value FROM ({raw})"""
 
 
 # Below this many tickets the raw tables answer in well under a second: no cube to keep up.

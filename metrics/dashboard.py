@@ -7,7 +7,7 @@ same date range and segments, and reads metrics from the catalog through ``compu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
@@ -305,7 +305,11 @@ def formatted_value(value: pl.Expr, fmt: str) -> pl.Expr:
 
 def backlog_now(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict:
     """Open tickets and the median age of the open ones at the end of the latest week."""
-    frame = compute(con, Query(("backlog", "backlog_age"), "week", None, None, view.date_to, view.segments), settings)
+    end = min(view.date_to or settings.as_of.date(), settings.as_of.date())
+    latest_week = end - timedelta(days=end.weekday())
+    frame = compute(
+        con, Query(("backlog", "backlog_age"), "week", None, latest_week, view.date_to, view.segments), settings
+    )
     latest = frame.sort("period_start").group_by("metric").agg(pl.all().last())
     values = {row["metric"]: row for row in latest.iter_rows(named=True)}
     backlog, age = values.get("backlog"), values.get("backlog_age")
