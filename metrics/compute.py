@@ -302,12 +302,12 @@ class _Compiler:
         return f"SELECT p.period_start, {dimension}, {segment}, {aggregate}"
 
 
-def _grouping_sets(period: str = "period_start") -> tuple[str, str, str, str]:
+def _grouping_sets(period: str = "period_start", keys: str = "") -> tuple[str, str, str, str]:
     """SQL pieces to group once overall and once per segment of every cube dimension.
 
     Returns the segment columns to select, the ``dimension`` and ``segment`` expressions of the
-    result, and the grouping sets. Blank segments read '(none)', so a null only ever marks a
-    dimension a set does not group by.
+    result, and the grouping sets (each also by the columns in ``keys``). Blank segments read
+    '(none)', so a null only ever marks a dimension a set does not group by.
     """
     names = [f"__{d}" for d in CUBE_DIMENSIONS]
     expressions = [f"coalesce(CAST({dimension_expression(d)} AS VARCHAR), '(none)')" for d in CUBE_DIMENSIONS]
@@ -316,6 +316,7 @@ def _grouping_sets(period: str = "period_start") -> tuple[str, str, str, str]:
     which = " ".join(f"WHEN grouping({g}) = 0 THEN '{d}'" for d, g in zip(CUBE_DIMENSIONS, grouped, strict=True))
     dimension = f"CASE {which} ELSE 'overall' END AS dimension"
     segment = f"coalesce({', '.join(grouped)}, '{ALL_SEGMENTS}') AS segment"
+    period = f"{period}, {keys}" if keys else period
     sets = ", ".join([f"({period})", *(f"({period}, {g})" for g in grouped)])
     return segments, dimension, segment, sets
 
@@ -330,17 +331,25 @@ def compute_dimensions(
     date_to: date | None = None,
     filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
 ) -> pl.DataFrame:
-    """One metric at ``grain`` overall and per segment of several dimensions, in one scan of the raw rows.
+    """One metric at ``grain`` overall and per segment of several dimensions, in one scan.
 
-    For what the cube does not hold (the radar's medians, p90s and backlog ages; a segment's
-    breakdown by every other dimension): one pass with GROUPING SETS instead of one per
-    dimension. Columns as ``compute`` (with ``dimension``), no target or status.
+    For what the daily cube does not hold (the radar's medians, p90s and backlog ages; a
+    segment's breakdown by every other dimension): one pass with GROUPING SETS instead of one
+    per dimension, or weekly medians and p90s from the duration histograms. Columns as
+    ``compute`` (with ``dimension``), no target or status.
     """
     m = metric(name)
     compiler = _Compiler(Query((name,), grain, None, date_from, date_to, filters), settings)
     if settings.conventions.hours == "business":
         con.execute(_business_macro(settings.conventions))
-    finished = _finish(m, _means_from_sums(m, con.sql(compiler.sql(m, cube=True)).pl()))
+    from metrics import cube  # the cube is built from this module's SQL
+
+    query = Query((name,), grain, None, date_from, date_to, filters)
+    if m.kind == "quantile" and cube.answers(cube.cube_state(con, settings), m, query):
+        sql = cube.quantile_sql(m, query, settings, tuple(d for d in dimensions if d in ("overall", *CUBE_DIMENSIONS)))
+    else:
+        sql = compiler.sql(m, cube=True)
+    finished = _finish(m, _means_from_sums(m, con.sql(sql).pl()))
     missing = [
         pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in ("ci_low", "ci_high") if c not in finished.columns
     ]

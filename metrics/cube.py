@@ -1,14 +1,19 @@
-"""The daily KPI cube: every additive KPI counted once per local day and segment, rebuilt after each load.
+"""The KPI cube: additive KPIs per local day and segment, durations per local week, rebuilt after each load.
 
-Grain: one row per metric, day (in the report time zone), dimension (``overall`` or one of
-``CUBE_DIMENSIONS``) and segment, holding the day's numerator and denominator (or count, NPS
-tallies, a mean's sum and sum of squares, or the tickets opened and closed that day). Any week, month, quarter or date range is then an exact sum of days, so a question
-reads thousands of cube rows instead of millions of tickets. Built from the catalog's own SQL
+Grain of ``kpi_cube``: one row per metric, day (in the report time zone), dimension (``overall``
+or one of ``CUBE_DIMENSIONS``) and segment, holding the day's numerator and denominator (or
+count, NPS tallies, a mean's sum and sum of squares, or the tickets opened and closed that day).
+Any week, month, quarter or date range is then an exact sum of days, so a question reads
+thousands of cube rows instead of millions of tickets. Built from the catalog's own SQL
 (``_Compiler.sql(cube=True)``), so cube and raw answers are the same numbers.
+
+Grain of ``kpi_histogram``: one row per duration, local week, dimension, segment and 2%-wide
+bucket. Medians and p90s by week or over a date range read it (the days of a week cut by the
+dates are read raw), within 2% of the exact order statistic.
 
 The cube answers only when it was built for the conventions in force and for the data as it
 is (the batches it saw); otherwise ``compute`` reads the raw tables. Segment filters, other
-dimensions, quantiles and backlog ages always read the raw tables.
+dimensions, daily, monthly and quarterly quantiles and backlog ages always read the raw tables.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ from metrics.compute import (
     CUBE_DIMENSIONS,
     CUBE_KINDS,
     RANGE,
+    Z95,
     Query,
     _business_macro,
     _Compiler,
     _fill,
+    _grouping_sets,
     _literal,
     _placeholders,
 )
@@ -67,7 +74,7 @@ def data_version(con: duckdb.DuckDBPyConnection) -> str:
 def cube_metrics(settings: Settings) -> list[Metric]:
     """The catalog's additive metrics under these conventions, and the backlog count (from opened and closed).
 
-    Distinct customers do not add up over days, nor do medians.
+    Distinct customers do not add up over days, nor do medians (see ``histogram_metrics``).
     """
     values = _placeholders(settings.conventions, settings)
     return [
@@ -76,6 +83,42 @@ def cube_metrics(settings: Settings) -> list[Metric]:
         if (m.kind in CUBE_KINDS and "DISTINCT" not in _fill(m.fields.get("denominator_count", ""), values).upper())
         or (m.kind == "backlog" and m.fields["aggregate"] == "count")
     ]
+
+
+# A histogram bucket spans this ratio of durations; each keeps its smallest and largest duration,
+# and a quantile is read between them by rank, so it is off by at most 2% and usually far less.
+BUCKET_RATIO = 1.02
+HISTOGRAM_GRAINS = ("week", RANGE)
+
+
+def histogram_metrics() -> list[Metric]:
+    """The quantile metrics, answered from weekly duration histograms."""
+    return [m for m in catalog().values() if m.kind == "quantile"]
+
+
+def histogram_key(m: Metric) -> str:
+    """Metrics reading the same durations of the same rows (a median and a p90) share one histogram."""
+    return "|".join(str(m.fields.get(f, "")) for f in ("source", "time", "where", "duration"))
+
+
+def _bucket(minutes: str) -> str:
+    """Buckets ordered as durations: 2% wide above a hundredth of a minute, one minute wide below zero."""
+    return f"""CASE WHEN {minutes} > 0.01 THEN ceil(ln({minutes}) / ln({BUCKET_RATIO}))::INTEGER
+                    WHEN {minutes} >= 0 THEN -250 ELSE -251 - floor(-{minutes})::INTEGER END"""
+
+
+def _histogram_build_sql(m: Metric, settings: Settings) -> str:
+    compiler = _Compiler(Query((m.name,), "week"), settings)
+    f = m.fields
+    duration = _fill(f["duration"], compiler.values)
+    segments, dimension, segment, sets = _grouping_sets(keys="bucket")
+    return f"""SELECT period_start AS week, {dimension}, {segment}, bucket, count(*) AS n, min(minutes) AS lo,
+                      max(minutes) AS hi
+               FROM (SELECT {compiler.period(f["time"])} AS period_start, {segments}, {duration} AS minutes,
+                            {_bucket(duration)} AS bucket
+                     FROM {compiler.source(f["source"])} src
+                     WHERE {compiler.conditions(f["time"], f"({f.get('where') or 'true'}) AND {duration} IS NOT NULL")})
+               GROUP BY GROUPING SETS ({sets})"""
 
 
 def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> int:
@@ -96,9 +139,17 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None)
                     SELECT {_literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
                     FROM ({sql}) ORDER BY dimension, day"""
             )
+        con.execute("DELETE FROM kpi_histogram")
+        quantiles = histogram_metrics()
+        for key, m in {histogram_key(m): m for m in quantiles}.items():
+            con.execute(
+                f"""INSERT INTO kpi_histogram BY NAME SELECT {_literal(key)} AS key, *
+                    FROM ({_histogram_build_sql(m, settings)}) ORDER BY dimension, week, segment, bucket"""
+            )
+        names = [m.name for m in metrics] + [m.name for m in quantiles]
         con.execute(
             "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
-            [conventions_key(settings), data_version(con), settings.as_of, ",".join(m.name for m in metrics)],
+            [conventions_key(settings), data_version(con), settings.as_of, ",".join(names)],
         )
         rows = con.sql("SELECT count(*) FROM kpi_cube").fetchall()[0][0]
         con.execute("COMMIT")
@@ -130,6 +181,7 @@ def answers(state: CubeState | None, m: Metric, query: Query) -> bool:
         and not query.filters
         and (query.dimension is None or query.dimension in CUBE_DIMENSIONS)
         and not (m.kind == "backlog" and query.grain == RANGE)  # a level at a moment: the raw SQL says so
+        and (m.kind != "quantile" or query.grain in HISTOGRAM_GRAINS)
     )
 
 
@@ -149,6 +201,8 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
     """
     if m.kind == "backlog":
         return _backlog_sql(m, query, settings)
+    if m.kind == "quantile":
+        return quantile_sql(m, query, settings)
     if query.grain == RANGE:
         period = f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
     else:
@@ -179,6 +233,78 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
                      UNION ALL
                      SELECT {recent_period} AS period_start, segment, {columns} FROM ({raw}))
                GROUP BY ALL"""
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[str, ...] | None = None) -> str:
+    """A median or p90 with its interval, per week (or over the whole range) and segment, from the histograms.
+
+    Whole weeks come from the histograms; the days of a week cut by the query's dates are read raw
+    and bucketed alike. Ranks are those of the raw SQL: the value at ceil(n q), the interval
+    between the order statistics n q -/+ 1.96 sqrt(n q (1 - q)). With ``dimensions``, every one of
+    them at once (a ``dimension`` column before ``segment``).
+    """
+    if query.grain not in HISTOGRAM_GRAINS:
+        raise ValueError(f"the histograms hold whole weeks, not {query.grain}s")
+    f, q = m.fields, float(m.fields["quantile"])
+    period = "week" if query.grain == "week" else f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+    wanted = [query.dimension or "overall"] if dimensions is None else list(dimensions)
+    keep_dimension = "dimension, " if dimensions is not None else ""
+    conditions = [f"key = {_literal(histogram_key(m))}", f"dimension IN ({', '.join(map(_literal, wanted))})"]
+    edges = []
+    if query.date_from:
+        first_whole = _week_start(query.date_from + timedelta(days=6))
+        conditions.append(f"week >= DATE {_literal(first_whole.isoformat())}")
+        if first_whole > query.date_from:
+            edges.append((query.date_from, min(first_whole - timedelta(days=1), query.date_to or date.max)))
+    if query.date_to:
+        last_whole = _week_start(query.date_to + timedelta(days=1)) - timedelta(days=7)
+        conditions.append(f"week <= DATE {_literal(last_whole.isoformat())}")
+        cut = last_whole + timedelta(days=7)
+        if cut <= query.date_to and not (edges and edges[0][1] >= cut):
+            edges.append((max(cut, query.date_from or cut), query.date_to))
+    parts = [
+        f"""SELECT {period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM kpi_histogram
+            WHERE {" AND ".join(conditions)}"""
+    ]
+    for edge_from, edge_to in edges:
+        compiler = _Compiler(replace(query, metrics=(m.name,), date_from=edge_from, date_to=edge_to), settings)
+        duration = _fill(f["duration"], compiler.values)
+        where = f"({f.get('where') or 'true'}) AND {duration} IS NOT NULL"
+        select = f"{_bucket(duration)} AS bucket, count(*) AS n, min({duration}) AS lo, max({duration}) AS hi"
+        if dimensions is None:
+            edge = compiler.grouped(m, select, f["source"], f["time"], where)
+        else:
+            edge = f"""SELECT * FROM ({compiler.cube_grouped(m, select, f["source"], f["time"], where)})
+                       WHERE dimension IN ({", ".join(map(_literal, wanted))})"""
+        edge_period = "period_start" if query.grain == "week" else period
+        parts.append(f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})")
+    keys = f"period_start, {keep_dimension}segment"
+    spread = f"{Z95} * sqrt(total * {q} * (1 - {q}))"
+
+    def at(rank: str) -> str:
+        position = f"({rank} - (cum - n) - 1) / greatest(n - 1, 1)"
+        return f"arg_min(lo + (hi - lo) * {position}, bucket) FILTER (WHERE cum >= {rank})"
+
+    return f"""
+        WITH merged AS (
+            SELECT {keys}, bucket, sum(n) AS n, min(lo) AS lo, max(hi) AS hi
+            FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL),
+        ranked AS (
+            SELECT *, sum(n) OVER (PARTITION BY {keys} ORDER BY bucket) AS cum,
+                   sum(n) OVER (PARTITION BY {keys}) AS total
+            FROM merged),
+        ranks AS (
+            SELECT *, greatest(1, ceil(total * {q})) AS r_value,
+                   greatest(1, floor(total * {q} - {spread})) AS r_low,
+                   least(total, ceil(total * {q} + {spread}) + 1) AS r_high
+            FROM ranked)
+        SELECT {keys}, any_value(total)::BIGINT AS n, {at("r_value")} AS value, {at("r_low")} AS ci_low,
+               {at("r_high")} AS ci_high
+        FROM ranks GROUP BY ALL"""
 
 
 def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
