@@ -181,7 +181,7 @@ def answers(state: CubeState | None, m: Metric, query: Query) -> bool:
         and not query.filters
         and (query.dimension is None or query.dimension in CUBE_DIMENSIONS)
         and not (m.kind == "backlog" and query.grain == RANGE)  # a level at a moment: the raw SQL says so
-        and (m.kind != "quantile" or query.grain in HISTOGRAM_GRAINS)
+        and (m.kind != "quantile" or _histograms_answer(query))
     )
 
 
@@ -239,6 +239,36 @@ def _week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def _period_start(day: date, grain: str) -> date:
+    if grain == "month":
+        return day.replace(day=1)
+    return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+
+
+def _histograms_answer(query: Query) -> bool:
+    """Weeks and ranges always; months and quarters when the dates bound them (each boundary is read raw)."""
+    return query.grain in HISTOGRAM_GRAINS or (
+        query.grain in ("month", "quarter") and query.date_from is not None and query.date_to is not None
+    )
+
+
+def _pieces(query: Query) -> list[tuple[str, str, date | None, date | None]]:
+    """Each period's start (as histogram rows and as raw edge rows name it) with the dates it covers."""
+    if query.grain == "week":
+        return [("week", "period_start", query.date_from, query.date_to)]
+    if query.grain == RANGE:
+        period = f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+        return [(period, period, query.date_from, query.date_to)]
+    pieces, start = [], _period_start(query.date_from, query.grain)
+    step = 1 if query.grain == "month" else 3
+    while start <= query.date_to:
+        following = date(start.year + (start.month - 1 + step) // 12, (start.month - 1 + step) % 12 + 1, 1)
+        period = f"DATE {_literal(start.isoformat())}"
+        pieces.append((period, period, max(start, query.date_from), min(following - timedelta(days=1), query.date_to)))
+        start = following
+    return pieces
+
+
 def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[str, ...] | None = None) -> str:
     """A median or p90 with its interval, per week (or over the whole range) and segment, from the histograms.
 
@@ -247,41 +277,44 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
     between the order statistics n q -/+ 1.96 sqrt(n q (1 - q)). With ``dimensions``, every one of
     them at once (a ``dimension`` column before ``segment``).
     """
-    if query.grain not in HISTOGRAM_GRAINS:
-        raise ValueError(f"the histograms hold whole weeks, not {query.grain}s")
-    f, q = m.fields, float(m.fields["quantile"])
-    period = "week" if query.grain == "week" else f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+    if not _histograms_answer(query):
+        raise ValueError(f"the histograms hold whole weeks: they answer weeks and bounded ranges, not {query.grain}s")
+    f = m.fields
     wanted = [query.dimension or "overall"] if dimensions is None else list(dimensions)
     keep_dimension = "dimension, " if dimensions is not None else ""
-    conditions = [f"key = {_literal(histogram_key(m))}", f"dimension IN ({', '.join(map(_literal, wanted))})"]
-    edges = []
-    if query.date_from:
-        first_whole = _week_start(query.date_from + timedelta(days=6))
-        conditions.append(f"week >= DATE {_literal(first_whole.isoformat())}")
-        if first_whole > query.date_from:
-            edges.append((query.date_from, min(first_whole - timedelta(days=1), query.date_to or date.max)))
-    if query.date_to:
-        last_whole = _week_start(query.date_to + timedelta(days=1)) - timedelta(days=7)
-        conditions.append(f"week <= DATE {_literal(last_whole.isoformat())}")
-        cut = last_whole + timedelta(days=7)
-        if cut <= query.date_to and not (edges and edges[0][1] >= cut):
-            edges.append((max(cut, query.date_from or cut), query.date_to))
-    parts = [
-        f"""SELECT {period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM kpi_histogram
-            WHERE {" AND ".join(conditions)}"""
-    ]
-    for edge_from, edge_to in edges:
-        compiler = _Compiler(replace(query, metrics=(m.name,), date_from=edge_from, date_to=edge_to), settings)
-        duration = _fill(f["duration"], compiler.values)
-        where = f"({f.get('where') or 'true'}) AND {duration} IS NOT NULL"
-        select = f"{_bucket(duration)} AS bucket, count(*) AS n, min({duration}) AS lo, max({duration}) AS hi"
-        if dimensions is None:
-            edge = compiler.grouped(m, select, f["source"], f["time"], where)
-        else:
-            edge = f"""SELECT * FROM ({compiler.cube_grouped(m, select, f["source"], f["time"], where)})
-                       WHERE dimension IN ({", ".join(map(_literal, wanted))})"""
-        edge_period = "period_start" if query.grain == "week" else period
-        parts.append(f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})")
+    parts = []
+    for histogram_period, edge_period, first, last in _pieces(query):
+        conditions = [f"key = {_literal(histogram_key(m))}", f"dimension IN ({', '.join(map(_literal, wanted))})"]
+        edges = []
+        if first:
+            first_whole = _week_start(first + timedelta(days=6))
+            conditions.append(f"week >= DATE {_literal(first_whole.isoformat())}")
+            if first_whole > first:
+                edges.append((first, min(first_whole - timedelta(days=1), last or date.max)))
+        if last:
+            last_whole = _week_start(last + timedelta(days=1)) - timedelta(days=7)
+            conditions.append(f"week <= DATE {_literal(last_whole.isoformat())}")
+            cut = last_whole + timedelta(days=7)
+            if cut <= last and not (edges and edges[0][1] >= cut):
+                edges.append((max(cut, first or cut), last))
+        parts.append(
+            f"""SELECT {histogram_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi
+                FROM kpi_histogram WHERE {" AND ".join(conditions)}"""
+        )
+        for edge_from, edge_to in edges:
+            compiler = _Compiler(replace(query, metrics=(m.name,), date_from=edge_from, date_to=edge_to), settings)
+            duration = _fill(f["duration"], compiler.values)
+            where = f"({f.get('where') or 'true'}) AND {duration} IS NOT NULL"
+            select = f"{_bucket(duration)} AS bucket, count(*) AS n, min({duration}) AS lo, max({duration}) AS hi"
+            if dimensions is None:
+                edge = compiler.grouped(m, select, f["source"], f["time"], where)
+            else:
+                edge = f"""SELECT * FROM ({compiler.cube_grouped(m, select, f["source"], f["time"], where)})
+                           WHERE dimension IN ({", ".join(map(_literal, wanted))})"""
+            parts.append(
+                f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})"
+            )
+    q = float(f["quantile"])
     keys = f"period_start, {keep_dimension}segment"
     spread = f"{Z95} * sqrt(total * {q} * (1 - {q}))"
 

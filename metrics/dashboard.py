@@ -406,10 +406,16 @@ def weekly_trend_view(con: duckdb.DuckDBPyConnection, settings: Settings, view: 
 
 def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     """Quarters with tickets, newest first, as ("2026Q3", complete): complete once the data runs past its end."""
+    from metrics.cube import data_version
     from metrics.review import quarter_bounds
 
+    current = con.sql("SELECT count(*) FROM kpi_cube_meta WHERE data_version = ?", params=[data_version(con)])
+    if current.fetchall()[0][0]:  # the cube's daily ticket counts know the quarters without a pass over the tickets
+        days = "SELECT day FROM kpi_cube WHERE metric = 'ticket_volume' AND dimension = 'overall'"
+    else:
+        days = "SELECT created_at AS day FROM tickets"
     rows = con.sql(
-        "SELECT DISTINCT year(created_at) AS y, quarter(created_at) AS q FROM tickets ORDER BY y DESC, q DESC"
+        f"SELECT DISTINCT year(day) AS y, quarter(day) AS q FROM ({days}) ORDER BY y DESC, q DESC"
     ).fetchall()
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     labels = [f"{year}Q{number}" for year, number in rows]

@@ -152,13 +152,14 @@ QUANTILES = ("first_response_median", "first_response_p90", "resolution_median",
 @pytest.mark.parametrize(
     "grain,dimension,date_from,date_to",
     [("week", "channel", None, None), ("week", "agent", date(2026, 2, 4), date(2026, 5, 19)),
-     ("range", "team", date(2026, 3, 4), date(2026, 6, 17)), ("range", None, date(2026, 7, 8), date(2026, 7, 10))],
+     ("range", "team", date(2026, 3, 4), date(2026, 6, 17)), ("range", None, date(2026, 7, 8), date(2026, 7, 10)),
+     ("quarter", "channel", date(2025, 10, 1), date(2026, 6, 30)), ("month", None, date(2026, 1, 5), date(2026, 4, 20))],
 )  # fmt: skip
 def test_medians_and_p90s_from_the_weekly_histograms_are_within_two_percent_of_the_raw_ones(
     warehouse, grain, dimension, date_from, date_to
 ):
-    """Whole weeks come from the histograms, the days of a week the dates cut are read raw: the same tickets
-    counted, each value within the 2% a bucket spans."""
+    """Whole weeks come from the histograms, the days of a week the dates (or a month's or quarter's bounds) cut
+    are read raw: the same tickets counted, each value within the 2% a bucket spans."""
     settings = load_settings(as_of=data_end(warehouse))
     query = Query(QUANTILES, grain, dimension, date_from, date_to)
     state = cube_state(warehouse, settings)
@@ -188,3 +189,12 @@ def test_a_median_from_the_histograms_is_the_exact_one_when_durations_fall_in_se
         assert cubed["value"].to_list() == [260.0, 460.0]  # ranks ceil(51 x 0.5) = 26 and ceil(51 x 0.9) = 46
         assert cubed["n"].to_list() == [51, 51]
         assert cubed.equals(compute(con, query, settings, use_cube=False).sort("metric"))
+
+
+def test_the_quarters_to_review_are_the_same_from_the_cube_as_from_the_tickets(warehouse):
+    from metrics.dashboard import quarters
+
+    from_cube = quarters(warehouse)
+    warehouse.execute("DELETE FROM kpi_cube_meta")  # no current cube: the tickets are read
+    assert from_cube == quarters(warehouse)
+    assert len(from_cube) >= 4 and from_cube[0][1] is False and from_cube[-1][1] is True
