@@ -345,8 +345,12 @@ def compute_dimensions(
     from metrics import cube  # the cube is built from this module's SQL
 
     query = Query((name,), grain, None, date_from, date_to, filters)
-    if m.kind == "quantile" and cube.answers(cube.cube_state(con, settings), m, query):
-        sql = cube.quantile_sql(m, query, settings, tuple(d for d in dimensions if d in ("overall", *CUBE_DIMENSIONS)))
+    state = cube.cube_state(con, settings)
+    cubed = tuple(d for d in dimensions if d in ("overall", *CUBE_DIMENSIONS))
+    if m.kind == "quantile" and cube.answers(state, m, query):
+        sql = cube.quantile_sql(m, query, settings, cubed)
+    elif m.kind == "backlog" and m.fields["aggregate"] != "count" and cube.answers(state, m, query):
+        sql = cube.backlog_age_sql(m, query, settings, state, cubed)
     else:
         sql = compiler.sql(m, cube=True)
     finished = _finish(m, _means_from_sums(m, con.sql(sql).pl()))

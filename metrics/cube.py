@@ -146,7 +146,12 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None)
                 f"""INSERT INTO kpi_histogram BY NAME SELECT {_literal(key)} AS key, *
                     FROM ({_histogram_build_sql(m, settings)}) ORDER BY dimension, week, segment, bucket"""
             )
-        names = [m.name for m in metrics] + [m.name for m in quantiles]
+        con.execute("DELETE FROM kpi_backlog_ages")
+        con.execute(
+            f"""INSERT INTO kpi_backlog_ages BY NAME
+                SELECT * FROM ({_backlog_ages_build_sql(settings)}) ORDER BY dimension, day, segment, bucket"""
+        )
+        names = [m.name for m in metrics] + [m.name for m in quantiles] + ["backlog_age"]
         con.execute(
             "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
             [conventions_key(settings), data_version(con), settings.as_of, ",".join(names)],
@@ -182,6 +187,7 @@ def answers(state: CubeState | None, m: Metric, query: Query) -> bool:
         and (query.dimension is None or query.dimension in CUBE_DIMENSIONS)
         and not (m.kind == "backlog" and query.grain == RANGE)  # a level at a moment: the raw SQL says so
         and (m.kind != "quantile" or _histograms_answer(query))
+        and (m.kind != "backlog" or m.fields["aggregate"] == "count" or query.grain in BACKLOG_AGE_GRAINS)
     )
 
 
@@ -199,6 +205,8 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
 
     A metric counted as of now has its last days read raw and added to the cube's days.
     """
+    if m.kind == "backlog" and m.fields["aggregate"] != "count":
+        return backlog_age_sql(m, query, settings, state)
     if m.kind == "backlog":
         return _backlog_sql(m, query, settings)
     if m.kind == "quantile":
@@ -243,6 +251,12 @@ def _period_start(day: date, grain: str) -> date:
     if grain == "month":
         return day.replace(day=1)
     return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+
+
+def _period_start_of(day: date, grain: str) -> date:
+    if grain == "day":
+        return day
+    return _week_start(day) if grain == "week" else _period_start(day, grain)
 
 
 def _histograms_answer(query: Query) -> bool:
@@ -315,13 +329,28 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
                 f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})"
             )
     q = float(f["quantile"])
-    keys = f"period_start, {keep_dimension}segment"
     spread = f"{Z95} * sqrt(total * {q} * (1 - {q}))"
+    ranks = {
+        "value": f"greatest(1, ceil(total * {q}))",
+        "ci_low": f"greatest(1, floor(total * {q} - {spread}))",
+        "ci_high": f"least(total, ceil(total * {q} + {spread}) + 1)",
+    }
+    return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks)
+
+
+def _read_ranks(parts: list[str], keys: str, ranks: dict[str, str]) -> str:
+    """The values at the given ranks (expressions of ``total``) of histograms merged from ``parts``.
+
+    Within a bucket the value is read between its smallest and largest duration by rank, so a
+    bucket holding one distinct value gives it exactly.
+    """
 
     def at(rank: str) -> str:
         position = f"({rank} - (cum - n) - 1) / greatest(n - 1, 1)"
         return f"arg_min(lo + (hi - lo) * {position}, bucket) FILTER (WHERE cum >= {rank})"
 
+    rank_columns = ", ".join(f"{rank} AS __rank_{name}" for name, rank in ranks.items())
+    values = ", ".join(f"{at(f'__rank_{name}')} AS {name}" for name in ranks)
     return f"""
         WITH merged AS (
             SELECT {keys}, bucket, sum(n) AS n, min(lo) AS lo, max(hi) AS hi
@@ -329,15 +358,85 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
         ranked AS (
             SELECT *, sum(n) OVER (PARTITION BY {keys} ORDER BY bucket) AS cum,
                    sum(n) OVER (PARTITION BY {keys}) AS total
-            FROM merged),
-        ranks AS (
-            SELECT *, greatest(1, ceil(total * {q})) AS r_value,
-                   greatest(1, floor(total * {q} - {spread})) AS r_low,
-                   least(total, ceil(total * {q} + {spread}) + 1) AS r_high
-            FROM ranked)
-        SELECT {keys}, any_value(total)::BIGINT AS n, {at("r_value")} AS value, {at("r_low")} AS ci_low,
-               {at("r_high")} AS ci_high
-        FROM ranks GROUP BY ALL"""
+            FROM merged)
+        SELECT {keys}, any_value(total)::BIGINT AS n, {values}
+        FROM (SELECT *, {rank_columns} FROM ranked) GROUP BY ALL"""
+
+
+# Weeks end on Sundays, months and quarters on their last days: the days whose ends the backlog
+# ages are kept for (daily backlog ages are read raw).
+BACKLOG_AGE_GRAINS = ("week", "month", "quarter")
+
+
+def _backlog_ages_build_sql(settings: Settings) -> str:
+    """Ages of the tickets open at the end of each week, month and quarter, bucketed, overall and per segment.
+
+    A ticket is open at the end of day D when it was created before and closed at or after that
+    moment; the days run to the last one ended when the cube is built.
+    """
+    zone = _literal(settings.conventions.report_time_zone)
+    built = f"({_placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
+    closed = "coalesce(resolved_at, closed_at)"
+    age = "((epoch(timezone(" + zone + ", (day + 1)::TIMESTAMP)) - epoch(created_at)) / 60.0)"
+    segments, dimension, segment, sets = _grouping_sets(keys="bucket")
+    return f"""
+        WITH spanning AS (
+            SELECT *, (created_at AT TIME ZONE {zone})::DATE AS first_day,
+                   least(coalesce(({closed} AT TIME ZONE {zone})::DATE, {built}), {built}) - 1 AS last_day
+            FROM tickets
+            WHERE created_at IS NOT NULL),
+        open_at_day_end AS (
+            SELECT * EXCLUDE (first_sunday),
+                   unnest(generate_series(first_sunday, last_day, INTERVAL 7 DAY))::DATE AS day
+            FROM (SELECT *, first_day + ((7 - isodow(first_day)) % 7)::INTEGER AS first_sunday FROM spanning)
+            WHERE last_day >= first_sunday
+            UNION ALL
+            SELECT * EXCLUDE (month), last_day(month) AS day
+            FROM (SELECT *, unnest(generate_series(date_trunc('month', first_day), last_day, INTERVAL 1 MONTH))::DATE
+                            AS month
+                  FROM spanning WHERE last_day >= first_day)
+            WHERE last_day(month) <= last_day AND isodow(last_day(month)) <> 7)
+        SELECT day, {dimension}, {segment}, bucket, count(*) AS n, min(age) AS lo, max(age) AS hi
+        FROM (SELECT day, {segments}, {age} AS age, {_bucket(age)} AS bucket FROM open_at_day_end src)
+        GROUP BY GROUPING SETS ({sets.replace("period_start", "day")})"""
+
+
+def backlog_age_sql(
+    m: Metric, query: Query, settings: Settings, state: CubeState, dimensions: tuple[str, ...] | None = None
+) -> str:
+    """The median age of the tickets open at each period's end, from the end-of-day histograms.
+
+    Periods that ended by the as-of time and by the cube's build are read at their last day's end;
+    the one in progress (which ends at the as-of moment) is read raw. The median of an even count is
+    the mean of the two middle ages, as DuckDB's ``median`` gives it.
+    """
+    grain, zone = query.grain, ZoneInfo(settings.conventions.report_time_zone)
+    known = min(state.built_as_of, settings.as_of).astimezone(zone).date()
+    wanted = [query.dimension or "overall"] if dimensions is None else list(dimensions)
+    keep_dimension = "dimension, " if dimensions is not None else ""
+    conditions = [
+        f"dimension IN ({', '.join(map(_literal, wanted))})",
+        f"day = (date_trunc('{grain}', day) + INTERVAL 1 {grain})::DATE - 1",
+        f"day < DATE {_literal(known.isoformat())}",
+    ]
+    if query.date_from:
+        conditions.append(f"date_trunc('{grain}', day)::DATE >= DATE {_literal(query.date_from.isoformat())}")
+    if query.date_to:
+        conditions.append(f"date_trunc('{grain}', day)::DATE <= DATE {_literal(query.date_to.isoformat())}")
+    histogram = f"""SELECT date_trunc('{grain}', day)::DATE AS period_start, {keep_dimension}segment, bucket, n, lo, hi
+                    FROM kpi_backlog_ages WHERE {" AND ".join(conditions)}"""
+    first_raw = _period_start_of(known, grain)
+    recent = _Compiler(replace(query, date_from=max(query.date_from or first_raw, first_raw)), settings)
+    raw = recent.sql(m) if dimensions is None else recent.sql(m, cube=True)
+    middle = {
+        "value_low": "greatest(1, floor((total + 1) / 2))",
+        "value_high": "greatest(1, ceil((total + 1) / 2))",
+    }
+    keys = f"period_start, {keep_dimension}segment"
+    raw_dimensions = f"dimension IN ({', '.join(map(_literal, wanted))})" if dimensions is not None else "true"
+    return f"""SELECT {keys}, (value_low + value_high) / 2 AS value, n
+               FROM ({_read_ranks([histogram], keys, middle)})
+               UNION ALL SELECT {keys}, value, n FROM ({raw}) WHERE {raw_dimensions}"""
 
 
 def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
@@ -354,13 +453,9 @@ def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
     if query.date_to:
         period_filters.append(f"p::DATE <= DATE {_literal(query.date_to.isoformat())}")
     days = f"kpi_cube WHERE metric = {_literal(m.name)} AND dimension = {_literal(query.dimension or 'overall')}"
-    in_progress = settings.as_of.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date()
-    in_progress = {
-        "day": in_progress,
-        "week": in_progress - timedelta(days=in_progress.weekday()),
-        "month": in_progress.replace(day=1),
-        "quarter": in_progress.replace(month=(in_progress.month - 1) // 3 * 3 + 1, day=1),
-    }[grain]
+    in_progress = _period_start_of(
+        settings.as_of.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date(), grain
+    )
     raw = _Compiler(replace(query, date_from=max(query.date_from or in_progress, in_progress)), settings).sql(m)
     return f"""
         WITH periods AS (

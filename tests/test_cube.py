@@ -153,7 +153,8 @@ QUANTILES = ("first_response_median", "first_response_p90", "resolution_median",
     "grain,dimension,date_from,date_to",
     [("week", "channel", None, None), ("week", "agent", date(2026, 2, 4), date(2026, 5, 19)),
      ("range", "team", date(2026, 3, 4), date(2026, 6, 17)), ("range", None, date(2026, 7, 8), date(2026, 7, 10)),
-     ("quarter", "channel", date(2025, 10, 1), date(2026, 6, 30)), ("month", None, date(2026, 1, 5), date(2026, 4, 20))],
+     ("quarter", "channel", date(2025, 10, 1), date(2026, 6, 30)),
+     ("month", None, date(2026, 1, 5), date(2026, 4, 20))],
 )  # fmt: skip
 def test_medians_and_p90s_from_the_weekly_histograms_are_within_two_percent_of_the_raw_ones(
     warehouse, grain, dimension, date_from, date_to
@@ -198,3 +199,25 @@ def test_the_quarters_to_review_are_the_same_from_the_cube_as_from_the_tickets(w
     warehouse.execute("DELETE FROM kpi_cube_meta")  # no current cube: the tickets are read
     assert from_cube == quarters(warehouse)
     assert len(from_cube) >= 4 and from_cube[0][1] is False and from_cube[-1][1] is True
+
+
+@pytest.mark.parametrize(
+    "grain,dimension,hours_back", [("week", "channel", 0), ("month", "team", 30), ("quarter", None, 24 * 20 + 7)]
+)
+def test_backlog_ages_at_period_ends_from_the_cube_are_within_two_percent_of_the_raw_join(
+    warehouse, grain, dimension, hours_back
+):
+    """The ages of the tickets open at each week's, month's and quarter's end are kept per end; the period in
+    progress (it ends at the as-of moment) is read raw."""
+    settings = load_settings(as_of=data_end(warehouse) - timedelta(hours=hours_back))
+    query = Query(("backlog_age",), grain, dimension, date(2025, 6, 1))
+    assert answers(cube_state(warehouse, settings), metric("backlog_age"), query)
+    keys = ["segment", "period_start"]
+    cubed = compute(warehouse, query, settings).select(*keys, "value", "n")
+    raw = compute(warehouse, query, settings, use_cube=False).select(*keys, "value", "n")
+    joined = cubed.join(raw, on=keys, how="full", suffix="_raw", coalesce=True)
+    assert joined.height == raw.height == cubed.height > 3
+    assert joined["n"].equals(joined["n_raw"].alias("n"))
+    assert ((joined["value"] - joined["value_raw"]).abs() / joined["value_raw"]).max() <= 0.02
+    daily = Query(("backlog_age",), "day", dimension, date(2025, 6, 1))
+    assert not answers(cube_state(warehouse, settings), metric("backlog_age"), daily)  # daily ends are not kept
