@@ -1,4 +1,4 @@
-"""In-process timings on a loaded warehouse: every KPI warm, the crisis scan, and each page's questions.
+"""In-process timings on a loaded warehouse: every KPI warm (together and one by one), the scan, each page.
 
 Run as ``python -m benchmarks.probe DB RUNS``; prints one JSON object of medians in seconds.
 """
@@ -62,6 +62,10 @@ def probe(db: str, runs: int) -> dict:
     every_kpi = Query(all_metric_names(), "week", "channel")
     result = {
         "kpis_warm": timed(lambda: compute(con, every_kpi, settings), runs),
+        "kpi_each": {
+            name: timed(lambda name=name: compute(con, Query((name,), "week", "channel"), settings), runs)
+            for name in all_metric_names()
+        },
         "scan": timed(lambda: scan(con, settings, "week"), runs),
         "pages": {name: timed(action, runs) for name, action in page_actions(con).items()},
     }

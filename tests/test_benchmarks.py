@@ -26,7 +26,10 @@ def figures(scale: float) -> dict:
         "ingest": Measured(14.0 * scale, 1500.0),
         "floor": Measured(10.0 * scale, 900.0),
         "pandas": Measured(16.0 * scale, 3800.0),
+        "parse": Measured(4.0 * scale, 800.0),
+        "cube": Measured(3.0 * scale, 900.0),
         "kpis_warm": Measured(0.1 * scale, 0.0),
+        "kpi_each": {"csat": Measured(0.01, 0.0), "backlog_age": Measured(0.2 * scale, 0.0)},
         "kpis_cold": Measured(2.0, 0.0),
         "scan": Measured(12.0 * scale, 0.0),
         "pages": {"overview": Measured(0.5 * scale, 0.0)},
@@ -44,6 +47,11 @@ def test_report_states_every_figure_ratio_and_goal():
     assert "| 10,000,000 | pages | each under 1 s | NOT MET |" in text
     assert "| 10,000,000 | ingest | within 1.5x the DuckDB floor | met |" in text
     assert "cores" in text and "1,000,000 tickets" in text
+    assert "| one KPI question, warm: the slowest | 20 ms | 200 ms | 10.0x |" in text
+    assert "Slowest single KPI questions at 10,000,000 tickets: `backlog_age` 200 ms, `csat` 10 ms." in text
+    assert "| of the ingest: the KPI cube rebuilt alone | 300 ms | 3.0 s | 10.0x |" in text
     assert verdicts(large) == {
-        "ingest": True, "ingest_rss": True, "kpis_warm": True, "kpis_cold": True, "scan": True, "pages": False,
+        "ingest": True, "ingest_rss": True, "kpi_each": False, "kpis_warm": True, "kpis_cold": True, "scan": True,
+        "pages": False,
     }  # fmt: skip
+    assert verdicts(small)["kpi_each"] is True
