@@ -240,6 +240,65 @@ class _Compiler:
             return self.backlog_sql(m, cube)
         raise ValueError(f"no SQL for kind {m.kind}")
 
+    def cube_sides(self, m: Metric) -> list[tuple[str, str, str, dict[str, tuple[str, str | None]]]]:
+        """The metric's aggregates as (source, time column, row condition, {cube column: (call, condition)}).
+
+        The cube builds every metric read from the same source by the same time in one scan, each
+        aggregate restricted to its metric's rows (and to its own condition, if any); a ratio has a
+        side for each of its two sources.
+        """
+        f = m.fields
+        where = _fill(f.get("where") or "true", self.values)
+        if m.kind == "proportion":
+            aggregates = {
+                "numerator": ("count(*)", _fill(f["numerator"], self.values)),
+                "denominator": ("count(*)", None),
+            }
+        elif m.kind == "count":
+            aggregates = {"value": ("count(*)", None)}
+        elif m.kind == "nps":
+            value = _fill(f["value"], self.values)
+            aggregates = {
+                "promoters": ("count(*)", f"{value} >= 9"),
+                "detractors": ("count(*)", f"{value} <= 6"),
+                "n": ("count(*)", None),
+            }
+        elif m.kind == "mean":
+            value = _fill(f["value"], self.values)
+            aggregates = {
+                "value_sum": (f"sum({value})", None),
+                "value_sum_squares": (f"sum(({value}) ^ 2)", None),
+                "n": (f"count({value})", None),
+            }
+        elif m.kind == "ratio":
+            count = _fill(f.get("denominator_count", "count(*)"), self.values)
+            return [
+                (f["numerator_source"], f["numerator_time"], _fill(f.get("numerator_where") or "true", self.values),
+                 {"numerator": ("count(*)", None)}),
+                (f["denominator_source"], f["denominator_time"],
+                 _fill(f.get("denominator_where") or "true", self.values), {"denominator": (count, None)}),
+            ]  # fmt: skip
+        else:
+            raise ValueError(f"{m.name}: a {m.kind} is not kept in the daily cube")
+        return [(f["source"], f["time"], where, aggregates)]
+
+    def cube_scan_sql(
+        self, source: str, time_column: str, sides: list[tuple[str, dict[str, tuple[str, str | None]]]]
+    ) -> str:
+        """One scan of ``source`` by ``time_column`` for several sides: each aggregate filtered to its side's rows,
+        with ``side{i}__rows`` counting them (a side has no row for a segment and day it has no rows in)."""
+        segments, dimension, segment, sets = _grouping_sets()
+        columns = []
+        for i, (where, aggregates) in enumerate(sides):
+            columns.append(f"count(*) FILTER (WHERE {where}) AS side{i}__rows")
+            for name, (call, condition) in aggregates.items():
+                rows = f"({where}) AND ({condition})" if condition else where
+                columns.append(f"{call} FILTER (WHERE {rows}) AS side{i}__{name}")
+        return f"""SELECT period_start, {dimension}, {segment}, {", ".join(columns)}
+                   FROM (SELECT {self.period(time_column)} AS period_start, {segments}, src.*
+                         FROM {self.source(source)} src WHERE {self.conditions(time_column, None)}) src
+                   GROUP BY GROUPING SETS ({sets})"""
+
     def backlog_events_sql(self) -> str:
         """Tickets opened and closed per local day, overall and per segment: the cube's rows for the backlog count.
 

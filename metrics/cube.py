@@ -43,7 +43,8 @@ from metrics.settings import Settings, load_settings
 
 MEASURES = {
     "proportion": "sum(numerator) AS numerator, sum(denominator) AS denominator",
-    "ratio": "sum(numerator) AS numerator, sum(denominator) AS denominator",
+    # A ratio's two sides are rows of their own: a day may have complaints and no tickets, or the reverse.
+    "ratio": "coalesce(sum(numerator), 0) AS numerator, coalesce(sum(denominator), 0) AS denominator",
     "count": "sum(value) AS value",
     "nps": "sum(promoters) AS promoters, sum(detractors) AS detractors, sum(n)::BIGINT AS n",
     "mean": "sum(value_sum) AS value_sum, sum(value_sum_squares) AS value_sum_squares, sum(n)::BIGINT AS n",
@@ -121,6 +122,34 @@ def _histogram_build_sql(m: Metric, settings: Settings) -> str:
                GROUP BY GROUPING SETS ({sets})"""
 
 
+def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: _Compiler, metrics: list[Metric]) -> None:
+    """The daily rows of every metric: one scan per source and time column, shared by all metrics reading it."""
+    scans: dict[tuple[str, str], list[tuple[str, str, dict]]] = {}
+    for m in metrics:
+        if m.kind == "backlog":
+            con.execute(
+                f"""INSERT INTO kpi_cube BY NAME
+                    SELECT {_literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
+                    FROM ({compiler.backlog_events_sql()}) ORDER BY dimension, day"""
+            )
+            continue
+        for source, time_column, where, aggregates in compiler.cube_sides(m):
+            scans.setdefault((source, time_column), []).append((m.name, where, aggregates))
+    for (source, time_column), sides in scans.items():
+        scan = compiler.cube_scan_sql(source, time_column, [(where, aggregates) for _, where, aggregates in sides])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE cube_scan AS {scan}")
+        for i, (name, _, aggregates) in enumerate(sides):
+            columns = ", ".join(
+                f"side{i}__{column}::{'BIGINT' if column == 'n' else 'DOUBLE'} AS {column}" for column in aggregates
+            )
+            con.execute(
+                f"""INSERT INTO kpi_cube BY NAME
+                    SELECT {_literal(name)} AS metric, period_start AS day, dimension, segment, {columns}
+                    FROM cube_scan WHERE side{i}__rows > 0 ORDER BY dimension, day"""
+            )
+    con.execute("DROP TABLE IF EXISTS cube_scan")
+
+
 def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> int:
     """Rebuild the cube for ``settings``' conventions in one transaction; returns its number of rows."""
     settings = settings or load_settings()
@@ -132,13 +161,7 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None)
     try:
         con.execute("DELETE FROM kpi_cube")
         con.execute("DELETE FROM kpi_cube_meta")
-        for m in metrics:
-            sql = compiler.backlog_events_sql() if m.kind == "backlog" else compiler.sql(m, cube=True)
-            con.execute(
-                f"""INSERT INTO kpi_cube BY NAME
-                    SELECT {_literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
-                    FROM ({sql}) ORDER BY dimension, day"""
-            )
+        _insert_daily(con, compiler, metrics)
         con.execute("DELETE FROM kpi_histogram")
         quantiles = histogram_metrics()
         for key, m in {histogram_key(m): m for m in quantiles}.items():
