@@ -150,9 +150,20 @@ def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: _Compiler, metrics: 
     con.execute("DROP TABLE IF EXISTS cube_scan")
 
 
-def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> int:
-    """Rebuild the cube for ``settings``' conventions in one transaction; returns its number of rows."""
+# Below this many tickets a week's segment holds too few durations for buckets to save rows (a
+# histogram would outgrow the tickets), and the raw medians answer in about 100 ms.
+HISTOGRAM_MIN_TICKETS = 3_000_000
+
+
+def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, histograms: bool | None = None) -> int:
+    """Rebuild the cube for ``settings``' conventions in one transaction; returns its number of rows.
+
+    The duration and backlog-age histograms are built with ``histograms``, by default from
+    HISTOGRAM_MIN_TICKETS tickets on; without them those questions read the raw tables.
+    """
     settings = settings or load_settings()
+    if histograms is None:
+        histograms = con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= HISTOGRAM_MIN_TICKETS
     metrics = cube_metrics(settings)
     compiler = _Compiler(Query(tuple(m.name for m in metrics), "day"), settings)
     if settings.conventions.hours == "business":
@@ -163,18 +174,19 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None)
         con.execute("DELETE FROM kpi_cube_meta")
         _insert_daily(con, compiler, metrics)
         con.execute("DELETE FROM kpi_histogram")
-        quantiles = histogram_metrics()
+        con.execute("DELETE FROM kpi_backlog_ages")
+        quantiles = histogram_metrics() if histograms else []
         for key, m in {histogram_key(m): m for m in quantiles}.items():
             con.execute(
                 f"""INSERT INTO kpi_histogram BY NAME SELECT {_literal(key)} AS key, *
                     FROM ({_histogram_build_sql(m, settings)}) ORDER BY dimension, week, segment, bucket"""
             )
-        con.execute("DELETE FROM kpi_backlog_ages")
-        con.execute(
-            f"""INSERT INTO kpi_backlog_ages BY NAME
-                SELECT * FROM ({_backlog_ages_build_sql(settings)}) ORDER BY dimension, day, segment, bucket"""
-        )
-        names = [m.name for m in metrics] + [m.name for m in quantiles] + ["backlog_age"]
+        if histograms:
+            con.execute(
+                f"""INSERT INTO kpi_backlog_ages BY NAME
+                    SELECT * FROM ({_backlog_ages_build_sql(settings)}) ORDER BY dimension, day, segment, bucket"""
+            )
+        names = [m.name for m in metrics] + [m.name for m in quantiles] + (["backlog_age"] if histograms else [])
         con.execute(
             "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
             [conventions_key(settings), data_version(con), settings.as_of, ",".join(names)],

@@ -200,7 +200,7 @@ def ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) ->
 
 def write(action, *args: Any, **kwargs: Any) -> Any:
     """Run an action that writes to the warehouse, then drop every cached answer."""
-    con = connect(str(warehouse_path()))
+    con = connect(str(warehouse_path()), on_wait=st.info)
     try:
         return action(con, *args, **kwargs)
     finally:

@@ -62,7 +62,7 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
         progress.progress((done - 1) / len(plans), text=f"Loading {name}…")
         try:
             result = write(ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping, source_tz=zone,
-                           loaded_by="upload page")  # fmt: skip
+                           loaded_by="upload page", on_wait=st.info)  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))
             continue
@@ -100,7 +100,7 @@ else:
                                key="undo_batch")  # fmt: skip
         if right.button(t("Undo batch"), key="undo_button"):
             try:
-                outcome = write(undo_batch, int(batch))
+                outcome = write(undo_batch, int(batch), on_wait=st.info)
             except IngestError as exc:
                 st.error(str(exc))
             else:

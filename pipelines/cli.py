@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pipelines.errors import IngestError
 from pipelines.schema import KINDS
-from pipelines.warehouse import connect, resolve_db_path, table_counts
+from pipelines.warehouse import connect, print_waiting, resolve_db_path, table_counts
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -35,7 +35,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pipelines.ingest import ingest_file, refresh_marts
 
     mapping = _parse_map(args.map)
-    con = connect(args.db)
+    con = connect(args.db, on_wait=print_waiting)
     exit_code = EXIT_OK
     loaded = False
     try:
@@ -86,7 +86,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_undo(args: argparse.Namespace) -> int:
     from pipelines.undo import undo_batch
 
-    con = connect(args.db)
+    con = connect(args.db, on_wait=print_waiting)
     try:
         outcome = undo_batch(con, args.batch_id)
     finally:
@@ -99,7 +99,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    con = connect(args.db)
+    con = connect(args.db, on_wait=print_waiting)
     try:
         counts = table_counts(con)
     finally:
@@ -114,7 +114,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     db = resolve_db_path(args.db).resolve()
-    connect(db).close()  # create and migrate before the app opens it
+    connect(db, on_wait=print_waiting).close()  # create and migrate before the app opens it
     env = {**os.environ, "CSAT_RADAR_DB": str(db)}
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP),
@@ -169,7 +169,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         date_to=_parse_date(args.date_to),
         filters=_parse_filters(args.filter),
     )
-    con = connect(args.db, read_only=True)
+    con = connect(args.db, read_only=True, on_wait=print_waiting)
     try:
         result = compute(con, query, settings)
     except ValueError as exc:
@@ -221,7 +221,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         raise IngestError("targets", str(exc)) from exc
     since = _parse_date(args.since) or (datetime.now(UTC) - timedelta(days=90)).date()
-    con = connect(args.db)
+    con = connect(args.db, on_wait=print_waiting)
     try:
         found = scan(con, settings, args.grain, since=since)
         needed = rules()["scan"]["recovery_periods"][args.grain]
@@ -294,7 +294,7 @@ def _generated_histories(seeds: list[int], calm_seeds: list[int]) -> list[tuple[
             stem = f"seed{seed}" + ("" if with_crises else "-calm")
             db, truth_path = Path(folder, f"{stem}.duckdb"), Path(folder, f"{stem}.json")
             build_demo(db, seed=seed, truth_path=truth_path, inject_crises=with_crises, log_crises=False)
-            con = connect(db, read_only=True)
+            con = connect(db, read_only=True, on_wait=print_waiting)
             try:
                 results.append(
                     (
@@ -320,7 +320,7 @@ def _labelled_history(args: argparse.Namespace) -> tuple[str, dict]:
         ) from exc
     except json.JSONDecodeError as exc:
         raise IngestError(str(truth_path), f"not valid JSON ({exc.msg})") from exc
-    con = connect(args.db, read_only=True)
+    con = connect(args.db, read_only=True, on_wait=print_waiting)
     try:
         return str(truth_path), backtest(con, truth)
     finally:
@@ -372,7 +372,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         settings = load_settings(args.targets)
     except SettingsError as exc:
         raise IngestError("targets", str(exc)) from exc
-    con = connect(args.db, read_only=True)
+    con = connect(args.db, read_only=True, on_wait=print_waiting)
     try:
         quarter = args.quarter or last_complete_quarter(con)
         if quarter is None:

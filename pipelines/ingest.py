@@ -8,7 +8,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from pipelines.profiles import choose_profile
 from pipelines.readers import CsvStream, NotStreamable, open_stream, read_export
 from pipelines.schema import KINDS, TABLES
 from pipelines.staging import KEY, stage
+from pipelines.warehouse import exclusive_write
 
 
 def local_timezone() -> str:
@@ -64,16 +65,20 @@ def ingest_file(
     source_tz: str | None = None,
     loaded_by: str = "",
     refresh_cube: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> BatchResult:
     """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read.
 
     A large text table is read, staged and loaded part by part inside the file's one
     transaction, so memory stays bounded whatever the file's size. Afterwards the daily KPI
     cube is rebuilt (``refresh_cube=False`` leaves that to the caller, who loads several files).
+    A load already running into the same warehouse in this process goes first; ``on_wait`` hears
+    that this one waits.
     """
-    result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by)
-    if refresh_cube:
-        refresh_marts(con)
+    with exclusive_write(con, on_wait):
+        result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by)
+        if refresh_cube:
+            refresh_marts(con)
     return result
 
 

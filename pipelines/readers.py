@@ -224,11 +224,30 @@ def _stringify(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(exprs)
 
 
+def _megabytes(limit: str, default: float) -> int:
+    return int(float(os.environ.get(limit, default)) * 1024 * 1024)
+
+
+# Uploaded bytes (the app's files) and a workbook's unpacked content are refused above these
+# sizes; the command line reads files of any size from disk, in parts.
+MAX_UPLOAD_ENV, MAX_EXCEL_ENV = "CSAT_RADAR_MAX_UPLOAD_MB", "CSAT_RADAR_MAX_EXCEL_MB"
+# Real workbooks unpack to a few times their size; a zip bomb to thousands of times.
+MAX_EXCEL_RATIO = 100
+
+
 def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if not any(n.startswith("xl/") for n in archive.namelist()):
                 raise IngestError(name, "a zip archive, not an Excel workbook")
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+            limit = _megabytes(MAX_EXCEL_ENV, 1024)
+            if unpacked > limit or unpacked > MAX_EXCEL_RATIO * max(len(data), 1024 * 1024):
+                raise IngestError(
+                    name,
+                    f"the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MB "
+                    f"(limit {limit / 1024 / 1024:,.0f} MB, {MAX_EXCEL_RATIO}x its size); refused unread",
+                )
     except zipfile.BadZipFile as exc:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
     grid = pl.read_excel(data, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False)
@@ -391,6 +410,13 @@ def read_export(source: str | Path | bytes, file_name: str | None = None) -> Raw
     else:
         data = source
         file_name = file_name or "upload"
+        limit = _megabytes(MAX_UPLOAD_ENV, 1024)
+        if len(data) > limit:
+            raise IngestError(
+                file_name,
+                f"{len(data) / 1024 / 1024:,.0f} MB is over the upload limit of {limit / 1024 / 1024:,.0f} MB "
+                f"({MAX_UPLOAD_ENV}); load it with csat-radar ingest instead",
+            )
     if not data.strip():
         raise IngestError(file_name, "the file is empty")
 

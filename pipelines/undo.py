@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 
 from pipelines.errors import IngestError
 from pipelines.schema import TABLES
+from pipelines.warehouse import exclusive_write
 
 
-def undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]:
+def undo_batch(
+    con: duckdb.DuckDBPyConnection, batch_id: int, on_wait: Callable[[str], None] | None = None
+) -> dict[str, int]:
+    """Undo one batch, after any load or undo already running into the warehouse in this process."""
+    with exclusive_write(con, on_wait):
+        return _undo_batch(con, batch_id)
+
+
+def _undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]:
     """Undo one batch in a single transaction; returns how many new rows were removed and old versions restored.
 
     Refused (IngestError) when the batch is unknown, already undone, or a later batch replaced

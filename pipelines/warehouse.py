@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -12,6 +20,10 @@ from pipelines.errors import IngestError
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
 DB_ENV = "CSAT_RADAR_DB"
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long an open waits for another process (a load from the command line or the app) to
+# release the warehouse before it gives up with a message.
+LOCK_WAIT_ENV = "CSAT_RADAR_LOCK_WAIT_SECONDS"
+DEFAULT_LOCK_WAIT_SECONDS = 600.0
 
 
 def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -40,13 +52,35 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return con.sql("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
+def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file a connection's warehouse lives in (None in memory)."""
+    found = con.sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    return Path(found[0][0]) if found and found[0][0] else None
+
+
+def backup_before_migration(con: duckdb.DuckDBPyConnection, version: int) -> Path | None:
+    """Copy the warehouse file aside, as it is at ``version``, before a migration changes it."""
+    path = database_file(con)
+    if path is None or not path.exists():
+        return None
+    con.execute("CHECKPOINT")  # everything in the file itself, so the copy is the whole warehouse
+    backup = path.with_name(f"{path.name}.v{version}-{datetime.now(UTC):%Y%m%dT%H%M%S}.bak")
+    shutil.copy2(path, backup)
+    return backup
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Apply every migration newer than the file's version, each in its own transaction."""
+    """Apply every migration newer than the file's version, each in its own transaction.
+
+    A warehouse that already holds a schema is copied aside first (``NAME.vN-TIME.bak``).
+    """
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
     current = schema_version(con)
     latest = migrations()[-1][0]
     if current > latest:
         raise IngestError("warehouse", f"schema version {current} is newer than this CSAT Radar understands ({latest})")
+    if 0 < current < latest:
+        backup_before_migration(con, current)
     for version, path in migrations():
         if version <= current:
             continue
@@ -61,17 +95,88 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return latest
 
 
-def connect(db_path: str | os.PathLike | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating if needed) the warehouse and bring its schema up to date."""
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+@contextmanager
+def exclusive_write(con: duckdb.DuckDBPyConnection, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One load or undo at a time per warehouse in this process; a second one waits, told so by ``on_wait``.
+
+    Sessions of the app share one process and one DuckDB instance, where readers go on while a
+    load runs but two writers could conflict; other processes already wait at the open.
+    """
+    key = str(database_file(con) or id(con))
+    with _WRITERS_GUARD:
+        lock = _WRITERS.setdefault(key, threading.Lock())
+    if not lock.acquire(blocking=False):
+        if on_wait is not None:
+            on_wait(f"{key}: another load or undo is running; this one starts when it is done")
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _waiting_message(path: Path, error: duckdb.Error) -> str:
+    holder = re.search(r"PID (\d+)", str(error))
+    who = f"process {holder.group(1)}" if holder else "another process"
+    return f"{path}: in use by {who} (a load?); waiting for it to finish"
+
+
+def print_waiting(message: str) -> None:
+    """The command line's way to say it waits: one line on standard error."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _open(path: Path, read_only: bool, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
+    """Open the file, waiting while another process holds it; IngestError when it cannot be opened."""
+    wait = float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_SECONDS))
+    deadline, pause, announced = time.monotonic() + wait, 0.05, False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "not a valid duckdb database" in str(exc).lower():
+                raise IngestError(str(path), "not a warehouse this CSAT Radar can open (not a DuckDB file)") from exc
+            if "lock" not in str(exc).lower():
+                raise IngestError(str(path), f"cannot open the warehouse: {str(exc).splitlines()[0]}") from exc
+            if time.monotonic() >= deadline:
+                raise IngestError(
+                    str(path), f"still in use by another process after {wait:.0f} s; try again when its load is done"
+                ) from exc
+            if on_wait is not None and not announced:
+                on_wait(_waiting_message(path, exc))
+                announced = True
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        except duckdb.Error as exc:
+            problem = str(exc).splitlines()[0]
+            raise IngestError(str(path), f"not a warehouse this CSAT Radar can open ({problem})") from exc
+
+
+def connect(
+    db_path: str | os.PathLike | None = None,
+    read_only: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed) the warehouse and bring its schema up to date.
+
+    While another process has the file open for writing (DuckDB lets one process write), the
+    open waits, up to CSAT_RADAR_LOCK_WAIT_SECONDS, telling ``on_wait`` once that it waits. A
+    file that is not a DuckDB warehouse, or one from a newer CSAT Radar, is refused with IngestError.
+    """
     path = resolve_db_path(db_path)
     if read_only and path.exists():
-        return duckdb.connect(str(path), read_only=True)
+        return _open(path, True, on_wait)
     path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, False, on_wait)
     try:
-        con = duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        raise IngestError(str(path), f"cannot open the warehouse: {str(exc).splitlines()[0]}") from exc
-    migrate(con)
+        migrate(con)
+    except BaseException:
+        con.close()
+        raise
     from pipelines.load import rehash  # load needs the schema this module migrates to
 
     rehash(con)

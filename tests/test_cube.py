@@ -26,6 +26,7 @@ def warehouse(demo, tmp_path):
     copy = tmp_path / "cube.duckdb"
     shutil.copy(demo[0], copy)
     con = connect(copy)
+    build_cube(con, load_settings(as_of=data_end(con)), histograms=True)  # the demo is below the histograms' size
     yield con
     con.close()
 
@@ -183,7 +184,7 @@ def test_a_median_from_the_histograms_is_the_exact_one_when_durations_fall_in_se
         rows.append(f"T{i},{created},{created + timedelta(minutes=1)},{created + timedelta(minutes=10 * i)},chat")
     ingest_file(con, write(tmp_path / "t.csv", "\n".join(rows) + "\n"), "tickets", source_tz="UTC")
     settings = load_settings(as_of=datetime(2026, 3, 20, tzinfo=UTC))
-    build_cube(con, settings)
+    build_cube(con, settings, histograms=True)
     for grain in ("week", "range"):
         query = Query(("resolution_median", "resolution_p90"), grain, "channel", date(2026, 3, 2), date(2026, 3, 8))
         cubed = compute(con, query, settings).sort("metric")
@@ -221,3 +222,14 @@ def test_backlog_ages_at_period_ends_from_the_cube_are_within_two_percent_of_the
     assert ((joined["value"] - joined["value_raw"]).abs() / joined["value_raw"]).max() <= 0.02
     daily = Query(("backlog_age",), "day", dimension, date(2025, 6, 1))
     assert not answers(cube_state(warehouse, settings), metric("backlog_age"), daily)  # daily ends are not kept
+
+
+def test_below_the_histograms_size_medians_and_backlog_ages_are_read_raw_and_exact(warehouse):
+    settings = load_settings(as_of=data_end(warehouse))
+    build_cube(warehouse, settings)  # the demo's tickets are fewer than the histograms need
+    state = cube_state(warehouse, settings)
+    query = Query(("resolution_median", "backlog_age"), "week", "channel")
+    assert state is not None and not any(answers(state, metric(name), query) for name in query.metrics)
+    assert warehouse.sql("SELECT count(*) FROM kpi_histogram").fetchall() == [(0,)]
+    cubed, raw = both(warehouse, query, settings)
+    assert cubed.height > 0 and cubed.equals(raw)
