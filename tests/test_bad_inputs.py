@@ -88,3 +88,18 @@ def test_a_zip_bomb_named_xlsx_is_refused_before_it_is_unpacked():
     assert len(data) < 1024 * 1024
     with pytest.raises(IngestError, match=r"^report\.xlsx: the workbook unpacks to 300 MB .*refused unread"):
         read_export(data, file_name="report.xlsx")
+
+
+def test_formula_cells_are_stored_as_text_and_defused_in_downloads(con):
+    from metrics.compute import Query, records
+    from metrics.exports import csv_bytes
+    from metrics.settings import load_settings
+
+    result = ingest_file(con, CORPUS / "formula_cells.csv", "tickets", source_tz="UTC")
+    assert result.rows_loaded == 2
+    stored = sorted(r[0] for r in con.sql("SELECT channel FROM tickets").fetchall())
+    assert stored == ["+cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example","click")']  # kept as given
+    rows = records(con, "tickets", Query(("ticket_volume",), "range"), load_settings())
+    text = csv_bytes(rows.select("ticket_id", "channel")).decode("utf-8-sig")
+    assert "'=HYPERLINK" in text and "'+cmd" in text
+    assert "\n=" not in text and ",=" not in text and ",+" not in text
