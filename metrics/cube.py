@@ -40,6 +40,7 @@ from metrics.compute import (
     _placeholders,
 )
 from metrics.settings import Settings, load_settings
+from pipelines.warehouse import transaction
 
 MEASURES = {
     "proportion": "sum(numerator) AS numerator, sum(denominator) AS denominator",
@@ -168,8 +169,7 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
     compiler = _Compiler(Query(tuple(m.name for m in metrics), "day"), settings)
     if settings.conventions.hours == "business":
         con.execute(_business_macro(settings.conventions))
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("DELETE FROM kpi_cube")
         con.execute("DELETE FROM kpi_cube_meta")
         _insert_daily(con, compiler, metrics)
@@ -192,10 +192,6 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
             [conventions_key(settings), data_version(con), settings.as_of, ",".join(names)],
         )
         rows = con.sql("SELECT count(*) FROM kpi_cube").fetchall()[0][0]
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return rows
 
 

@@ -18,6 +18,7 @@ import polars as pl
 
 from pipelines.schema import TABLES, Table
 from pipelines.staging import KEY, ORDER, RAW, Staged
+from pipelines.warehouse import transaction
 
 
 @dataclass
@@ -71,17 +72,12 @@ def rehash(con: duckdb.DuckDBPyConnection) -> bool:
     recorded = con.sql("SELECT value FROM warehouse_meta WHERE key = 'row_hash_engine'").fetchall()
     if recorded and recorded[0][0] == HASH_ENGINE:
         return False
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in TABLES.values():
             for name in (table.name, f"{table.name}_history"):
                 con.execute(f"UPDATE {name} SET row_hash = {row_hash_sql(table)}")
         con.execute("DELETE FROM warehouse_meta WHERE key = 'row_hash_engine'")
         con.execute("INSERT INTO warehouse_meta VALUES ('row_hash_engine', ?)", [HASH_ENGINE])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return True
 
 

@@ -52,6 +52,18 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return con.sql("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Everything inside commits together, or rolls back together on any error or interrupt."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
     """The file a connection's warehouse lives in (None in memory)."""
     found = con.sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
@@ -84,14 +96,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     for version, path in migrations():
         if version <= current:
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(path.read_text(encoding="utf-8"))
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     return latest
 
 
