@@ -286,7 +286,7 @@ def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
 # Files at least this large (CSAT_RADAR_STREAM_MB megabytes) are read in parts of STREAM_ROWS
 # records, so memory stays bounded.
 STREAM_BYTES = int(float(os.environ.get("CSAT_RADAR_STREAM_MB", "64")) * 1024 * 1024)
-STREAM_ROWS = 500_000
+STREAM_ROWS = 200_000
 TRANSCODE_CHUNK = 16 * 1024 * 1024
 
 
