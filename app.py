@@ -11,7 +11,21 @@ from datetime import date
 import streamlit as st
 
 from metrics.dashboard import FILTER_DIMENSIONS
-from pages._ui import PAGE_TITLES, ask, db, language, load_summary, page_title, t, text, warehouse_path
+from pages._ui import (
+    PAGE_PERMISSIONS,
+    PAGE_TITLES,
+    ask,
+    db,
+    language,
+    load_summary,
+    page_title,
+    sign_in_gate,
+    sign_out,
+    t,
+    text,
+    warehouse_path,
+)
+from pipelines import access
 
 st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
 
@@ -24,6 +38,7 @@ ICONS = {
     "complaints": ":material/report:",
     "upload": ":material/upload_file:",
     "quarterly_review": ":material/summarize:",
+    "admin": ":material/admin_panel_settings:",
 }
 
 
@@ -63,14 +78,20 @@ def _mirror_query_string() -> None:
 
 
 _adopt_query_string()
+actor = sign_in_gate()
 pages = {
     name: st.Page(f"pages/{name}.py", title=page_title(name), icon=ICONS[name], default=name == "overview")
     for name in PAGE_TITLES
+    if actor.may(PAGE_PERMISSIONS.get(name, "read"))
 }
 navigation = st.navigation(list(pages.values()))
 
 with st.sidebar:
     st.markdown("### CSAT Radar")
+    if access.auth_mode() != "off":
+        limited = "; ".join(f"{d}: {', '.join(v)}" for d, v in actor.segments)
+        st.caption(f"Signed in as **{actor.name}** ({actor.role})" + (f", limited to {limited}" if limited else ""))
+        st.button("Sign out", on_click=sign_out, key="sign_out")
     st.radio(text("language"), ["en", "zh"], format_func={"en": "English", "zh": "中文"}.get, key="language",
              horizontal=True)  # fmt: skip
     summary = load_summary(db())
@@ -85,8 +106,15 @@ with st.sidebar:
         if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
             st.session_state["filter_dates"] = (max(first, chosen[0]) if chosen else first, last)
         st.date_input(text("dates"), min_value=first, max_value=last, key="filter_dates")
-        options = ask("filter_options", db(), None)
+        options = dict(ask("filter_options", db(), None))
+        for dimension, allowed in actor.segments:  # a limited user picks only among their own segments
+            options[dimension] = [v for v in options.get(dimension, []) if v in allowed]
         for dimension in FILTER_DIMENSIONS:
+            if st.session_state.get(f"filter_{dimension}"):  # a link may name values not (or no longer) offered
+                offered = set(options.get(dimension, []))
+                st.session_state[f"filter_{dimension}"] = [
+                    v for v in st.session_state[f"filter_{dimension}"] if v in offered
+                ]
             if options.get(dimension):
                 label = t(dimension.replace("_", " ").capitalize())
                 st.multiselect(label, options[dimension], key=f"filter_{dimension}")

@@ -66,6 +66,7 @@ PAGE_QUESTIONS: dict[str, tuple[tuple[str, tuple], ...]] = {
         ("by_segment", (("complaint_volume", "complaint_rate"), "product")),
     ),
     "upload": (),
+    "admin": (),
     "quarterly_review": (("quarters", ()), ("quarterly_review", ())),
 }
 

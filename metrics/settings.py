@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -132,3 +133,56 @@ def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None 
     if conventions.complaint_rate_denominator not in ("tickets", "customers", "orders"):
         raise SettingsError(f"{chosen}: complaint_rate_denominator must be tickets, customers or orders")
     return Settings(tuple(_targets(data, chosen.name)), conventions, str(chosen), as_of or datetime.now(UTC))
+
+
+def settings_file() -> Path:
+    """The targets file the app reads and an administrator's changes go to: $CSAT_RADAR_TARGETS or ./targets.toml."""
+    return Path(os.environ.get(TARGETS_ENV) or "targets.toml")
+
+
+def set_target(metric: str, bound: str, value: float, path: str | os.PathLike | None = None) -> dict:
+    """Set the organisation-wide target of ``metric`` in the targets file; returns what changed.
+
+    A missing file starts as a copy of the defaults. The file's comments, conventions and
+    overrides are kept; the change is written to a new file first, read back, then moved into
+    place, so a failed write leaves the old file as it was.
+    """
+    from metrics.catalog import metric as catalog_metric
+
+    try:
+        definition = catalog_metric(metric)
+    except ValueError as exc:
+        raise SettingsError(f"{metric!r} is not a KPI of the catalog") from exc
+    if bound not in ("min", "max"):
+        raise SettingsError(f"a target is a min or a max, not {bound!r}")
+    value = float(value)
+    if value != value or value in (float("inf"), float("-inf")) or (value < 0 and definition.format != "score"):
+        raise SettingsError(f"{value} is not a usable target for {metric}")
+    if definition.format == "percent" and value > 1:
+        raise SettingsError(f"{metric} is a share: give its target as a fraction (0.9 for 90%), not {value:g}")
+    target_path = Path(path) if path else settings_file()
+    text = target_path.read_text(encoding="utf-8") if target_path.exists() else DEFAULT_FILE.read_text(encoding="utf-8")
+    previous = next((t for t in load_settings(target_path if target_path.exists() else DEFAULT_FILE).targets
+                     if t.metric == metric and t.dimension is None), None)  # fmt: skip
+    line = f"{metric} = {{ {bound} = {value:g} }}"
+    lines = text.splitlines()
+    start = next((i for i, raw in enumerate(lines) if raw.strip() == "[targets]"), None)
+    if start is None:
+        lines[:0] = ["[targets]", line, ""]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        found = next((i for i in range(start + 1, end) if re.match(rf"\s*{re.escape(metric)}\s*=", lines[i])), None)
+        if found is None:
+            lines.insert(start + 1, line)
+        else:
+            lines[found] = line
+    written = target_path.with_name(target_path.name + ".new")
+    written.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        load_settings(written)
+    except SettingsError:
+        written.unlink()
+        raise
+    written.replace(target_path)
+    old = f"{previous.bound} {previous.value:g}" if previous else "none"
+    return {"metric": metric, "old": old, "new": f"{bound} {value:g}", "file": str(target_path)}

@@ -13,6 +13,8 @@ import streamlit as st
 from metrics import dashboard
 from metrics.settings import load_settings
 from metrics.summary import WarehouseSummary, warehouse_summary
+from pipelines import access
+from pipelines.personal import mask
 from pipelines.warehouse import connect, resolve_db_path
 
 CACHE_TTL_SECONDS = 60
@@ -44,6 +46,33 @@ TEXT = {
 }
 # The interface's own words in Chinese, keyed by the English (a test checks every t("...") has one).
 ZH = {
+    "Targets": "目标",
+    "Read from": "读取自",
+    "changes are written to": "修改写入",
+    "Bound": "界限",
+    "Target (a share as a fraction: 0.9 for 90%)": "目标值（比例用小数：0.9 表示 90%）",
+    "Save target": "保存目标",
+    "Acknowledging and advancing a crisis is for managers.": "确认受理和推进危机处理由经理负责。",
+    "Add a user": "添加用户",
+    "Add user": "添加",
+    "Audit log": "审计日志",
+    "Change a user": "修改用户",
+    "Disabled": "已停用",
+    "Limited to segments (e.g. team=Billing, team=Onboarding; empty = all)": (
+        "限定细分（如 team=Billing, team=Onboarding；留空表示全部）"
+    ),
+    "Name (the e-mail address for identity-provider sign-in)": "用户名（使用身份提供商登录时为电子邮件地址）",
+    "New password (leave empty to keep)": "新密码（留空则不变）",
+    "Password (none for identity-provider sign-in)": "密码（使用身份提供商登录时留空）",
+    "Role": "角色",
+    "Save changes": "保存修改",
+    "Saved.": "已保存。",
+    "This page is for administrators.": "此页面仅供管理员使用。",
+    "User": "用户",
+    "Users": "用户",
+    "Your role reads the batch history; loading and undoing are for analysts.": (
+        "您的角色可查看导入批次记录；导入和撤销由分析师负责。"
+    ),
     "Acknowledge": "确认受理",
     "Actions taken": "已采取的措施",
     "Batch history": "导入批次记录",
@@ -136,7 +165,10 @@ PAGE_TITLES = {
     "complaints": ("Complaints", "投诉"),
     "upload": ("Upload", "上传"),
     "quarterly_review": ("Quarterly review", "季度回顾"),
+    "admin": ("Administration", "管理"),
 }
+# What a role needs to see a page in its navigation (and to use it: the page checks again).
+PAGE_PERMISSIONS = {"admin": "users"}
 
 
 def warehouse_path() -> Path:
@@ -163,7 +195,10 @@ def page_title(page: str) -> str:
 
 
 def current_view() -> dashboard.View:
-    """The global filters the sidebar holds (app.py keeps them in the session and the URL)."""
+    """The global filters the sidebar holds (app.py keeps them in the session and the URL).
+
+    A user limited to some segments gets them whatever the sidebar or the URL asks for.
+    """
     segments = tuple(
         (dimension, tuple(sorted(st.session_state.get(f"filter_{dimension}") or ())))
         for dimension in dashboard.FILTER_DIMENSIONS
@@ -172,7 +207,84 @@ def current_view() -> dashboard.View:
     dates = st.session_state.get("filter_dates") or ()
     date_from = dates[0] if len(dates) > 0 else None
     date_to = dates[1] if len(dates) > 1 else None
-    return dashboard.View(date_from, date_to, segments, language())
+    return dashboard.View(date_from, date_to, access.restrict(segments, current_actor()), language())
+
+
+def current_actor() -> access.Actor:
+    """Who is using this session: the signed-in user, or the local administrator when sign-in is off."""
+    session = st.session_state.get("session")
+    if access.auth_mode() == "off":
+        return access.local_actor()
+    if session is None:  # app.py signs in before any page runs; a page reached otherwise sees nothing
+        st.stop()
+    return session.actor
+
+
+def sign_in_gate() -> access.Actor:
+    """The signed-in actor for this run; otherwise the sign-in form, and the run ends there."""
+    try:
+        mode = access.auth_mode()
+    except access.AccessError as exc:
+        st.error(str(exc))
+        st.stop()
+    if mode == "off":
+        return access.local_actor()
+    con = connect(db())
+    try:
+        previous = st.session_state.get("session")
+        session = access.renewed(con, previous)
+        if session is None and mode == "oidc" and getattr(st.user, "is_logged_in", False):
+            try:
+                session = access.identity_session(con, st.user.get("email"))
+            except access.AccessDenied as exc:
+                st.error(str(exc))
+                st.button("Sign out", on_click=st.logout)
+                st.stop()
+        if session is None:
+            st.session_state.pop("session", None)
+            st.title("CSAT Radar")
+            if previous is not None:
+                st.info("Your session has ended; please sign in again.")
+            if mode == "oidc":
+                st.button("Sign in", type="primary", on_click=st.login)
+            else:
+                _password_form(con)
+            st.stop()
+        st.session_state["session"] = session
+        return session.actor
+    finally:
+        con.close()
+
+
+def _password_form(con) -> None:
+    if not access.has_users(con):
+        st.warning("Sign-in is on but there is no user yet: create the first administrator with "
+                   "`csat-radar users add NAME --role admin`.")  # fmt: skip
+        return
+    with st.form("sign_in"):
+        name = st.text_input("Name", key="sign_in_name")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        try:
+            st.session_state["session"] = access.sign_in(con, name, password)
+        except access.AccessDenied as exc:
+            st.error(str(exc))
+            return
+        st.session_state.pop("sign_in_password", None)
+        st.rerun()
+
+
+def sign_out() -> None:
+    actor = current_actor()
+    con = connect(db())
+    try:
+        access.audit(con, actor, "sign_out", "done", actor.name)
+    finally:
+        con.close()
+    st.session_state.pop("session", None)
+    if access.auth_mode() == "oidc" and getattr(st.user, "is_logged_in", False):
+        st.logout()
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
@@ -198,11 +310,18 @@ def ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) ->
         con.close()
 
 
-def write(action, *args: Any, **kwargs: Any) -> Any:
-    """Run an action that writes to the warehouse, then drop every cached answer."""
+def write(action: str, function, *args: Any, target: str | None = None, **kwargs: Any) -> Any:
+    """Run ``function``, an ``action`` of pipelines/access.toml, as the current actor, then drop every cached answer.
+
+    The role is checked here on the server and the outcome audited, whatever the page showed;
+    a refusal is shown as one line and ends the run.
+    """
     con = connect(str(warehouse_path()), on_wait=st.info)
     try:
-        return action(con, *args, **kwargs)
+        return access.perform(con, current_actor(), action, function, *args, target=target, **kwargs)
+    except access.AccessDenied as exc:
+        st.error(str(exc))
+        st.stop()
     finally:
         con.close()
         st.cache_data.clear()
@@ -230,13 +349,18 @@ def stop_if_empty() -> WarehouseSummary:
     return summary
 
 
-def table(frame: pl.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> Any:
-    """A table with its CSV download (formula-looking cells escaped)."""
+def table(frame: pl.DataFrame, name: str, key: str | None = None, customer_data: bool = True, **kwargs: Any) -> Any:
+    """A table with its CSV download (formula-looking cells escaped); customers' personal data masked.
+
+    ``customer_data=False`` is for the staff's own records (users, the audit log), shown whole.
+    """
     if frame.is_empty():
         st.caption(text("no_data"))
         return None
     from metrics.exports import csv_bytes
 
+    if customer_data:
+        frame = mask(frame)  # names, e-mail addresses and phone numbers, on screen and in the download
     shown = st.dataframe(frame, hide_index=True, width="stretch", key=key, **kwargs)
     st.download_button(
         f"Download {name} (CSV)",

@@ -18,6 +18,7 @@ from pages._ui import (
     SEVERITY_COLOURS,
     ask,
     chart,
+    current_actor,
     current_view,
     db,
     format_period,
@@ -28,16 +29,21 @@ from pages._ui import (
     table,
     write,
 )
+from pipelines import access
+from pipelines.access import visible_crises
 
 st.title(page_title("crisis_radar"))
 stop_if_empty()
 view = current_view()
+actor = current_actor()
 
 scan_left, scan_right = st.columns([3, 1])
 grain = scan_left.radio(t("Scan grain"), ["week", "day"], horizontal=True, key="scan_grain")
-if scan_right.button(t("Scan now"), type="primary", help="Run the detectors and record what they find in the log"):
+if actor.may("crises") and scan_right.button(
+    t("Scan now"), type="primary", help="Run the detectors and record what they find in the log"
+):
     with st.spinner("Scanning every KPI and segment…"):
-        found = write(refresh_crisis_log, load_settings(), grain)
+        found = write("scan", refresh_crisis_log, load_settings(), grain)
     st.toast(f"Scan found {found} crises; the log is up to date.")
 
 filter_status, filter_type, filter_severity = st.columns(3)
@@ -53,6 +59,7 @@ log = ask(
     None if severity == "(any)" else severity,
     view,
 )
+log = visible_crises(log, actor)
 if log.is_empty():
     st.info(t("No crisis in the log matches these filters. Press 'Scan now' to run the radar."))
 else:
@@ -72,6 +79,9 @@ try:
     crisis = read(crisis_log.get_crisis, int(crisis_id))
 except crisis_log.CrisisLogError as exc:
     st.error(str(exc))
+    st.stop()
+if visible_crises(pl.DataFrame([{"dimension": crisis["dimension"], "segment": crisis["segment"]}]), actor).is_empty():
+    st.error(f"Crisis {crisis_id} is outside the segments you may see.")
     st.stop()
 
 place = f"{crisis['dimension']} {crisis['segment']}"
@@ -137,15 +147,24 @@ for number, step in enumerate(crisis_log.response_steps(crisis["type"]), start=1
     st.markdown(f"{number}. {step}")
 
 st.subheader(t("Handling"))
-actor = st.text_input(t("Your name (recorded with each action)"), key="actor", value=st.session_state.get("actor", ""))
+if not actor.may("crises"):
+    st.caption(t("Acknowledging and advancing a crisis is for managers."))
+    st.stop()
+# Signed in, the log records the user; on a machine without sign-in, the name typed here.
+actor_name = (
+    st.text_input(t("Your name (recorded with each action)"), key="actor", value=st.session_state.get("actor", ""))
+    if access.auth_mode() == "off"
+    else actor.name
+)
 
 
-def act(action, *args, **kwargs) -> None:
-    if not actor.strip():
+def act(name: str, action, *args, **kwargs) -> None:
+    if not actor_name.strip():
         st.error("Enter your name first: every action in the log says who took it.")
         return
     try:
-        write(action, int(crisis["crisis_id"]), *args, actor=actor.strip(), **kwargs)
+        crisis_number = int(crisis["crisis_id"])
+        write(name, action, crisis_number, *args, actor=actor_name.strip(), target=f"crisis {crisis_number}", **kwargs)
     except crisis_log.CrisisLogError as exc:
         st.error(str(exc))
         return
@@ -156,15 +175,15 @@ status = crisis["status"]
 if status == "detected":
     owner = st.text_input(t("Owner"), key="owner")
     if st.button(t("Acknowledge"), type="primary"):
-        act(crisis_log.acknowledge, owner=owner)
+        act("acknowledge", crisis_log.acknowledge, owner=owner)
 elif status in ("acknowledged", "response_plan_active", "resolving"):
     following = {"acknowledged": "response_plan_active", "response_plan_active": "resolving", "resolving": "resolved"}
     note = st.text_input(t("Note"), key="advance_note")
     step_button, recover_button = st.columns(2)
     if step_button.button(f"Advance to {following[status].replace('_', ' ')}", type="primary"):
-        act(crisis_log.advance, following[status], note=note)
+        act("advance", crisis_log.advance, following[status], note=note)
     if recover_button.button(t("Confirm recovery (resolved)")):
-        act(crisis_log.confirm_recovery, note=note)
+        act("confirm_recovery", crisis_log.confirm_recovery, note=note)
 elif status == "resolved":
     with st.form("review"):
         category = st.selectbox(t("Root cause (fishbone category)"), FISHBONE_CATEGORIES)
@@ -172,8 +191,8 @@ elif status == "resolved":
         actions = st.text_area(t("Actions taken"))
         review = st.text_area(t("Review"))
         if st.form_submit_button(t("Save review"), type="primary"):
-            act(crisis_log.write_review, fishbone_category=category, five_whys=whys, actions_taken=actions,
-                review_text=review)  # fmt: skip
+            act("write_review", crisis_log.write_review, fishbone_category=category, five_whys=whys,
+                actions_taken=actions, review_text=review)  # fmt: skip
 else:
     st.markdown(f"**Reviewed.** Root cause: {crisis['fishbone_category']}. {crisis['review_text'] or ''}")
     for number, why in enumerate(crisis["five_whys"] or [], start=1):

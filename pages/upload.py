@@ -5,18 +5,22 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from pages._ui import db, load_summary, page_title, read, t, table, write
+from pages._ui import current_actor, db, load_summary, page_title, read, t, table, write
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
+from pipelines.personal import mask
 from pipelines.profiles import builtin_profiles
 from pipelines.schema import KINDS
 from pipelines.undo import undo_batch
 
 st.title(page_title("upload"))
+actor = current_actor()
 st.caption(t("CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load."))
+if not actor.may("upload"):
+    st.info(t("Your role reads the batch history; loading and undoing are for analysts."))
 
 kind = st.radio(t("These files hold"), KINDS, horizontal=True, key="upload_kind")
-files = st.file_uploader(t("Exports"), accept_multiple_files=True, key="upload_files")
+files = st.file_uploader(t("Exports"), accept_multiple_files=True, key="upload_files") if actor.may("upload") else []
 zone = st.text_input(t("Time zone of the timestamps (when the file does not say)"), value=local_timezone(),
                      key="upload_tz")  # fmt: skip
 profiles = ["(detect)", *sorted(builtin_profiles())]
@@ -52,7 +56,7 @@ for number, uploaded in enumerate(files or []):
             st.caption(t("Kept as extra attributes: ") + ", ".join(preview.unmapped))
         if preview.rejections:
             st.caption(t("Would be rejected: ") + "; ".join(f"{r} ({n})" for r, n in preview.rejections.items()))
-        st.dataframe(preview.head.drop("attributes", strict=False), hide_index=True, width="stretch")
+        st.dataframe(mask(preview.head.drop("attributes", strict=False)), hide_index=True, width="stretch")
         plans.append((uploaded.name, data, None if profile == "(detect)" else profile, mapping))
 
 if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
@@ -61,8 +65,8 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
     for done, (name, data, profile, mapping) in enumerate(plans, start=1):
         progress.progress((done - 1) / len(plans), text=f"Loading {name}…")
         try:
-            result = write(ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping, source_tz=zone,
-                           loaded_by="upload page", on_wait=st.info)  # fmt: skip
+            result = write("upload", ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping,
+                           source_tz=zone, loaded_by=actor.name, on_wait=st.info, target=name)  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))
             continue
@@ -93,14 +97,14 @@ if summary.recent_batches.is_empty():
 else:
     table(summary.recent_batches, "batches", key="batches")
     undoable = summary.recent_batches.filter(pl.col("status") == "loaded")
-    if not undoable.is_empty():
+    if not undoable.is_empty() and actor.may("undo"):
         choices = dict(zip(undoable["batch_id"], undoable["file_name"], strict=True))
         left, right = st.columns([3, 1])
         batch = left.selectbox(t("Undo a batch"), list(choices), format_func=lambda b: f"#{b} {choices[b]}",
                                key="undo_batch")  # fmt: skip
         if right.button(t("Undo batch"), key="undo_button"):
             try:
-                outcome = write(undo_batch, int(batch), on_wait=st.info)
+                outcome = write("undo", undo_batch, int(batch), on_wait=st.info, target=f"batch {batch}")
             except IngestError as exc:
                 st.error(str(exc))
             else:

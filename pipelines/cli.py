@@ -7,12 +7,14 @@ a traceback (set CSAT_RADAR_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from pipelines import access
 from pipelines.errors import IngestError
 from pipelines.schema import KINDS
 from pipelines.warehouse import connect, print_waiting, resolve_db_path, table_counts
@@ -36,14 +38,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     mapping = _parse_map(args.map)
     con = connect(args.db, on_wait=print_waiting)
+    actor = access.local_actor()
     exit_code = EXIT_OK
     loaded = False
     try:
         for path in args.paths:
             try:
-                result = ingest_file(
-                    con, path, args.kind, profile=args.profile, mapping=mapping, source_tz=args.tz, refresh_cube=False
-                )
+                options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh_cube": False}
+                result = access.perform(con, actor, "upload", ingest_file, path, args.kind, target=path, **options)
             except IngestError as exc:
                 print(f"csat-radar: {exc}", file=sys.stderr)
                 exit_code = EXIT_UNREADABLE
@@ -88,7 +90,9 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     con = connect(args.db, on_wait=print_waiting)
     try:
-        outcome = undo_batch(con, args.batch_id)
+        outcome = access.perform(
+            con, access.local_actor(), "undo", undo_batch, args.batch_id, target=f"batch {args.batch_id}"
+        )
     finally:
         con.close()
     print(
@@ -395,6 +399,64 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _password(args: argparse.Namespace) -> str | None:
+    """The password from stdin (--password-stdin, for scripts) or asked for twice at the terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise access.AccessError("no terminal to ask for the password: pass it with --password-stdin")
+    first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+    if first != second:
+        raise access.AccessError("the two passwords differ")
+    return first
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    """Manage the users of the dashboard's sign-in, as the administrator at this machine."""
+    from metrics.dashboard import FILTER_DIMENSIONS
+
+    con = connect(args.db, on_wait=print_waiting)
+    actor = access.local_actor()
+    try:
+        if args.users_command == "list":
+            listing = access.users(con)
+            print(listing.write_csv() if args.csv else listing)
+            return EXIT_OK
+        segments = access.parse_segments(args.segment, FILTER_DIMENSIONS) if "segment" in args else None
+        if args.users_command == "add":
+            password = None if args.no_password else _password(args)
+            access.perform(con, actor, "add_user", access.add_user, args.name, args.role, password, segments,
+                           created_by=actor.name, target=args.name)  # fmt: skip
+            print(f"user {args.name} added as {args.role}")
+        elif args.users_command == "set-role":
+            access.perform(con, actor, "set_role", access.set_role, args.name, args.role, segments, target=args.name)
+            print(f"user {args.name} is now {args.role}")
+        elif args.users_command == "set-password":
+            access.perform(con, actor, "set_password", access.set_password, args.name, _password(args),
+                           target=args.name)  # fmt: skip
+            print(f"password of {args.name} set")
+        else:
+            access.perform(con, actor, "disable_user", access.disable_user, args.name, not args.enable,
+                           target=args.name)  # fmt: skip
+            print(f"user {args.name} {'enabled' if args.enable else 'disabled'}")
+    except access.AccessError as exc:
+        print(f"csat-radar: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    finally:
+        con.close()
+    return EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    con = connect(args.db, read_only=True, on_wait=print_waiting)
+    try:
+        entries = access.audit_entries(con, args.limit)
+    finally:
+        con.close()
+    print(entries.write_csv() if args.csv else entries)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="csat-radar", description="Customer-satisfaction analytics and crisis radar.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -471,6 +533,33 @@ def build_parser() -> argparse.ArgumentParser:
     undo = with_db(sub.add_parser("undo", help="undo a loaded batch (rows it added go, rows it replaced return)"))
     undo.add_argument("batch_id", type=int)
     undo.set_defaults(handler=cmd_undo)
+
+    users = sub.add_parser("users", help="users and roles of the dashboard's sign-in")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    with_db(users_sub.add_parser("list", help="every user with role and segments")).add_argument(
+        "--csv", action="store_true"
+    )
+    for name, text in (("add", "add a user"), ("set-role", "change a user's role and segments")):
+        command = with_db(users_sub.add_parser(name, help=text))
+        command.add_argument("name")
+        command.add_argument("--role", required=True, choices=access.roles())
+        command.add_argument("--segment", action="append", default=[], metavar="DIMENSION=VALUE",
+                             help="limit the user to this segment (repeatable)")  # fmt: skip
+        if name == "add":
+            command.add_argument("--no-password", action="store_true", help="identity-provider sign-in only")
+            command.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    password = with_db(users_sub.add_parser("set-password", help="set a user's password"))
+    password.add_argument("name")
+    password.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    disable = with_db(users_sub.add_parser("disable", help="disable a user (--enable to undo)"))
+    disable.add_argument("name")
+    disable.add_argument("--enable", action="store_true")
+    users.set_defaults(handler=cmd_users)
+
+    audit = with_db(sub.add_parser("audit", help="the audit log, newest first"))
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--csv", action="store_true")
+    audit.set_defaults(handler=cmd_audit)
 
     status = with_db(sub.add_parser("status", help="row counts of the warehouse tables"))
     status.add_argument("--json", action="store_true")

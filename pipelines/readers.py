@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ class RawExport:
     header_line: int
     # Records that are not rows of the table at all (wrong number of fields), with the reason.
     malformed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_SCHEMA))
+    # Bytes the encoding could not decode, each read as REPLACEMENT: their rows are rejected.
+    replaced_bytes: int = 0
+    # Header names the file gives to more than one column (the later ones renamed NAME_2, ...).
+    repeated_headers: tuple[str, ...] = ()
 
     @property
     def source_columns(self) -> list[str]:
@@ -64,6 +69,8 @@ def detect_encoding(data: bytes) -> tuple[str, str]:
         return "gb18030", data.decode("gb18030")
     except UnicodeDecodeError:
         pass
+    if _mostly_utf8(data):
+        return "utf-8", data.decode("utf-8", errors="replace")
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:SNIFF_BYTES]).best()
@@ -73,6 +80,22 @@ def detect_encoding(data: bytes) -> tuple[str, str]:
         except (UnicodeDecodeError, LookupError):
             pass
     raise UnicodeDecodeError("unknown", data[:1], 0, 1, "no known encoding decodes this file")
+
+
+REPLACEMENT = "\ufffd"
+# Python's csv module refuses fields over 128 KB; exports hold long texts (a pasted e-mail thread).
+csv.field_size_limit(1 << 30)
+# A UTF-8 file with at most this many undecodable bytes, one per this many lines at most, is
+# UTF-8 with a few corrupt bytes (whose rows are rejected), not a file in another encoding.
+MAX_INVALID_UTF8 = 20
+LINES_PER_INVALID_UTF8 = 100
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    invalid = data.decode("utf-8", errors="replace").count(REPLACEMENT) - data.decode("utf-8", "ignore").count(
+        REPLACEMENT
+    )
+    return 0 < invalid <= min(MAX_INVALID_UTF8, max(1, data.count(b"\n") // LINES_PER_INVALID_UTF8))
 
 
 def sniff_format(name: str, data: bytes) -> str:
@@ -93,7 +116,10 @@ def sniff_format(name: str, data: bytes) -> str:
 
 
 def _field_counts(lines: list[str], delimiter: str) -> list[int]:
-    return [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+    try:
+        return [len(row) for row in csv.reader(lines, delimiter=delimiter)]
+    except csv.Error:  # a quote left open (a truncated record): line by line it spoils one line only
+        return [len(next(csv.reader([line], delimiter=delimiter), [])) for line in lines]
 
 
 def sniff_layout(text: str) -> tuple[str, int]:
@@ -116,7 +142,7 @@ def sniff_layout(text: str) -> tuple[str, int]:
                 continue
             body = counts[1:] or counts
             consistency = sum(1 for c in body if c == counts[0]) / len(body)
-            if consistency >= 0.6:
+            if consistency >= 0.5:
                 score = consistency * min(counts[0], 50)
                 if best is None or score > best[0]:
                     best = (score, delimiter, skip)
@@ -127,6 +153,11 @@ def sniff_layout(text: str) -> tuple[str, int]:
             return ",", 0  # a single-column table
         raise ValueError("no table found: the file has no line that looks like a header with columns")
     return best[1], best[2]
+
+
+def _repeated(headers: list[str]) -> tuple[str, ...]:
+    names = [(h or "").strip() for h in headers]
+    return tuple(sorted({n for n in names if n and names.count(n) > 1}))
 
 
 def _dedupe_headers(headers: list[str]) -> list[str]:
@@ -143,7 +174,7 @@ def _dedupe_headers(headers: list[str]) -> list[str]:
     return result
 
 
-def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, int]:
+def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, int, tuple[str, ...]]:
     delimiter, preamble = sniff_layout(text)
     lines_iter = io.StringIO(text)
     for _ in range(preamble):
@@ -159,7 +190,15 @@ def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, in
             no_malformed,
             delimiter,
             header_line,
+            _repeated(header_row),
         )
+    # Polars pads a short record with nulls, and a line break in an unquoted field makes two short
+    # records that would load as two wrong rows: records not as wide as the header are set aside.
+    records = csv.reader(io.StringIO(_hide_bare_returns(body), newline=""), delimiter=delimiter)
+    widths = {len(record) for record in records if record}
+    if widths != {len(headers)}:
+        frame, malformed = _read_ragged_csv(body, headers, delimiter, header_line)
+        return frame, malformed, delimiter, header_line, _repeated(header_row)
     try:
         frame = pl.read_csv(
             body.encode("utf-8"),
@@ -170,22 +209,29 @@ def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, in
             empty_string_is_null=False,
             missing_columns="insert",
         )
-    except pl.exceptions.ComputeError as exc:
-        if "more fields" not in str(exc):
-            raise
+    except pl.exceptions.ComputeError:  # a quote Python's reader closes leniently, Polars does not
         frame, malformed = _read_ragged_csv(body, headers, delimiter, header_line)
-        return frame, malformed, delimiter, header_line
+        return frame, malformed, delimiter, header_line, _repeated(header_row)
     # A record starts one line after the previous record, plus the line breaks quoted inside it.
     breaks = pl.sum_horizontal(pl.col(h).str.count_matches("\n").fill_null(0) for h in headers)
     frame = frame.with_columns((header_line + 1 + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE))
-    return frame, no_malformed, delimiter, header_line
+    return frame, no_malformed, delimiter, header_line, _repeated(header_row)
+
+
+# Polars ends records only at line feeds; Python's csv module also at a bare carriage return,
+# which exports hold inside text. Hidden while Python reads, restored afterwards.
+HIDDEN_RETURN = "\ue000"
+
+
+def _hide_bare_returns(text: str) -> str:
+    return re.sub(r"\r(?!\n)", HIDDEN_RETURN, text)
 
 
 def _read_ragged_csv(
     body: str, headers: list[str], delimiter: str, header_line: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Slow path for files with records wider than the header: those records are set aside."""
-    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(_hide_bare_returns(body), newline=""), delimiter=delimiter)
     good: list[list[str]] = []
     good_lines: list[int] = []
     bad: list[tuple[int, str, str]] = []
@@ -197,13 +243,14 @@ def _read_ragged_csv(
             good.append(record)
             good_lines.append(start)
         elif record:
-            reason = f"record has {len(record)} fields, the header has {len(headers)}"
+            reason = f"record has {len(record)} field{'' if len(record) == 1 else 's'}, the header has {len(headers)}"
             bad.append((start, reason, json.dumps(record, ensure_ascii=False)))
     frame = pl.DataFrame(good, schema=dict.fromkeys(headers, pl.String), orient="row").with_columns(
         pl.Series(LINE, good_lines, dtype=pl.Int64)
     )
-    frame = frame.with_columns(pl.col(h).replace("", None) for h in headers)
-    return frame, pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
+    frame = frame.with_columns(pl.col(h).replace("", None).str.replace_all(HIDDEN_RETURN, "\r") for h in headers)
+    malformed = pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
+    return frame, malformed.with_columns(pl.col("raw_record").str.replace_all(HIDDEN_RETURN, "\\r"))
 
 
 def _stringify(frame: pl.DataFrame) -> pl.DataFrame:
@@ -235,7 +282,13 @@ MAX_UPLOAD_ENV, MAX_EXCEL_ENV = "CSAT_RADAR_MAX_UPLOAD_MB", "CSAT_RADAR_MAX_EXCE
 MAX_EXCEL_RATIO = 100
 
 
-def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int]:
+def _filled_rows(sheet: pl.DataFrame) -> int:
+    """Rows with at least two cells filled: a table's rows, not a note."""
+    filled = pl.sum_horizontal(pl.col(c).is_not_null() for c in sheet.columns)
+    return sheet.select((filled >= 2).sum()).item() if sheet.width else 0
+
+
+def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if not any(n.startswith("xl/") for n in archive.namelist()):
@@ -250,7 +303,18 @@ def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int]:
                 )
     except zipfile.BadZipFile as exc:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
-    grid = pl.read_excel(data, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False)
+    sheets = pl.read_excel(
+        data, sheet_id=0, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
+    )
+    # Only the first sheet is read: tables on other sheets would be silently left out.
+    tables = [sheet_name for sheet_name, sheet in sheets.items() if _filled_rows(sheet) >= 2]
+    if len(tables) > 1:
+        raise IngestError(
+            name,
+            f"the workbook has {len(tables)} sheets with tables ({', '.join(tables)}); "
+            "save the sheet to load as its own workbook or CSV",
+        )
+    grid = next(iter(sheets.values()))
     grid = _stringify(grid).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
     value_cols = [c for c in grid.columns if c != LINE]
     filled = grid.select(pl.sum_horizontal(pl.col(c).is_not_null() for c in value_cols).alias("n"))["n"]
@@ -259,11 +323,12 @@ def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int]:
     widest = filled.max()
     # The header is the first row as wide as the table: titles and notes above it are skipped.
     header_index = next(i for i, n in enumerate(filled.to_list()) if n >= max(2, widest * 0.6) or n == widest)
-    headers = _dedupe_headers([str(v) if v is not None else "" for v in grid.row(header_index)[1:]])
+    header_row = [str(v) if v is not None else "" for v in grid.row(header_index)[1:]]
+    headers = _dedupe_headers(header_row)
     body = grid.slice(header_index + 1)
     body = body.rename(dict(zip(value_cols, headers, strict=True)))
     is_blank = pl.all_horizontal(pl.col(h).is_null() for h in headers)
-    return body.filter(~is_blank), header_index + 1
+    return body.filter(~is_blank), header_index + 1, _repeated(header_row)
 
 
 def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
@@ -306,6 +371,7 @@ class CsvStream:
     header_line: int
     headers: list[str]
     rows: int = STREAM_ROWS
+    repeated_headers: tuple[str, ...] = ()
 
     @property
     def file_format(self) -> str:
@@ -332,7 +398,15 @@ class CsvStream:
                 if part.height:
                     last = part.select(pl.col(LINE).last() + breaks.last()).item()
                     next_line = last + 1
-                yield RawExport(part, self.file_name, self.file_format, self.encoding, self.delimiter, self.header_line)
+                yield RawExport(
+                    part,
+                    self.file_name,
+                    self.file_format,
+                    self.encoding,
+                    self.delimiter,
+                    self.header_line,
+                    repeated_headers=self.repeated_headers,
+                )
         except pl.exceptions.PolarsError as exc:
             if "more fields" in str(exc):
                 raise NotStreamable(str(exc)) from exc
@@ -362,9 +436,15 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
     lines = io.StringIO(text)
     for _ in range(preamble):
         lines.readline()
-    headers = _dedupe_headers(next(csv.reader([lines.readline()], delimiter=delimiter)))
+    try:
+        header_row = next(csv.reader([lines.readline()], delimiter=delimiter))
+    except csv.Error as exc:
+        raise IngestError(file_name, f"cannot read as csv: {exc}") from exc
     source = path if encoding in ("utf-8", "utf-8-sig") else _transcode(path, file_name, encoding, workdir)
-    return CsvStream(source, file_name, encoding, delimiter, preamble + 1, preamble + 1, headers, STREAM_ROWS)
+    headers = _dedupe_headers(header_row)
+    return CsvStream(
+        source, file_name, encoding, delimiter, preamble + 1, preamble + 1, headers, STREAM_ROWS, _repeated(header_row)
+    )
 
 
 def _head_encoding(file_name: str, head: bytes) -> tuple[str, str]:
@@ -429,8 +509,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None) -> Raw
             frame = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
             return RawExport(frame, file_name, "parquet", "binary", None, 0)
         if file_format == "excel":
-            frame, header_line = _read_excel(file_name, data)
-            return RawExport(frame, file_name, "excel", "binary", None, header_line)
+            frame, header_line, repeated = _read_excel(file_name, data)
+            return RawExport(frame, file_name, "excel", "binary", None, header_line, repeated_headers=repeated)
         if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             raise IngestError(file_name, "binary content, not a text table")
         try:
@@ -441,13 +521,14 @@ def read_export(source: str | Path | bytes, file_name: str | None = None) -> Raw
             frame = _read_json(file_name, data, text, file_format == "jsonl")
             return RawExport(frame, file_name, file_format, encoding, None, 0)
         try:
-            frame, malformed, delimiter, header_line = _read_csv(file_name, text)
+            frame, malformed, delimiter, header_line, repeated = _read_csv(file_name, text)
         except ValueError as exc:
             raise IngestError(file_name, str(exc)) from exc
         file_format = "tsv" if delimiter == "\t" else "csv"
-        return RawExport(frame, file_name, file_format, encoding, delimiter, header_line, malformed)
+        replaced = text.count(REPLACEMENT) if encoding == "utf-8" and REPLACEMENT.encode() not in data else 0
+        return RawExport(frame, file_name, file_format, encoding, delimiter, header_line, malformed, replaced, repeated)
     except IngestError:
         raise
-    except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError, ValueError) as exc:
+    except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError, ValueError, csv.Error) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise IngestError(file_name, f"cannot read as {file_format}: {first_line[:200]}") from exc

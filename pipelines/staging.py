@@ -7,6 +7,7 @@ answer or complaint), ``rows`` one row per accepted source record with the key i
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -14,8 +15,9 @@ import polars as pl
 
 from pipelines import scales
 from pipelines.errors import IngestError
+from pipelines.personal import hashing_salt, pseudonymise
 from pipelines.profiles import Profile
-from pipelines.readers import LINE, RawExport
+from pipelines.readers import LINE, REPLACEMENT, RawExport
 from pipelines.schema import TABLES, Table
 from pipelines.values import TimestampParse, normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
 
@@ -35,6 +37,9 @@ STATUS_VOCABULARY = {
 }  # fmt: skip
 
 FUTURE_TOLERANCE = timedelta(days=1)
+# A first response or resolution later than this after creation is a date error (a wrong year,
+# a placeholder like 2099), not a slow ticket; CSAT_RADAR_MAX_DURATION_DAYS raises it.
+MAX_PLAUSIBLE_DAYS = int(os.environ.get("CSAT_RADAR_MAX_DURATION_DAYS", "365"))
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ def stage(
     used again instead of being detected anew.
     """
     table = TABLES[kind]
+    raw = _without_personal_data(raw)
     mapping = _resolve_mapping(raw, kind, profile, overrides or {})
     transform = profile.options.get("transform")
     key_present = (
@@ -181,6 +187,14 @@ def stage(
     source = raw.source_columns
     frame = normalise_nulls(raw.frame, source)
     mapped_sources = {h for parts in mapping.values() for h in parts}
+    for repeated in raw.repeated_headers:
+        used_as = next((name for name, parts in mapping.items() if repeated in parts), None)
+        if used_as:
+            raise IngestError(
+                raw.file_name,
+                f"two or more columns are named {repeated!r}, read as {used_as}; rename them in the file, "
+                f"or name the right one with --map {used_as}={repeated}_2 (the second)",
+            )
     extra = [c for c in source if c not in mapped_sources]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
     order_by = [c for c in profile.options.get("order_by", []) if c in source]
@@ -291,11 +305,31 @@ def stage(
             time_column,
         ),
     ]
+    if raw.replaced_bytes:
+        text_columns = [c for c, dtype in typed.schema.items() if dtype == pl.String]
+        garbled = pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT, literal=True) for c in text_columns)
+        row_checks.insert(
+            0, (pl.when(garbled).then(pl.lit(f"bytes that are not valid {raw.encoding.upper()} in the record")), None)
+        )
     for later in ("first_response_at", "resolved_at", "closed_at"):
         if later in typed.columns and time_column == "created_at":
             row_checks.append(
                 (
                     pl.when(pl.col(later) < pl.col("created_at")).then(pl.lit(f"{later} before created_at")),
+                    later,
+                )
+            )
+            days = (pl.col(later) - pl.col("created_at")).dt.total_days()
+            row_checks.append(
+                (
+                    pl.when(days > MAX_PLAUSIBLE_DAYS).then(
+                        pl.format(
+                            "{} {} days after created_at (more than {}: check the dates)",
+                            pl.lit(later),
+                            days,
+                            pl.lit(MAX_PLAUSIBLE_DAYS),
+                        )
+                    ),
                     later,
                 )
             )
@@ -322,6 +356,12 @@ def stage(
     else:
         order_columns = [c for c in good.columns if c.startswith("__by_")]
         good = good.with_columns(pl.col(table.key).alias(KEY))
+        if not order_columns and good[KEY].is_duplicated().any():
+            good, conflicting = _split_conflicts(good, table.key)
+            if conflicting.height:
+                rejected = pl.concat(
+                    [rejected, conflicting.join(_raw_records(raw, source, conflicting[LINE]), on=LINE, how="left")]
+                ).sort(LINE)
         if good[KEY].is_duplicated().any():
             good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
             # The latest state of each key wins (event logs, or a key repeated in one export).
@@ -347,6 +387,40 @@ def stage(
         mapping={k: list(v) for k, v in mapping.items()},
         formats=formats,
         plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in plans.items()},
+    )
+
+
+def _split_conflicts(good: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows of a key repeated with different values in a file with no order column, set apart.
+
+    Without an order (an event log's update time) nothing says which row is right, so none is
+    loaded; rows that repeat one another exactly stay, and count as duplicates.
+    """
+    versions = pl.col(RAW).n_unique().over(KEY)
+    lines = pl.col(LINE).cast(pl.String).sort().str.join(", ").over(KEY)
+    marked = good.with_columns((versions > 1).alias("__conflict"), lines.alias("__lines"))
+    conflicting = marked.filter(pl.col("__conflict")).select(
+        LINE,
+        pl.format("{} '{}' is on lines {} with different values", pl.lit(key), pl.col(KEY), pl.col("__lines")).alias(
+            REASON
+        ),
+        pl.lit(key).alias(REASON_COLUMN),
+    )
+    return marked.filter(~pl.col("__conflict")).drop("__conflict", "__lines"), conflicting
+
+
+def _without_personal_data(raw: RawExport) -> RawExport:
+    """The export with personal data hashed or removed, when the organisation configured that."""
+    try:
+        salt = hashing_salt()
+    except ValueError as exc:
+        raise IngestError(raw.file_name, str(exc)) from exc
+    if salt is None:
+        return raw
+    return replace(
+        raw,
+        frame=pseudonymise(raw.frame, raw.source_columns, salt),
+        malformed=pseudonymise(raw.malformed, ["raw_record"], salt),
     )
 
 

@@ -46,10 +46,13 @@ def real_dir() -> Path:
     return REAL
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run ``csat-radar`` as a user would, in a separate process."""
+def run_cli(
+    *args: str, env: dict | None = None, timeout: int = 300, input: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``csat-radar`` as a user would, in a separate process (``input`` is its stdin)."""
     return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args],
+        input=input,
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -222,6 +222,8 @@ def test_every_page_on_an_empty_warehouse_says_so(page, tmp_path, monkeypatch):
     app = open_page(page)
     if page == "upload":
         assert any("No file has been loaded yet" in c.value for c in app.caption)
+    elif page == "admin":  # users can be set up before anything is loaded
+        assert any("Sign-in is off" in c.value for c in app.caption)
     else:
         assert any("The warehouse is empty" in i.value for i in app.info)
         assert not app.metric
@@ -232,6 +234,32 @@ def test_every_page_with_a_filter_that_leaves_nothing(page, small_warehouse):
     far = (datetime.now(UTC) + timedelta(days=3650)).date().isoformat()
     app = open_page(page, query={"product": "no such product", "from": far, "to": far})
     assert not app.exception
+
+
+def test_admin_page_without_sign_in_adds_a_user_and_shows_the_audit_log(small_warehouse):
+    app = open_page("admin")
+    assert any("Sign-in is off: everyone who can open this dashboard acts as an administrator" in c.value
+               for c in app.caption)  # fmt: skip
+    form = app.get("form")[0]
+    form.text_input[0].set_value("lead@example.com")
+    form.selectbox[0].set_value("manager")
+    form.text_input[2].set_value("team=Billing, team=Technical")
+    form.button[0].click()
+    app.run()
+    assert not app.exception, app.exception
+    assert [s.value for s in app.success] == ["Saved. lead@example.com: manager"]
+    users, _targets, audit = (frame.value for frame in app.dataframe)
+    assert users[["username", "role", "has_password"]].values.tolist() == [["lead@example.com", "manager", False]]
+    assert audit[["action", "outcome", "target"]].values.tolist()[0] == ["add_user", "done", "lead@example.com"]
+    assert audit["actor"][0].startswith("local:")
+    form = app.get("form")[0]
+    form.text_input[0].set_value("someone")
+    form.text_input[2].set_value("planet=Mars")
+    form.button[0].click()
+    app.run()
+    assert [e.value for e in app.error] == [
+        "'planet' is not a dimension (use channel, customer_tier, product, region, team)"
+    ]
 
 
 def test_every_interface_string_has_its_chinese():

@@ -21,10 +21,25 @@ OUTCOMES: dict[str, tuple[str, str | dict[str, int]]] = {
     "binary_garbage.csv": ("tickets", "binary content, not a text table"),
     "header_only.csv": ("tickets", {}),
     "header_repeated_mid_file.csv": ("tickets", {"unparseable date in created_at": 1}),
-    "mixed_delimiters.csv": ("tickets", {"missing created_at": 1}),
+    "mixed_delimiters.csv": ("tickets", {"record has 1 field, the header has 5": 1}),
+    "truncated_last_record.csv": ("tickets", {"record has 3 fields, the header has 5": 1}),
+    "unquoted_line_break.csv": ("tickets", {"record has 3 fields, the header has 5": 2}),
+    "invalid_utf8_bytes.csv": ("tickets", {"bytes that are not valid UTF-8 in the record": 1}),
+    "duplicate_ids_conflicting.csv": ("tickets", {"ticket_id is on lines 2, 3 with different values": 2}),
     "future_dates.csv": ("tickets", {"created_at is in the future": 1}),
     "resolved_before_created.csv": ("tickets", {"resolved_at before created_at": 1}),
-    "negative_and_absurd_durations.csv": ("tickets", {"first_response_at before created_at": 1}),
+    "negative_and_absurd_durations.csv": (
+        "tickets",
+        {
+            "first_response_at before created_at": 1,
+            "resolved_at 1096 days after created_at (more than 365: check the dates)": 1,
+        },
+    ),
+    "duplicate_column_names.csv": (
+        "tickets",
+        "two or more columns are named 'channel', read as channel; rename them in the file, "
+        "or name the right one with --map channel=channel_2 (the second)",
+    ),
     "scores_outside_scale.csv": ("surveys", {"score outside scale 1-5": 2}),
     "declared_utf8_but_gbk.csv": ("tickets", {}),
     "offsets_in_some_rows.csv": ("tickets", {}),
@@ -103,3 +118,78 @@ def test_formula_cells_are_stored_as_text_and_defused_in_downloads(con):
     text = csv_bytes(rows.select("ticket_id", "channel")).decode("utf-8-sig")
     assert "'=HYPERLINK" in text and "'+cmd" in text
     assert "\n=" not in text and ",=" not in text and ",+" not in text
+
+
+def test_the_second_of_two_same_named_columns_can_be_chosen(con):
+    result = ingest_file(con, CORPUS / "duplicate_column_names.csv", "tickets", mapping={"channel": "channel_2"},
+                         source_tz="UTC")  # fmt: skip
+    assert result.rows_loaded == 1
+    assert con.sql("SELECT channel, attributes->>'channel' FROM tickets").fetchall() == [("chat", "email")]
+
+
+def test_day_first_and_month_first_files_each_keep_their_own_order(con):
+    ingest_file(con, CORPUS / "day_first_dates.csv", "tickets", source_tz="UTC")
+    ingest_file(con, CORPUS / "month_first_dates.csv", "tickets", source_tz="UTC")
+    created = dict(con.sql("SELECT ticket_id, strftime(created_at, '%Y-%m-%d') FROM tickets").fetchall())
+    # 02/03 is 2 March in the day-first file and 03/02 is 2 March in the month-first one
+    assert created == {"T1": "2026-03-13", "T2": "2026-03-02", "T3": "2026-03-14", "T4": "2026-03-02"}
+
+
+def _workbook(build) -> bytes:
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer)
+    build(workbook)
+    workbook.close()
+    return buffer.getvalue()
+
+
+def test_excel_merged_header_cells_and_serial_dates_are_read(con):
+    from datetime import datetime
+
+    def build(workbook):
+        sheet = workbook.add_worksheet("Tickets")
+        sheet.merge_range(0, 1, 0, 2, "Times")  # a merged title over two header cells
+        sheet.write_row(1, 0, ["ticket id", "created at", "resolved at", "channel"])
+        stamp = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+        sheet.write(2, 0, "T1")
+        sheet.write_datetime(2, 1, datetime(2026, 3, 2, 9, 0), stamp)
+        sheet.write_number(2, 2, 46083.5)  # a serial date typed as a plain number: 2026-03-02 12:00
+        sheet.write(2, 3, "email")
+        notes = workbook.add_worksheet("Notes")
+        notes.write(0, 0, "exported by the helpdesk")
+
+    result = ingest_file(con, _workbook(build), "tickets", file_name="merged.xlsx", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded) == (1, 1)
+    row = con.sql("SELECT strftime(created_at, '%Y-%m-%d %H:%M'), strftime(resolved_at, '%Y-%m-%d %H:%M') "
+                  "FROM tickets").fetchall()  # fmt: skip
+    assert row == [("2026-03-02 09:00", "2026-03-02 12:00")]
+
+
+def test_an_excel_workbook_with_tables_on_several_sheets_is_refused_naming_them(con):
+    def build(workbook):
+        for name in ("Tickets", "Surveys"):
+            sheet = workbook.add_worksheet(name)
+            sheet.write_row(0, 0, ["ticket id", "created at"])
+            sheet.write_row(1, 0, ["T1", "2026-03-02 09:00"])
+            sheet.write_row(2, 0, ["T2", "2026-03-02 10:00"])
+
+    with pytest.raises(IngestError) as caught:
+        ingest_file(con, _workbook(build), "tickets", file_name="two.xlsx", source_tz="UTC")
+    assert str(caught.value) == (
+        "two.xlsx: the workbook has 2 sheets with tables (Tickets, Surveys); "
+        "save the sheet to load as its own workbook or CSV"
+    )
+    assert con.sql("SELECT count(*) FROM batches").fetchall() == [(0,)]
+
+
+def test_a_ten_megabyte_line_is_read_whole(con, tmp_path):
+    header_only = tmp_path / "one_line.csv"
+    header_only.write_bytes(b"ticket id,created at,channel," + b"x" * 10_000_000)
+    assert ingest_file(con, header_only, "tickets", source_tz="UTC").rows_read == 0
+    long_field = tmp_path / "long_field.csv"
+    long_field.write_bytes(b"ticket id,created at,channel\nT1,2026-03-02 09:00," + b"x" * 10_000_000 + b"\n")
+    result = ingest_file(con, long_field, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded) == (1, 1)
+    assert con.sql("SELECT length(channel) FROM tickets").fetchall() == [(10_000_000,)]

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium; .ci/run does it)"
 )
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-PAGES = ["overview", "trends", "crisis_radar", "service_levels", "complaints", "upload", "quarterly_review"]
+PAGES = ["overview", "trends", "crisis_radar", "service_levels", "complaints", "upload", "quarterly_review", "admin"]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--no-first-run"]  # fmt: skip
 

@@ -1,0 +1,115 @@
+"""Property-based tests (hypothesis) of the readers and value parsers.
+
+Any bytes either read or fail with IngestError, the one documented error; any text either
+parses or gets a reason, never an exception; and loading any generated export twice
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.errors import IngestError
+from pipelines.ingest import ingest_file
+from pipelines.readers import read_export
+from pipelines.values import parse_booleans, parse_numbers, parse_timestamps
+from pipelines.warehouse import connect
+
+QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Text a helpdesk export holds: letters of both scripts, digits, separators, quotes, line breaks.
+CELL = st.text(alphabet=st.sampled_from("abcXYZ中文客服 0123456789-:/.,;\"'\t\r\n+T"), max_size=25)
+
+
+@QUICK
+@given(data=st.binary(max_size=3000), extension=st.sampled_from(["csv", "tsv", "json", "jsonl", "xlsx", "parquet"]))
+def test_any_bytes_read_or_fail_with_one_line_naming_the_file(data, extension):
+    name = f"export.{extension}"
+    try:
+        raw = read_export(data, name)
+    except IngestError as exc:
+        assert str(exc).startswith(f"{name}: ")
+        assert "\n" not in str(exc).strip() and len(str(exc)) < 400
+    else:
+        assert raw.file_name == name
+        assert raw.frame.height >= 0
+
+
+@QUICK
+@given(rows=st.lists(st.lists(CELL, min_size=1, max_size=6), max_size=12))
+def test_any_delimited_text_reads_or_fails_with_the_documented_error(rows):
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    for encoded in (text.getvalue().encode("utf-8"), text.getvalue().encode("gb18030")):
+        try:
+            raw = read_export(encoded, "cells.csv")
+        except IngestError as exc:
+            assert str(exc).startswith("cells.csv: ")
+        else:  # every record read keeps the line it starts on, for the rejected-row report
+            lines = raw.frame["__line"]
+            assert lines.null_count() == 0 and (lines >= 1).all() and lines.is_sorted()
+
+
+@QUICK
+@given(values=st.lists(st.one_of(st.none(), CELL), max_size=40), tz=st.sampled_from(["UTC", "Asia/Shanghai"]))
+def test_any_text_parses_as_a_timestamp_or_gets_a_reason(values, tz):
+    text = pl.Series("created_at", values, dtype=pl.String)
+    parsed = parse_timestamps(text, "created_at", tz)
+    assert parsed.values.len() == parsed.reasons.len() == text.len()
+    present = text.str.strip_chars().fill_null("") != ""
+    # a present value is either a timestamp or has a reason; never silently nothing
+    assert ((parsed.values.is_not_null() | parsed.reasons.is_not_null()) | ~present).all()
+
+
+@QUICK
+@given(values=st.lists(st.one_of(st.none(), CELL, st.floats(allow_nan=False).map(str)), max_size=40))
+def test_any_text_parses_as_a_number_or_boolean_or_gets_a_reason(values):
+    text = pl.Series("score", values, dtype=pl.String)
+    for parsed, reasons in (parse_numbers(text, "score"), parse_booleans(text, "reopened")):
+        assert parsed.len() == reasons.len() == text.len()
+        assert (parsed.is_null() | reasons.is_null()).all(), "a value with a reason is not also loaded"
+
+
+TICKET = st.fixed_dictionaries(
+    {
+        "ticket_id": st.one_of(st.sampled_from(["T1", "T2", "T3", "T4", ""]), CELL),
+        "created_at": st.one_of(
+            st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M")), st.sampled_from(["", "2026-13-40"]), CELL
+        ),
+        "channel": st.one_of(st.sampled_from(["email", "chat", "电话"]), CELL),
+        "csat": st.one_of(st.integers(-2, 12).map(str), CELL),
+    }
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tickets=st.lists(TICKET, min_size=1, max_size=15))
+def test_every_row_is_accounted_for_and_loading_again_changes_nothing(tmp_path_factory, tickets):
+    con = connect(tmp_path_factory.mktemp("property") / "w.duckdb")
+    try:
+        _load_twice(con, tickets)
+    finally:
+        con.close()
+
+
+def _load_twice(con, tickets: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(tickets[0]))
+    writer.writeheader()
+    writer.writerows(tickets)
+    data = text.getvalue().encode("utf-8")
+    try:
+        first = ingest_file(con, data, "tickets", file_name="generated.csv", source_tz="UTC")
+    except IngestError as exc:
+        assert str(exc).startswith("generated.csv: ")
+        return
+    assert first.rows_read == first.rows_loaded + first.rows_updated + first.rows_duplicate + first.rows_rejected
+    stored = con.sql("SELECT * EXCLUDE (batch_id) FROM tickets ORDER BY ticket_id").fetchall()
+    again = ingest_file(con, data, "tickets", file_name="generated.csv", source_tz="UTC")
+    assert again.rows_read == first.rows_read
+    assert (again.rows_loaded, again.rows_updated, again.rows_rejected) == (0, 0, first.rows_rejected)
+    assert con.sql("SELECT * EXCLUDE (batch_id) FROM tickets ORDER BY ticket_id").fetchall() == stored
