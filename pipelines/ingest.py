@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import queue
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -33,7 +35,7 @@ from pipelines.load import (
     store_rejected,
 )
 from pipelines.profiles import choose_profile
-from pipelines.readers import CsvStream, NotStreamable, open_stream, read_export
+from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, open_stream, read_export
 from pipelines.schema import KINDS, TABLES
 from pipelines.staging import KEY, stage
 from pipelines.warehouse import exclusive_write
@@ -105,11 +107,15 @@ def _ingest(
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
             stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))
             if stream is not None:
-                arguments = (con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by)
                 try:
-                    return _ingest_stream(*arguments)
-                except RepeatedKeys:
-                    return _ingest_parts(*arguments)  # an event log: each part must see the ones before it
+                    return _ingest_streamed(con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by)
+                except InvalidUtf8:
+                    # Rare, so the first read stays strict (cheaper); the second rejects those rows.
+                    stream = dataclasses.replace(stream, lossy=True)
+                    try:
+                        return _ingest_streamed(con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by)
+                    except NotStreamable:
+                        pass
                 except NotStreamable:
                     pass  # records wider than the header: the whole-file reader sets them aside one by one
     raw = read_export(source, file_name)
@@ -129,6 +135,14 @@ def _ingest(
         loaded_by=loaded_by,
     )
     return load_staged(con, staged, meta)
+
+
+def _ingest_streamed(con: duckdb.DuckDBPyConnection, stream: CsvStream, *arguments: Any) -> BatchResult:
+    """One streaming INSERT, or part by part when keys repeat across parts (an event log)."""
+    try:
+        return _ingest_stream(con, stream, *arguments)
+    except RepeatedKeys:
+        return _ingest_parts(con, stream, *arguments)  # each part must see the ones before it
 
 
 def _ingest_stream(
@@ -193,15 +207,26 @@ def _ingest_stream(
         first = next(parts, None)
         if first is not None:
             schema = first.to_arrow().schema
-            batches = (
-                b for frame in itertools.chain([first], parts) for b in frame.to_arrow().cast(schema).to_batches()
-            )
-            con.register("streamed_records", pa.RecordBatchReader.from_batches(schema, batches))
+
+            def batches():
+                try:
+                    for frame in itertools.chain([first], parts):
+                        yield from frame.to_arrow().cast(schema).to_batches()
+                except BaseException as exc:  # DuckDB wraps it in its own error; raised below as it was
+                    state["failure"] = exc
+                    raise
+
+            con.register("streamed_records", pa.RecordBatchReader.from_batches(schema, batches()))
             column_list = ", ".join(columns)
-            con.execute(
-                f"""INSERT INTO {table.name} ({column_list}, row_hash, batch_id)
-                    SELECT {column_list}, {row_hash_sql(table)}, {batch_id} FROM streamed_records"""
-            )
+            try:
+                con.execute(
+                    f"""INSERT INTO {table.name} ({column_list}, row_hash, batch_id)
+                        SELECT {column_list}, {row_hash_sql(table)}, {batch_id} FROM streamed_records"""
+                )
+            except duckdb.Error:
+                if state.get("failure") is not None:
+                    raise state["failure"] from None
+                raise
             con.unregister("streamed_records")
             repeated = con.sql(
                 f"SELECT count(*) - count(DISTINCT {table.key}) FROM {table.name} WHERE batch_id = {batch_id}"

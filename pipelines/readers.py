@@ -359,6 +359,10 @@ class NotStreamable(Exception):
     """The file needs the whole-file reader (records wider than the header, not a text table)."""
 
 
+class InvalidUtf8(NotStreamable):
+    """A large UTF-8 file holds a byte that is not UTF-8: it is read again with the byte replaced."""
+
+
 @dataclass(frozen=True)
 class CsvStream:
     """A large delimited text file read part by part; each part is a RawExport of up to ``rows`` records."""
@@ -372,6 +376,8 @@ class CsvStream:
     headers: list[str]
     rows: int = STREAM_ROWS
     repeated_headers: tuple[str, ...] = ()
+    # Read again with invalid bytes replaced (their rows rejected), after a strict read met one.
+    lossy: bool = False
 
     @property
     def file_format(self) -> str:
@@ -389,6 +395,7 @@ class CsvStream:
             empty_string_is_null=False,
             missing_columns="insert",
             raise_if_empty=False,
+            encoding="utf8-lossy" if self.lossy else "utf8",
         )
         next_line = self.header_line + 1
         try:
@@ -405,11 +412,14 @@ class CsvStream:
                     self.encoding,
                     self.delimiter,
                     self.header_line,
+                    replaced_bytes=int(self.lossy),
                     repeated_headers=self.repeated_headers,
                 )
         except pl.exceptions.PolarsError as exc:
             if "more fields" in str(exc):
                 raise NotStreamable(str(exc)) from exc
+            if "invalid utf-8" in str(exc) and not self.lossy:
+                raise InvalidUtf8(str(exc)) from exc
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IngestError(self.file_name, f"cannot read as {self.file_format}: {first_line[:200]}") from exc
 

@@ -193,3 +193,37 @@ def test_a_ten_megabyte_line_is_read_whole(con, tmp_path):
     result = ingest_file(con, long_field, "tickets", source_tz="UTC")
     assert (result.rows_read, result.rows_loaded) == (1, 1)
     assert con.sql("SELECT length(channel) FROM tickets").fetchall() == [(10_000_000,)]
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    """Every text file read as a large one is: in parts of 2 records."""
+    from pipelines import readers
+
+    monkeypatch.setattr(readers, "STREAM_BYTES", 0)
+    monkeypatch.setattr(readers, "STREAM_ROWS", 2)
+
+
+def test_a_large_file_with_an_invalid_byte_rejects_that_row_and_loads_the_rest(con, streamed):
+    result = ingest_file(con, CORPUS / "invalid_utf8_bytes.csv", "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded) == (2, 1)
+    assert result.rejections == {"bytes that are not valid UTF-8 in the record": 1}
+
+
+def test_a_failure_in_the_middle_of_a_large_file_is_its_one_line_and_nothing_is_written(con, streamed, monkeypatch):
+    from pipelines import ingest
+
+    real_stage, calls = ingest.stage, []
+
+    def stage_then_fail(raw, *args, **kwargs):
+        calls.append(raw.frame.height)
+        if len(calls) == 2:
+            raise IngestError(raw.file_name, "the second part cannot be staged")
+        return real_stage(raw, *args, **kwargs)
+
+    monkeypatch.setattr(ingest, "stage", stage_then_fail)
+    with pytest.raises(IngestError) as caught:
+        ingest_file(con, CORPUS / "unquoted_line_break.csv", "tickets", source_tz="UTC")
+    assert str(caught.value) == "unquoted_line_break.csv: the second part cannot be staged"
+    assert con.sql("SELECT count(*) FROM tickets").fetchall() == [(0,)]
+    assert con.sql("SELECT count(*) FROM batches").fetchall() == [(0,)]
