@@ -46,6 +46,7 @@ TEXT = {
 }
 # The interface's own words in Chinese, keyed by the English (a test checks every t("...") has one).
 ZH = {
+    "Sheet": "工作表",
     "Targets": "目标",
     "Read from": "读取自",
     "changes are written to": "修改写入",

@@ -10,6 +10,7 @@ from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
 from pipelines.personal import mask
 from pipelines.profiles import builtin_profiles
+from pipelines.readers import workbook_tables
 from pipelines.schema import KINDS
 from pipelines.undo import undo_batch
 
@@ -36,8 +37,17 @@ for number, uploaded in enumerate(files or []):
         mapping = (
             dict(part.split("=", 1) for part in (p.strip() for p in mapping_text.split(",")) if "=" in part) or None
         )
+        sheet = None
+        if uploaded.name.lower().endswith((".xlsx", ".xlsm")):
+            try:
+                sheets = workbook_tables(uploaded.name, data)
+            except IngestError:  # the preview below says why, in one line
+                sheets = []
+            if len(sheets) > 1:
+                sheet = st.selectbox(t("Sheet"), sheets, key=f"sheet_{number}_{uploaded.name}")
         try:
-            preview = preview_file(data, kind, uploaded.name, None if profile == "(detect)" else profile, mapping, zone)
+            preview = preview_file(data, kind, uploaded.name, None if profile == "(detect)" else profile, mapping, zone,
+                                   sheet=sheet)  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))
             continue
@@ -57,16 +67,17 @@ for number, uploaded in enumerate(files or []):
         if preview.rejections:
             st.caption(t("Would be rejected: ") + "; ".join(f"{r} ({n})" for r, n in preview.rejections.items()))
         st.dataframe(mask(preview.head.drop("attributes", strict=False)), hide_index=True, width="stretch")
-        plans.append((uploaded.name, data, None if profile == "(detect)" else profile, mapping))
+        plans.append((uploaded.name, data, None if profile == "(detect)" else profile, mapping, sheet))
 
 if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
     progress = st.progress(0.0, text="Loading…")
     results = []
-    for done, (name, data, profile, mapping) in enumerate(plans, start=1):
+    for done, (name, data, profile, mapping, sheet) in enumerate(plans, start=1):
         progress.progress((done - 1) / len(plans), text=f"Loading {name}…")
         try:
             result = write("upload", ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping,
-                           source_tz=zone, loaded_by=actor.name, on_wait=st.info, target=name)  # fmt: skip
+                           source_tz=zone, loaded_by=actor.name, on_wait=st.info, sheet=sheet,
+                           target=name if sheet is None else f"{name} [{sheet}]")  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))
             continue

@@ -44,7 +44,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         for path in args.paths:
             try:
-                options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh_cube": False}
+                options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh_cube": False,
+                           "sheet": args.sheet}  # fmt: skip
                 result = access.perform(con, actor, "upload", ingest_file, path, args.kind, target=path, **options)
             except IngestError as exc:
                 print(f"csat-radar: {exc}", file=sys.stderr)
@@ -471,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--profile", help="built-in profile name or a profile .toml file (default: best match)")
     ingest.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE", help="map one column")
     ingest.add_argument("--tz", help="time zone of naive timestamps in the file (default: this machine's)")
+    ingest.add_argument("--sheet", help="the sheet of an Excel workbook to load (needed when several hold tables)")
     ingest.add_argument("--json", action="store_true", help="one JSON object per file")
     ingest.set_defaults(handler=cmd_ingest)
 

@@ -68,6 +68,7 @@ def ingest_file(
     loaded_by: str = "",
     refresh_cube: bool = True,
     on_wait: Callable[[str], None] | None = None,
+    sheet: str | None = None,
 ) -> BatchResult:
     """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read.
 
@@ -78,7 +79,7 @@ def ingest_file(
     that this one waits.
     """
     with exclusive_write(con, on_wait):
-        result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by)
+        result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by, sheet)
         if refresh_cube:
             refresh_marts(con)
     return result
@@ -100,10 +101,11 @@ def _ingest(
     mapping: dict[str, str] | None,
     source_tz: str | None,
     loaded_by: str,
+    sheet: str | None = None,
 ) -> BatchResult:
     if kind not in KINDS:
         raise IngestError(file_name or str(source), f"unknown kind {kind!r} (use {', '.join(KINDS)})")
-    if isinstance(source, (str, Path)) and Path(source).is_file():
+    if sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
             stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))
             if stream is not None:
@@ -118,7 +120,7 @@ def _ingest(
                         pass
                 except NotStreamable:
                     pass  # records wider than the header: the whole-file reader sets them aside one by one
-    raw = read_export(source, file_name)
+    raw = read_export(source, file_name, sheet)
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
     chosen = choose_profile(kind, raw.source_columns, raw.file_name, profile)
     zone = source_tz or local_timezone()
@@ -368,11 +370,12 @@ def preview_file(
     mapping: dict[str, str] | None = None,
     source_tz: str | None = None,
     rows: int = 20,
+    sheet: str | None = None,
 ) -> Preview:
     """Read, map and validate an export as ``ingest_file`` would, and report it without loading."""
     if kind not in KINDS:
         raise IngestError(file_name, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
-    raw = read_export(source, file_name)
+    raw = read_export(source, file_name, sheet)
     chosen = choose_profile(kind, raw.source_columns, raw.file_name, profile)
     zone = source_tz or local_timezone()
     _check_zone(raw.file_name, zone)

@@ -288,7 +288,8 @@ def _filled_rows(sheet: pl.DataFrame) -> int:
     return sheet.select((filled >= 2).sum()).item() if sheet.width else 0
 
 
-def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
+def _check_workbook(name: str, data: bytes) -> None:
+    """IngestError unless the bytes are a workbook that unpacks within the limits (no zip bomb)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if not any(n.startswith("xl/") for n in archive.namelist()):
@@ -303,18 +304,39 @@ def _read_excel(name: str, data: bytes) -> tuple[pl.DataFrame, int, tuple[str, .
                 )
     except zipfile.BadZipFile as exc:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
+
+
+def workbook_tables(name: str, data: bytes) -> list[str]:
+    """The sheets of a workbook that hold a table (two rows or more with two cells filled)."""
+    _check_workbook(name, data)
+    try:
+        sheets = pl.read_excel(
+            data, sheet_id=0, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise IngestError(name, f"cannot read the workbook: {str(exc).strip().splitlines()[0][:200]}") from exc
+    return [sheet_name for sheet_name, sheet in sheets.items() if _filled_rows(sheet) >= 2]
+
+
+def _read_excel(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
+    _check_workbook(name, data)
     sheets = pl.read_excel(
         data, sheet_id=0, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
     )
-    # Only the first sheet is read: tables on other sheets would be silently left out.
-    tables = [sheet_name for sheet_name, sheet in sheets.items() if _filled_rows(sheet) >= 2]
-    if len(tables) > 1:
-        raise IngestError(
-            name,
-            f"the workbook has {len(tables)} sheets with tables ({', '.join(tables)}); "
-            "save the sheet to load as its own workbook or CSV",
-        )
-    grid = next(iter(sheets.values()))
+    if sheet is not None:
+        if sheet not in sheets:
+            raise IngestError(name, f"no sheet {sheet!r} in the workbook (it has {', '.join(sheets)})")
+        grid = sheets[sheet]
+    else:
+        # Without a choice only one sheet may hold a table: the others would be silently left out.
+        tables = [sheet_name for sheet_name, frame in sheets.items() if _filled_rows(frame) >= 2]
+        if len(tables) > 1:
+            raise IngestError(
+                name,
+                f"the workbook has {len(tables)} sheets with tables ({', '.join(tables)}); "
+                "choose one (--sheet NAME, or the sheet box on the Upload page)",
+            )
+        grid = next(iter(sheets.values()))
     grid = _stringify(grid).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
     value_cols = [c for c in grid.columns if c != LINE]
     filled = grid.select(pl.sum_horizontal(pl.col(c).is_not_null() for c in value_cols).alias("n"))["n"]
@@ -484,8 +506,11 @@ def _transcode(path: Path, file_name: str, encoding: str, workdir: Path) -> Path
     return target
 
 
-def read_export(source: str | Path | bytes, file_name: str | None = None) -> RawExport:
-    """Read a file (path or bytes) into a RawExport, or raise IngestError with one clear line."""
+def read_export(source: str | Path | bytes, file_name: str | None = None, sheet: str | None = None) -> RawExport:
+    """Read a file (path or bytes) into a RawExport, or raise IngestError with one clear line.
+
+    ``sheet`` names the sheet of a workbook to read (other formats have none).
+    """
     if isinstance(source, (str, Path)):
         path = Path(source)
         file_name = file_name or path.name
@@ -511,6 +536,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None) -> Raw
         raise IngestError(file_name, "the file is empty")
 
     file_format = sniff_format(file_name, data)
+    if sheet is not None and file_format != "excel":
+        raise IngestError(file_name, f"--sheet is for Excel workbooks; this file reads as {file_format}")
     try:
         if file_format == "xls":
             raise IngestError(file_name, "old Excel 97-2003 .xls format; save it as .xlsx or CSV")
@@ -519,7 +546,7 @@ def read_export(source: str | Path | bytes, file_name: str | None = None) -> Raw
             frame = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
             return RawExport(frame, file_name, "parquet", "binary", None, 0)
         if file_format == "excel":
-            frame, header_line, repeated = _read_excel(file_name, data)
+            frame, header_line, repeated = _read_excel(file_name, data, sheet)
             return RawExport(frame, file_name, "excel", "binary", None, header_line, repeated_headers=repeated)
         if b"\x00" in data[:4096] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             raise IngestError(file_name, "binary content, not a text table")

@@ -170,6 +170,41 @@ def test_complaints_page_pareto_and_the_records_behind_a_bar(demo_copy):
     assert top["Complaints"] == by_product[top["product"]]
 
 
+def test_upload_of_a_workbook_with_two_tables_asks_which_sheet(small_warehouse):
+    import io
+
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer)
+    for name, ids in (("This week", ["W1", "W2", "W3"]), ("Last week", ["L1", "L2"])):
+        sheet = workbook.add_worksheet(name)
+        sheet.write_row(0, 0, ["ticket id", "created at", "channel"])
+        for row, ticket in enumerate(ids, start=1):
+            sheet.write_row(row, 0, [ticket, "2026-07-01 10:00", "email"])
+    workbook.close()
+    app = open_page("upload")
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.get("file_uploader")[0].set_value(("weeks.xlsx", buffer.getvalue(), "application/vnd.ms-excel")).run()
+    assert not app.exception, app.exception
+    sheet = next(s for s in app.selectbox if s.label == "Sheet")
+    assert sheet.options == ["This week", "Last week"]
+    assert "3 rows, 3 valid" in " ".join(m.value for m in app.markdown)
+    sheet.set_value("Last week").run()
+    assert "2 rows, 2 valid" in " ".join(m.value for m in app.markdown)
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    assert sorted(
+        r[0] for r in con.sql("SELECT ticket_id FROM tickets WHERE ticket_id SIMILAR TO '[WL][0-9]'").fetchall()
+    ) == [
+        "L1",
+        "L2",
+    ]
+    assert con.sql("SELECT target FROM audit_log WHERE action = 'upload'").fetchall() == [("weeks.xlsx [Last week]",)]
+    con.close()
+
+
 def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path):
     app = open_page("upload")
     csv = (

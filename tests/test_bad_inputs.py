@@ -179,9 +179,41 @@ def test_an_excel_workbook_with_tables_on_several_sheets_is_refused_naming_them(
         ingest_file(con, _workbook(build), "tickets", file_name="two.xlsx", source_tz="UTC")
     assert str(caught.value) == (
         "two.xlsx: the workbook has 2 sheets with tables (Tickets, Surveys); "
-        "save the sheet to load as its own workbook or CSV"
+        "choose one (--sheet NAME, or the sheet box on the Upload page)"
     )
     assert con.sql("SELECT count(*) FROM batches").fetchall() == [(0,)]
+
+
+def _two_sheets(workbook):
+    for name, ids in (("Tickets", ["T1", "T2"]), ("Older", ["T8", "T9"])):
+        sheet = workbook.add_worksheet(name)
+        sheet.write_row(0, 0, ["ticket id", "created at"])
+        for row, ticket in enumerate(ids, start=1):
+            sheet.write_row(row, 0, [ticket, "2026-03-02 09:00"])
+
+
+def test_the_sheet_to_load_can_be_chosen(con, tmp_path):
+    from pipelines.readers import workbook_tables
+    from tests.conftest import run_cli
+
+    data = _workbook(_two_sheets)
+    assert workbook_tables("two.xlsx", data) == ["Tickets", "Older"]
+    result = ingest_file(con, data, "tickets", file_name="two.xlsx", source_tz="UTC", sheet="Older")
+    assert result.rows_loaded == 2
+    assert sorted(r[0] for r in con.sql("SELECT ticket_id FROM tickets").fetchall()) == ["T8", "T9"]
+    with pytest.raises(IngestError, match=r"^two.xlsx: no sheet 'Newest' in the workbook \(it has Tickets, Older\)$"):
+        ingest_file(con, data, "tickets", file_name="two.xlsx", source_tz="UTC", sheet="Newest")
+    path = tmp_path / "two.xlsx"
+    path.write_bytes(data)
+    db = tmp_path / "cli.duckdb"
+    loaded = run_cli("ingest", str(path), "--kind", "tickets", "--sheet", "Tickets", "--tz", "UTC", "--db", str(db))
+    assert loaded.returncode == 0, loaded.stderr
+    assert "2 read as tickets" in loaded.stdout
+    refused = run_cli("ingest", str(CORPUS / "future_dates.csv"), "--kind", "tickets", "--sheet", "X", "--db", str(db))
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.strip() == "csat-radar: future_dates.csv: --sheet is for Excel workbooks; this file reads as csv"
+    )
 
 
 def test_a_ten_megabyte_line_is_read_whole(con, tmp_path):
