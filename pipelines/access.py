@@ -19,12 +19,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars and argon2 are imported where used: every command line start reads this module.
 
 REGISTRY = tomllib.loads((Path(__file__).parent / "access.toml").read_text(encoding="utf-8"))
 AUTH_ENV = "CSAT_RADAR_AUTH"
@@ -35,7 +37,6 @@ DEFAULT_IDLE_MINUTES, DEFAULT_LIFETIME_HOURS = 30.0, 12.0
 MAX_FAILED_SIGN_INS = 5
 FAILED_SIGN_IN_WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 10
-_HASHER = PasswordHasher()
 
 
 class AccessDenied(Exception):
@@ -215,7 +216,7 @@ def add_user(
 ) -> str:
     """Create a user; without a password it can only sign in through the identity provider."""
     name, role = _check_name(username), _check_role(role)
-    digest = _HASHER.hash(_check_password(password)) if password is not None else None
+    digest = _hasher().hash(_check_password(password)) if password is not None else None
     if con.sql("SELECT count(*) FROM app_users WHERE username = ?", params=[name]).fetchall()[0][0]:
         raise AccessError(f"user {name} already exists")
     con.execute(
@@ -245,7 +246,7 @@ def set_role(
 
 def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str) -> str:
     """Replace a user's password (stored only as a salted argon2id hash)."""
-    digest = _HASHER.hash(_check_password(password))
+    digest = _hasher().hash(_check_password(password))
     con.execute(
         "UPDATE app_users SET password_hash = ?, password_set_at = now() WHERE username = ?",
         [digest, _existing(con, username)],
@@ -283,9 +284,16 @@ def _actor(row: tuple) -> Actor:
 
 
 @functools.cache
+def _hasher():
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
+@functools.cache
 def _dummy_hash() -> str:
     """Checked against when the name is unknown, so a wrong name takes as long as a wrong password."""
-    return _HASHER.hash("csat-radar: no such user")
+    return _hasher().hash("csat-radar: no such user")
 
 
 def _recent_failures(con: duckdb.DuckDBPyConnection, username: str, now: datetime) -> int:
@@ -313,16 +321,18 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str, now: d
         raise AccessDenied(f"too many failed sign-ins for {name}: try again in {minutes} minutes")
     row = _actor_row(con, name)
     stored = row[4] if row and row[4] else _dummy_hash()
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        _HASHER.verify(stored, password)
+        _hasher().verify(stored, password)
         valid = row is not None and row[4] is not None and not row[3]
     except (VerificationError, InvalidHashError):
         valid = False
     if not valid:
         audit(con, name, "sign_in_failed", "refused", name)
         raise AccessDenied("wrong name or password, or the account is disabled")
-    if _HASHER.check_needs_rehash(stored):
-        con.execute("UPDATE app_users SET password_hash = ? WHERE username = ?", [_HASHER.hash(password), name])
+    if _hasher().check_needs_rehash(stored):
+        con.execute("UPDATE app_users SET password_hash = ? WHERE username = ?", [_hasher().hash(password), name])
     actor = _actor(row)
     audit(con, actor, "sign_in", "done", name)
     return Session(actor, now, now)
@@ -390,6 +400,8 @@ def visible_crises(crises: pl.DataFrame, actor: Actor) -> pl.DataFrame:
 
     Takes the crisis log (``dimension`` and ``segment``) or its table form (``where``).
     """
+    import polars as pl
+
     if not actor.segments:
         return crises
     if "dimension" in crises.columns:
