@@ -26,6 +26,7 @@ from pages._ui import (
     warehouse_path,
 )
 from pipelines import access
+from pipelines.warehouse import load_in_progress
 
 st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
 
@@ -96,6 +97,9 @@ with st.sidebar:
              horizontal=True)  # fmt: skip
     summary = load_summary(db())
     st.caption(f"Warehouse: `{warehouse_path()}`")
+    if (began := load_in_progress(db())) is not None:
+        st.warning(f"A load from the command line is running (since {began:%H:%M} UTC): the pages show the "
+                   "warehouse as it was when it began.")  # fmt: skip
     if summary.first_activity and summary.last_activity:
         st.caption(f"Data: {summary.first_activity:%Y-%m-%d} to {summary.last_activity:%Y-%m-%d} (UTC)")
     st.caption(f"Last load: {summary.last_load:%Y-%m-%d %H:%M} UTC" if summary.last_load else "Last load: none yet")

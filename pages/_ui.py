@@ -15,7 +15,7 @@ from metrics.settings import load_settings
 from metrics.summary import WarehouseSummary, warehouse_summary
 from pipelines import access
 from pipelines.personal import mask
-from pipelines.warehouse import connect, resolve_db_path
+from pipelines.warehouse import connect, connect_for_reading, resolve_db_path
 
 CACHE_TTL_SECONDS = 60
 STATUS_COLOURS = {
@@ -230,13 +230,13 @@ def sign_in_gate() -> access.Actor:
         st.stop()
     if mode == "off":
         return access.local_actor()
-    con = connect(db())
+    con = connect_for_reading(db())  # checking a session only reads; signing in writes the audit log
     try:
         previous = st.session_state.get("session")
         session = access.renewed(con, previous)
         if session is None and mode == "oidc" and getattr(st.user, "is_logged_in", False):
             try:
-                session = access.identity_session(con, st.user.get("email"))
+                session = _writing(access.identity_session, st.user.get("email"))
             except access.AccessDenied as exc:
                 st.error(str(exc))
                 st.button("Sign out", on_click=st.logout)
@@ -257,6 +257,15 @@ def sign_in_gate() -> access.Actor:
         con.close()
 
 
+def _writing(function, *args: Any) -> Any:
+    """``function(con, *args)`` on a connection that may write, waiting (and saying so) for a load."""
+    con = connect(db(), on_wait=st.info)
+    try:
+        return function(con, *args)
+    finally:
+        con.close()
+
+
 def _password_form(con) -> None:
     if not access.has_users(con):
         st.warning("Sign-in is on but there is no user yet: create the first administrator with "
@@ -268,7 +277,7 @@ def _password_form(con) -> None:
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
         try:
-            st.session_state["session"] = access.sign_in(con, name, password)
+            st.session_state["session"] = _writing(access.sign_in, name, password)
         except access.AccessDenied as exc:
             st.error(str(exc))
             return
@@ -291,7 +300,7 @@ def sign_out() -> None:
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def load_summary(db_path: str) -> WarehouseSummary:
     # A short-lived connection per question: the command line can load while the app runs.
-    con = connect(db_path)
+    con = connect_for_reading(db_path)
     try:
         return warehouse_summary(con)
     finally:
@@ -301,7 +310,7 @@ def load_summary(db_path: str) -> WarehouseSummary:
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Computing…")
 def ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) -> Any:
     """Answer one question of ``metrics.dashboard`` (by function name), cached for a minute."""
-    con = connect(db_path)
+    con = connect_for_reading(db_path)
     try:
         function = getattr(dashboard, question)
         if view is None:
@@ -330,7 +339,7 @@ def write(action: str, function, *args: Any, target: str | None = None, **kwargs
 
 def read(function, *args: Any, **kwargs: Any) -> Any:
     """An uncached read (for records and single crises, which change with every action)."""
-    con = connect(str(warehouse_path()))
+    con = connect_for_reading(str(warehouse_path()))
     try:
         return function(con, *args, **kwargs)
     finally:

@@ -17,7 +17,14 @@ from pathlib import Path
 from pipelines import access
 from pipelines.errors import IngestError
 from pipelines.schema import KINDS
-from pipelines.warehouse import connect, print_waiting, resolve_db_path, table_counts
+from pipelines.warehouse import (
+    connect,
+    drop_snapshot,
+    print_waiting,
+    publish_snapshot,
+    resolve_db_path,
+    table_counts,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -41,6 +48,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     actor = access.local_actor()
     exit_code = EXIT_OK
     loaded = False
+    publish_snapshot(con)  # the dashboard reads this copy while the load holds the warehouse
     try:
         for path in args.paths:
             try:
@@ -66,6 +74,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if loaded:
             refresh_marts(con)  # once for all the files, not once per file
     finally:
+        drop_snapshot(con)
         con.close()
     return exit_code
 
@@ -90,11 +99,13 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from pipelines.undo import undo_batch
 
     con = connect(args.db, on_wait=print_waiting)
+    publish_snapshot(con)
     try:
         outcome = access.perform(
             con, access.local_actor(), "undo", undo_batch, args.batch_id, target=f"batch {args.batch_id}"
         )
     finally:
+        drop_snapshot(con)
         con.close()
     print(
         f"batch {args.batch_id} undone: removed {outcome['removed']} rows it added, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -70,6 +70,15 @@ def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
     return Path(found[0][0]) if found and found[0][0] else None
 
 
+def _copy_held_file(source: Path, target: Path) -> None:
+    """Copy a file this process holds DuckDB's lock on, in a child process.
+
+    The lock is a POSIX record lock, which a process loses when it closes any descriptor of the
+    file: copying it here would let another process open the warehouse mid-write.
+    """
+    subprocess.run(["cp", "-p", str(source), str(target)], check=True, capture_output=True)
+
+
 def backup_before_migration(con: duckdb.DuckDBPyConnection, version: int) -> Path | None:
     """Copy the warehouse file aside, as it is at ``version``, before a migration changes it."""
     path = database_file(con)
@@ -77,7 +86,7 @@ def backup_before_migration(con: duckdb.DuckDBPyConnection, version: int) -> Pat
         return None
     con.execute("CHECKPOINT")  # everything in the file itself, so the copy is the whole warehouse
     backup = path.with_name(f"{path.name}.v{version}-{datetime.now(UTC):%Y%m%dT%H%M%S}.bak")
-    shutil.copy2(path, backup)
+    _copy_held_file(path, backup)
     return backup
 
 
@@ -137,9 +146,11 @@ def print_waiting(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _open(path: Path, read_only: bool, on_wait: Callable[[str], None] | None) -> duckdb.DuckDBPyConnection:
+def _open(
+    path: Path, read_only: bool, on_wait: Callable[[str], None] | None, wait: float | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open the file, waiting while another process holds it; IngestError when it cannot be opened."""
-    wait = float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_SECONDS))
+    wait = float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT_SECONDS)) if wait is None else wait
     deadline, pause, announced = time.monotonic() + wait, 0.05, False
     while True:
         try:
@@ -163,10 +174,70 @@ def _open(path: Path, read_only: bool, on_wait: Callable[[str], None] | None) ->
             raise IngestError(str(path), f"not a warehouse this CSAT Radar can open ({problem})") from exc
 
 
+# While a command-line load or undo holds the file, other processes read a copy of the
+# warehouse as it was when that command began (DuckDB lets one process have a file open for
+# writing and none else, not even to read). The copy names its writer, so a copy left by a
+# killed command is never mistaken for a running one.
+SNAPSHOT_SUFFIX = ".reading"
+
+
+def _snapshot(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + SNAPSHOT_SUFFIX), path.with_name(path.name + SNAPSHOT_SUFFIX + ".pid")
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """Copy the warehouse aside for other processes to read while this one writes; None in memory."""
+    path = database_file(con)
+    if path is None or not path.exists():
+        return None
+    con.execute("CHECKPOINT")  # everything in the file itself, so the copy is the whole warehouse
+    snapshot, owner = _snapshot(path)
+    partial = snapshot.with_name(snapshot.name + ".partial")
+    _copy_held_file(path, partial)
+    owner.write_text(str(os.getpid()), encoding="utf-8")
+    os.replace(partial, snapshot)
+    return snapshot
+
+
+def drop_snapshot(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove this process's copy: readers go back to the warehouse itself."""
+    path = database_file(con)
+    if path is not None:
+        for leftover in _snapshot(path):
+            leftover.unlink(missing_ok=True)
+
+
+def load_in_progress(db_path: str | os.PathLike | None = None) -> datetime | None:
+    """When the load another process is running began (its copy was taken), or None when none runs."""
+    snapshot, owner = _snapshot(resolve_db_path(db_path))
+    try:
+        pid = int(owner.read_text(encoding="utf-8").strip())
+        os.kill(pid, 0)  # raises when that process is gone
+        return datetime.fromtimestamp(snapshot.stat().st_mtime, UTC)
+    except (OSError, ValueError):
+        return None
+
+
+def connect_for_reading(db_path: str | os.PathLike | None = None, on_wait: Callable[[str], None] | None = None):
+    """A connection to read from: the warehouse, or while another process loads into it, its copy."""
+    path = resolve_db_path(db_path)
+    if path.exists() and load_in_progress(path) is not None:
+        try:
+            return connect(path, on_wait=None, wait=0.0)
+        except IngestError:
+            snapshot, _ = _snapshot(path)
+            try:
+                return duckdb.connect(str(snapshot), read_only=True)
+            except duckdb.Error:
+                pass  # the load ended while this looked: the warehouse is free again
+    return connect(path, on_wait=on_wait)
+
+
 def connect(
     db_path: str | os.PathLike | None = None,
     read_only: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    wait: float | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the warehouse and bring its schema up to date.
 
@@ -176,9 +247,9 @@ def connect(
     """
     path = resolve_db_path(db_path)
     if read_only and path.exists():
-        return _open(path, True, on_wait)
+        return _open(path, True, on_wait, wait)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, False, on_wait)
+    con = _open(path, False, on_wait, wait)
     try:
         migrate(con)
     except BaseException:

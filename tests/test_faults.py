@@ -95,7 +95,13 @@ def test_a_backup_of_the_warehouse_as_it_was_is_taken_before_a_migration(db_path
     )
     old.close()
     before = migrations()[-2][0]
-    connect(db_path).close()
+    migrated = connect(db_path)
+    # Copying the file must not cost this process DuckDB's lock on it (a POSIX lock, lost when
+    # the process closes any descriptor of the file): another process still cannot open it.
+    probe = "import duckdb, sys; duckdb.connect(sys.argv[1])"
+    other = subprocess.run([sys.executable, "-c", probe, str(db_path)], capture_output=True, text=True)
+    assert other.returncode != 0 and "lock" in other.stderr.lower()
+    migrated.close()
     backups = sorted(db_path.parent.glob(f"{db_path.name}.v{before}-*.bak"))
     assert len(backups) == 1
     kept = duckdb.connect(str(backups[0]), read_only=True)
@@ -132,3 +138,72 @@ def test_two_loads_in_one_process_land_one_after_the_other_while_readers_go_on(d
     assert reader.sql("SELECT count(*), count(DISTINCT batch_id) FROM tickets").fetchall() == [(500, 2)]
     for con in (first, second, reader):
         con.close()
+
+
+def hold_with_copy(db_path, seconds: float) -> subprocess.Popen:
+    """Another process loading as the command line does: the warehouse held, its copy published."""
+    script = (
+        "import sys, time; from pipelines.warehouse import connect, publish_snapshot, drop_snapshot; "
+        "con = connect(sys.argv[1]); publish_snapshot(con); "
+        "con.execute('CREATE TABLE written_during_the_load AS SELECT 1 AS n'); "
+        "print('holding', flush=True); time.sleep(float(sys.argv[2])); drop_snapshot(con); con.close()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(db_path), str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_readers_in_another_process_read_the_copy_while_a_command_line_load_runs(db_path, tmp_path):
+    from pipelines.warehouse import connect_for_reading, load_in_progress
+
+    con = connect(db_path)
+    ingest_file(con, write(tmp_path / "t.csv", TICKETS), "tickets", source_tz="UTC")
+    con.close()
+    holder = hold_with_copy(db_path, 30)
+    try:
+        assert load_in_progress(db_path) is not None
+        reader = connect_for_reading(db_path, on_wait=lambda message: pytest.fail("a reader waited: " + message))
+        assert reader.sql("SELECT count(*) FROM tickets").fetchall() == [(200,)]
+        assert not reader.sql("SELECT * FROM duckdb_tables() WHERE table_name = 'written_during_the_load'").fetchall()
+        reader.close()
+        assert holder.poll() is None, "the load was still running while the copy was read"
+    finally:
+        holder.kill()
+        holder.wait()
+    # Killed mid-load: its copy is left behind, but names a process that is gone, so it is not used.
+    assert (db_path.parent / (db_path.name + ".reading")).exists()
+    assert load_in_progress(db_path) is None
+    con = connect_for_reading(db_path)
+    assert con.sql("SELECT count(*) FROM tickets").fetchall() == [(200,)]
+    con.close()
+
+
+def test_a_command_line_load_publishes_the_copy_and_removes_it_when_done(db_path, tmp_path):
+    from pipelines.warehouse import connect_for_reading, load_in_progress
+
+    con = connect(db_path)
+    ingest_file(con, write(tmp_path / "t.csv", TICKETS), "tickets", source_tz="UTC")
+    con.close()
+    big = tmp_path / "big.csv"
+    big.write_text("ticket id,created at,channel\n" + "".join(f"B{i},2026-03-04 09:00,web\n" for i in range(400_000)))
+    load = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "ingest", str(big), "--kind", "tickets", "--tz", "UTC",
+         "--db", str(db_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = None
+    while load.poll() is None and seen is None:
+        if load_in_progress(db_path) is not None:
+            reader = connect_for_reading(db_path)
+            seen = reader.sql("SELECT count(*) FROM tickets").fetchall()[0][0]
+            reader.close()
+        time.sleep(0.02)
+    _, err = load.communicate(timeout=300)
+    assert load.returncode == 0, err
+    assert seen == 200, "while it loaded, another process read the warehouse as it was"
+    assert load_in_progress(db_path) is None
+    assert not (db_path.parent / (db_path.name + ".reading")).exists()
+    con = connect_for_reading(db_path)
+    assert con.sql("SELECT count(*) FROM tickets").fetchall() == [(400_200,)]
+    con.close()
