@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,6 +32,7 @@ import duckdb
 import polars as pl
 
 from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES, DetectedCrisis
+from pipelines.warehouse import transaction
 
 CLOSED_STATUSES = ("resolved", "reviewed")
 OPEN_STATUSES = tuple(s for s in STATUSES if s not in CLOSED_STATUSES)
@@ -138,7 +138,7 @@ def record_scan(
     counts = {"opened": 0, "extended": 0, "recovery_proposed": 0}
     # Oldest signal first, so that several runs for one place extend the crisis forward in time.
     ordered = sorted(detected, key=lambda d: (d.last_flagged, d.start, SEVERITIES.index(d.severity)))
-    with _transaction(con):
+    with transaction(con):
         open_rows = {
             _key(row): row
             for row in _rows(
@@ -433,7 +433,7 @@ def acknowledge(
     """detected -> acknowledged, naming the owner (required). The only way to acknowledged."""
     at = _aware(at) if at else datetime.now(UTC)
     actor = _required(actor, "actor")
-    with _transaction(con):
+    with transaction(con):
         row = _load(con, crisis_id)
         _check_step(row, "acknowledged")
         owner = owner.strip() if isinstance(owner, str) else ""
@@ -461,7 +461,7 @@ def advance(
     at = _aware(at) if at else datetime.now(UTC)
     actor = _required(actor, "actor")
     _check_status(to_status)
-    with _transaction(con):
+    with transaction(con):
         row = _load(con, crisis_id)
         _check_step(row, to_status)
         if to_status == "acknowledged":
@@ -493,7 +493,7 @@ def confirm_recovery(
     """
     at = _aware(at) if at else datetime.now(UTC)
     actor = _required(actor, "actor")
-    with _transaction(con):
+    with transaction(con):
         row = _load(con, crisis_id)
         if row["status"] in CLOSED_STATUSES:
             raise CrisisLogError(
@@ -528,7 +528,7 @@ def write_review(
     """resolved -> reviewed with the root-cause review: a fishbone category, at least one "why", the text."""
     at = _aware(at) if at else datetime.now(UTC)
     actor = _required(actor, "actor")
-    with _transaction(con):
+    with transaction(con):
         row = _load(con, crisis_id)
         crisis = row["crisis_id"]
         if row["status"] == "reviewed":
@@ -581,17 +581,6 @@ def _check_status(status: Any) -> None:
 
 
 # --------------------------------------------------------------------------------------- plumbing
-
-
-@contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, query: str, params: list[Any] | None = None) -> list[dict]:

@@ -8,7 +8,7 @@ import duckdb
 
 from pipelines.errors import IngestError
 from pipelines.schema import TABLES
-from pipelines.warehouse import exclusive_write
+from pipelines.warehouse import exclusive_write, transaction
 
 
 def undo_batch(
@@ -44,8 +44,7 @@ def _undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]
         raise IngestError(
             f"batch {batch_id} ({file_name})", f"later batch {blocking} changed its rows; undo that batch first"
         )
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         removed = con.execute(f"SELECT count(*) FROM {table.name} WHERE batch_id = ?", [batch_id]).fetchall()[0][0]
         con.execute(f"DELETE FROM {table.name} WHERE batch_id = ?", [batch_id])
         columns = ", ".join([*table.column_names, "attributes", "row_hash", "batch_id"])
@@ -55,10 +54,6 @@ def _undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]
         )
         con.execute(f"DELETE FROM {history} WHERE replaced_by = ?", [batch_id])
         con.execute("UPDATE batches SET status = 'undone' WHERE batch_id = ?", [batch_id])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     from pipelines.ingest import refresh_marts
 
     refresh_marts(con)
