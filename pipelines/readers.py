@@ -306,30 +306,36 @@ def _check_workbook(name: str, data: bytes) -> None:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
 
 
-def workbook_tables(name: str, data: bytes) -> list[str]:
-    """The sheets of a workbook that hold a table (two rows or more with two cells filled)."""
+def _sheets(name: str, data: bytes) -> dict[str, pl.DataFrame]:
+    """Every sheet of a workbook as text cells, once the archive is known to unpack within the limits."""
     _check_workbook(name, data)
     try:
-        sheets = pl.read_excel(
+        return pl.read_excel(
             data, sheet_id=0, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
         )
     except pl.exceptions.PolarsError as exc:
-        raise IngestError(name, f"cannot read the workbook: {str(exc).strip().splitlines()[0][:200]}") from exc
+        raise IngestError(name, f"cannot read as excel: {str(exc).strip().splitlines()[0][:200]}") from exc
+
+
+def _tables(sheets: dict[str, pl.DataFrame]) -> list[str]:
+    """The sheets that hold a table (two rows or more with two cells filled), not only a note."""
     return [sheet_name for sheet_name, sheet in sheets.items() if _filled_rows(sheet) >= 2]
 
 
+def workbook_tables(name: str, data: bytes) -> list[str]:
+    """The sheets of a workbook that hold a table, for choosing one to load."""
+    return _tables(_sheets(name, data))
+
+
 def _read_excel(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
-    _check_workbook(name, data)
-    sheets = pl.read_excel(
-        data, sheet_id=0, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
-    )
+    sheets = _sheets(name, data)
     if sheet is not None:
         if sheet not in sheets:
             raise IngestError(name, f"no sheet {sheet!r} in the workbook (it has {', '.join(sheets)})")
         grid = sheets[sheet]
     else:
         # Without a choice only one sheet may hold a table: the others would be silently left out.
-        tables = [sheet_name for sheet_name, frame in sheets.items() if _filled_rows(frame) >= 2]
+        tables = _tables(sheets)
         if len(tables) > 1:
             raise IngestError(
                 name,
