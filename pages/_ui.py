@@ -287,11 +287,7 @@ def _password_form(con) -> None:
 
 def sign_out() -> None:
     actor = current_actor()
-    con = connect(db())
-    try:
-        access.audit(con, actor, "sign_out", "done", actor.name)
-    finally:
-        con.close()
+    _writing(access.audit, actor, "sign_out", "done", actor.name)
     st.session_state.pop("session", None)
     if access.auth_mode() == "oidc" and getattr(st.user, "is_logged_in", False):
         st.logout()

@@ -80,7 +80,7 @@ try:
 except crisis_log.CrisisLogError as exc:
     st.error(str(exc))
     st.stop()
-if visible_crises(pl.DataFrame([{"dimension": crisis["dimension"], "segment": crisis["segment"]}]), actor).is_empty():
+if not access.may_see(actor, crisis["dimension"], crisis["segment"]):
     st.error(f"Crisis {crisis_id} is outside the segments you may see.")
     st.stop()
 

@@ -395,6 +395,11 @@ def restrict(chosen: tuple[tuple[str, tuple[str, ...]], ...], actor: Actor) -> t
     return tuple(sorted(result.items()))
 
 
+def may_see(actor: Actor, dimension: str, segment: str) -> bool:
+    """Whether a crisis in ``dimension`` ``segment`` is within the actor's segments."""
+    return not actor.segments or segment in dict(actor.segments).get(dimension, ())
+
+
 def visible_crises(crises: pl.DataFrame, actor: Actor) -> pl.DataFrame:
     """The crises a restricted actor may see: those in their own segments only.
 

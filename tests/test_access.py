@@ -18,7 +18,7 @@ from pipelines.ingest import ingest_file
 from pipelines.personal import mask
 from pipelines.undo import undo_batch
 from pipelines.warehouse import connect, table_counts
-from tests.conftest import FIXTURES, ROOT, run_cli, write
+from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page, run_cli, write
 
 PASSWORD = "correct horse battery"
 
@@ -182,6 +182,8 @@ def test_segment_restriction_narrows_every_filter_and_the_crisis_list():
     crises = pl.DataFrame({"id": [1, 2, 3], "where": ["team Billing", "team Technical", "channel email"]})
     assert access.visible_crises(crises, lead)["id"].to_list() == [1]
     assert access.visible_crises(crises, access.Actor("boss", "admin"))["id"].to_list() == [1, 2, 3]
+    assert access.may_see(lead, "team", "Billing") and not access.may_see(lead, "team", "Technical")
+    assert not access.may_see(lead, "channel", "email")
 
 
 def signed_in_app(db: Path, monkeypatch, page: str | None = None, who: str | None = None) -> AppTest:
@@ -247,13 +249,7 @@ def test_the_admin_page_is_for_admins_and_shows_users_and_the_audit_log(tmp_path
     assert sorted(users["username"]) == ["admin", "analyst", "lead", "manager", "viewer"]
     assert "password_hash" not in users.columns
     assert {"sign_in", "upload"} <= set(audit["action"])
-    form = admin.get("form")[0]
-    form.text_input[0].set_value("newcomer")
-    form.selectbox[0].set_value("analyst")
-    form.text_input[1].set_value("a long enough secret")
-    form.text_input[2].set_value("team=Billing")
-    form.button[0].click()
-    admin.run()
+    add_user_on_admin_page(admin, "newcomer", "analyst", "a long enough secret", "team=Billing")
     assert not admin.exception, admin.exception
     con = connect(db)
     assert con.sql("SELECT role, segments::VARCHAR FROM app_users WHERE username = 'newcomer'").fetchall() == [
@@ -271,6 +267,21 @@ def test_a_team_lead_sees_only_their_team(tmp_path, monkeypatch):
     assert "limited to team: Billing" in " ".join(c.value for c in lead.sidebar.caption)
     everyone = signed_in_app(db, monkeypatch, who="manager")
     assert len(next(m for m in everyone.sidebar.multiselect if m.label == "Team").options) > 1
+
+    # The numbers are the team's: of the three tickets only Technical's is open, so the
+    # organisation's backlog is 1 and Billing's is 0, whatever the lead asks for.
+    def backlog(app) -> str:
+        return next(m.value for m in app.metric if m.label == "Open tickets (backlog)")
+
+    assert backlog(signed_in_app(db, monkeypatch, "service_levels", who="manager")) == "1"
+    assert backlog(signed_in_app(db, monkeypatch, "service_levels", who="lead")) == "0"
+    lead_asking = signed_in_app(db, monkeypatch, who="lead")
+    lead_asking.session_state["filter_team"] = ["Technical"]  # as a shared link would ask
+    lead_asking.run()
+    lead_asking.switch_page("pages/service_levels.py")
+    lead_asking.run()
+    assert not lead_asking.exception, lead_asking.exception
+    assert backlog(lead_asking) == "0"
 
 
 def test_the_command_line_manages_users_and_its_loads_are_audited(tmp_path):
