@@ -64,3 +64,14 @@ def run_cli(
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def add_user_on_admin_page(app, name: str, role: str, password: str = "", segments: str = "") -> None:
+    """Fill the Administration page's "Add a user" form and submit it."""
+    form = app.get("form")[0]
+    form.text_input[0].set_value(name)
+    form.selectbox[0].set_value(role)
+    form.text_input[1].set_value(password)
+    form.text_input[2].set_value(segments)
+    form.button[0].click()
+    app.run()

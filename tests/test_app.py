@@ -17,7 +17,7 @@ from metrics.settings import load_settings
 from pages._ui import PAGE_TITLES
 from pipelines.ingest import ingest_file
 from pipelines.warehouse import connect
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
 
@@ -275,23 +275,14 @@ def test_admin_page_without_sign_in_adds_a_user_and_shows_the_audit_log(small_wa
     app = open_page("admin")
     assert any("Sign-in is off: everyone who can open this dashboard acts as an administrator" in c.value
                for c in app.caption)  # fmt: skip
-    form = app.get("form")[0]
-    form.text_input[0].set_value("lead@example.com")
-    form.selectbox[0].set_value("manager")
-    form.text_input[2].set_value("team=Billing, team=Technical")
-    form.button[0].click()
-    app.run()
+    add_user_on_admin_page(app, "lead@example.com", "manager", segments="team=Billing, team=Technical")
     assert not app.exception, app.exception
     assert [s.value for s in app.success] == ["Saved. lead@example.com: manager"]
     users, _targets, audit = (frame.value for frame in app.dataframe)
     assert users[["username", "role", "has_password"]].values.tolist() == [["lead@example.com", "manager", False]]
     assert audit[["action", "outcome", "target"]].values.tolist()[0] == ["add_user", "done", "lead@example.com"]
     assert audit["actor"][0].startswith("local:")
-    form = app.get("form")[0]
-    form.text_input[0].set_value("someone")
-    form.text_input[2].set_value("planet=Mars")
-    form.button[0].click()
-    app.run()
+    add_user_on_admin_page(app, "someone", "manager", segments="planet=Mars")
     assert [e.value for e in app.error] == [
         "'planet' is not a dimension (use channel, customer_tier, product, region, team)"
     ]

@@ -20,12 +20,18 @@ TICKETS = "ticket id,created at,channel\n" + "".join(f"T{i},2026-03-02 09:00,ema
 MORE = "ticket id,created at,channel\n" + "".join(f"U{i},2026-03-03 09:00,chat\n" for i in range(300))
 
 
-def hold(db_path, seconds: float) -> subprocess.Popen:
-    """Another process with the warehouse open for writing, for ``seconds``; returns once it has it."""
-    script = (
-        "import sys, time; from pipelines.warehouse import connect; con = connect(sys.argv[1]); "
-        "print('holding', flush=True); time.sleep(float(sys.argv[2])); con.close()"
-    )
+def hold(db_path, seconds: float, as_a_load: bool = False) -> subprocess.Popen:
+    """Another process with the warehouse open for writing, for ``seconds``; returns once it has it.
+
+    ``as_a_load``: as a command-line load does, it also publishes the copy readers use, and
+    writes to the warehouse after taking it.
+    """
+    script = "import sys, time; from pipelines.warehouse import connect, publish_snapshot, drop_snapshot; "
+    script += "con = connect(sys.argv[1]); "
+    if as_a_load:
+        script += "publish_snapshot(con); con.execute('CREATE TABLE written_during_the_load AS SELECT 1 AS n'); "
+    script += "print('holding', flush=True); time.sleep(float(sys.argv[2])); "
+    script += ("drop_snapshot(con); " if as_a_load else "") + "con.close()"
     holder = subprocess.Popen(
         [sys.executable, "-c", script, str(db_path), str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
@@ -140,28 +146,13 @@ def test_two_loads_in_one_process_land_one_after_the_other_while_readers_go_on(d
         con.close()
 
 
-def hold_with_copy(db_path, seconds: float) -> subprocess.Popen:
-    """Another process loading as the command line does: the warehouse held, its copy published."""
-    script = (
-        "import sys, time; from pipelines.warehouse import connect, publish_snapshot, drop_snapshot; "
-        "con = connect(sys.argv[1]); publish_snapshot(con); "
-        "con.execute('CREATE TABLE written_during_the_load AS SELECT 1 AS n'); "
-        "print('holding', flush=True); time.sleep(float(sys.argv[2])); drop_snapshot(con); con.close()"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", script, str(db_path), str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout.readline().strip() == "holding"
-    return holder
-
-
 def test_readers_in_another_process_read_the_copy_while_a_command_line_load_runs(db_path, tmp_path):
     from pipelines.warehouse import connect_for_reading, load_in_progress
 
     con = connect(db_path)
     ingest_file(con, write(tmp_path / "t.csv", TICKETS), "tickets", source_tz="UTC")
     con.close()
-    holder = hold_with_copy(db_path, 30)
+    holder = hold(db_path, 30, as_a_load=True)
     try:
         assert load_in_progress(db_path) is not None
         reader = connect_for_reading(db_path, on_wait=lambda message: pytest.fail("a reader waited: " + message))
