@@ -47,6 +47,8 @@ TEXT = {
 # The interface's own words in Chinese, keyed by the English (a test checks every t("...") has one).
 ZH = {
     "Sheet": "工作表",
+    "Scale of the scores": "评分量表",
+    "(from the file)": "（按文件）",
     "Targets": "目标",
     "Read from": "读取自",
     "changes are written to": "修改写入",

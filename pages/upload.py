@@ -11,6 +11,7 @@ from pipelines.ingest import ingest_file, local_timezone, preview_file
 from pipelines.personal import mask
 from pipelines.profiles import builtin_profiles
 from pipelines.readers import workbook_tables
+from pipelines.scales import SCALES
 from pipelines.schema import KINDS
 from pipelines.undo import undo_batch
 
@@ -45,9 +46,15 @@ for number, uploaded in enumerate(files or []):
                 sheets = []
             if len(sheets) > 1:
                 sheet = st.selectbox(t("Sheet"), sheets, key=f"sheet_{number}_{uploaded.name}")
+        scale = None
+        if kind == "surveys":
+            scale = st.selectbox(
+                t("Scale of the scores"), [t("(from the file)"), *SCALES], key=f"scale_{number}_{uploaded.name}"
+            )
+            scale = scale if scale in SCALES else None
         try:
             preview = preview_file(data, kind, uploaded.name, None if profile == "(detect)" else profile, mapping, zone,
-                                   sheet=sheet)  # fmt: skip
+                                   sheet=sheet, scale=scale)  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))
             continue
@@ -67,16 +74,16 @@ for number, uploaded in enumerate(files or []):
         if preview.rejections:
             st.caption(t("Would be rejected: ") + "; ".join(f"{r} ({n})" for r, n in preview.rejections.items()))
         st.dataframe(mask(preview.head.drop("attributes", strict=False)), hide_index=True, width="stretch")
-        plans.append((uploaded.name, data, None if profile == "(detect)" else profile, mapping, sheet))
+        plans.append((uploaded.name, data, None if profile == "(detect)" else profile, mapping, sheet, scale))
 
 if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
     progress = st.progress(0.0, text="Loading…")
     results = []
-    for done, (name, data, profile, mapping, sheet) in enumerate(plans, start=1):
+    for done, (name, data, profile, mapping, sheet, scale) in enumerate(plans, start=1):
         progress.progress((done - 1) / len(plans), text=f"Loading {name}…")
         try:
             result = write("upload", ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping,
-                           source_tz=zone, loaded_by=actor.name, on_wait=st.info, sheet=sheet,
+                           source_tz=zone, loaded_by=actor.name, on_wait=st.info, sheet=sheet, scale=scale,
                            target=name if sheet is None else f"{name} [{sheet}]")  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pipelines import access
 from pipelines.errors import IngestError
+from pipelines.scales import SCALES
 from pipelines.schema import KINDS
 from pipelines.warehouse import (
     connect,
@@ -53,7 +54,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for path in args.paths:
             try:
                 options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh_cube": False,
-                           "sheet": args.sheet}  # fmt: skip
+                           "sheet": args.sheet, "scale": args.scale}  # fmt: skip
                 result = access.perform(con, actor, "upload", ingest_file, path, args.kind, target=path, **options)
             except IngestError as exc:
                 print(f"csat-radar: {exc}", file=sys.stderr)
@@ -484,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE", help="map one column")
     ingest.add_argument("--tz", help="time zone of naive timestamps in the file (default: this machine's)")
     ingest.add_argument("--sheet", help="the sheet of an Excel workbook to load (needed when several hold tables)")
+    ingest.add_argument(
+        "--scale", choices=tuple(SCALES), help="scale of survey scores when the file names none (default: inferred)"
+    )
     ingest.add_argument("--json", action="store_true", help="one JSON object per file")
     ingest.set_defaults(handler=cmd_ingest)
 

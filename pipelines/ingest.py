@@ -34,8 +34,9 @@ from pipelines.load import (
     row_hash_sql,
     store_rejected,
 )
-from pipelines.profiles import choose_profile
+from pipelines.profiles import Profile, choose_profile
 from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, open_stream, read_export
+from pipelines.scales import SCALE_ALIASES
 from pipelines.schema import KINDS, TABLES
 from pipelines.staging import KEY, stage
 from pipelines.warehouse import exclusive_write
@@ -69,8 +70,12 @@ def ingest_file(
     refresh_cube: bool = True,
     on_wait: Callable[[str], None] | None = None,
     sheet: str | None = None,
+    scale: str | None = None,
 ) -> BatchResult:
     """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read.
+
+    ``scale`` names the scale of survey answers that name none (1-5, 1-7, 0-10, good-bad),
+    over the profile's; without either it is inferred from the answers.
 
     A large text table is read, staged and loaded part by part inside the file's one
     transaction, so memory stays bounded whatever the file's size. Afterwards the daily KPI
@@ -79,7 +84,7 @@ def ingest_file(
     that this one waits.
     """
     with exclusive_write(con, on_wait):
-        result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by, sheet)
+        result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
         if refresh_cube:
             refresh_marts(con)
     return result
@@ -102,27 +107,33 @@ def _ingest(
     source_tz: str | None,
     loaded_by: str,
     sheet: str | None = None,
+    scale: str | None = None,
 ) -> BatchResult:
     if kind not in KINDS:
         raise IngestError(file_name or str(source), f"unknown kind {kind!r} (use {', '.join(KINDS)})")
+    scale = _scale_name(file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload"), scale)
     if sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
             stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))
             if stream is not None:
                 try:
-                    return _ingest_streamed(con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by)
+                    return _ingest_streamed(
+                        con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by, scale
+                    )
                 except InvalidUtf8:
                     # Rare, so the first read stays strict (cheaper); the second rejects those rows.
                     stream = dataclasses.replace(stream, lossy=True)
                     try:
-                        return _ingest_streamed(con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by)
+                        return _ingest_streamed(
+                            con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by, scale
+                        )
                     except NotStreamable:
                         pass
                 except NotStreamable:
                     pass  # records wider than the header: the whole-file reader sets them aside one by one
     raw = read_export(source, file_name, sheet)
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
-    chosen = choose_profile(kind, raw.source_columns, raw.file_name, profile)
+    chosen = with_scale(choose_profile(kind, raw.source_columns, raw.file_name, profile), scale)
     zone = source_tz or local_timezone()
     _check_zone(raw.file_name, zone)
     staged = stage(raw, kind, chosen, mapping, zone)
@@ -156,6 +167,7 @@ def _ingest_stream(
     mapping: dict[str, str] | None,
     source_tz: str | None,
     loaded_by: str,
+    scale: str | None,
 ) -> BatchResult:
     """Load a large text table in one streaming INSERT: each part is staged while DuckDB writes the last.
 
@@ -165,7 +177,7 @@ def _ingest_stream(
     as it was before this file; changed records wait in Parquet files and replace their old
     versions after the stream. A key repeated across parts needs the part-by-part path.
     """
-    chosen = choose_profile(kind, stream.headers, stream.file_name, profile)
+    chosen = with_scale(choose_profile(kind, stream.headers, stream.file_name, profile), scale)
     if chosen.options.get("transform"):
         raise NotStreamable(f"profile {chosen.name} needs the whole file")
     zone = source_tz or local_timezone()
@@ -174,15 +186,16 @@ def _ingest_stream(
     columns = [*table.column_names, "attributes"]
     started, now = datetime.now(UTC), datetime.now(UTC)
     counts = PartCounts()
-    state: dict = {"plan": None, "formats": {}, "mapping": {}, "rejected": [], "changed": []}
+    state: dict = {"plan": None, "profile": chosen, "formats": {}, "mapping": {}, "rejected": [], "changed": []}
     probe = con.cursor()
     warehouse_has_rows = bool(probe.sql(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
     workdir = Path(tempfile.mkdtemp(prefix="csat-radar-stream-"))
 
     def staged_parts():
         for number, raw in enumerate(stream.parts()):
-            staged = stage(raw, kind, chosen, mapping, zone, now=now, plan=state["plan"])
+            staged = stage(raw, kind, state["profile"], mapping, zone, now=now, plan=state["plan"])
             state.update(plan=staged.plan, formats=staged.formats, mapping=staged.mapping)
+            state["profile"] = with_scale(state["profile"], staged.scale)  # one scale for the whole file
             records = staged.records.select(columns)
             if warehouse_has_rows:
                 key_status = known_keys(probe, table, records)
@@ -297,13 +310,14 @@ def _ingest_parts(
     mapping: dict[str, str] | None,
     source_tz: str | None,
     loaded_by: str,
+    scale: str | None,
 ) -> BatchResult:
     """Load a large file part by part in its one transaction, each part against the warehouse as the last left it.
 
     Slower and holding more memory than the streaming INSERT (DuckDB keeps the parts until
     commit), but right when a key's rows are spread over several parts.
     """
-    chosen = choose_profile(kind, stream.headers, stream.file_name, profile)
+    chosen = with_scale(choose_profile(kind, stream.headers, stream.file_name, profile), scale)
     zone = source_tz or local_timezone()
     started, now = datetime.now(UTC), datetime.now(UTC)
     counts, plan, formats, columns = PartCounts(), None, {}, {}
@@ -312,6 +326,7 @@ def _ingest_parts(
         for raw in stream.parts():
             staged = stage(raw, kind, chosen, mapping, zone, now=now, plan=plan)
             plan, formats, columns = staged.plan, staged.formats, staged.mapping
+            chosen = with_scale(chosen, staged.scale)
             load_part(con, staged, batch_id, counts)
         meta = BatchMeta(
             file_name=stream.file_name,
@@ -327,6 +342,22 @@ def _ingest_parts(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def with_scale(profile: Profile, scale: str | None) -> Profile:
+    """The profile reading survey answers that name no scale on ``scale``, over its own; as it was for None."""
+    if scale is None or profile.options.get("scale") == scale:
+        return profile
+    return dataclasses.replace(profile, options={**profile.options, "scale": scale})
+
+
+def _scale_name(file_name: str, scale: str | None) -> str | None:
+    if scale is None:
+        return None
+    name = SCALE_ALIASES.get(scale.strip().lower())
+    if name is None:
+        raise IngestError(file_name, f"unknown scale {scale!r} (use 1-5, 1-7, 0-10 or good-bad)")
+    return name
 
 
 def _file_hash(path: Path) -> str:
@@ -371,12 +402,13 @@ def preview_file(
     source_tz: str | None = None,
     rows: int = 20,
     sheet: str | None = None,
+    scale: str | None = None,
 ) -> Preview:
     """Read, map and validate an export as ``ingest_file`` would, and report it without loading."""
     if kind not in KINDS:
         raise IngestError(file_name, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
     raw = read_export(source, file_name, sheet)
-    chosen = choose_profile(kind, raw.source_columns, raw.file_name, profile)
+    chosen = with_scale(choose_profile(kind, raw.source_columns, raw.file_name, profile), _scale_name(file_name, scale))
     zone = source_tz or local_timezone()
     _check_zone(raw.file_name, zone)
     staged = stage(raw, kind, chosen, mapping, zone)

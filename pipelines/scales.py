@@ -50,6 +50,27 @@ def infer_scale(scores: pl.Series) -> str | None:
     return "1-5" if high <= 5 else "1-7"
 
 
+def mixed_scales(numbers: pl.Series) -> str | None:
+    """Why whole-number answers read as 0-10 look like a 1-5 and a 0-10 survey in one column, or None.
+
+    A 1-5 survey's answers pile up at 4 and 5 and a 0-10 survey's at 9 and 10, with 6-8 between
+    them; a pile at 4-5 bigger than both 6-8 and 0-3, beside answers at 9-10, is two surveys.
+    A genuine 0-10 survey has more at 6-8 than at 4-5, or, when customers are angry, more at 0-3.
+    """
+    numbers = numbers.drop_nulls()
+    if infer_scale(numbers) != "0-10" or (numbers != numbers.round()).any():
+        return None
+    low, small_top = numbers.is_between(0, 3).sum(), numbers.is_between(4, 5).sum()
+    middle, top = numbers.is_between(6, 8).sum(), numbers.is_between(9, 10).sum()
+    if not top or small_top <= middle or small_top < low:
+        return None
+    return (
+        f"the scores look like two scales in one column ({small_top} at 4-5 as on a 1-5 survey, "
+        f"{top} at 9-10 as on 0-10, {middle} between); add a scale column, or name the scale "
+        "with --scale (the scale box on the Upload page)"
+    )
+
+
 def satisfied_expr(score: pl.Expr, scale: pl.Expr) -> pl.Expr:
     """Top-two-box test on each answer's own scale."""
     expr = pl.lit(None, dtype=pl.Boolean)

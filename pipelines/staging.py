@@ -52,6 +52,8 @@ class Staged:
     formats: dict[str, str] = field(default_factory=dict)
     # How each timestamp column was parsed: handed to the next part of the same file.
     plan: dict[str, TimestampParse] = field(default_factory=dict)
+    # The scale of survey answers that name none; the next part of the same file keeps it.
+    scale: str | None = None
 
     @property
     def rows_read(self) -> int:
@@ -95,8 +97,11 @@ def _first_reason(reasons: list[tuple[pl.Series | pl.Expr, str]]) -> tuple[pl.Ex
     return reason, column
 
 
-def _scores(frame: pl.DataFrame, declared_scale: str | None) -> tuple[pl.DataFrame, list]:
-    """Score, scale and is_satisfied for survey answers, with reasons for answers off their scale."""
+def _scores(frame: pl.DataFrame, declared_scale: str | None, file_name: str) -> tuple[pl.DataFrame, list, str | None]:
+    """Score, scale and is_satisfied for survey answers, with reasons for answers off their scale.
+
+    Also returns the scale of the answers that name none (declared, or inferred from them all).
+    """
     text = frame["score"].str.strip_chars()
     lowered = text.str.to_lowercase()
     label_score = lowered.replace_strict(
@@ -112,7 +117,10 @@ def _scores(frame: pl.DataFrame, declared_scale: str | None) -> tuple[pl.DataFra
     else:
         row_scale_text = pl.Series([None] * frame.height, dtype=pl.String)
         row_scale = row_scale_text
-    column_scale = declared_scale or scales.infer_scale(numbers.filter(row_scale.is_null()))
+    unnamed = numbers.filter(row_scale.is_null())
+    if declared_scale is None and (mixed := scales.mixed_scales(unnamed)):
+        raise IngestError(file_name, mixed)  # which answer is on which scale is unknowable: no row is right
+    column_scale = declared_scale or scales.infer_scale(unnamed)
     scale = pl.select(
         pl.coalesce(pl.lit(label_scale), pl.lit(row_scale), pl.lit(column_scale, dtype=pl.String))
     ).to_series()
@@ -145,7 +153,7 @@ def _scores(frame: pl.DataFrame, declared_scale: str | None) -> tuple[pl.DataFra
         scale.alias("scale"),
         pl.select(scales.satisfied_expr(pl.lit(score), pl.lit(scale))).to_series().alias("is_satisfied"),
     )
-    return typed, [(reasons, "score")]
+    return typed, [(reasons, "score")], column_scale
 
 
 def stage(
@@ -265,6 +273,7 @@ def stage(
             current = pl.col(target) if target in typed.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))
             typed = typed.with_columns(pl.coalesce(current, derived).alias(target)).drop(pseudo)
 
+    column_scale = None
     if kind == "surveys":
         if "response_id" not in typed.columns:
             typed = typed.with_columns(pl.col("ticket_id").alias("response_id"))
@@ -273,7 +282,9 @@ def stage(
                 raw.file_name,
                 f"no column for score (profile {profile.name}); name one with --map score=COLUMN",
             )
-        typed, score_reasons = _scores(typed, profile.options.get("scale"))
+        typed, score_reasons, column_scale = _scores(typed, profile.options.get("scale"), raw.file_name)
+        if column_scale:
+            formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
         reasons.extend(score_reasons)
         if "survey_type" not in typed.columns:
             typed = typed.with_columns(
@@ -387,6 +398,7 @@ def stage(
         mapping={k: list(v) for k, v in mapping.items()},
         formats=formats,
         plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in plans.items()},
+        scale=column_scale,
     )
 
 

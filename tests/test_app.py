@@ -205,6 +205,29 @@ def test_upload_of_a_workbook_with_two_tables_asks_which_sheet(small_warehouse):
     con.close()
 
 
+def test_upload_of_surveys_on_two_scales_asks_for_the_scale(small_warehouse):
+    mixed = (Path(__file__).parent / "bad_inputs" / "mixed_scales.csv").read_bytes()
+    app = open_page("upload")
+    app.radio(key="upload_kind").set_value("surveys").run()
+    app.get("file_uploader")[0].set_value(("mixed_scales.csv", mixed, "text/csv")).run()
+    assert not app.exception, app.exception
+    assert [e.value for e in app.error] == [
+        "mixed_scales.csv: the scores look like two scales in one column (4 at 4-5 as on a 1-5 survey, 2 at 9-10 "
+        "as on 0-10, 1 between); add a scale column, or name the scale with --scale (the scale box on the Upload page)"
+    ]
+    assert not [b for b in app.button if b.label.startswith("Load")]  # nothing to load until the scale is named
+    scale = next(s for s in app.selectbox if s.label == "Scale of the scores")
+    scale.set_value("1-5").run()
+    assert "8 rows, 5 valid" in " ".join(m.value for m in app.markdown)
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    assert con.sql(
+        "SELECT scale, count(*) FROM survey_responses WHERE response_id SIMILAR TO 'R[1-8]' GROUP BY ALL"
+    ).fetchall() == [("1-5", 5)]
+    con.close()
+
+
 def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path):
     app = open_page("upload")
     csv = (

@@ -13,6 +13,7 @@ import pytest
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file
 from pipelines.readers import read_export
+from tests.conftest import run_cli
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 # file: (kind, the one-line problem when refused, or {reason: rows rejected} when loaded)
@@ -41,6 +42,11 @@ OUTCOMES: dict[str, tuple[str, str | dict[str, int]]] = {
         "or name the right one with --map channel=channel_2 (the second)",
     ),
     "scores_outside_scale.csv": ("surveys", {"score outside scale 1-5": 2}),
+    "mixed_scales.csv": (
+        "surveys",
+        "the scores look like two scales in one column (4 at 4-5 as on a 1-5 survey, 2 at 9-10 as on 0-10, "
+        "1 between); add a scale column, or name the scale with --scale (the scale box on the Upload page)",
+    ),
     "declared_utf8_but_gbk.csv": ("tickets", {}),
     "offsets_in_some_rows.csv": ("tickets", {}),
 }
@@ -65,6 +71,42 @@ def test_each_bad_file_is_refused_in_one_line_or_loaded_with_its_bad_rows_and_re
         general = re.sub(r" '[^']*'", "", reason)
         by_reason[general] = by_reason.get(general, 0) + 1
     assert by_reason == expected
+
+
+def test_mixed_scales_load_once_the_scale_is_named_and_answers_off_it_are_rejected(con, tmp_path):
+    db = tmp_path / "w.duckdb"
+    as_nps = run_cli(
+        "ingest", str(CORPUS / "mixed_scales.csv"), "--kind", "surveys", "--scale", "0-10", "--db", str(db)
+    )
+    assert as_nps.returncode == 0, as_nps.stderr
+    assert "8 read as surveys" in as_nps.stdout and "8 loaded" in as_nps.stdout
+    result = ingest_file(con, CORPUS / "mixed_scales.csv", "surveys", source_tz="UTC", scale="1-5")
+    assert (result.rows_loaded, result.rejections) == (5, {"score outside scale 1-5": 3})
+    stored = con.sql(f"SELECT reason FROM rejected_rows WHERE batch_id = {result.batch_id} ORDER BY line_number")
+    assert stored.fetchall() == [(f"score '{n}' outside scale 1-5",) for n in (9, 10, 7)]
+    assert con.sql("SELECT DISTINCT scale FROM survey_responses").fetchall() == [("1-5",)]
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        [10, 9, 9, 10, 8, 7, 8, 9, 6, 5, 3, 10],  # a usual 0-10 survey: more at 6-8 than at 4-5
+        [0, 1, 0, 2, 5, 4, 3, 10, 0, 9],  # customers angry: more at 0-3 than at 4-5
+        [5, 4, 5, 3, 4, 2, 5],  # a 1-5 survey
+    ],
+)
+def test_a_single_scale_is_not_mistaken_for_two(con, scores):
+    rows = "".join(f"R{i},2026-03-02 12:00,{score}\n" for i, score in enumerate(scores))
+    result = ingest_file(con, f"response id,responded at,score\n{rows}".encode(), "surveys", "one.csv", source_tz="UTC")
+    assert (result.rows_loaded, result.rows_rejected) == (len(scores), 0)
+    expected = "1-5" if max(scores) <= 5 else "0-10"
+    assert con.sql("SELECT DISTINCT scale FROM survey_responses").fetchall() == [(expected,)]
+
+
+def test_an_unknown_scale_is_refused_in_one_line(con):
+    with pytest.raises(IngestError) as caught:
+        ingest_file(con, CORPUS / "mixed_scales.csv", "surveys", source_tz="UTC", scale="1-100")
+    assert str(caught.value) == "mixed_scales.csv: unknown scale '1-100' (use 1-5, 1-7, 0-10 or good-bad)"
 
 
 def test_the_offset_of_each_row_is_honoured_and_naive_rows_take_the_file_s_zone(con):
@@ -194,7 +236,6 @@ def _two_sheets(workbook):
 
 def test_the_sheet_to_load_can_be_chosen(con, tmp_path):
     from pipelines.readers import workbook_tables
-    from tests.conftest import run_cli
 
     data = _workbook(_two_sheets)
     assert workbook_tables("two.xlsx", data) == ["Tickets", "Older"]
@@ -240,6 +281,16 @@ def test_a_large_file_with_an_invalid_byte_rejects_that_row_and_loads_the_rest(c
     result = ingest_file(con, CORPUS / "invalid_utf8_bytes.csv", "tickets", source_tz="UTC")
     assert (result.rows_read, result.rows_loaded) == (2, 1)
     assert result.rejections == {"bytes that are not valid UTF-8 in the record": 1}
+
+
+def test_a_large_file_keeps_the_scale_its_first_part_shows(con, streamed, tmp_path):
+    # Inferred part by part, the second part (9, 10) would silently have been read on 0-10.
+    path = tmp_path / "large_surveys.csv"
+    path.write_text("response id,responded at,score\nR1,2026-03-02 12:00,5\nR2,2026-03-02 12:00,4\n"
+                    "R3,2026-03-02 12:00,9\nR4,2026-03-02 12:00,10\n")  # fmt: skip
+    result = ingest_file(con, path, "surveys", source_tz="UTC")
+    assert result.rows_loaded == 2
+    assert result.rejections == {"score outside scale 1-5": 2}
 
 
 def test_a_failure_in_the_middle_of_a_large_file_is_its_one_line_and_nothing_is_written(con, streamed, monkeypatch):
