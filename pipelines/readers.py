@@ -65,12 +65,19 @@ def detect_encoding(data: bytes) -> tuple[str, str]:
         return "utf-8", data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    lossy = data.decode("utf-8", errors="replace")
+    invalid = lossy.count(REPLACEMENT) - data.decode("utf-8", "ignore").count(REPLACEMENT)
+    few_invalid = 0 < invalid <= min(MAX_INVALID_UTF8, max(1, data.count(b"\n") // LINES_PER_INVALID_UTF8))
+    # GB18030 decodes almost any even run of UTF-8 Chinese, as gibberish; many good UTF-8
+    # characters around a few bad bytes say the file is UTF-8. GBK text makes few by chance.
+    if few_invalid and len(lossy) - len(lossy.encode("ascii", "ignore")) - invalid >= 2 * invalid:
+        return "utf-8", lossy
     try:
         return "gb18030", data.decode("gb18030")
     except UnicodeDecodeError:
         pass
-    if _mostly_utf8(data):
-        return "utf-8", data.decode("utf-8", errors="replace")
+    if few_invalid:
+        return "utf-8", lossy
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:SNIFF_BYTES]).best()
@@ -89,13 +96,6 @@ csv.field_size_limit(1 << 30)
 # UTF-8 with a few corrupt bytes (whose rows are rejected), not a file in another encoding.
 MAX_INVALID_UTF8 = 20
 LINES_PER_INVALID_UTF8 = 100
-
-
-def _mostly_utf8(data: bytes) -> bool:
-    invalid = data.decode("utf-8", errors="replace").count(REPLACEMENT) - data.decode("utf-8", "ignore").count(
-        REPLACEMENT
-    )
-    return 0 < invalid <= min(MAX_INVALID_UTF8, max(1, data.count(b"\n") // LINES_PER_INVALID_UTF8))
 
 
 def sniff_format(name: str, data: bytes) -> str:

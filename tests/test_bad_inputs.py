@@ -26,6 +26,7 @@ OUTCOMES: dict[str, tuple[str, str | dict[str, int]]] = {
     "truncated_last_record.csv": ("tickets", {"record has 3 fields, the header has 5": 1}),
     "unquoted_line_break.csv": ("tickets", {"record has 3 fields, the header has 5": 2}),
     "invalid_utf8_bytes.csv": ("tickets", {"bytes that are not valid UTF-8 in the record": 1}),
+    "invalid_byte_in_utf8_chinese.csv": ("tickets", {"bytes that are not valid UTF-8 in the record": 1}),
     "duplicate_ids_conflicting.csv": ("tickets", {"ticket_id is on lines 2, 3 with different values": 2}),
     "future_dates.csv": ("tickets", {"created_at is in the future": 1}),
     "resolved_before_created.csv": ("tickets", {"resolved_at before created_at": 1}),
@@ -121,6 +122,26 @@ def test_a_gbk_file_is_read_as_gbk_whatever_it_claims(con):
     result = ingest_file(con, CORPUS / "declared_utf8_but_gbk.csv", "tickets", source_tz="UTC")
     assert result.encoding.lower() in ("gb18030", "gbk")
     assert sorted(r[0] for r in con.sql("SELECT channel FROM tickets").fetchall()) == ["在线客服", "电话"]
+
+
+def test_a_utf8_chinese_file_with_a_bad_byte_is_read_as_utf8_though_gb18030_would_decode_it(con):
+    data = (CORPUS / "invalid_byte_in_utf8_chinese.csv").read_bytes()
+    assert data.decode("gb18030")  # as gibberish: the trap this file is for
+    result = ingest_file(con, data, "tickets", "invalid_byte_in_utf8_chinese.csv", source_tz="UTC")
+    assert result.encoding == "utf-8"
+    assert con.sql("SELECT ticket_id, channel FROM tickets ORDER BY ticket_id").fetchall() == [
+        ("T1", "电话"),
+        ("T2", "在线客服"),
+        ("T4", "微信"),
+    ]
+
+
+def test_a_gbk_file_with_one_chinese_name_among_many_ascii_lines_is_still_gbk(con):
+    lines = [f"T{i},2026-03-02 09:00,email" for i in range(300)] + ["T300,2026-03-02 09:00,张三"]
+    data = ("ticket id,created at,channel\n" + "\n".join(lines) + "\n").encode("gbk")
+    result = ingest_file(con, data, "tickets", "mostly_ascii_gbk.csv", source_tz="UTC")
+    assert (result.encoding, result.rows_loaded) == ("gb18030", 301)
+    assert con.sql("SELECT channel FROM tickets WHERE ticket_id = 'T300'").fetchall() == [("张三",)]
 
 
 def test_every_corpus_file_is_in_the_reliability_table():
