@@ -38,7 +38,7 @@ from pipelines.profiles import Profile, choose_profile
 from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, open_stream, read_export
 from pipelines.scales import SCALE_ALIASES
 from pipelines.schema import KINDS, TABLES
-from pipelines.staging import KEY, stage
+from pipelines.staging import KEY, LINE, LINES, RAW, stage
 from pipelines.warehouse import exclusive_write
 
 
@@ -315,16 +315,20 @@ def _ingest_parts(
     """Load a large file part by part in its one transaction, each part against the warehouse as the last left it.
 
     Slower and holding more memory than the streaming INSERT (DuckDB keeps the parts until
-    commit), but right when a key's rows are spread over several parts.
+    commit), but right when a key's rows are spread over several parts. With no order column
+    a first pass finds the keys whose rows differ, which are rejected as in a small file.
     """
     chosen = with_scale(choose_profile(kind, stream.headers, stream.file_name, profile), scale)
     zone = source_tz or local_timezone()
     started, now = datetime.now(UTC), datetime.now(UTC)
+    conflicts = None
+    if not any(column in stream.headers for column in chosen.options.get("order_by", [])):
+        conflicts = _conflicts_across_parts(con, stream, kind, chosen, mapping, zone, now)
     counts, plan, formats, columns = PartCounts(), None, {}, {}
     batch_id = begin_batch(con)
     try:
         for raw in stream.parts():
-            staged = stage(raw, kind, chosen, mapping, zone, now=now, plan=plan)
+            staged = stage(raw, kind, chosen, mapping, zone, now=now, plan=plan, conflicts=conflicts)
             plan, formats, columns = staged.plan, staged.formats, staged.mapping
             chosen = with_scale(chosen, staged.scale)
             load_part(con, staged, batch_id, counts)
@@ -342,6 +346,40 @@ def _ingest_parts(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _conflicts_across_parts(
+    con: duckdb.DuckDBPyConnection,
+    stream: CsvStream,
+    kind: str,
+    profile: Profile,
+    mapping: dict[str, str] | None,
+    zone: str,
+    now: datetime,
+) -> pl.DataFrame:
+    """Keys whose valid rows differ anywhere in a large file (as ``conflicting_keys``): a first pass over its parts.
+
+    The rows' keys and hashes wait in Parquet files and are grouped by DuckDB, which spills to
+    disk, so memory stays bounded however many keys the file has.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix="csat-radar-keys-"))
+    try:
+        plan, files = None, []
+        for number, raw in enumerate(stream.parts()):
+            staged = stage(raw, kind, profile, mapping, zone, now=now, plan=plan)
+            plan, profile = staged.plan, with_scale(profile, staged.scale)
+            if staged.versions is not None and staged.versions.height:
+                files.append(str(workdir / f"versions-{number}.parquet"))
+                staged.versions.write_parquet(files[-1])
+        if not files:
+            return pl.DataFrame(schema={KEY: pl.String, LINES: pl.String})
+        return con.sql(
+            f"""SELECT {KEY}, string_agg({LINE}::VARCHAR, ', ' ORDER BY {LINE}) AS {LINES}
+                FROM read_parquet(?) GROUP BY {KEY} HAVING count(DISTINCT {RAW}) > 1""",
+            params=[files],
+        ).pl()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def with_scale(profile: Profile, scale: str | None) -> Profile:

@@ -24,6 +24,7 @@ from pipelines.values import TimestampParse, normalise_nulls, parse_booleans, pa
 KEY = "__key"
 ORDER = "__order"
 RAW = "__raw"
+LINES = "__lines"
 REASON = "__reason"
 REASON_COLUMN = "__reason_column"
 
@@ -54,6 +55,8 @@ class Staged:
     plan: dict[str, TimestampParse] = field(default_factory=dict)
     # The scale of survey answers that name none; the next part of the same file keeps it.
     scale: str | None = None
+    # Each valid row's LINE, KEY and RAW, in a file with no order column: where keys conflict.
+    versions: pl.DataFrame | None = None
 
     @property
     def rows_read(self) -> int:
@@ -164,11 +167,13 @@ def stage(
     source_tz: str = "UTC",
     now: datetime | None = None,
     plan: dict[str, TimestampParse] | None = None,
+    conflicts: pl.DataFrame | None = None,
 ) -> Staged:
     """Map, type and validate one export for ``kind``; the input frame is not modified.
 
     ``plan`` is the ``plan`` of an earlier part of the same file: its timestamp formats are
-    used again instead of being detected anew.
+    used again instead of being detected anew. ``conflicts`` are the keys (``conflicting_keys``)
+    whose rows differ anywhere in the file this export is a part of; without it, this part's own.
     """
     table = TABLES[kind]
     raw = _without_personal_data(raw)
@@ -359,6 +364,7 @@ def stage(
         )
         rejected = pl.concat([rejected, malformed])
 
+    versions = None
     if transform == "conversation":
         rows, record_source, thread_rejected = _conversation_to_tickets(good)
         rejected = pl.concat(
@@ -367,8 +373,12 @@ def stage(
     else:
         order_columns = [c for c in good.columns if c.startswith("__by_")]
         good = good.with_columns(pl.col(table.key).alias(KEY))
-        if not order_columns and good[KEY].is_duplicated().any():
-            good, conflicting = _split_conflicts(good, table.key)
+        if not order_columns:
+            versions = good.select(LINE, KEY, RAW)
+            if conflicts is None:
+                conflicts = conflicting_keys(versions) if good[KEY].is_duplicated().any() else None
+        if not order_columns and conflicts is not None:
+            good, conflicting = _split_conflicts(good, conflicts, table.key)
             if conflicting.height:
                 rejected = pl.concat(
                     [rejected, conflicting.join(_raw_records(raw, source, conflicting[LINE]), on=LINE, how="left")]
@@ -399,26 +409,36 @@ def stage(
         formats=formats,
         plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in plans.items()},
         scale=column_scale,
+        versions=versions,
     )
 
 
-def _split_conflicts(good: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rows of a key repeated with different values in a file with no order column, set apart.
+def conflicting_keys(versions: pl.DataFrame) -> pl.DataFrame:
+    """Keys whose rows in one file differ (``KEY``, ``LINES``) from their rows' ``LINE``, ``KEY``, ``RAW``.
 
-    Without an order (an event log's update time) nothing says which row is right, so none is
-    loaded; rows that repeat one another exactly stay, and count as duplicates.
+    Rows that repeat one another exactly are no conflict: they count as duplicates.
     """
-    versions = pl.col(RAW).n_unique().over(KEY)
-    lines = pl.col(LINE).cast(pl.String).sort().str.join(", ").over(KEY)
-    marked = good.with_columns((versions > 1).alias("__conflict"), lines.alias("__lines"))
-    conflicting = marked.filter(pl.col("__conflict")).select(
+    return (
+        versions.group_by(KEY)
+        .agg(pl.col(RAW).n_unique().alias("versions"), pl.col(LINE).sort().cast(pl.String).str.join(", ").alias(LINES))
+        .filter(pl.col("versions") > 1)
+        .drop("versions")
+    )
+
+
+def _split_conflicts(good: pl.DataFrame, conflicts: pl.DataFrame, key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows of the keys in ``conflicts`` set apart, each with its reason naming all the key's lines.
+
+    Without an order (an event log's update time) nothing says which row is right, so none is loaded.
+    """
+    conflicting = good.join(conflicts, on=KEY, how="inner").select(
         LINE,
-        pl.format("{} '{}' is on lines {} with different values", pl.lit(key), pl.col(KEY), pl.col("__lines")).alias(
+        pl.format("{} '{}' is on lines {} with different values", pl.lit(key), pl.col(KEY), pl.col(LINES)).alias(
             REASON
         ),
         pl.lit(key).alias(REASON_COLUMN),
     )
-    return marked.filter(~pl.col("__conflict")).drop("__conflict", "__lines"), conflicting
+    return good.join(conflicts, on=KEY, how="anti"), conflicting
 
 
 def _without_personal_data(raw: RawExport) -> RawExport:

@@ -314,6 +314,30 @@ def test_a_large_file_keeps_the_scale_its_first_part_shows(con, streamed, tmp_pa
     assert result.rejections == {"score outside scale 1-5": 2}
 
 
+def test_a_large_file_rejects_one_id_s_differing_rows_wherever_they_are(con, streamed, tmp_path):
+    path = tmp_path / "large_tickets.csv"
+    path.write_text(
+        "ticket id,created at,channel\n"
+        "T1,2026-03-02 09:00,email\nT2,2026-03-02 09:10,chat\n"  # part 1
+        "T3,2026-03-02 09:20,web\nT1,2026-03-02 09:00,phone\n"  # part 2: T1 again, on another channel
+        "T4,2026-03-02 09:30,web\nT2,2026-03-02 09:10,chat\n"  # part 3: T2 again, exactly
+    )
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_duplicate, result.rows_rejected) == (6, 3, 1, 2)
+    assert con.sql("SELECT ticket_id FROM tickets ORDER BY ALL").fetchall() == [("T2",), ("T3",), ("T4",)]
+    stored = con.sql(f"SELECT line_number, reason FROM rejected_rows WHERE batch_id = {result.batch_id} ORDER BY 1")
+    assert stored.fetchall() == [(n, "ticket_id 'T1' is on lines 2, 5 with different values") for n in (2, 5)]
+
+
+def test_one_id_s_rows_are_named_by_their_lines_in_number_order(con):
+    rows = "".join(f"T{n},2026-03-02 09:00,email\n" for n in range(2, 10)) + "T1,2026-03-02 09:00,chat\n"
+    data = f"ticket id,created at,channel\nT1,2026-03-02 09:00,email\n{rows}".encode()
+    result = ingest_file(con, data, "tickets", "ten_lines.csv", source_tz="UTC")
+    assert result.rows_rejected == 2
+    reasons = con.sql("SELECT DISTINCT reason FROM rejected_rows").fetchall()
+    assert reasons == [("ticket_id 'T1' is on lines 2, 11 with different values",)]  # not "11, 2"
+
+
 def test_a_failure_in_the_middle_of_a_large_file_is_its_one_line_and_nothing_is_written(con, streamed, monkeypatch):
     from pipelines import ingest
 
