@@ -130,7 +130,7 @@ def _ingest(
                     except NotStreamable:
                         pass
                 except NotStreamable:
-                    pass  # records wider than the header: the whole-file reader sets them aside one by one
+                    pass  # a profile that needs every row at once (a conversation log)
     raw = read_export(source, file_name, sheet)
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
     chosen = with_scale(choose_profile(kind, raw.source_columns, raw.file_name, profile), scale)

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,14 +244,62 @@ def _read_ragged_csv(
             good.append(record)
             good_lines.append(start)
         elif record:
-            reason = f"record has {len(record)} field{'' if len(record) == 1 else 's'}, the header has {len(headers)}"
-            bad.append((start, reason, json.dumps(record, ensure_ascii=False)))
+            bad.append((start, _width_reason(len(record), len(headers)), json.dumps(record, ensure_ascii=False)))
     frame = pl.DataFrame(good, schema=dict.fromkeys(headers, pl.String), orient="row").with_columns(
         pl.Series(LINE, good_lines, dtype=pl.Int64)
     )
     frame = frame.with_columns(pl.col(h).replace("", None).str.replace_all(HIDDEN_RETURN, "\r") for h in headers)
     malformed = pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
     return frame, malformed.with_columns(pl.col("raw_record").str.replace_all(HIDDEN_RETURN, "\\r"))
+
+
+def _width_reason(fields: int, width: int) -> str:
+    return f"record has {fields} field{'' if fields == 1 else 's'}, the header has {width}"
+
+
+def _misshapen_records(path: Path, skip: int, width: int, delimiter: str) -> tuple[pl.DataFrame, int | None]:
+    """The records of a large text file not as wide as its header (MALFORMED_SCHEMA), by their first line.
+
+    Polars pads a short record with empty strings, which cannot be told from empty fields, and
+    cuts a wide one; Python's reader, one pass over the file, finds them so they are set aside
+    as the whole-file reader does. Records end at line feeds only, as Polars ends them. Also
+    returns how many records come before a last one cut inside quotes (which Polars cannot
+    read at all), or None when there is no such record.
+    """
+    bad: list[tuple[int, str, str]] = []
+    kept: list[str] = []  # the lines of the record being read (and of the one before)
+    records = previous_end = mark = 0
+    with path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
+        for _ in range(skip):
+            handle.readline()
+        reader = csv.reader(_lines_with_hidden_returns(handle, kept), delimiter=delimiter)
+        for record in reader:
+            del kept[:mark]
+            if record and len(record) != width:
+                raw_record = json.dumps(record, ensure_ascii=False).replace(HIDDEN_RETURN, "\\r")
+                bad.append((skip + previous_end + 1, _width_reason(len(record), width), raw_record))
+            previous_end, mark, records = reader.line_num, len(kept), records + 1
+    try:
+        list(csv.reader(kept, delimiter=delimiter, strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            start = skip + previous_end - len(kept) + 1
+            if not bad or bad[-1][0] != start:  # as wide as the header, yet cut: Polars cannot read it either
+                record = next(csv.reader(kept, delimiter=delimiter))
+                raw_record = json.dumps(record, ensure_ascii=False).replace(HIDDEN_RETURN, "\\r")
+                bad.append((start, "record cut inside a quoted field", raw_record))
+            return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), records - 1
+    return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), None
+
+
+def _lines_with_hidden_returns(lines: Iterator[str], kept: list[str]) -> Iterator[str]:
+    """The lines with their bare carriage returns hidden, each also appended to ``kept``."""
+    for line in lines:
+        if "\r" in line:
+            ending = "\r\n" if line.endswith("\r\n") else "\n" if line.endswith("\n") else ""
+            line = line[: len(line) - len(ending)].replace("\r", HIDDEN_RETURN) + ending
+        kept.append(line)
+        yield line
 
 
 def _stringify(frame: pl.DataFrame) -> pl.DataFrame:
@@ -384,7 +433,7 @@ TRANSCODE_CHUNK = 16 * 1024 * 1024
 
 
 class NotStreamable(Exception):
-    """The file needs the whole-file reader (records wider than the header, not a text table)."""
+    """The file needs the whole-file reader (a profile that needs every row at once, a quirk Polars refuses)."""
 
 
 class InvalidUtf8(NotStreamable):
@@ -406,6 +455,10 @@ class CsvStream:
     repeated_headers: tuple[str, ...] = ()
     # Read again with invalid bytes replaced (their rows rejected), after a strict read met one.
     lossy: bool = False
+    # Records not as wide as the header, set aside by their first line (see _misshapen_records),
+    # and how many records Polars is to read when the last one is cut inside quotes.
+    misshapen: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_SCHEMA))
+    readable_records: int | None = None
 
     @property
     def file_format(self) -> str:
@@ -422,6 +475,8 @@ class CsvStream:
             infer_schema=False,
             empty_string_is_null=False,
             missing_columns="insert",
+            truncate_ragged_lines=True,  # a wide record is set aside whole, from self.misshapen
+            n_rows=self.readable_records,
             raise_if_empty=False,
             encoding="utf8-lossy" if self.lossy else "utf8",
         )
@@ -430,19 +485,14 @@ class CsvStream:
             for part in lazy.collect_batches(chunk_size=self.rows, maintain_order=True):
                 breaks = pl.sum_horizontal(pl.col(h).str.count_matches("\n").fill_null(0) for h in self.headers)
                 part = part.with_columns((next_line + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE))
+                first_line = next_line
                 if part.height:
                     last = part.select(pl.col(LINE).last() + breaks.last()).item()
                     next_line = last + 1
-                yield RawExport(
-                    part,
-                    self.file_name,
-                    self.file_format,
-                    self.encoding,
-                    self.delimiter,
-                    self.header_line,
-                    replaced_bytes=int(self.lossy),
-                    repeated_headers=self.repeated_headers,
-                )
+                yield self._part(part, self.misshapen.filter(pl.col(LINE).is_between(first_line, next_line - 1)))
+            # A last record cut inside quotes, which Polars was not given to read.
+            if (cut := self.misshapen.filter(pl.col(LINE) >= next_line)).height:
+                yield self._part(pl.DataFrame(schema={**dict.fromkeys(self.headers, pl.String), LINE: pl.Int64}), cut)
         except pl.exceptions.PolarsError as exc:
             if "more fields" in str(exc):
                 raise NotStreamable(str(exc)) from exc
@@ -450,6 +500,19 @@ class CsvStream:
                 raise InvalidUtf8(str(exc)) from exc
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise IngestError(self.file_name, f"cannot read as {self.file_format}: {first_line[:200]}") from exc
+
+    def _part(self, part: pl.DataFrame, misshapen: pl.DataFrame) -> RawExport:
+        return RawExport(
+            part.join(misshapen, on=LINE, how="anti") if misshapen.height else part,
+            self.file_name,
+            self.file_format,
+            self.encoding,
+            self.delimiter,
+            self.header_line,
+            malformed=misshapen,
+            replaced_bytes=int(self.lossy),
+            repeated_headers=self.repeated_headers,
+        )
 
 
 def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
@@ -480,9 +543,12 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
         raise IngestError(file_name, f"cannot read as csv: {exc}") from exc
     source = path if encoding in ("utf-8", "utf-8-sig") else _transcode(path, file_name, encoding, workdir)
     headers = _dedupe_headers(header_row)
+    skip = preamble + 1
+    misshapen, readable_records = _misshapen_records(source, skip, len(headers), delimiter)
     return CsvStream(
-        source, file_name, encoding, delimiter, preamble + 1, preamble + 1, headers, STREAM_ROWS, _repeated(header_row)
-    )
+        source, file_name, encoding, delimiter, skip, skip, headers, STREAM_ROWS, _repeated(header_row),
+        misshapen=misshapen, readable_records=readable_records,
+    )  # fmt: skip
 
 
 def _head_encoding(file_name: str, head: bytes) -> tuple[str, str]:

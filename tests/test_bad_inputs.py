@@ -110,6 +110,14 @@ def test_an_unknown_scale_is_refused_in_one_line(con):
     assert str(caught.value) == "mixed_scales.csv: unknown scale '1-100' (use 1-5, 1-7, 0-10 or good-bad)"
 
 
+@pytest.mark.parametrize("name", sorted(n for n, (_, outcome) in OUTCOMES.items() if isinstance(outcome, dict)))
+def test_each_loaded_bad_file_gives_the_same_outcome_when_read_as_a_large_file(con, streamed, name):
+    kind, expected = OUTCOMES[name]
+    result = ingest_file(con, CORPUS / name, kind, source_tz="UTC")
+    assert result.rows_read == result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
+    assert result.rejections == expected
+
+
 def test_the_offset_of_each_row_is_honoured_and_naive_rows_take_the_file_s_zone(con):
     ingest_file(con, CORPUS / "offsets_in_some_rows.csv", "tickets", source_tz="UTC")
     created = dict(
@@ -336,6 +344,27 @@ def test_one_id_s_rows_are_named_by_their_lines_in_number_order(con):
     assert result.rows_rejected == 2
     reasons = con.sql("SELECT DISTINCT reason FROM rejected_rows").fetchall()
     assert reasons == [("ticket_id 'T1' is on lines 2, 11 with different values",)]  # not "11, 2"
+
+
+def test_a_large_file_sets_aside_short_wide_and_cut_records_and_keeps_empty_fields(con, streamed, tmp_path):
+    path = tmp_path / "large_ragged.csv"
+    path.write_text(
+        "ticket id,created at,channel\n"
+        "T1,2026-03-02 09:00,\n"  # an empty field: a record as wide as the header
+        "T2,2026-03-02 09:10\n"  # short: Polars would pad it
+        "T3,2026-03-02 09:20,web,surplus\n"  # wide: Polars would cut it
+        "T4,2026-03-02 09:30,web\n"
+        'T5,2026-03-02 09:40,"we'  # as wide as the header, but cut inside its quotes
+    )
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (5, 2, 3)
+    assert con.sql("SELECT ticket_id, channel FROM tickets ORDER BY 1").fetchall() == [("T1", None), ("T4", "web")]
+    stored = con.sql(f"SELECT line_number, reason FROM rejected_rows WHERE batch_id = {result.batch_id} ORDER BY 1")
+    assert stored.fetchall() == [
+        (3, "record has 2 fields, the header has 3"),
+        (4, "record has 4 fields, the header has 3"),
+        (6, "record cut inside a quoted field"),
+    ]
 
 
 def test_a_failure_in_the_middle_of_a_large_file_is_its_one_line_and_nothing_is_written(con, streamed, monkeypatch):
