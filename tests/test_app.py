@@ -228,6 +228,26 @@ def test_upload_of_surveys_on_two_scales_asks_for_the_scale(small_warehouse):
     con.close()
 
 
+@pytest.mark.parametrize("kind", ["tickets", "surveys"])
+def test_upload_shows_each_bad_file_s_refusal_or_rejections_as_the_command_line_does(small_warehouse, kind):
+    from tests.test_bad_inputs import CORPUS, OUTCOMES
+
+    files = {name: outcome for name, (file_kind, outcome) in OUTCOMES.items() if file_kind == kind}
+    app = open_page("upload")
+    app.radio(key="upload_kind").set_value(kind).run()
+    app.get("file_uploader")[0].set_value([(name, (CORPUS / name).read_bytes(), "text/csv") for name in files]).run()
+    assert not app.exception, app.exception
+    previews = {e.label.removesuffix(": preview"): e for e in app.expander}
+    assert set(previews) == set(files)
+    for name, outcome in files.items():
+        shown = previews[name]
+        if isinstance(outcome, str):
+            assert [e.value for e in shown.error] == [f"{name}: {outcome}"]
+        else:
+            assert not shown.error, (name, shown.error)
+            assert f"{sum(outcome.values())} would be rejected" in shown.markdown[0].value, name
+
+
 def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path):
     app = open_page("upload")
     csv = (
