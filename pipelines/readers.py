@@ -10,11 +10,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import json
 import os
-import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,9 +195,9 @@ def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, in
         )
     # Polars pads a short record with nulls, and a line break in an unquoted field makes two short
     # records that would load as two wrong rows: records not as wide as the header are set aside.
-    records = csv.reader(io.StringIO(_hide_bare_returns(body), newline=""), delimiter=delimiter)
-    widths = {len(record) for record in records if record}
-    if widths != {len(headers)}:
+    records = _Records(lambda: io.StringIO(body, newline="\n"), delimiter)
+    widths = {len(record) for _, record in records if record}
+    if widths != {len(headers)} or records.last_is_cut():
         frame, malformed = _read_ragged_csv(body, headers, delimiter, header_line)
         return frame, malformed, delimiter, header_line, _repeated(header_row)
     try:
@@ -224,33 +224,67 @@ def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, in
 HIDDEN_RETURN = "\ue000"
 
 
-def _hide_bare_returns(text: str) -> str:
-    return re.sub(r"\r(?!\n)", HIDDEN_RETURN, text)
-
-
 def _read_ragged_csv(
     body: str, headers: list[str], delimiter: str, header_line: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Slow path for files with records wider than the header: those records are set aside."""
-    reader = csv.reader(io.StringIO(_hide_bare_returns(body), newline=""), delimiter=delimiter)
+    """Slow path for files with records not as wide as the header: those records are set aside."""
+    records = _Records(lambda: io.StringIO(body, newline="\n"), delimiter)
     good: list[list[str]] = []
     good_lines: list[int] = []
     bad: list[tuple[int, str, str]] = []
-    previous_end = 0
-    for record in reader:
-        start = header_line + previous_end + 1
-        previous_end = reader.line_num
+    for offset, record in records:
         if len(record) == len(headers):
             good.append(record)
-            good_lines.append(start)
+            good_lines.append(header_line + offset)
         elif record:
-            bad.append((start, _width_reason(len(record), len(headers)), json.dumps(record, ensure_ascii=False)))
+            bad.append((header_line + offset, _width_reason(len(record), len(headers)), _raw_json(record)))
+    if records.last_is_cut() and good_lines and good_lines[-1] == header_line + records.last_offset:
+        bad.append((good_lines.pop(), CUT_REASON, _raw_json(good.pop())))  # as wide as the header, yet cut
     frame = pl.DataFrame(good, schema=dict.fromkeys(headers, pl.String), orient="row").with_columns(
         pl.Series(LINE, good_lines, dtype=pl.Int64)
     )
     frame = frame.with_columns(pl.col(h).replace("", None).str.replace_all(HIDDEN_RETURN, "\r") for h in headers)
-    malformed = pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
-    return frame, malformed.with_columns(pl.col("raw_record").str.replace_all(HIDDEN_RETURN, "\\r"))
+    return frame, pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
+
+
+CUT_REASON = "record cut inside a quoted field"
+
+
+class _Records:
+    """The records of delimited text with the line each starts on, ending at line feeds only (as Polars ends them).
+
+    ``open_lines`` gives the text's lines afresh each call: the last record is read again to
+    see whether it was cut, which saves keeping every record's lines on the way.
+    """
+
+    def __init__(self, open_lines: Callable[[], Iterator[str]], delimiter: str) -> None:
+        self._open_lines = open_lines
+        self._delimiter = delimiter
+        self.last_offset = 0
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        """(the record's first line, counted from 1; its fields), bare carriage returns hidden."""
+        reader = csv.reader(_lines_with_hidden_returns(self._open_lines()), delimiter=self._delimiter)
+        previous_end = 0
+        for record in reader:
+            self.last_offset = previous_end + 1
+            yield self.last_offset, record
+            previous_end = reader.line_num
+
+    def last_is_cut(self) -> bool:
+        """Whether the last record read ends inside quotes: the file was cut short."""
+        if not self.last_offset:
+            return False
+        tail = _lines_with_hidden_returns(itertools.islice(self._open_lines(), self.last_offset - 1, None))
+        try:
+            list(csv.reader(tail, delimiter=self._delimiter, strict=True))
+        except csv.Error as exc:
+            return "unexpected end of data" in str(exc)
+        return False
+
+
+def _raw_json(record: list[str]) -> str:
+    return json.dumps(record, ensure_ascii=False).replace(HIDDEN_RETURN, "\\r")
 
 
 def _width_reason(fields: int, width: int) -> str:
@@ -262,44 +296,34 @@ def _misshapen_records(path: Path, skip: int, width: int, delimiter: str) -> tup
 
     Polars pads a short record with empty strings, which cannot be told from empty fields, and
     cuts a wide one; Python's reader, one pass over the file, finds them so they are set aside
-    as the whole-file reader does. Records end at line feeds only, as Polars ends them. Also
-    returns how many records come before a last one cut inside quotes (which Polars cannot
-    read at all), or None when there is no such record.
+    as the whole-file reader does. Also returns how many records come before a last one cut
+    inside quotes (which Polars cannot read at all), or None when there is no such record.
     """
     bad: list[tuple[int, str, str]] = []
-    kept: list[str] = []  # the lines of the record being read (and of the one before)
-    records = previous_end = mark = 0
-    with path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
-        for _ in range(skip):
-            handle.readline()
-        reader = csv.reader(_lines_with_hidden_returns(handle, kept), delimiter=delimiter)
-        for record in reader:
-            del kept[:mark]
-            if record and len(record) != width:
-                raw_record = json.dumps(record, ensure_ascii=False).replace(HIDDEN_RETURN, "\\r")
-                bad.append((skip + previous_end + 1, _width_reason(len(record), width), raw_record))
-            previous_end, mark, records = reader.line_num, len(kept), records + 1
-    try:
-        list(csv.reader(kept, delimiter=delimiter, strict=True))
-    except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            start = skip + previous_end - len(kept) + 1
-            if not bad or bad[-1][0] != start:  # as wide as the header, yet cut: Polars cannot read it either
-                record = next(csv.reader(kept, delimiter=delimiter))
-                raw_record = json.dumps(record, ensure_ascii=False).replace(HIDDEN_RETURN, "\\r")
-                bad.append((start, "record cut inside a quoted field", raw_record))
-            return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), records - 1
-    return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), None
+    count, last = 0, []
+    records = _Records(lambda: _file_lines(path, skip), delimiter)
+    for offset, record in records:
+        if record and len(record) != width:
+            bad.append((skip + offset, _width_reason(len(record), width), _raw_json(record)))
+        count, last = count + 1, record
+    if not records.last_is_cut():
+        return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), None
+    if not bad or bad[-1][0] != skip + records.last_offset:  # as wide as the header, yet cut
+        bad.append((skip + records.last_offset, CUT_REASON, _raw_json(last)))
+    return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), count - 1
 
 
-def _lines_with_hidden_returns(lines: Iterator[str], kept: list[str]) -> Iterator[str]:
-    """The lines with their bare carriage returns hidden, each also appended to ``kept``."""
+def _lines_with_hidden_returns(lines: Iterable[str]) -> Iterator[str]:
     for line in lines:
         if "\r" in line:
             ending = "\r\n" if line.endswith("\r\n") else "\n" if line.endswith("\n") else ""
             line = line[: len(line) - len(ending)].replace("\r", HIDDEN_RETURN) + ending
-        kept.append(line)
         yield line
+
+
+def _file_lines(path: Path, skip: int) -> Iterator[str]:
+    with path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
+        yield from itertools.islice(handle, skip, None)
 
 
 def _stringify(frame: pl.DataFrame) -> pl.DataFrame:

@@ -297,13 +297,17 @@ def test_a_ten_megabyte_line_is_read_whole(con, tmp_path):
     assert con.sql("SELECT length(channel) FROM tickets").fetchall() == [(10_000_000,)]
 
 
-@pytest.fixture
-def streamed(monkeypatch):
+def _read_as_large(monkeypatch) -> None:
     """Every text file read as a large one is: in parts of 2 records."""
     from pipelines import readers
 
     monkeypatch.setattr(readers, "STREAM_BYTES", 0)
     monkeypatch.setattr(readers, "STREAM_ROWS", 2)
+
+
+@pytest.fixture
+def streamed(monkeypatch):
+    _read_as_large(monkeypatch)
 
 
 def test_a_large_file_with_an_invalid_byte_rejects_that_row_and_loads_the_rest(con, streamed):
@@ -346,8 +350,11 @@ def test_one_id_s_rows_are_named_by_their_lines_in_number_order(con):
     assert reasons == [("ticket_id 'T1' is on lines 2, 11 with different values",)]  # not "11, 2"
 
 
-def test_a_large_file_sets_aside_short_wide_and_cut_records_and_keeps_empty_fields(con, streamed, tmp_path):
-    path = tmp_path / "large_ragged.csv"
+@pytest.mark.parametrize("large", [True, False], ids=["large", "small"])
+def test_short_wide_and_cut_records_are_set_aside_and_empty_fields_kept(con, monkeypatch, tmp_path, large):
+    if large:
+        _read_as_large(monkeypatch)
+    path = tmp_path / "ragged.csv"
     path.write_text(
         "ticket id,created at,channel\n"
         "T1,2026-03-02 09:00,\n"  # an empty field: a record as wide as the header
