@@ -35,7 +35,7 @@ from pipelines.load import (
     store_rejected,
 )
 from pipelines.profiles import Profile, choose_profile
-from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, open_stream, read_export
+from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream, read_export
 from pipelines.scales import SCALE_ALIASES
 from pipelines.schema import KINDS, TABLES
 from pipelines.staging import KEY, LINE, LINES, RAW, stage
@@ -115,22 +115,19 @@ def _ingest(
     if sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
             stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))
-            if stream is not None:
+            while stream is not None:
                 try:
                     return _ingest_streamed(
                         con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by, scale
                     )
                 except InvalidUtf8:
-                    # Rare, so the first read stays strict (cheaper); the second rejects those rows.
+                    # Rare, so the first read stays strict (cheaper); the next rejects those rows.
                     stream = dataclasses.replace(stream, lossy=True)
-                    try:
-                        return _ingest_streamed(
-                            con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by, scale
-                        )
-                    except NotStreamable:
-                        pass
+                except PolarsRefused:
+                    # A quirk Polars refuses (a quote inside a field): Python's reader, slower, reads it.
+                    stream = dataclasses.replace(stream, python_reader=True)
                 except NotStreamable:
-                    pass  # a profile that needs every row at once (a conversation log)
+                    break  # a profile that needs every row at once (a conversation log)
     raw = read_export(source, file_name, sheet)
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
     chosen = with_scale(choose_profile(kind, raw.source_columns, raw.file_name, profile), scale)

@@ -240,11 +240,15 @@ def _read_ragged_csv(
             bad.append((header_line + offset, _width_reason(len(record), len(headers)), _raw_json(record)))
     if records.last_is_cut() and good_lines and good_lines[-1] == header_line + records.last_offset:
         bad.append((good_lines.pop(), CUT_REASON, _raw_json(good.pop())))  # as wide as the header, yet cut
-    frame = pl.DataFrame(good, schema=dict.fromkeys(headers, pl.String), orient="row").with_columns(
-        pl.Series(LINE, good_lines, dtype=pl.Int64)
+    return _records_frame(good, good_lines, headers), pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
+
+
+def _records_frame(records: list[list[str]], lines: list[int], headers: list[str]) -> pl.DataFrame:
+    """Records as wide as the header, read by Python's csv reader, as a frame with their lines."""
+    frame = pl.DataFrame(records, schema=dict.fromkeys(headers, pl.String), orient="row").with_columns(
+        pl.Series(LINE, lines, dtype=pl.Int64)
     )
-    frame = frame.with_columns(pl.col(h).replace("", None).str.replace_all(HIDDEN_RETURN, "\r") for h in headers)
-    return frame, pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
+    return frame.with_columns(pl.col(h).replace("", None).str.replace_all(HIDDEN_RETURN, "\r") for h in headers)
 
 
 CUT_REASON = "record cut inside a quoted field"
@@ -321,8 +325,8 @@ def _lines_with_hidden_returns(lines: Iterable[str]) -> Iterator[str]:
         yield line
 
 
-def _file_lines(path: Path, skip: int) -> Iterator[str]:
-    with path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
+def _file_lines(path: Path, skip: int, strict: bool = False) -> Iterator[str]:
+    with path.open(encoding="utf-8", errors="strict" if strict else "replace", newline="\n") as handle:
         yield from itertools.islice(handle, skip, None)
 
 
@@ -464,6 +468,10 @@ class InvalidUtf8(NotStreamable):
     """A large UTF-8 file holds a byte that is not UTF-8: it is read again with the byte replaced."""
 
 
+class PolarsRefused(NotStreamable):
+    """Polars cannot read a large file (a quote inside an unquoted field): Python's reader reads it again."""
+
+
 @dataclass(frozen=True)
 class CsvStream:
     """A large delimited text file read part by part; each part is a RawExport of up to ``rows`` records."""
@@ -483,17 +491,22 @@ class CsvStream:
     # and how many records Polars is to read when the last one is cut inside quotes.
     misshapen: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MALFORMED_SCHEMA))
     readable_records: int | None = None
+    # Read by Python's csv reader instead of Polars (slower), after Polars refused the file.
+    python_reader: bool = False
 
     @property
     def file_format(self) -> str:
         return "tsv" if self.delimiter == "\t" else "csv"
 
-    def parts(self):
+    def parts(self) -> Iterator[RawExport]:
         """Yield the records as RawExports with their physical line numbers; IngestError when unreadable."""
+        if self.python_reader:
+            yield from self._python_parts()
+            return
         lazy = pl.scan_csv(
             self.path,
             has_header=False,
-            skip_rows=self.skip,
+            skip_lines=self.skip,  # lines, not records: a quote in the header opens nothing
             new_columns=self.headers,
             separator=self.delimiter,
             infer_schema=False,
@@ -518,16 +531,40 @@ class CsvStream:
             if (cut := self.misshapen.filter(pl.col(LINE) >= next_line)).height:
                 yield self._part(pl.DataFrame(schema={**dict.fromkeys(self.headers, pl.String), LINE: pl.Int64}), cut)
         except pl.exceptions.PolarsError as exc:
-            if "more fields" in str(exc):
-                raise NotStreamable(str(exc)) from exc
             if "invalid utf-8" in str(exc) and not self.lossy:
                 raise InvalidUtf8(str(exc)) from exc
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise IngestError(self.file_name, f"cannot read as {self.file_format}: {first_line[:200]}") from exc
+            raise PolarsRefused(str(exc)) from exc
+
+    def _python_parts(self) -> Iterator[RawExport]:
+        """The parts as Python's csv reader reads them: as lenient as the whole-file reader, in bounded memory."""
+        records = _Records(lambda: _file_lines(self.path, self.skip, strict=not self.lossy), self.delimiter)
+        width = len(self.headers)
+        good: list[list[str]] = []
+        lines: list[int] = []
+        bad: list[tuple[int, str, str]] = []
+        try:
+            for offset, record in records:
+                if len(good) + len(bad) >= self.rows:  # the last record stays for the check below
+                    yield self._python_part(good, lines, bad)
+                    good, lines, bad = [], [], []
+                if len(record) == width:
+                    good.append(record)
+                    lines.append(self.skip + offset)
+                elif record:
+                    bad.append((self.skip + offset, _width_reason(len(record), width), _raw_json(record)))
+            if records.last_is_cut() and lines and lines[-1] == self.skip + records.last_offset:
+                bad.append((lines.pop(), CUT_REASON, _raw_json(good.pop())))
+        except UnicodeDecodeError as exc:
+            raise InvalidUtf8(str(exc)) from exc
+        if good or bad:
+            yield self._python_part(good, lines, bad)
+
+    def _python_part(self, good: list[list[str]], lines: list[int], bad: list[tuple[int, str, str]]) -> RawExport:
+        return self._part(_records_frame(good, lines, self.headers), pl.DataFrame(bad, MALFORMED_SCHEMA, orient="row"))
 
     def _part(self, part: pl.DataFrame, misshapen: pl.DataFrame) -> RawExport:
         return RawExport(
-            part.join(misshapen, on=LINE, how="anti") if misshapen.height else part,
+            part.join(misshapen, on=LINE, how="anti") if misshapen.height and part.height else part,
             self.file_name,
             self.file_format,
             self.encoding,

@@ -374,6 +374,26 @@ def test_short_wide_and_cut_records_are_set_aside_and_empty_fields_kept(con, mon
     ]
 
 
+@pytest.mark.parametrize("large", [True, False], ids=["large", "small"])
+def test_quotes_in_a_header_and_inside_fields_are_text(con, monkeypatch, tmp_path, large):
+    # Read as opening a quoted field, the header's quote once swallowed every row of a large file.
+    if large:
+        _read_as_large(monkeypatch)
+    path = tmp_path / "inches.csv"
+    path.write_text(
+        'ticket id,created at,Screen 5" size\n'
+        "T1,2026-03-02 09:00,big\n"
+        'T2,2026-03-02 10:00,5" wide\n'
+        "T3,2026-03-02 11:00,small\n"
+        "T4,2026-03-02 12:00,tiny\n"
+        "T5,2026-03-02 13:00,short\n"
+    )
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (5, 5, 0)
+    sizes = con.sql("""SELECT attributes->>'Screen 5" size' FROM tickets ORDER BY ticket_id""").fetchall()
+    assert sizes == [("big",), ('5" wide',), ("small",), ("tiny",), ("short",)]
+
+
 def test_a_failure_in_the_middle_of_a_large_file_is_its_one_line_and_nothing_is_written(con, streamed, monkeypatch):
     from pipelines import ingest
 
