@@ -408,8 +408,8 @@ def _check_zone(file_name: str, zone: str) -> None:
 
     try:
         ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise IngestError(file_name, f"unknown time zone {zone!r}") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Asia" is a folder of zones; OSError too
+        raise IngestError(file_name, f"unknown time zone {zone[:60]!r}") from exc
 
 
 @dataclass(frozen=True)

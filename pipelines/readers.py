@@ -58,7 +58,9 @@ def detect_encoding(data: bytes) -> tuple[str, str]:
     then a statistical detector, because detectors take short GBK text for Korean.
     """
     if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", data[len(codecs.BOM_UTF8) :].decode("utf-8")
+        # The mark can be wrong (a tool adds it to GBK text), and UTF-8 after it can hold a bad byte.
+        label, text = detect_encoding(data[len(codecs.BOM_UTF8) :])
+        return ("utf-8-sig" if label == "utf-8" else label), text
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         label = "utf-16-le" if data.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"
         return label, data[2:].decode(label)
@@ -371,15 +373,17 @@ def _check_workbook(name: str, data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if not any(n.startswith("xl/") for n in archive.namelist()):
                 raise IngestError(name, "a zip archive, not an Excel workbook")
-            unpacked = sum(entry.file_size for entry in archive.infolist())
             limit = _megabytes(MAX_EXCEL_ENV, 1024)
-            if unpacked > limit or unpacked > MAX_EXCEL_RATIO * max(len(data), 1024 * 1024):
-                raise IngestError(
-                    name,
-                    f"the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MB "
-                    f"(limit {limit / 1024 / 1024:,.0f} MB, {MAX_EXCEL_RATIO}x its size); refused unread",
-                )
-    except zipfile.BadZipFile as exc:
+            budget = min(limit, MAX_EXCEL_RATIO * max(len(data), 1024 * 1024))
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+            refusal = f"(limit {limit / 1024 / 1024:,.0f} MB, {MAX_EXCEL_RATIO}x its size); refused unread"
+            if unpacked > budget:
+                raise IngestError(name, f"the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MB {refusal}")
+            # The sizes an archive states can lie, and the Excel reader believes the data; every entry
+            # unpacked once (1 MB at a time) against its stated size and checksum shows a lie.
+            if (lying := archive.testzip()) is not None:
+                raise IngestError(name, f"damaged Excel file ({lying} does not match its stated size and checksum)")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
 
 
@@ -628,14 +632,16 @@ def _transcode(path: Path, file_name: str, encoding: str, workdir: Path) -> Path
     offset = 0
     with path.open("rb") as source, target.open("w", encoding="utf-8", newline="") as sink:
         if encoding.startswith("utf-16"):
-            source.read(2)  # the byte-order mark
-        while chunk := source.read(TRANSCODE_CHUNK):
-            try:
+            offset = len(source.read(2))  # the byte-order mark
+        elif (offset := len(codecs.BOM_UTF8)) and source.read(offset) != codecs.BOM_UTF8:
+            offset = source.seek(0)  # no UTF-8 mark wrongly put before text in another encoding
+        try:
+            while chunk := source.read(TRANSCODE_CHUNK):
                 sink.write(decoder.decode(chunk))
-            except UnicodeDecodeError as exc:
-                raise IngestError(file_name, f"cannot decode byte {offset + exc.start} as {encoding}") from exc
-            offset += len(chunk)
-        sink.write(decoder.decode(b"", final=True))
+                offset += len(chunk)
+            sink.write(decoder.decode(b"", final=True))
+        except UnicodeDecodeError as exc:
+            raise IngestError(file_name, f"cannot decode byte {offset + exc.start} as {encoding}") from exc
     return target
 
 
@@ -695,10 +701,12 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
         except ValueError as exc:
             raise IngestError(file_name, str(exc)) from exc
         file_format = "tsv" if delimiter == "\t" else "csv"
-        replaced = text.count(REPLACEMENT) if encoding == "utf-8" and REPLACEMENT.encode() not in data else 0
+        replaced = text.count(REPLACEMENT) if encoding.startswith("utf-8") and REPLACEMENT.encode() not in data else 0
         return RawExport(frame, file_name, file_format, encoding, delimiter, header_line, malformed, replaced, repeated)
     except IngestError:
         raise
-    except (pl.exceptions.PolarsError, json.JSONDecodeError, OSError, ValueError, csv.Error) as exc:
+    except Exception as exc:  # what a damaged file makes a parsing library raise is open-ended
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, RecursionError):
+            first_line = "nested too deeply to read"
         raise IngestError(file_name, f"cannot read as {file_format}: {first_line[:200]}") from exc

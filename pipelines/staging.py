@@ -324,8 +324,9 @@ def stage(
     if raw.replaced_bytes:
         text_columns = [c for c, dtype in typed.schema.items() if dtype == pl.String]
         garbled = pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT, literal=True) for c in text_columns)
+        encoding = raw.encoding.upper().removesuffix("-SIG")
         row_checks.insert(
-            0, (pl.when(garbled).then(pl.lit(f"bytes that are not valid {raw.encoding.upper()} in the record")), None)
+            0, (pl.when(garbled).then(pl.lit(f"bytes that are not valid {encoding} in the record")), None)
         )
     for later in ("first_response_at", "resolved_at", "closed_at"):
         if later in typed.columns and time_column == "created_at":

@@ -176,6 +176,80 @@ def test_a_zip_bomb_named_xlsx_is_refused_before_it_is_unpacked():
         read_export(data, file_name="report.xlsx")
 
 
+def test_a_zip_bomb_that_lies_about_its_sizes_is_refused_unread():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/worksheets/sheet1.xml", b"\0" * (200 * 1024 * 1024))
+    data = bytearray(buffer.getvalue())
+    # Both places the archive states the entry's size: its local header and the central directory.
+    local = data.index(b"PK\x03\x04xl/"[:4], data.index(b"PK\x03\x04") + 4)
+    central = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
+    data[local + 22 : local + 26] = data[central + 24 : central + 28] = (1000).to_bytes(4, "little")
+    assert zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml").file_size == 1000
+    with pytest.raises(IngestError) as caught:
+        read_export(bytes(data), file_name="report.xlsx")
+    assert str(caught.value) == (
+        "report.xlsx: damaged Excel file (xl/worksheets/sheet1.xml does not match its stated size and checksum)"
+    )
+
+
+def _damaged_workbook() -> bytes:
+    good = zipfile.ZipFile(io.BytesIO(_workbook(_two_sheets)))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for entry in good.infolist():
+            content = good.read(entry)
+            archive.writestr(
+                entry.filename, content[: len(content) // 2] if "worksheets/" in entry.filename else content
+            )
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "problem"),
+    [
+        ("cut.xlsx", _damaged_workbook, "cannot read as excel: "),
+        ("deep.json", lambda: b"[" * 200_000, "cannot read as json: nested too deeply to read"),
+        ("deep.jsonl", lambda: b"[" * 200_000 + b"\n", "cannot read as json: nested too deeply to read"),
+    ],
+)
+def test_a_damaged_file_is_refused_in_one_line_not_a_traceback(con, name, data, problem):
+    with pytest.raises(IngestError) as caught:
+        ingest_file(con, data(), "tickets", name, source_tz="UTC")
+    message = str(caught.value)
+    assert message.startswith(f"{name}: {problem}") and "\n" not in message
+    assert con.sql("SELECT count(*) FROM batches").fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize("zone", ["Asia", "Europe/", "x" * 5000])
+def test_a_time_zone_that_is_a_folder_or_too_long_is_refused_in_one_line(con, zone):
+    with pytest.raises(IngestError, match=r"^future_dates\.csv: unknown time zone '"):
+        ingest_file(con, CORPUS / "future_dates.csv", "tickets", source_tz=zone)
+
+
+def test_a_utf8_mark_before_gbk_text_is_not_believed(con):
+    data = b"\xef\xbb\xbf" + "工单编号,创建时间,渠道\nT1,2026-03-02 09:00,电话\n".encode("gbk")
+    result = ingest_file(con, data, "tickets", "marked.csv", source_tz="UTC")
+    assert (result.encoding, result.rows_loaded) == ("gb18030", 1)
+    assert con.sql("SELECT channel FROM tickets").fetchall() == [("电话",)]
+
+
+def test_a_utf8_file_with_its_mark_and_one_bad_byte_rejects_only_that_row(con):
+    data = b"\xef\xbb\xbf" + (CORPUS / "invalid_utf8_bytes.csv").read_bytes()
+    result = ingest_file(con, data, "tickets", "marked.csv", source_tz="UTC")
+    assert (result.encoding, result.rows_loaded) == ("utf-8-sig", 1)
+    assert result.rejections == {"bytes that are not valid UTF-8 in the record": 1}
+
+
+def test_a_large_utf16_file_cut_inside_a_character_is_refused_in_one_line(con, streamed, tmp_path):
+    path = tmp_path / "cut16.csv"
+    text = "ticket id,created at\nT1,2026-03-02 09:00\nT2,2026-03-02 10:00\n"
+    path.write_bytes(b"\xff\xfe" + text.encode("utf-16-le") + b"T")  # half of a two-byte unit
+    with pytest.raises(IngestError, match=r"^cut16\.csv: cannot decode byte \d+ as utf-16-le$"):
+        ingest_file(con, path, "tickets", source_tz="UTC")
+
+
 def test_formula_cells_are_stored_as_text_and_defused_in_downloads(con):
     from metrics.compute import Query, records
     from metrics.exports import csv_bytes
