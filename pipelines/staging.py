@@ -15,7 +15,7 @@ import polars as pl
 
 from pipelines import scales
 from pipelines.errors import IngestError
-from pipelines.personal import hashing_salt, pseudonymise
+from pipelines.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.profiles import Profile
 from pipelines.readers import LINE, REPLACEMENT, RawExport
 from pipelines.schema import TABLES, Table
@@ -453,7 +453,7 @@ def _without_personal_data(raw: RawExport) -> RawExport:
     return replace(
         raw,
         frame=pseudonymise(raw.frame, raw.source_columns, salt),
-        malformed=pseudonymise(raw.malformed, ["raw_record"], salt),
+        malformed=pseudonymise_records(raw.malformed, ["raw_record"], salt),
     )
 
 
