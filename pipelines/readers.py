@@ -595,6 +595,8 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
     ):
         return None
     encoding, text = _head_encoding(file_name, head)
+    if "\n" not in text:
+        return None  # one line, or old Mac line endings: the whole-file reader knows them
     try:
         delimiter, preamble = sniff_layout(text)
     except ValueError as exc:
@@ -696,6 +698,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
         if file_format in ("json", "jsonl"):
             frame = _read_json(file_name, data, text, file_format == "jsonl")
             return RawExport(frame, file_name, file_format, encoding, None, 0)
+        if "\r" in text and "\n" not in text:
+            text = text.replace("\r", "\n")  # old Mac line endings: a bare carriage return ends each line
         try:
             frame, malformed, delimiter, header_line, repeated = _read_csv(file_name, text)
         except ValueError as exc:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import re
+import tomllib
 import zipfile
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipelines.errors import IngestError
@@ -159,10 +161,49 @@ def test_every_corpus_file_is_in_the_reliability_table():
 
 
 def test_an_upload_over_the_size_limit_is_refused_unread(monkeypatch):
-    monkeypatch.setenv("CSAT_RADAR_MAX_UPLOAD_MB", "0.001")
-    data = (CORPUS / "future_dates.csv").read_bytes() * 20
-    with pytest.raises(IngestError, match=r"^big\.csv: 0 MB is over the upload limit of 0 MB"):
+    monkeypatch.setenv("CSAT_RADAR_MAX_UPLOAD_MB", "0.01")
+    data = (CORPUS / "future_dates.csv").read_bytes() * 100  # 18 KB, over 10 KB
+    with pytest.raises(IngestError) as caught:
         read_export(data, file_name="big.csv")
+    assert str(caught.value) == (
+        "big.csv: 0 MB is over the upload limit of 0 MB (CSAT_RADAR_MAX_UPLOAD_MB); "
+        "load it with csat-radar ingest instead"
+    )
+    assert read_export((CORPUS / "future_dates.csv").read_bytes(), file_name="small.csv").frame.height == 2
+
+
+def test_the_upload_limit_is_one_gigabyte_unless_configured(monkeypatch):
+    from pipelines import readers
+
+    monkeypatch.delenv("CSAT_RADAR_MAX_UPLOAD_MB", raising=False)
+    assert readers._megabytes(readers.MAX_UPLOAD_ENV, 1024) == 1024**3
+    config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == 1024  # the browser refuses bigger files before they are sent
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, outcome) in OUTCOMES.items() if isinstance(outcome, str)))
+def test_each_refused_bad_file_exits_2_with_its_one_line_and_writes_nothing(tmp_path, name):
+    db = tmp_path / "w.duckdb"
+    kind = OUTCOMES[name][0]
+    refused = run_cli("ingest", str(CORPUS / name), "--kind", kind, "--db", str(db), "--tz", "UTC")
+    assert (refused.returncode, refused.stderr, refused.stdout) == (2, f"csat-radar: {name}: {OUTCOMES[name][1]}\n", "")
+    if db.exists():
+        written = duckdb.connect(str(db), read_only=True)
+        assert written.sql("SELECT (SELECT count(*) FROM batches) + (SELECT count(*) FROM tickets)").fetchall() == [
+            (0,)
+        ]
+        written.close()
+
+
+@pytest.mark.parametrize("large", [True, False], ids=["large", "small"])
+def test_old_mac_line_endings_are_read(con, monkeypatch, tmp_path, large):
+    if large:
+        _read_as_large(monkeypatch)
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"ticket id,created at,channel\rT1,2026-03-02 09:00,email\rT2,2026-03-02 10:00,chat\r")
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded) == (2, 2)
+    assert con.sql("SELECT ticket_id, channel FROM tickets ORDER BY 1").fetchall() == [("T1", "email"), ("T2", "chat")]
 
 
 def test_a_zip_bomb_named_xlsx_is_refused_before_it_is_unpacked():
