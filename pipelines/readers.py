@@ -394,8 +394,9 @@ def _sheets(name: str, data: bytes) -> dict[str, pl.DataFrame]:
         return pl.read_excel(
             data, sheet_id=0, has_header=False, infer_schema_length=0, drop_empty_rows=False, raise_if_empty=False
         )
-    except pl.exceptions.PolarsError as exc:
-        raise IngestError(name, f"cannot read as excel: {str(exc).strip().splitlines()[0][:200]}") from exc
+    except (Exception, pl.exceptions.PanicException) as exc:  # the Excel reader's own errors, or a panic
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IngestError(name, f"cannot read as excel: {first_line[:200]}") from exc
 
 
 def _tables(sheets: dict[str, pl.DataFrame]) -> list[str]:
@@ -534,7 +535,7 @@ class CsvStream:
             # A last record cut inside quotes, which Polars was not given to read.
             if (cut := self.misshapen.filter(pl.col(LINE) >= next_line)).height:
                 yield self._part(pl.DataFrame(schema={**dict.fromkeys(self.headers, pl.String), LINE: pl.Int64}), cut)
-        except pl.exceptions.PolarsError as exc:
+        except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
             if "invalid utf-8" in str(exc) and not self.lossy:
                 raise InvalidUtf8(str(exc)) from exc
             raise PolarsRefused(str(exc)) from exc
@@ -709,7 +710,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
         return RawExport(frame, file_name, file_format, encoding, delimiter, header_line, malformed, replaced, repeated)
     except IngestError:
         raise
-    except Exception as exc:  # what a damaged file makes a parsing library raise is open-ended
+    # What a damaged file makes a parsing library raise is open-ended; Polars may even panic.
+    except (Exception, pl.exceptions.PanicException) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, RecursionError):
             first_line = "nested too deeply to read"

@@ -263,6 +263,13 @@ def test_a_damaged_file_is_refused_in_one_line_not_a_traceback(con, name, data, 
     assert con.sql("SELECT count(*) FROM batches").fetchall() == [(0,)]
 
 
+def test_the_sheets_of_a_damaged_workbook_are_asked_for_in_one_line():
+    from pipelines.readers import workbook_tables  # the Upload page asks before any preview
+
+    with pytest.raises(IngestError, match=r"^cut\.xlsx: cannot read as excel: calamine error: .*tag not closed"):
+        workbook_tables("cut.xlsx", _damaged_workbook())
+
+
 @pytest.mark.parametrize("zone", ["Asia", "Europe/", "x" * 5000])
 def test_a_time_zone_that_is_a_folder_or_too_long_is_refused_in_one_line(con, zone):
     with pytest.raises(IngestError, match=r"^future_dates\.csv: unknown time zone '"):

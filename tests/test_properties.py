@@ -39,6 +39,38 @@ def test_any_bytes_read_or_fail_with_one_line_naming_the_file(data, extension):
         assert raw.frame.height >= 0
 
 
+def _valid_files() -> dict[str, bytes]:
+    frame = pl.DataFrame({"ticket id": ["T1", "T2"], "created at": ["2026-03-02 09:00", "2026-03-02 10:00"]})
+    parquet, workbook = io.BytesIO(), io.BytesIO()
+    frame.write_parquet(parquet)
+    frame.write_excel(workbook)
+    return {"export.parquet": parquet.getvalue(), "export.xlsx": workbook.getvalue()}
+
+
+VALID_FILES = _valid_files()
+
+
+@QUICK
+@given(
+    name=st.sampled_from(sorted(VALID_FILES)),
+    changes=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.floats(0, 1),
+)
+def test_a_damaged_workbook_or_parquet_file_reads_or_fails_with_one_line(name, changes, cut):
+    # Random bytes seldom look like a workbook or a Parquet file at all; a real one damaged does.
+    data = bytearray(VALID_FILES[name])
+    for where, byte in changes:
+        data[int(where * len(data))] = byte
+    damaged = bytes(data[: max(1, int(cut * len(data)))]) if cut < 0.5 else bytes(data)
+    try:
+        raw = read_export(damaged, name)
+    except IngestError as exc:
+        assert str(exc).startswith(f"{name}: ")
+        assert "\n" not in str(exc).strip() and len(str(exc)) < 400
+    else:
+        assert raw.frame.height >= 0
+
+
 @QUICK
 @given(rows=st.lists(st.lists(CELL, min_size=1, max_size=6), max_size=12))
 def test_any_delimited_text_reads_or_fails_with_the_documented_error(rows):
@@ -61,17 +93,20 @@ def test_any_text_parses_as_a_timestamp_or_gets_a_reason(values, tz):
     parsed = parse_timestamps(text, "created_at", tz)
     assert parsed.values.len() == parsed.reasons.len() == text.len()
     present = text.str.strip_chars().fill_null("") != ""
-    # a present value is either a timestamp or has a reason; never silently nothing
+    # a present value is either a timestamp or has a reason; never silently nothing, never both
     assert ((parsed.values.is_not_null() | parsed.reasons.is_not_null()) | ~present).all()
+    assert (parsed.values.is_null() | parsed.reasons.is_null()).all()
 
 
 @QUICK
 @given(values=st.lists(st.one_of(st.none(), CELL, st.floats(allow_nan=False).map(str)), max_size=40))
 def test_any_text_parses_as_a_number_or_boolean_or_gets_a_reason(values):
     text = pl.Series("score", values, dtype=pl.String)
+    present = text.str.strip_chars().fill_null("") != ""
     for parsed, reasons in (parse_numbers(text, "score"), parse_booleans(text, "reopened")):
         assert parsed.len() == reasons.len() == text.len()
         assert (parsed.is_null() | reasons.is_null()).all(), "a value with a reason is not also loaded"
+        assert ((parsed.is_not_null() | reasons.is_not_null()) | ~present).all(), "a value is never dropped"
 
 
 TICKET = st.fixed_dictionaries(
