@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +21,10 @@ from metrics.catalog import format_value, metric
 from metrics.compute import STATUSES, Query, compute
 from metrics.settings import load_settings
 from pages._ui import PAGE_TITLES
+from pipelines import access
 from pipelines.ingest import ingest_file
-from pipelines.warehouse import connect
-from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page
+from pipelines.warehouse import LOCK_WAIT_ENV, connect, load_in_progress
+from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page, run_cli
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
 
@@ -139,8 +146,16 @@ def test_crisis_radar_acknowledges_a_crisis_and_saves_it(demo_copy):
     assert not app.exception
     con = duckdb.connect(str(demo_copy), read_only=True)
     status, owner = con.sql("SELECT status, owner FROM crises WHERE crisis_id = ?", params=[crisis_id]).fetchall()[0]
-    con.close()
     assert (status, owner) == ("acknowledged", "Li Na")
+    # The action is in the audit log, as the local administrator (sign-in is off), on this crisis;
+    # the name typed on the page is the one the crisis's own history records.
+    audited = con.sql("SELECT actor, role, outcome, target FROM audit_log WHERE action = 'acknowledge'").fetchall()
+    assert audited == [(access.local_actor().name, "admin", "done", f"crisis {crisis_id}")]
+    assert con.sql(
+        "SELECT actor, to_value FROM crisis_events WHERE crisis_id = ? AND action = 'acknowledged'",
+        params=[crisis_id],
+    ).fetchall() == [("Mei", "acknowledged")]
+    con.close()
     assert any("of the flagged periods" in c.value for c in app.caption), "the records behind it are offered"
 
 
@@ -228,13 +243,19 @@ def test_upload_of_surveys_on_two_scales_asks_for_the_scale(small_warehouse):
     con.close()
 
 
+def general(reason: str) -> str:
+    """A rejection reason without the values it quotes, as tests/test_bad_inputs.py's OUTCOMES gives it."""
+    return re.sub(r" '[^']*'", "", reason)
+
+
 @pytest.mark.parametrize("kind", ["tickets", "surveys"])
-def test_upload_shows_each_bad_file_s_refusal_or_rejections_as_the_command_line_does(small_warehouse, kind):
+def test_upload_shows_each_bad_file_s_refusal_or_rejections_as_the_command_line_does(small_warehouse, tmp_path, kind):
     from tests.test_bad_inputs import CORPUS, OUTCOMES
 
     files = {name: outcome for name, (file_kind, outcome) in OUTCOMES.items() if file_kind == kind}
     app = open_page("upload")
     app.radio(key="upload_kind").set_value(kind).run()
+    app.text_input(key="upload_tz").set_value("UTC").run()  # the zone OUTCOMES were taken in
     app.get("file_uploader")[0].set_value([(name, (CORPUS / name).read_bytes(), "text/csv") for name in files]).run()
     assert not app.exception, app.exception
     previews = {e.label.removesuffix(": preview"): e for e in app.expander}
@@ -243,9 +264,45 @@ def test_upload_shows_each_bad_file_s_refusal_or_rejections_as_the_command_line_
         shown = previews[name]
         if isinstance(outcome, str):
             assert [e.value for e in shown.error] == [f"{name}: {outcome}"]
-        else:
-            assert not shown.error, (name, shown.error)
-            assert f"{sum(outcome.values())} would be rejected" in shown.markdown[0].value, name
+            continue
+        assert not shown.error, (name, shown.error)
+        assert f"{sum(outcome.values())} would be rejected" in shown.markdown[0].value, name
+        # "Would be rejected: reason (n); ...": each reason quotes its value, so add them up without it.
+        captions = [c.value.removeprefix("Would be rejected: ") for c in shown.caption
+                    if c.value.startswith("Would be rejected: ")]  # fmt: skip
+        assert len(captions) == (1 if outcome else 0), (name, captions)
+        previewed: dict[str, int] = {}
+        for reason, count in re.findall(r"(.+?) \((\d+)\)(?:; |$)", captions[0] if captions else ""):
+            previewed[general(reason)] = previewed.get(general(reason), 0) + int(count)
+        assert previewed == outcome, name
+
+    # Load them, and compare with the command line loading the same files into the warehouse as it was.
+    loadable = [name for name, outcome in files.items() if isinstance(outcome, dict)]
+    as_it_was = tmp_path / "command_line.duckdb"
+    shutil.copy(small_warehouse, as_it_was)
+    next(b for b in app.button if b.label == f"Load {len(loadable)} file(s)").click().run()
+    assert not app.exception, app.exception
+    cli = run_cli("ingest", *(str(CORPUS / name) for name in loadable), "--kind", kind, "--tz", "UTC", "--json",
+                  "--db", str(as_it_was))  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    results = [json.loads(line) for line in cli.stdout.splitlines()]
+    assert [r["file"] for r in results] == loadable
+    assert [s.value for s in app.success] == [
+        f"{r['file']}: {r['rows_read']:,} rows read: {r['rows_loaded']:,} loaded, {r['rows_updated']:,} updated, "
+        f"{r['rows_duplicate']:,} duplicate, {r['rows_rejected']:,} rejected (batch {r['batch_id']})."
+        for r in results
+    ]
+    for r in results:
+        assert r["rows_rejected"] == sum(files[r["file"]].values()), r
+        assert r["rows_read"] == r["rows_loaded"] + r["rows_updated"] + r["rows_duplicate"] + r["rows_rejected"], r
+    # "Rejected by reason: reason: n; ...", one line for each file with rejections, in the order loaded.
+    by_reason = [m.value.removeprefix("Rejected by reason: ") for m in app.markdown
+                 if m.value.startswith("Rejected by reason: ")]  # fmt: skip
+    rejecting = [name for name in loadable if files[name]]
+    assert len(by_reason) == len(rejecting)
+    for name, line in zip(rejecting, by_reason, strict=True):
+        shown = {reason: int(n) for reason, n in (part.rsplit(": ", 1) for part in line.split("; "))}
+        assert shown == files[name], name
 
 
 def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path):
@@ -278,6 +335,56 @@ def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path)
     con = duckdb.connect(str(small_warehouse), read_only=True)
     assert con.sql("SELECT count(*) FROM tickets WHERE ticket_id LIKE 'U%'").fetchall()[0][0] == 0
     con.close()
+
+
+@contextmanager
+def a_command_line_load(db: Path) -> Iterator[subprocess.Popen]:
+    """Another process holding the warehouse as ``csat-radar ingest`` does, until the block ends.
+
+    Like tests/test_faults.py's ``hold(as_a_load=True)``: it publishes the copy readers use and
+    writes after taking it; at the end it drops the copy and lets go, as a load that finishes does.
+    """
+    script = (
+        "import sys; from pipelines.warehouse import connect, publish_snapshot, drop_snapshot; "
+        "con = connect(sys.argv[1]); publish_snapshot(con); "
+        "con.execute('CREATE TABLE written_during_the_load AS SELECT 1 AS n'); "
+        "print('holding', flush=True); sys.stdin.readline(); drop_snapshot(con); con.close()"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", script, str(db)], cwd=ROOT, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        yield holder
+        holder.communicate("done\n", timeout=60)
+        assert holder.returncode == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_while_a_command_line_load_holds_the_warehouse_the_pages_say_so_and_show_it_as_it_was(
+    small_warehouse, monkeypatch
+):
+    monkeypatch.setenv(LOCK_WAIT_ENV, "2")  # a page that waited for the warehouse would fail, not hang
+    expected = latest_week(small_warehouse, ("ticket_volume", "csat"))
+    with a_command_line_load(small_warehouse):
+        began = load_in_progress(small_warehouse)
+        assert began is not None
+        app = open_page("overview")
+        assert [w.value for w in app.sidebar.warning] == [
+            f"A load from the command line is running (since {began:%H:%M} UTC): the pages show the "
+            "warehouse as it was when it began."
+        ]
+        shown = tiles(app)
+        assert shown["Tickets"] == format_value(expected["ticket_volume"]["value"], "count")
+        assert shown["CSAT"] == format_value(expected["csat"]["value"], "percent")
+        assert not app.info and not app.error, [m.value for m in (*app.info, *app.error)]  # read without waiting
+    assert load_in_progress(small_warehouse) is None
+    app.run()
+    assert not app.exception, app.exception
+    assert not app.sidebar.warning, [w.value for w in app.sidebar.warning]
+    assert tiles(app)["Tickets"] == format_value(expected["ticket_volume"]["value"], "count")
 
 
 def test_quarterly_review_offers_both_downloads(demo_copy):
