@@ -168,6 +168,11 @@ def test_crises_command_json_and_fail_on(demo_seed_7, tmp_path):
     assert calm_exit == result.returncode  # the second scan extends, it does not duplicate
     again = json.loads(run_cli("crises", "--db", str(copy), "--since", "2026-07-01", "--json").stdout)
     assert [r["id"] for r in again] == [r["id"] for r in records]
+    # Each scan wrote to the crisis log, so each is in the audit log, as the page's "Scan now" is.
+    con = duckdb.connect(str(copy), read_only=True)
+    scans = con.sql("SELECT action, outcome FROM audit_log WHERE action = 'scan'").fetchall()
+    con.close()
+    assert scans == [("scan", "done")] * 3
 
 
 def test_backtest_command(demo_seed_7):
