@@ -197,9 +197,8 @@ def _read_csv(name: str, text: str) -> tuple[pl.DataFrame, pl.DataFrame, str, in
         )
     # Polars pads a short record with nulls, and a line break in an unquoted field makes two short
     # records that would load as two wrong rows: records not as wide as the header are set aside.
-    records = _Records(lambda: io.StringIO(body, newline="\n"), delimiter)
-    widths = {len(record) for _, record in records if record}
-    if widths != {len(headers)} or records.last_is_cut():
+    records = _Records(lambda: io.StringIO(body, newline="\n"), delimiter, header_line, len(headers))
+    if any(reason for _, _, reason in records):
         frame, malformed = _read_ragged_csv(body, headers, delimiter, header_line)
         return frame, malformed, delimiter, header_line, _repeated(header_row)
     try:
@@ -230,19 +229,9 @@ def _read_ragged_csv(
     body: str, headers: list[str], delimiter: str, header_line: int
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Slow path for files with records not as wide as the header: those records are set aside."""
-    records = _Records(lambda: io.StringIO(body, newline="\n"), delimiter)
-    good: list[list[str]] = []
-    good_lines: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    for offset, record in records:
-        if len(record) == len(headers):
-            good.append(record)
-            good_lines.append(header_line + offset)
-        elif record:
-            bad.append((header_line + offset, _width_reason(len(record), len(headers)), _raw_json(record)))
-    if records.last_is_cut() and good_lines and good_lines[-1] == header_line + records.last_offset:
-        bad.append((good_lines.pop(), CUT_REASON, _raw_json(good.pop())))  # as wide as the header, yet cut
-    return _records_frame(good, good_lines, headers), pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
+    records = _Records(lambda: io.StringIO(body, newline="\n"), delimiter, header_line, len(headers))
+    good, lines, bad = next(_chunks(iter(records), size=None))
+    return _records_frame(good, lines, headers), pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row")
 
 
 def _records_frame(records: list[list[str]], lines: list[int], headers: list[str]) -> pl.DataFrame:
@@ -257,36 +246,72 @@ CUT_REASON = "record cut inside a quoted field"
 
 
 class _Records:
-    """The records of delimited text with the line each starts on, ending at line feeds only (as Polars ends them).
+    """The records of delimited text, ending at line feeds only (as Polars ends them), measured against the header.
 
-    ``open_lines`` gives the text's lines afresh each call: the last record is read again to
-    see whether it was cut, which saves keeping every record's lines on the way.
+    Iterating gives each record but blank lines with its first line and why it is set aside
+    (None when as wide as the header). ``open_lines`` gives the text's lines afresh each call:
+    the last record is held back and read again to see whether it ends inside its quotes.
+    Once read through, ``count`` is how many records there were (blank lines too, as Polars
+    counts them) and ``cut`` whether the last one was cut short.
     """
 
-    def __init__(self, open_lines: Callable[[], Iterator[str]], delimiter: str) -> None:
+    def __init__(self, open_lines: Callable[[], Iterator[str]], delimiter: str, first_line: int, width: int) -> None:
         self._open_lines = open_lines
         self._delimiter = delimiter
-        self.last_offset = 0
+        self._first_line = first_line
+        self._width = width
+        self.count = 0
+        self.cut = False
 
-    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
-        """(the record's first line, counted from 1; its fields), bare carriage returns hidden."""
+    def __iter__(self) -> Iterator[tuple[int, list[str], str | None]]:
         reader = csv.reader(_lines_with_hidden_returns(self._open_lines()), delimiter=self._delimiter)
-        previous_end = 0
-        for record in reader:
-            self.last_offset = previous_end + 1
-            yield self.last_offset, record
+        width, previous_end, last_offset, held = self._width, 0, 0, None
+        for self.count, record in enumerate(reader, start=1):
+            last_offset = previous_end + 1
             previous_end = reader.line_num
+            if record:
+                if held:
+                    yield held
+                held = (
+                    self._first_line + last_offset,
+                    record,
+                    None if len(record) == width else _width_reason(len(record), width),
+                )
+        self.cut = bool(last_offset) and self._ends_inside_quotes(last_offset)
+        if held:
+            line, record, reason = held
+            cut = self.cut and reason is None and line == self._first_line + last_offset
+            yield line, record, CUT_REASON if cut else reason
 
-    def last_is_cut(self) -> bool:
-        """Whether the last record read ends inside quotes: the file was cut short."""
-        if not self.last_offset:
-            return False
-        tail = _lines_with_hidden_returns(itertools.islice(self._open_lines(), self.last_offset - 1, None))
+    def _ends_inside_quotes(self, last_offset: int) -> bool:
+        tail = _lines_with_hidden_returns(itertools.islice(self._open_lines(), last_offset - 1, None))
         try:
             list(csv.reader(tail, delimiter=self._delimiter, strict=True))
         except csv.Error as exc:
             return "unexpected end of data" in str(exc)
         return False
+
+
+def _chunks(
+    classified: Iterator[tuple[int, list[str], str | None]], size: int | None
+) -> Iterator[tuple[list[list[str]], list[int], list[tuple[int, str, str]]]]:
+    """(records as wide as the header, their lines, the others as MALFORMED_SCHEMA rows), ``size`` records at a time.
+
+    The last chunk, perhaps empty, is always yielded; ``size`` None makes one chunk.
+    """
+    good: list[list[str]] = []
+    lines: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    for line, record, reason in classified:
+        if size and len(good) + len(bad) >= size:
+            yield good, lines, bad
+            good, lines, bad = [], [], []
+        if reason:
+            bad.append((line, reason, _raw_json(record)))
+        else:
+            good.append(record)
+            lines.append(line)
+    yield good, lines, bad
 
 
 def _raw_json(record: list[str]) -> str:
@@ -305,18 +330,9 @@ def _misshapen_records(path: Path, skip: int, width: int, delimiter: str) -> tup
     as the whole-file reader does. Also returns how many records come before a last one cut
     inside quotes (which Polars cannot read at all), or None when there is no such record.
     """
-    bad: list[tuple[int, str, str]] = []
-    count, last = 0, []
-    records = _Records(lambda: _file_lines(path, skip), delimiter)
-    for offset, record in records:
-        if record and len(record) != width:
-            bad.append((skip + offset, _width_reason(len(record), width), _raw_json(record)))
-        count, last = count + 1, record
-    if not records.last_is_cut():
-        return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), None
-    if not bad or bad[-1][0] != skip + records.last_offset:  # as wide as the header, yet cut
-        bad.append((skip + records.last_offset, CUT_REASON, _raw_json(last)))
-    return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), count - 1
+    records = _Records(lambda: _file_lines(path, skip), delimiter, skip, width)
+    bad = [(line, reason, _raw_json(record)) for line, record, reason in records if reason]
+    return pl.DataFrame(bad, schema=MALFORMED_SCHEMA, orient="row"), records.count - 1 if records.cut else None
 
 
 def _lines_with_hidden_returns(lines: Iterable[str]) -> Iterator[str]:
@@ -542,27 +558,14 @@ class CsvStream:
 
     def _python_parts(self) -> Iterator[RawExport]:
         """The parts as Python's csv reader reads them: as lenient as the whole-file reader, in bounded memory."""
-        records = _Records(lambda: _file_lines(self.path, self.skip, strict=not self.lossy), self.delimiter)
-        width = len(self.headers)
-        good: list[list[str]] = []
-        lines: list[int] = []
-        bad: list[tuple[int, str, str]] = []
+        records = _Records(lambda: _file_lines(self.path, self.skip, strict=not self.lossy), self.delimiter,
+                           self.skip, len(self.headers))  # fmt: skip
         try:
-            for offset, record in records:
-                if len(good) + len(bad) >= self.rows:  # the last record stays for the check below
+            for good, lines, bad in _chunks(iter(records), self.rows):
+                if good or bad:
                     yield self._python_part(good, lines, bad)
-                    good, lines, bad = [], [], []
-                if len(record) == width:
-                    good.append(record)
-                    lines.append(self.skip + offset)
-                elif record:
-                    bad.append((self.skip + offset, _width_reason(len(record), width), _raw_json(record)))
-            if records.last_is_cut() and lines and lines[-1] == self.skip + records.last_offset:
-                bad.append((lines.pop(), CUT_REASON, _raw_json(good.pop())))
         except UnicodeDecodeError as exc:
             raise InvalidUtf8(str(exc)) from exc
-        if good or bad:
-            yield self._python_part(good, lines, bad)
 
     def _python_part(self, good: list[list[str]], lines: list[int], bad: list[tuple[int, str, str]]) -> RawExport:
         return self._part(_records_frame(good, lines, self.headers), pl.DataFrame(bad, MALFORMED_SCHEMA, orient="row"))
