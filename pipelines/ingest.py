@@ -38,7 +38,7 @@ from pipelines.profiles import Profile, choose_profile
 from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream, read_export
 from pipelines.scales import SCALE_ALIASES
 from pipelines.schema import KINDS, TABLES
-from pipelines.staging import KEY, LINE, LINES, RAW, stage
+from pipelines.staging import KEY, LINE, LINES, RAW, Staged, stage
 from pipelines.warehouse import exclusive_write
 
 
@@ -109,9 +109,10 @@ def _ingest(
     sheet: str | None = None,
     scale: str | None = None,
 ) -> BatchResult:
+    label = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
     if kind not in KINDS:
-        raise IngestError(file_name or str(source), f"unknown kind {kind!r} (use {', '.join(KINDS)})")
-    scale = _scale_name(file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload"), scale)
+        raise IngestError(label, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
+    scale = _scale_name(label, scale)
     if sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
             stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))
@@ -183,16 +184,14 @@ def _ingest_stream(
     columns = [*table.column_names, "attributes"]
     started, now = datetime.now(UTC), datetime.now(UTC)
     counts = PartCounts()
-    state: dict = {"plan": None, "profile": chosen, "formats": {}, "mapping": {}, "rejected": [], "changed": []}
+    state: dict = {"formats": {}, "mapping": {}, "rejected": [], "changed": []}
     probe = con.cursor()
     warehouse_has_rows = bool(probe.sql(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
     workdir = Path(tempfile.mkdtemp(prefix="csat-radar-stream-"))
 
     def staged_parts():
-        for number, raw in enumerate(stream.parts()):
-            staged = stage(raw, kind, state["profile"], mapping, zone, now=now, plan=state["plan"])
-            state.update(plan=staged.plan, formats=staged.formats, mapping=staged.mapping)
-            state["profile"] = with_scale(state["profile"], staged.scale)  # one scale for the whole file
+        for number, staged in enumerate(_staged_parts(stream, kind, chosen, mapping, zone, now)):
+            state.update(formats=staged.formats, mapping=staged.mapping)
             records = staged.records.select(columns)
             if warehouse_has_rows:
                 key_status = known_keys(probe, table, records)
@@ -321,13 +320,11 @@ def _ingest_parts(
     conflicts = None
     if not any(column in stream.headers for column in chosen.options.get("order_by", [])):
         conflicts = _conflicts_across_parts(con, stream, kind, chosen, mapping, zone, now)
-    counts, plan, formats, columns = PartCounts(), None, {}, {}
+    counts, formats, columns = PartCounts(), {}, {}
     batch_id = begin_batch(con)
     try:
-        for raw in stream.parts():
-            staged = stage(raw, kind, chosen, mapping, zone, now=now, plan=plan, conflicts=conflicts)
-            plan, formats, columns = staged.plan, staged.formats, staged.mapping
-            chosen = with_scale(chosen, staged.scale)
+        for staged in _staged_parts(stream, kind, chosen, mapping, zone, now, conflicts):
+            formats, columns = staged.formats, staged.mapping
             load_part(con, staged, batch_id, counts)
         meta = BatchMeta(
             file_name=stream.file_name,
@@ -361,10 +358,8 @@ def _conflicts_across_parts(
     """
     workdir = Path(tempfile.mkdtemp(prefix="csat-radar-keys-"))
     try:
-        plan, files = None, []
-        for number, raw in enumerate(stream.parts()):
-            staged = stage(raw, kind, profile, mapping, zone, now=now, plan=plan)
-            plan, profile = staged.plan, with_scale(profile, staged.scale)
+        files = []
+        for number, staged in enumerate(_staged_parts(stream, kind, profile, mapping, zone, now)):
             if staged.versions is not None and staged.versions.height:
                 files.append(str(workdir / f"versions-{number}.parquet"))
                 staged.versions.write_parquet(files[-1])
@@ -377,6 +372,23 @@ def _conflicts_across_parts(
         ).pl()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _staged_parts(
+    stream: CsvStream,
+    kind: str,
+    profile: Profile,
+    mapping: dict[str, str] | None,
+    zone: str,
+    now: datetime,
+    conflicts: pl.DataFrame | None = None,
+) -> Iterator[Staged]:
+    """Each part of a large file staged, with the timestamp formats and survey scale its first parts showed."""
+    plan = None
+    for raw in stream.parts():
+        staged = stage(raw, kind, profile, mapping, zone, now=now, plan=plan, conflicts=conflicts)
+        plan, profile = staged.plan, with_scale(profile, staged.scale)  # one reading for the whole file
+        yield staged
 
 
 def with_scale(profile: Profile, scale: str | None) -> Profile:

@@ -376,14 +376,14 @@ def stage(
         good = good.with_columns(pl.col(table.key).alias(KEY))
         if not order_columns:
             versions = good.select(LINE, KEY, RAW)
-            if conflicts is None:
-                conflicts = conflicting_keys(versions) if good[KEY].is_duplicated().any() else None
-        if not order_columns and conflicts is not None:
-            good, conflicting = _split_conflicts(good, conflicts, table.key)
-            if conflicting.height:
-                rejected = pl.concat(
-                    [rejected, conflicting.join(_raw_records(raw, source, conflicting[LINE]), on=LINE, how="left")]
-                ).sort(LINE)
+            if conflicts is None and good[KEY].is_duplicated().any():
+                conflicts = conflicting_keys(versions)
+            if conflicts is not None:
+                good, conflicting = _split_conflicts(good, conflicts, table.key)
+                if conflicting.height:
+                    rejected = pl.concat(
+                        [rejected, conflicting.join(_raw_records(raw, source, conflicting[LINE]), on=LINE, how="left")]
+                    ).sort(LINE)
         if good[KEY].is_duplicated().any():
             good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
             # The latest state of each key wins (event logs, or a key repeated in one export).
