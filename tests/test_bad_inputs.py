@@ -195,10 +195,7 @@ def test_each_refused_bad_file_exits_2_with_its_one_line_and_writes_nothing(tmp_
         written.close()
 
 
-@pytest.mark.parametrize("large", [True, False], ids=["large", "small"])
-def test_old_mac_line_endings_are_read(con, monkeypatch, tmp_path, large):
-    if large:
-        _read_as_large(monkeypatch)
+def test_old_mac_line_endings_are_read(con, tmp_path, either_size):
     path = tmp_path / "mac.csv"
     path.write_bytes(b"ticket id,created at,channel\rT1,2026-03-02 09:00,email\rT2,2026-03-02 10:00,chat\r")
     result = ingest_file(con, path, "tickets", source_tz="UTC")
@@ -432,6 +429,13 @@ def streamed(monkeypatch):
     _read_as_large(monkeypatch)
 
 
+@pytest.fixture(params=["large", "small"])
+def either_size(request, monkeypatch):
+    """The test runs twice: with every text file read as a large one, and as usual."""
+    if request.param == "large":
+        _read_as_large(monkeypatch)
+
+
 def test_a_large_file_with_an_invalid_byte_rejects_that_row_and_loads_the_rest(con, streamed):
     result = ingest_file(con, CORPUS / "invalid_utf8_bytes.csv", "tickets", source_tz="UTC")
     assert (result.rows_read, result.rows_loaded) == (2, 1)
@@ -472,10 +476,7 @@ def test_one_id_s_rows_are_named_by_their_lines_in_number_order(con):
     assert reasons == [("ticket_id 'T1' is on lines 2, 11 with different values",)]  # not "11, 2"
 
 
-@pytest.mark.parametrize("large", [True, False], ids=["large", "small"])
-def test_short_wide_and_cut_records_are_set_aside_and_empty_fields_kept(con, monkeypatch, tmp_path, large):
-    if large:
-        _read_as_large(monkeypatch)
+def test_short_wide_and_cut_records_are_set_aside_and_empty_fields_kept(con, tmp_path, either_size):
     path = tmp_path / "ragged.csv"
     path.write_text(
         "ticket id,created at,channel\n"
@@ -496,11 +497,8 @@ def test_short_wide_and_cut_records_are_set_aside_and_empty_fields_kept(con, mon
     ]
 
 
-@pytest.mark.parametrize("large", [True, False], ids=["large", "small"])
-def test_quotes_in_a_header_and_inside_fields_are_text(con, monkeypatch, tmp_path, large):
+def test_quotes_in_a_header_and_inside_fields_are_text(con, tmp_path, either_size):
     # Read as opening a quoted field, the header's quote once swallowed every row of a large file.
-    if large:
-        _read_as_large(monkeypatch)
     path = tmp_path / "inches.csv"
     path.write_text(
         'ticket id,created at,Screen 5" size\n'
