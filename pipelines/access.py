@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from pipelines.diskspace import is_disk_full
+from pipelines.errors import IngestError
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -136,7 +139,16 @@ def perform(
     try:
         result = function(con, *args, **kwargs)
     except Exception as exc:
-        audit(con, actor, action, "failed", target, {"error": str(exc)[:500]})
+        try:
+            audit(con, actor, action, "failed", target, {"error": str(exc)[:500]})
+        except duckdb.Error as lost:
+            # The warehouse cannot take the audit row either (a full disk): the one line says so,
+            # rather than the audit's own error hiding what failed.
+            why = "no space for it either" if is_disk_full(lost) else str(lost).splitlines()[0]
+            if isinstance(exc, IngestError):
+                raise IngestError(exc.file_name, f"{exc.problem}; not in the audit log ({why})") from exc
+            exc.add_note(f"not in the audit log ({why})")
+            raise exc from exc.__cause__
         raise
     audit(con, actor, action, "done", target, _summary(result))
     return result

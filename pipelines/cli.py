@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 
 from pipelines import access
+from pipelines.diskspace import is_disk_full
 from pipelines.errors import IngestError
 from pipelines.scales import SCALES
 from pipelines.schema import KINDS
 from pipelines.warehouse import (
+    close_after_writing,
     connect,
-    drop_snapshot,
     print_waiting,
     publish_snapshot,
     resolve_db_path,
@@ -46,11 +47,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     mapping = _parse_map(args.map)
     con = connect(args.db, on_wait=print_waiting)
-    actor = access.local_actor()
-    exit_code = EXIT_OK
-    loaded = False
-    publish_snapshot(con)  # the dashboard reads this copy while the load holds the warehouse
-    try:
+    actor, exit_code, loaded = access.local_actor(), EXIT_OK, False
+    try:  # the dashboard reads a copy while the load holds the warehouse, if it leaves the files' size free
+        publish_snapshot(con, sum(Path(p).stat().st_size for p in args.paths if Path(p).is_file()), print_waiting)
         for path in args.paths:
             try:
                 options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh_cube": False,
@@ -75,8 +74,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if loaded:
             refresh_marts(con)  # once for all the files, not once per file
     finally:
-        drop_snapshot(con)
-        con.close()
+        close_after_writing(con)
     return exit_code
 
 
@@ -100,14 +98,13 @@ def cmd_undo(args: argparse.Namespace) -> int:
     from pipelines.undo import undo_batch
 
     con = connect(args.db, on_wait=print_waiting)
-    publish_snapshot(con)
     try:
+        publish_snapshot(con, on_skip=print_waiting)
         outcome = access.perform(
             con, access.local_actor(), "undo", undo_batch, args.batch_id, target=f"batch {args.batch_id}"
         )
     finally:
-        drop_snapshot(con)
-        con.close()
+        close_after_writing(con)
     print(
         f"batch {args.batch_id} undone: removed {outcome['removed']} rows it added, "
         f"restored {outcome['restored']} rows it had replaced"
@@ -598,8 +595,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("CSAT_RADAR_DEBUG"):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"csat-radar: unexpected error: {type(exc).__name__}: {first}", file=sys.stderr)
-        return EXIT_FAILED
+        label = "no space left on the disk" if is_disk_full(exc) else f"unexpected error: {type(exc).__name__}"
+        print(f"csat-radar: {label}: {first}", file=sys.stderr)
+        return EXIT_UNREADABLE if is_disk_full(exc) else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefus
 from pipelines.scales import SCALE_ALIASES
 from pipelines.schema import KINDS, TABLES
 from pipelines.staging import KEY, LINE, LINES, RAW, Staged, stage
-from pipelines.warehouse import exclusive_write
+from pipelines.warehouse import disk_full_in_one_line, exclusive_write, rollback, warehouse_name
 
 
 def local_timezone() -> str:
@@ -83,8 +83,11 @@ def ingest_file(
     A load already running into the same warehouse in this process goes first; ``on_wait`` hears
     that this one waits.
     """
+    label = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
     with exclusive_write(con, on_wait):
-        result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
+        target = f"to load {label} into {warehouse_name(con)}"
+        with disk_full_in_one_line(con, target, "nothing was loaded"):
+            result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
         if refresh_cube:
             refresh_marts(con)
     return result
@@ -94,7 +97,9 @@ def refresh_marts(con: duckdb.DuckDBPyConnection) -> None:
     """Rebuild what metrics/ keeps derived from the canonical tables (the daily KPI cube)."""
     from metrics.cube import refresh_cube  # marts are built from the metrics catalog
 
-    refresh_cube(con)
+    doing, kept = f"to rebuild the KPI cube of {warehouse_name(con)}", "the rows are in, the cube is as it was"
+    with disk_full_in_one_line(con, doing, kept):
+        refresh_cube(con)
 
 
 def _ingest(
@@ -260,7 +265,7 @@ def _ingest_stream(
         )
         return finish_batch(con, batch_id, kind, meta, counts, started, state["formats"])
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
     finally:
         probe.close()
@@ -338,7 +343,7 @@ def _ingest_parts(
         )
         return finish_batch(con, batch_id, kind, meta, counts, started, formats)
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 

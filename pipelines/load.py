@@ -18,7 +18,7 @@ import polars as pl
 
 from pipelines.schema import TABLES, Table
 from pipelines.staging import KEY, ORDER, RAW, Staged
-from pipelines.warehouse import transaction
+from pipelines.warehouse import rollback, transaction
 
 
 @dataclass
@@ -281,7 +281,7 @@ def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, meta: BatchMeta)
         load_part(con, staged, batch_id, counts)
         return finish_batch(con, batch_id, staged.kind, meta, counts, started, staged.formats)
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
 
 

@@ -8,7 +8,7 @@ import duckdb
 
 from pipelines.errors import IngestError
 from pipelines.schema import TABLES
-from pipelines.warehouse import exclusive_write, transaction
+from pipelines.warehouse import disk_full_in_one_line, exclusive_write, transaction, warehouse_name
 
 
 def undo_batch(
@@ -16,7 +16,12 @@ def undo_batch(
 ) -> dict[str, int]:
     """Undo one batch, after any load or undo already running into the warehouse in this process."""
     with exclusive_write(con, on_wait):
-        return _undo_batch(con, batch_id)
+        with disk_full_in_one_line(con, f"to undo batch {batch_id} in {warehouse_name(con)}", "nothing was undone"):
+            outcome = _undo_batch(con, batch_id)
+        from pipelines.ingest import refresh_marts
+
+        refresh_marts(con)
+        return outcome
 
 
 def _undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]:
@@ -54,7 +59,4 @@ def _undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]
         )
         con.execute(f"DELETE FROM {history} WHERE replaced_by = ?", [batch_id])
         con.execute("UPDATE batches SET status = 'undone' WHERE batch_id = ?", [batch_id])
-    from pipelines.ingest import refresh_marts
-
-    refresh_marts(con)
     return {"removed": int(removed - restored), "restored": int(restored)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import subprocess
@@ -9,12 +10,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from pipelines.diskspace import free_bytes, full_folder, is_disk_full, megabytes
 from pipelines.errors import IngestError
 
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
@@ -60,14 +62,32 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        rollback(con)
         raise
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Undo the open transaction; a COMMIT that failed (a full disk) has already ended it.
+
+    Raising "no transaction is active" there would hide the error that says what went wrong.
+    """
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.TransactionException as exc:
+        if "no transaction is active" not in str(exc):
+            raise
 
 
 def database_file(con: duckdb.DuckDBPyConnection) -> Path | None:
     """The file a connection's warehouse lives in (None in memory)."""
     found = con.sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
     return Path(found[0][0]) if found and found[0][0] else None
+
+
+def warehouse_name(con: duckdb.DuckDBPyConnection) -> str:
+    """The warehouse's file name, for messages ("the warehouse" in memory)."""
+    path = database_file(con)
+    return path.name if path is not None else "the warehouse"
 
 
 def _copy_held_file(source: Path, target: Path) -> None:
@@ -185,26 +205,97 @@ def _snapshot(path: Path) -> tuple[Path, Path]:
     return path.with_name(path.name + SNAPSHOT_SUFFIX), path.with_name(path.name + SNAPSHOT_SUFFIX + ".pid")
 
 
-def publish_snapshot(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """Copy the warehouse aside for other processes to read while this one writes; None in memory."""
+def publish_snapshot(
+    con: duckdb.DuckDBPyConnection, keep_free: int = 0, on_skip: Callable[[str], None] | None = None
+) -> Path | None:
+    """Copy the warehouse aside for other processes to read while this one writes; None in memory or skipped.
+
+    The copy is a convenience for readers and the write is what the user asked for, so the copy
+    is made only when it leaves ``keep_free`` bytes (about what the write needs) on the disk;
+    otherwise, or when the disk fills while copying, there is no copy (readers wait for the
+    write instead) and ``on_skip`` hears why in one line.
+    """
     path = database_file(con)
     if path is None or not path.exists():
         return None
-    con.execute("CHECKPOINT")  # everything in the file itself, so the copy is the whole warehouse
     snapshot, owner = _snapshot(path)
     partial = snapshot.with_name(snapshot.name + ".partial")
-    _copy_held_file(path, partial)
-    owner.write_text(str(os.getpid()), encoding="utf-8")
-    os.replace(partial, snapshot)
+    for stale in (snapshot, owner, partial):  # this process holds the warehouse: any copy is from a killed one
+        stale.unlink(missing_ok=True)
+    con.execute("CHECKPOINT")  # everything in the file itself, so the copy is the whole warehouse
+    size, free = path.stat().st_size, free_bytes(path.parent)
+    try:
+        if free < size + keep_free:
+            raise OSError(errno.ENOSPC, "not enough room")
+        _copy_held_file(path, partial)
+        owner.write_text(str(os.getpid()), encoding="utf-8")
+        os.replace(partial, snapshot)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        for leftover in (partial, owner, snapshot):
+            leftover.unlink(missing_ok=True)
+        if not is_disk_full(exc):
+            detail = (getattr(exc, "stderr", b"") or b"").decode(errors="replace").strip() or str(exc)
+            raise IngestError(
+                str(snapshot), f"cannot copy the warehouse for readers: {detail.splitlines()[0]}"
+            ) from exc
+        if on_skip is not None:
+            kept = f" and {megabytes(keep_free)} kept for the load" if keep_free else ""
+            on_skip(
+                f"{path.parent}: no room for the reading copy of {path.name} (needs {megabytes(size)}{kept}, "
+                f"{megabytes(free)} free); going on without it, so the dashboard waits until this is done"
+            )
+        return None
     return snapshot
+
+
+@contextmanager
+def disk_full_in_one_line(con: duckdb.DuckDBPyConnection, doing: str, undone: str) -> Iterator[None]:
+    """A full disk while ``doing`` a write becomes one IngestError naming the disk and the room it had.
+
+    The reading copy is given up first: its room lets the audit row of the failure in, and the
+    next command (and reader) starts from the warehouse itself.
+    """
+    path = database_file(con)
+    folder = path.parent if path is not None else Path.cwd()
+    free_before = free_bytes(folder)
+    try:
+        yield
+    except (duckdb.Error, OSError) as exc:
+        if not is_disk_full(exc):
+            raise
+        drop_snapshot(con)
+        disk = full_folder(exc, folder)
+        before = f"needed more than the {megabytes(free_before)} free when it began, " if disk == folder else ""
+        raise IngestError(
+            str(disk),
+            f"no space left {doing} ({before}{megabytes(free_bytes(disk))} free now); {undone}; "
+            "free space and run again",
+        ) from exc
 
 
 def drop_snapshot(con: duckdb.DuckDBPyConnection) -> None:
     """Remove this process's copy: readers go back to the warehouse itself."""
     path = database_file(con)
     if path is not None:
-        for leftover in _snapshot(path):
+        snapshot, owner = _snapshot(path)
+        for leftover in (snapshot, owner, snapshot.with_name(snapshot.name + ".partial")):
             leftover.unlink(missing_ok=True)
+
+
+def close_after_writing(con: duckdb.DuckDBPyConnection) -> None:
+    """Close a command's connection and leave only the warehouse: no reading copy, no empty WAL.
+
+    A COMMIT refused by a full disk leaves an empty ``NAME.wal`` that DuckDB keeps until the
+    next open for writing; one brief open here, under DuckDB's own lock, clears it (when another
+    process holds the lock, that process clears it).
+    """
+    path = database_file(con)
+    drop_snapshot(con)
+    con.close()
+    wal = path.with_name(path.name + ".wal") if path is not None else None
+    if wal is not None and wal.exists() and wal.stat().st_size == 0:
+        with suppress(duckdb.Error):  # in use again: its next writer clears the WAL
+            duckdb.connect(str(path)).close()
 
 
 def load_in_progress(db_path: str | os.PathLike | None = None) -> datetime | None:
