@@ -121,7 +121,6 @@ def test_a_load_that_fills_the_disk_is_one_line_leaves_nothing_and_is_audited(sm
     size = db.stat().st_size
     # Room for the reading copy and the file's own size, but a load writes more than its file takes.
     small_disk.leave_free(size + big.stat().st_size + MB)
-    before = db.read_bytes()
 
     result = ingest(db, big)
 
@@ -136,7 +135,6 @@ def test_a_load_that_fills_the_disk_is_one_line_leaves_nothing_and_is_audited(sm
     action, outcome, target, detail = audited[-1]
     assert (action, outcome, Path(target).name) == ("upload", "failed", "big.csv")
     assert "no space left to load big.csv" in json.loads(detail)["error"]
-    assert len(db.read_bytes()) >= len(before)
 
     small_disk.resize(64 * MB)
     assert loaded(ingest(db, big)) == dict(
