@@ -170,7 +170,7 @@ def test_a_name_stored_by_an_older_version_is_shown_as_text_in_the_sidebar_and_t
     add_user_on_admin_page(hidden, "**new**", "viewer", "a long enough secret")
     assert [e.value for e in hidden.error] == [
         "user name '\\*\\*new\\*\\*' has U\\+002A (ASTERISK), which is not allowed: a name is letters and digits "
-        "of any script and \\. \\_ \\- \\@ \\+, starts with a letter or digit, and has at most 128 characters"
+        "of any script and \\. \\_ \\- \u2060\\@ \\+, starts with a letter or digit, and has at most 128 characters"
     ]
     assert sorted(stored_names(db)) == ["**boss**", "admin", "admin\u200b", "evil\x1b[2J\x1b[31m"]
 
