@@ -26,6 +26,7 @@ from pages._ui import (
     warehouse_path,
 )
 from pipelines import access
+from pipelines.names import markdown_text
 from pipelines.warehouse import load_in_progress
 
 st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
@@ -90,8 +91,9 @@ navigation = st.navigation(list(pages.values()))
 with st.sidebar:
     st.markdown("### CSAT Radar")
     if access.auth_mode() != "off":
-        limited = "; ".join(f"{d}: {', '.join(v)}" for d, v in actor.segments)
-        st.caption(f"Signed in as **{actor.name}** ({actor.role})" + (f", limited to {limited}" if limited else ""))
+        limited = "; ".join(f"{d}: {', '.join(map(markdown_text, v))}" for d, v in actor.segments)
+        st.caption(f"Signed in as **{markdown_text(actor.name)}** ({actor.role})"
+                   + (f", limited to {limited}" if limited else ""))  # fmt: skip
         st.button("Sign out", on_click=sign_out, key="sign_out")
     st.radio(text("language"), ["en", "zh"], format_func={"en": "English", "zh": "中文"}.get, key="language",
              horizontal=True)  # fmt: skip

@@ -14,6 +14,7 @@ from metrics import dashboard
 from metrics.settings import load_settings
 from metrics.summary import WarehouseSummary, warehouse_summary
 from pipelines import access
+from pipelines.names import markdown_text
 from pipelines.personal import mask
 from pipelines.warehouse import connect, connect_for_reading, resolve_db_path
 
@@ -240,7 +241,7 @@ def sign_in_gate() -> access.Actor:
             try:
                 session = _writing(access.identity_session, st.user.get("email"))
             except access.AccessDenied as exc:
-                st.error(str(exc))
+                st.error(markdown_text(str(exc)))  # it names the e-mail address
                 st.button("Sign out", on_click=st.logout)
                 st.stop()
         if session is None:
@@ -281,7 +282,7 @@ def _password_form(con) -> None:
         try:
             st.session_state["session"] = _writing(access.sign_in, name, password)
         except access.AccessDenied as exc:
-            st.error(str(exc))
+            st.error(markdown_text(str(exc)))  # it may name what was typed
             return
         st.session_state.pop("sign_in_password", None)
         st.rerun()
@@ -328,7 +329,7 @@ def write(action: str, function, *args: Any, target: str | None = None, **kwargs
     try:
         return access.perform(con, current_actor(), action, function, *args, target=target, **kwargs)
     except access.AccessDenied as exc:
-        st.error(str(exc))
+        st.error(markdown_text(str(exc)))  # it names the actor
         st.stop()
     finally:
         con.close()

@@ -11,6 +11,7 @@ from metrics.dashboard import FILTER_DIMENSIONS
 from metrics.settings import SettingsError, load_settings, set_target, settings_file
 from pages._ui import current_actor, page_title, read, t, table, write
 from pipelines import access
+from pipelines.names import canonical, markdown_text, printable, printable_frame
 
 st.title(page_title("admin"))
 actor = current_actor()
@@ -37,7 +38,7 @@ def attempt(action: str, function, *args, **kwargs) -> bool:
     try:
         write(action, function, *args, **kwargs)
     except access.AccessError as exc:
-        st.error(str(exc))
+        st.error(markdown_text(str(exc)))
         return False
     return True
 
@@ -54,7 +55,7 @@ if "admin_saved" in st.session_state:
 
 st.subheader(t("Users"))
 users = read(access.users)
-table(users, "users", key="users", customer_data=False)
+table(printable_frame(users), "users", key="users", customer_data=False)
 
 with st.form("add_user", clear_on_submit=True):
     st.markdown(f"**{t('Add a user')}**")
@@ -68,15 +69,15 @@ with st.form("add_user", clear_on_submit=True):
         except access.AccessError as exc:
             st.error(str(exc))
         else:
-            if attempt("add_user", access.add_user, name.strip().lower() if "@" in name else name, role,
-                       password or None, limits, created_by=actor.name, target=name.strip()):  # fmt: skip
-                saved(f"{t('Saved.')} {name.strip()}: {role}")
+            if attempt("add_user", access.add_user, name, role, password or None, limits, created_by=actor.name,
+                       target=canonical(name)):  # fmt: skip
+                saved(f"{t('Saved.')} {markdown_text(canonical(name))}: {role}")
 
 if not users.is_empty():
     names = users["username"].to_list()
     with st.form("change_user"):
         st.markdown(f"**{t('Change a user')}**")
-        who = st.selectbox(t("User"), names, key="change_who")
+        who = st.selectbox(t("User"), names, format_func=printable, key="change_who")
         new_role = st.selectbox(t("Role"), access.roles(), key="change_role")
         new_segments = st.text_input(t("Limited to segments (e.g. team=Billing, team=Onboarding; empty = all)"),
                                      key="change_segments")  # fmt: skip
@@ -92,7 +93,9 @@ if not users.is_empty():
                 if done and new_password:
                     done = attempt("set_password", access.set_password, who, new_password, target=who)
                 if done and attempt("disable_user", access.disable_user, who, disabled, target=who):
-                    saved(f"{t('Saved.')} {who}: {new_role}" + (f" ({t('Disabled')})" if disabled else ""))
+                    saved(
+                        f"{t('Saved.')} {markdown_text(who)}: {new_role}" + (f" ({t('Disabled')})" if disabled else "")
+                    )
 
 st.subheader(t("Targets"))
 current = load_settings()
@@ -121,4 +124,4 @@ with st.form("set_target"):
             saved(f"{chosen}: {change['old']} → {change['new']} ({change['file']})")
 
 st.subheader(t("Audit log"))
-table(read(access.audit_entries), "audit log", key="audit", customer_data=False)
+table(printable_frame(read(access.audit_entries)), "audit log", key="audit", customer_data=False)

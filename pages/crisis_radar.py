@@ -31,6 +31,7 @@ from pages._ui import (
 )
 from pipelines import access
 from pipelines.access import visible_crises
+from pipelines.names import markdown_text
 
 st.title(page_title("crisis_radar"))
 stop_if_empty()
@@ -89,7 +90,8 @@ st.header(f"#{crisis['crisis_id']}: {crisis['type'].replace('_', ' ')} in {place
 st.markdown(
     f":{SEVERITY_COLOURS[crisis['severity']]}-badge[{crisis['severity']}] "
     f"status **{crisis['status'].replace('_', ' ')}**"
-    f"{' · owner ' + crisis['owner'] if crisis['owner'] else ''} · flagged {format_period(crisis['start_period'])} to "
+    f"{' · owner ' + markdown_text(crisis['owner']) if crisis['owner'] else ''}"  # typed in the form below
+    f" · flagged {format_period(crisis['start_period'])} to "
     f"{format_period(crisis['last_flagged'])} at {crisis['grain']} grain"
     + (" · recovery proposed: back inside limits" if crisis["recovery_proposed_at"] else "")
 )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from pipelines import names
 from pipelines.diskspace import is_disk_full
 from pipelines.errors import IngestError
 
@@ -206,10 +207,26 @@ def _check_password(password: str) -> str:
 
 
 def _check_name(username: str) -> str:
-    name = username.strip()
-    if not name or len(name) > 200 or any(ch.isspace() for ch in name):
-        raise AccessError(f"{username!r} is not a usable name (no spaces, at most 200 characters)")
+    """The canonical form of a new user's name; AccessError saying which characters are allowed."""
+    name = names.canonical(username)
+    problem = names.name_problem(name)
+    if problem:
+        raise AccessError(problem)
     return name
+
+
+def _stored_name(con: duckdb.DuckDBPyConnection, typed: str, exact_first: bool = False) -> str | None:
+    """The stored user ``typed`` means: its canonical form, or a name an older version stored in
+    another case or normal form; with ``exact_first``, a stored name typed exactly wins (so an
+    administrator can still reach a look-alike an older version let in)."""
+    wanted = names.canonical(typed)
+    found = con.sql(
+        """SELECT username FROM app_users
+           WHERE username = ? OR username = ? OR nfc_normalize(lower(username)) = ?
+           ORDER BY username = ? DESC, username = ? DESC, username LIMIT 1""",
+        params=[typed if exact_first else wanted, wanted, wanted, typed if exact_first else wanted, wanted],
+    ).fetchall()
+    return found[0][0] if found else None
 
 
 def _segments_json(segments: dict[str, Iterable[str]] | None) -> str | None:
@@ -226,11 +243,12 @@ def add_user(
     segments: dict[str, Iterable[str]] | None = None,
     created_by: str = "",
 ) -> str:
-    """Create a user; without a password it can only sign in through the identity provider."""
+    """Create a user under the canonical form of ``username`` (returned); without a password it
+    can only sign in through the identity provider."""
     name, role = _check_name(username), _check_role(role)
     digest = _hasher().hash(_check_password(password)) if password is not None else None
-    if con.sql("SELECT count(*) FROM app_users WHERE username = ?", params=[name]).fetchall()[0][0]:
-        raise AccessError(f"user {name} already exists")
+    if (existing := _stored_name(con, name)) is not None:
+        raise AccessError(f"user {names.printable(existing)} already exists")
     con.execute(
         """INSERT INTO app_users (username, password_hash, role, segments, created_at, created_by, password_set_at)
            VALUES (?, ?, ?, ?, now(), ?, CASE WHEN ? IS NULL THEN NULL ELSE now() END)""",
@@ -240,36 +258,37 @@ def add_user(
 
 
 def _existing(con: duckdb.DuckDBPyConnection, username: str) -> str:
-    if not con.sql("SELECT count(*) FROM app_users WHERE username = ?", params=[username]).fetchall()[0][0]:
-        raise AccessError(f"no user {username}")
-    return username
+    """The stored name of the user ``username`` means (see _stored_name); AccessError if none."""
+    name = _stored_name(con, username.strip(), exact_first=True)
+    if name is None:
+        raise AccessError(f"no user {names.printable(names.canonical(username))}")
+    return name
 
 
 def set_role(
     con: duckdb.DuckDBPyConnection, username: str, role: str, segments: dict[str, Iterable[str]] | None = None
 ) -> str:
-    """Give a user another role and segment restriction (None = every segment)."""
+    """Give a user another role and segment restriction (None = every segment); returns the stored name."""
+    name = _existing(con, username)
     con.execute(
         "UPDATE app_users SET role = ?, segments = ? WHERE username = ?",
-        [_check_role(role), _segments_json(segments), _existing(con, username)],
+        [_check_role(role), _segments_json(segments), name],
     )
-    return username
+    return name
 
 
 def set_password(con: duckdb.DuckDBPyConnection, username: str, password: str) -> str:
-    """Replace a user's password (stored only as a salted argon2id hash)."""
-    digest = _hasher().hash(_check_password(password))
-    con.execute(
-        "UPDATE app_users SET password_hash = ?, password_set_at = now() WHERE username = ?",
-        [digest, _existing(con, username)],
-    )
-    return username
+    """Replace a user's password (stored only as a salted argon2id hash); returns the stored name."""
+    digest, name = _hasher().hash(_check_password(password)), _existing(con, username)
+    con.execute("UPDATE app_users SET password_hash = ?, password_set_at = now() WHERE username = ?", [digest, name])
+    return name
 
 
 def disable_user(con: duckdb.DuckDBPyConnection, username: str, disabled: bool = True) -> str:
-    """Disable (or re-enable) a user; a disabled user's sessions end at their next request."""
-    con.execute("UPDATE app_users SET disabled = ? WHERE username = ?", [disabled, _existing(con, username)])
-    return username
+    """Disable (or re-enable) a user; a disabled user's sessions end at their next request. Returns the stored name."""
+    name = _existing(con, username)
+    con.execute("UPDATE app_users SET disabled = ? WHERE username = ?", [disabled, name])
+    return name
 
 
 def users(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -326,11 +345,12 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str, now: d
     MAX_FAILED_SIGN_INS failures in FAILED_SIGN_IN_WINDOW the name is locked for the window.
     """
     now = now or datetime.now(UTC)
-    name = username.strip()
+    # Every look-alike of a name (other case, fullwidth, ...) is that name, and shares its lockout.
+    name = _stored_name(con, username) or names.canonical(username)[: names.MAX_NAME_LENGTH]
     if _recent_failures(con, name, now) >= MAX_FAILED_SIGN_INS:
         audit(con, name, "sign_in_failed", "refused", name, {"reason": "locked"})
         minutes = int(FAILED_SIGN_IN_WINDOW.total_seconds() // 60)
-        raise AccessDenied(f"too many failed sign-ins for {name}: try again in {minutes} minutes")
+        raise AccessDenied(f"too many failed sign-ins for {names.printable(name)}: try again in {minutes} minutes")
     row = _actor_row(con, name)
     stored = row[4] if row and row[4] else _dummy_hash()
     from argon2.exceptions import InvalidHashError, VerificationError
@@ -351,13 +371,14 @@ def sign_in(con: duckdb.DuckDBPyConnection, username: str, password: str, now: d
 
 
 def identity_session(con: duckdb.DuckDBPyConnection, email: str | None, now: datetime | None = None) -> Session:
-    """A session for an identity provider's user: the e-mail must be a user here, not disabled."""
+    """A session for an identity provider's user: the e-mail (in canonical form) must be a user here, not disabled."""
     now = now or datetime.now(UTC)
-    name = (email or "").strip().lower()
-    row = _actor_row(con, name) if name else None
+    name = names.canonical(email or "")[: names.MAX_NAME_LENGTH]
+    row = _actor_row(con, stored) if name and (stored := _stored_name(con, name)) else None
     if row is None or row[3]:
         audit(con, name or "?", "sign_in_failed", "refused", name or None, {"via": "identity provider"})
-        raise AccessDenied(f"{name or 'this account'} has no role in CSAT Radar; ask an administrator to add it")
+        shown = names.printable(name) or "this account"
+        raise AccessDenied(f"{shown} has no role in CSAT Radar; ask an administrator to add it")
     actor = _actor(row)
     audit(con, actor, "sign_in", "done", name, {"via": "identity provider"})
     return Session(actor, now, now)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipelines import access
+from pipelines import access, names
 from pipelines.diskspace import is_disk_full
 from pipelines.errors import IngestError
 from pipelines.scales import SCALES
@@ -411,7 +411,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _password(args: argparse.Namespace) -> str | None:
     """The password from stdin (--password-stdin, for scripts) or asked for twice at the terminal."""
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        return sys.stdin.readline().removesuffix("\n").removesuffix("\r")  # the line ending only, LF or CRLF
     if not sys.stdin.isatty():
         raise access.AccessError("no terminal to ask for the password: pass it with --password-stdin")
     first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
@@ -428,26 +428,26 @@ def cmd_users(args: argparse.Namespace) -> int:
     actor = access.local_actor()
     try:
         if args.users_command == "list":
-            listing = access.users(con)
-            print(listing.write_csv() if args.csv else listing)
+            print(names.frame_text(access.users(con), args.csv))  # escaped: no name reaches the terminal raw
             return EXIT_OK
         segments = access.parse_segments(args.segment, FILTER_DIMENSIONS) if "segment" in args else None
         if args.users_command == "add":
             password = None if args.no_password else _password(args)
-            access.perform(con, actor, "add_user", access.add_user, args.name, args.role, password, segments,
-                           created_by=actor.name, target=args.name)  # fmt: skip
-            print(f"user {args.name} added as {args.role}")
+            name = access.perform(con, actor, "add_user", access.add_user, args.name, args.role, password, segments,
+                                  created_by=actor.name, target=names.canonical(args.name))  # fmt: skip
+            print(f"user {names.printable(name)} added as {args.role}")
         elif args.users_command == "set-role":
-            access.perform(con, actor, "set_role", access.set_role, args.name, args.role, segments, target=args.name)
-            print(f"user {args.name} is now {args.role}")
+            name = access.perform(con, actor, "set_role", access.set_role, args.name, args.role, segments,
+                                  target=args.name)  # fmt: skip
+            print(f"user {names.printable(name)} is now {args.role}")
         elif args.users_command == "set-password":
-            access.perform(con, actor, "set_password", access.set_password, args.name, _password(args),
-                           target=args.name)  # fmt: skip
-            print(f"password of {args.name} set")
+            name = access.perform(con, actor, "set_password", access.set_password, args.name, _password(args),
+                                  target=args.name)  # fmt: skip
+            print(f"password of {names.printable(name)} set")
         else:
-            access.perform(con, actor, "disable_user", access.disable_user, args.name, not args.enable,
-                           target=args.name)  # fmt: skip
-            print(f"user {args.name} {'enabled' if args.enable else 'disabled'}")
+            name = access.perform(con, actor, "disable_user", access.disable_user, args.name, not args.enable,
+                                  target=args.name)  # fmt: skip
+            print(f"user {names.printable(name)} {'enabled' if args.enable else 'disabled'}")
     except access.AccessError as exc:
         print(f"csat-radar: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
@@ -462,7 +462,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         entries = access.audit_entries(con, args.limit)
     finally:
         con.close()
-    print(entries.write_csv() if args.csv else entries)
+    print(names.frame_text(entries, args.csv))  # escaped: names typed at sign-in reach the terminal too
     return EXIT_OK
 
 

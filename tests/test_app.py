@@ -427,7 +427,7 @@ def test_admin_page_without_sign_in_adds_a_user_and_shows_the_audit_log(small_wa
                for c in app.caption)  # fmt: skip
     add_user_on_admin_page(app, "lead@example.com", "manager", segments="team=Billing, team=Technical")
     assert not app.exception, app.exception
-    assert [s.value for s in app.success] == ["Saved. lead@example.com: manager"]
+    assert [s.value for s in app.success] == ["Saved. lead\u2060\\@example\\.com: manager"]  # text, not a mailto link
     users, _targets, audit = (frame.value for frame in app.dataframe)
     assert users[["username", "role", "has_password"]].values.tolist() == [["lead@example.com", "manager", False]]
     assert audit[["action", "outcome", "target"]].values.tolist()[0] == ["add_user", "done", "lead@example.com"]
