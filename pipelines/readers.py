@@ -1,8 +1,9 @@
 """Read one export (CSV/TSV, Excel, Parquet, JSON, JSON Lines) into a raw frame of strings.
 
 Grain of the output: one row per source record, every source column as a string, plus
-``__line``, the physical line (or sheet row) where the record starts, so a rejected row
-can be found in the original file.
+``LINE``, the physical line (or sheet row) where the record starts, so a rejected row
+can be found in the original file. Its name starts with a space, which no source column's can
+(headers are stripped), so a source column of any name is kept.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import polars as pl
 
 from pipelines.errors import IngestError
 
-LINE = "__line"
+LINE = " __line"
 SNIFF_BYTES = 256 * 1024
 DELIMITERS = (",", "\t", ";", "|")
 MAX_PREAMBLE_LINES = 30
@@ -457,9 +458,15 @@ def _read_excel(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.Da
     return body.filter(~is_blank), header_index + 1, _repeated(header_row)
 
 
+def _stripped(frame: pl.DataFrame) -> pl.DataFrame:
+    """JSON keys and Parquet columns named as CSV headers are (stripped, repeats numbered): none is LINE."""
+    source = [c for c in frame.columns if c != LINE]
+    return frame.rename(dict(zip(source, _dedupe_headers(source), strict=True)))
+
+
 def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
     if jsonl:
-        frame = pl.read_ndjson(text.encode("utf-8"), infer_schema_length=None)
+        frame = _stripped(pl.read_ndjson(text.encode("utf-8"), infer_schema_length=None))
         return _stringify(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
     parsed = json.loads(text)
     if isinstance(parsed, dict):
@@ -469,7 +476,7 @@ def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
         parsed = lists[0]
     if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
         raise IngestError(name, "JSON is not a list of records")
-    frame = pl.DataFrame(parsed, infer_schema_length=None) if parsed else pl.DataFrame()
+    frame = _stripped(pl.DataFrame(parsed, infer_schema_length=None) if parsed else pl.DataFrame())
     # JSON arrays have no useful line numbers: the record's position (1-based) stands in.
     return _stringify(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
 
@@ -689,7 +696,7 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
         if file_format == "parquet":
             frame = _stringify(pl.read_parquet(io.BytesIO(data)))
             frame = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
-            return RawExport(frame, file_name, "parquet", "binary", None, 0)
+            return RawExport(_stripped(frame), file_name, "parquet", "binary", None, 0)
         if file_format == "excel":
             frame, header_line, repeated = _read_excel(file_name, data, sheet)
             return RawExport(frame, file_name, "excel", "binary", None, header_line, repeated_headers=repeated)
