@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.errors import IngestError
@@ -184,11 +185,67 @@ def open_parquet(file_name: str, data: bytes) -> pq.ParquetFile:
     return parquet
 
 
+# Timestamps and dates are turned into text by Polars, whose calendar panics past about year
+# 262,000; no export means a date outside these years.
+YEARS = (1, 9999)
+_SECONDS = (-62_135_596_800, 253_402_300_799)  # 0001-01-01 00:00:00 and 9999-12-31 23:59:59, from 1970
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _off_calendar(column: pa.ChunkedArray) -> tuple[pl.Series, pl.Series, str] | None:
+    """Which values of a date or timestamp column fall outside YEARS, the values as stored, and their unit."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        scale, unit = _PER_SECOND[kind.unit], {"s": "seconds"}.get(kind.unit, kind.unit)
+    elif pa.types.is_date32(kind):
+        scale, unit = 1 / 86_400, "days"
+    elif pa.types.is_date64(kind):
+        scale, unit = 1_000, "ms"
+    else:
+        return None
+    numbers = pl.Series(pc.cast(column, pa.int32() if pa.types.is_date32(kind) else pa.int64())).cast(pl.Int64)
+    low, high = (int(bound * scale) for bound in _SECONDS)
+    return ~numbers.is_between(low, high).fill_null(True), numbers, unit
+
+
 def read_parquet(file_name: str, data: bytes, line: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The rows of a Parquet file as text with their row numbers (``line``), and those set aside with why."""
-    open_parquet(file_name, data)
-    frame = as_text(pl.read_parquet(data))
-    return frame.with_row_index(line, offset=1).with_columns(pl.col(line).cast(pl.Int64)), _no_rows(line)
+    """The rows of a Parquet file as text with their row numbers (``line``), and those set aside with why.
+
+    Dates outside YEARS are found by pyarrow before Polars, which would panic turning them into
+    text; their rows are set aside (the value shown as the number it is stored as), the rest load.
+    """
+    parquet = open_parquet(file_name, data)
+    temporal = [f.name for f in parquet.schema_arrow if pa.types.is_temporal(f.type)]
+    columns = parquet.read(columns=temporal).columns if temporal else []
+    checks = {name: check for name, col in zip(temporal, columns, strict=True) if (check := _off_calendar(col))}
+    checks = {name: check for name, check in checks.items() if check[0].any()}
+    if not checks:
+        frame = as_text(pl.read_parquet(data))
+        return frame.with_row_index(line, offset=1).with_columns(pl.col(line).cast(pl.Int64)), _no_rows(line)
+    table = parquet.read()
+    reasons = pl.Series([None] * table.num_rows, dtype=pl.String)
+    for name, (off, numbers, unit) in reversed(checks.items()):
+        index = table.schema.get_field_index(name)
+        column = table.column(index)
+        table = table.set_column(index, name, pc.if_else(off.to_arrow(), pa.scalar(None, column.type), column))
+        why = pl.format("{} '{}' ({} from 1970) is outside years {}-{}", pl.lit(name), pl.lit(numbers), pl.lit(unit),
+                        pl.lit(YEARS[0]), pl.lit(YEARS[1]))  # fmt: skip
+        reasons = pl.select(pl.when(pl.lit(off)).then(why).otherwise(pl.lit(reasons))).to_series()
+    frame = as_text(pl.from_arrow(table)).with_columns(pl.int_range(1, table.num_rows + 1, dtype=pl.Int64).alias(line))
+    bad = reasons.is_not_null()
+    # The set-aside record shows each off-calendar value as the number the file stores.
+    shown = frame.filter(bad).with_columns(
+        pl.when(pl.lit(off.filter(bad)))
+        .then(pl.lit(numbers.filter(bad)).cast(pl.String))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, (off, numbers, _) in checks.items()
+    )
+    source = [c for c in frame.columns if c != line]
+    set_aside = shown.select(
+        line, pl.lit(reasons.filter(bad)).alias("reason"), pl.struct(source).struct.json_encode().alias("raw_record")
+    )
+    return frame.filter(~bad), set_aside
 
 
 def _no_rows(line: str) -> pl.DataFrame:

@@ -226,6 +226,39 @@ def test_a_200_mb_field_is_refused_in_one_line_in_little_memory(tmp_path):
     assert _batches(db) == 0
 
 
+def test_a_parquet_date_past_the_calendar_rejects_its_row_with_nothing_on_stderr(tmp_path):
+    path = tmp_path / "far.parquet"
+    created = pa.array([10**13, 1_772_442_000, None], pa.timestamp("s"))  # year ~318,000; 2026; none
+    pq.write_table(pa.table({"ticket id": ["T1", "T2", "T3"], "created at": created}), path)
+    db = tmp_path / "w.duckdb"
+    done = run_cli("ingest", str(path), "--kind", "tickets", "--tz", "UTC", "--db", str(db), "--json")
+    assert (done.returncode, done.stderr) == (0, "")  # no panic lines from Polars
+    summary = json.loads(done.stdout)
+    assert (summary["rows_read"], summary["rows_loaded"], summary["rows_rejected"]) == (3, 1, 2)
+    with duckdb.connect(str(db)) as con:
+        rejected = con.sql("SELECT line_number, reason, raw_record FROM rejected_rows ORDER BY 1").fetchall()
+    # Parquet keeps seconds as milliseconds: the value is shown as the file stores it.
+    assert [(line, reason, json.loads(raw)) for line, reason, raw in rejected] == [
+        (1, "created at '10000000000000000' (ms from 1970) is outside years 1-9999",
+         {"ticket id": "T1", "created at": "10000000000000000"}),
+        (3, "missing created_at", {"ticket id": "T3", "created at": None}),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "far", "near", "unit"),
+    [(pa.date32(), 2**31 - 1, 20_000, "days"), (pa.timestamp("us", tz="UTC"), 2**62, 20_000 * 86_400 * 10**6, "us")],
+)
+def test_other_date_types_past_the_calendar_reject_their_row(con, tmp_path, kind, far, near, unit):
+    path = tmp_path / "far.parquet"
+    pq.write_table(pa.table({"ticket id": ["T1", "T2"], "created at": pa.array([far, near], kind)}), path)
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded) == (2, 1)
+    assert result.rejections == {f"created at ({unit} from 1970) is outside years 1-9999": 1}
+    reason = con.sql("SELECT reason FROM rejected_rows").fetchall()
+    assert reason == [(f"created at '{far}' ({unit} from 1970) is outside years 1-9999",)]
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 5, 4 * 1024 * 1024])
 def test_the_line_scan_names_the_first_long_line_wherever_the_chunks_are_cut(monkeypatch, chunk):
     monkeypatch.setattr(guards, "CHUNK", chunk)
