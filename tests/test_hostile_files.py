@@ -71,6 +71,20 @@ def test_the_upload_page_s_preview_refuses_a_deeply_nested_file_in_process(name)
     assert str(caught.value) == f"{name}: " + REFUSAL.format(Path(name).suffix[1:], DEPTHS[name])
 
 
+def test_the_upload_page_shows_the_refusal_of_each_deeply_nested_file(tmp_path, monkeypatch):
+    from pipelines.warehouse import connect
+    from tests.test_app import open_page
+
+    connect(tmp_path / "w.duckdb").close()
+    monkeypatch.setenv("CSAT_RADAR_DB", str(tmp_path / "w.duckdb"))
+    app = open_page("upload")
+    app.get("file_uploader")[0].set_value([(name, make(), "application/octet-stream") for name, make in DEEP.items()])
+    app.run()
+    assert not app.exception, app.exception
+    shown = {e.label.removesuffix(": preview"): [error.value for error in e.error] for e in app.expander}
+    assert shown == {name: [f"{name}: " + REFUSAL.format(Path(name).suffix[1:], DEPTHS[name])] for name in DEEP}
+
+
 def test_a_parquet_column_deeper_than_the_limit_but_within_pyarrow_s_is_measured(con):
     with pytest.raises(IngestError) as caught:
         ingest_file(con, _deep_parquet(80), "tickets", "eighty.parquet", source_tz="UTC")
