@@ -43,6 +43,11 @@ def max_field_bytes() -> int:
     return int(float(os.environ.get(FIELD_ENV, "32")) * 1024 * 1024)
 
 
+# Python's csv module refuses fields over 128 KB; exports hold long texts (a pasted e-mail thread).
+# Each read sets the limit again, from the environment as it is then.
+csv.field_size_limit(max_field_bytes())
+
+
 def _too_deep(file_name: str, file_format: str, depth: str) -> IngestError:
     return IngestError(
         file_name,
