@@ -371,7 +371,7 @@ def _conflicts_across_parts(
         if not files:
             return pl.DataFrame(schema={KEY: pl.String, LINES: pl.String})
         return con.sql(
-            f"""SELECT {KEY}, string_agg({LINE}::VARCHAR, ', ' ORDER BY {LINE}) AS {LINES}
+            f"""SELECT {KEY}, string_agg("{LINE}"::VARCHAR, ', ' ORDER BY "{LINE}") AS {LINES}
                 FROM read_parquet(?) GROUP BY {KEY} HAVING count(DISTINCT {RAW}) > 1""",
             params=[files],
         ).pl()

@@ -1,8 +1,9 @@
 """Read one export (CSV/TSV, Excel, Parquet, JSON, JSON Lines) into a raw frame of strings.
 
 Grain of the output: one row per source record, every source column as a string, plus
-``__line``, the physical line (or sheet row) where the record starts, so a rejected row
-can be found in the original file.
+``LINE``, the physical line (or sheet row) where the record starts, so a rejected row
+can be found in the original file. Its name starts with a space, which no source column's can
+(headers are stripped), so a source column of any name is kept.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import polars as pl
 
+from pipelines import guards
 from pipelines.errors import IngestError
 
-LINE = "__line"
+LINE = " __line"
 SNIFF_BYTES = 256 * 1024
 DELIMITERS = (",", "\t", ";", "|")
 MAX_PREAMBLE_LINES = 30
@@ -93,8 +95,6 @@ def detect_encoding(data: bytes) -> tuple[str, str]:
 
 
 REPLACEMENT = "\ufffd"
-# Python's csv module refuses fields over 128 KB; exports hold long texts (a pasted e-mail thread).
-csv.field_size_limit(1 << 30)
 # A UTF-8 file with at most this many undecodable bytes, one per this many lines at most, is
 # UTF-8 with a few corrupt bytes (whose rows are rejected), not a file in another encoding.
 MAX_INVALID_UTF8 = 20
@@ -266,7 +266,8 @@ class _Records:
     def __iter__(self) -> Iterator[tuple[int, list[str], str | None]]:
         reader = csv.reader(_lines_with_hidden_returns(self._open_lines()), delimiter=self._delimiter)
         width, previous_end, last_offset, held = self._width, 0, 0, None
-        for self.count, record in enumerate(reader, start=1):
+        records = guards.within_limit(reader, self._first_line)
+        for self.count, record in enumerate(records, start=1):
             last_offset = previous_end + 1
             previous_end = reader.line_num
             if record:
@@ -348,24 +349,6 @@ def _file_lines(path: Path, skip: int, strict: bool = False) -> Iterator[str]:
         yield from itertools.islice(handle, skip, None)
 
 
-def _stringify(frame: pl.DataFrame) -> pl.DataFrame:
-    exprs = []
-    for name, dtype in frame.schema.items():
-        if dtype == pl.String:
-            exprs.append(pl.col(name))
-        elif isinstance(dtype, (pl.Struct, pl.List, pl.Array)):
-            exprs.append(
-                pl.col(name).struct.json_encode()
-                if isinstance(dtype, pl.Struct)
-                else pl.col(name).cast(pl.List(pl.String)).list.join(",")
-            )
-        elif dtype.is_temporal():
-            exprs.append(pl.col(name).cast(pl.String))
-        else:
-            exprs.append(pl.col(name).cast(pl.String))
-    return frame.select(exprs)
-
-
 def _megabytes(limit: str, default: float) -> int:
     return int(float(os.environ.get(limit, default)) * 1024 * 1024)
 
@@ -441,7 +424,7 @@ def _read_excel(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.Da
                 "choose one (--sheet NAME, or the sheet box on the Upload page)",
             )
         grid = next(iter(sheets.values()))
-    grid = _stringify(grid).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+    grid = guards.as_text(grid).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
     value_cols = [c for c in grid.columns if c != LINE]
     filled = grid.select(pl.sum_horizontal(pl.col(c).is_not_null() for c in value_cols).alias("n"))["n"]
     if grid.height == 0 or filled.max() == 0:
@@ -457,10 +440,16 @@ def _read_excel(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.Da
     return body.filter(~is_blank), header_index + 1, _repeated(header_row)
 
 
+def _stripped(frame: pl.DataFrame) -> pl.DataFrame:
+    """JSON keys and Parquet columns named as CSV headers are (stripped, repeats numbered): none is LINE."""
+    source = [c for c in frame.columns if c != LINE]
+    return frame.rename(dict(zip(source, _dedupe_headers(source), strict=True)))
+
+
 def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
     if jsonl:
-        frame = pl.read_ndjson(text.encode("utf-8"), infer_schema_length=None)
-        return _stringify(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+        frame = _stripped(pl.read_ndjson(text.encode("utf-8"), infer_schema_length=None))
+        return guards.as_text(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
     parsed = json.loads(text)
     if isinstance(parsed, dict):
         lists = [v for v in parsed.values() if isinstance(v, list)]
@@ -469,9 +458,9 @@ def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
         parsed = lists[0]
     if not isinstance(parsed, list) or not all(isinstance(r, dict) for r in parsed):
         raise IngestError(name, "JSON is not a list of records")
-    frame = pl.DataFrame(parsed, infer_schema_length=None) if parsed else pl.DataFrame()
+    frame = _stripped(pl.DataFrame(parsed, infer_schema_length=None) if parsed else pl.DataFrame())
     # JSON arrays have no useful line numbers: the record's position (1-based) stands in.
-    return _stringify(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
+    return guards.as_text(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
 
 
 # Files at least this large (CSAT_RADAR_STREAM_MB megabytes) are read in parts of STREAM_ROWS
@@ -592,6 +581,7 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
     """
     if path.stat().st_size < STREAM_BYTES:
         return None
+    csv.field_size_limit(guards.max_field_bytes())
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES * 4)
     if sniff_format(file_name, head) != "csv" or (
@@ -615,7 +605,11 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
     source = path if encoding in ("utf-8", "utf-8-sig") else _transcode(path, file_name, encoding, workdir)
     headers = _dedupe_headers(header_row)
     skip = preamble + 1
-    misshapen, readable_records = _misshapen_records(source, skip, len(headers), delimiter)
+    guards.check_lines(file_name, source)  # before Python's reader holds a line whole, and Polars a field
+    try:
+        misshapen, readable_records = _misshapen_records(source, skip, len(headers), delimiter)
+    except guards.FieldTooLong as exc:  # a quoted field, over the limit, across lines each short enough
+        raise guards.field_too_long(file_name, exc.line) from exc
     return CsvStream(
         source, file_name, encoding, delimiter, skip, skip, headers, STREAM_ROWS, _repeated(header_row),
         misshapen=misshapen, readable_records=readable_records,
@@ -679,6 +673,7 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
             )
     if not data.strip():
         raise IngestError(file_name, "the file is empty")
+    csv.field_size_limit(guards.max_field_bytes())
 
     file_format = sniff_format(file_name, data)
     if sheet is not None and file_format != "excel":
@@ -687,9 +682,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
         if file_format == "xls":
             raise IngestError(file_name, "old Excel 97-2003 .xls format; save it as .xlsx or CSV")
         if file_format == "parquet":
-            frame = _stringify(pl.read_parquet(io.BytesIO(data)))
-            frame = frame.with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
-            return RawExport(frame, file_name, "parquet", "binary", None, 0)
+            frame, off_calendar = guards.read_parquet(file_name, data, LINE)
+            return RawExport(_stripped(frame), file_name, "parquet", "binary", None, 0, off_calendar)
         if file_format == "excel":
             frame, header_line, repeated = _read_excel(file_name, data, sheet)
             return RawExport(frame, file_name, "excel", "binary", None, header_line, repeated_headers=repeated)
@@ -699,7 +693,11 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
             encoding, text = detect_encoding(data)
         except UnicodeDecodeError as exc:
             raise IngestError(file_name, "cannot decode the text (not UTF-8, UTF-16 or GB18030)") from exc
+        utf8 = data if encoding.startswith("utf-8") else text.encode("utf-8")  # brackets and line ends as bytes
+        if file_format != "json":  # a JSON array may well be one line
+            guards.check_lines(file_name, utf8)
         if file_format in ("json", "jsonl"):
+            guards.check_json(file_name, file_format, utf8)
             frame = _read_json(file_name, data, text, file_format == "jsonl")
             return RawExport(frame, file_name, file_format, encoding, None, 0)
         if "\r" in text and "\n" not in text:
@@ -708,6 +706,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
             frame, malformed, delimiter, header_line, repeated = _read_csv(file_name, text)
         except ValueError as exc:
             raise IngestError(file_name, str(exc)) from exc
+        except guards.FieldTooLong as exc:  # a quoted field, over the limit, across lines each short enough
+            raise guards.field_too_long(file_name, exc.line) from exc
         file_format = "tsv" if delimiter == "\t" else "csv"
         replaced = text.count(REPLACEMENT) if encoding.startswith("utf-8") and REPLACEMENT.encode() not in data else 0
         return RawExport(frame, file_name, file_format, encoding, delimiter, header_line, malformed, replaced, repeated)

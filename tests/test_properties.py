@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file
-from pipelines.readers import RawExport, read_export
+from pipelines.readers import LINE, RawExport, read_export
 from pipelines.values import parse_booleans, parse_numbers, parse_timestamps
 from pipelines.warehouse import connect
 
@@ -82,7 +82,7 @@ def test_any_delimited_text_reads_or_fails_with_the_documented_error(rows):
         except IngestError as exc:
             assert str(exc).startswith("cells.csv: ")
         else:  # every record read keeps the line it starts on, for the rejected-row report
-            lines = raw.frame["__line"]
+            lines = raw.frame[LINE]
             assert lines.null_count() == 0 and (lines >= 1).all() and lines.is_sorted()
 
 

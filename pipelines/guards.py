@@ -1,0 +1,272 @@
+"""What is checked before a native reader sees a file, because that reader would crash or exhaust memory.
+
+Polars recurses once per level of nesting and segfaults a few hundred levels deep (a JSON Lines
+record from about 510 levels, a Parquet struct by 600, on the main thread's 8 MB stack; a thread
+with a smaller stack crashes sooner). A segfault ends the process (the dashboard server with
+it) and no handler can catch it, so the nesting is measured first, by a scan that never
+recurses. A field of hundreds of megabytes is copied whole by every reader in turn (3 GB for a
+200 MB field), so lines longer than a field may be are refused before any reader holds one.
+
+The text scans stream over the bytes in chunks, vectorised, so they cost little on large files.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.errors import IngestError
+
+NESTING_ENV = "CSAT_RADAR_MAX_NESTING"
+FIELD_ENV = "CSAT_RADAR_MAX_FIELD_MB"
+CHUNK = 4 * 1024 * 1024
+# pyarrow refuses Parquet schemas nested deeper than this itself (cleanly, while reading the footer).
+PYARROW_PARQUET_DEPTH = 100
+
+
+def max_nesting() -> int:
+    """Levels of nesting a JSON record or Parquet column may have: real exports have a few."""
+    return int(os.environ.get(NESTING_ENV, "64"))
+
+
+def max_field_bytes() -> int:
+    """The longest field (and line) a text table may hold: 32 MB unless CSAT_RADAR_MAX_FIELD_MB says."""
+    return int(float(os.environ.get(FIELD_ENV, "32")) * 1024 * 1024)
+
+
+# Python's csv module refuses fields over 128 KB; exports hold long texts (a pasted e-mail thread).
+# Each read sets the limit again, from the environment as it is then.
+csv.field_size_limit(max_field_bytes())
+
+
+def _too_deep(file_name: str, file_format: str, depth: str) -> IngestError:
+    return IngestError(
+        file_name,
+        f"cannot read as {file_format}: nested too deeply to read ({depth} levels; "
+        f"the limit is {max_nesting()}, {NESTING_ENV})",
+    )
+
+
+def field_too_long(file_name: str, line: int) -> IngestError:
+    limit = max_field_bytes() / 1024 / 1024
+    return IngestError(file_name, f"line {line:,} holds a field longer than {limit:,g} MB (the limit, {FIELD_ENV})")
+
+
+class FieldTooLong(Exception):
+    """Python's csv reader met a field over the limit, in the record starting on ``line``."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"field too long on line {line}")
+        self.line = line
+
+
+def _chunks(source: bytes | memoryview | Path) -> Iterator[bytes]:
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+        return
+    view = memoryview(source)
+    for start in range(0, len(view), CHUNK):
+        yield bytes(view[start : start + CHUNK])
+
+
+_STEP = np.zeros(256, np.int8)
+_STEP[[ord("{"), ord("[")]] = 1
+_STEP[[ord("}"), ord("]")]] = -1
+QUOTE, LF, CR = 34, 10, 13
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+# Every byte but quotes and brackets, dropped (in C) before numpy counts what is left.
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'"{}[]')
+
+
+def json_depth(source: bytes | memoryview | Path) -> int:
+    """How deep the brackets of JSON text nest, counting only those outside strings.
+
+    Escapes (a backslash and the byte after it) are removed first, so every quote left opens
+    or closes a string; of the rest only quotes and brackets are kept, and counted by numpy.
+    """
+    depth, deepest, in_string, escaped_next = 0, 0, 0, False
+    for chunk in _chunks(source):
+        plain = _ESCAPE.sub(b"", chunk[1:] if escaped_next else chunk)
+        escaped_next = plain.endswith(b"\\")  # a backslash whose escaped byte opens the next chunk
+        marks = np.frombuffer(plain.translate(None, _NOT_MARKS), np.uint8)
+        if not marks.size:
+            continue
+        quotes = marks == QUOTE
+        inside = (in_string + np.cumsum(quotes, dtype=np.int64)) % 2 == 1
+        levels = depth + np.cumsum(np.where(inside, 0, _STEP[marks]), dtype=np.int64)
+        deepest = max(deepest, int(levels.max()))
+        depth, in_string = int(levels[-1]), (in_string + int(np.count_nonzero(quotes))) % 2
+    return deepest
+
+
+def check_json(file_name: str, file_format: str, data: bytes) -> None:
+    """IngestError when JSON text nests deeper than the limit, before a reader that would crash sees it."""
+    depth = json_depth(data)
+    if depth > max_nesting():
+        raise _too_deep(file_name, file_format, f"{depth:,}")
+
+
+def _array(chunk: bytes) -> np.ndarray:
+    return np.frombuffer(chunk, np.uint8)
+
+
+def first_long_line(source: bytes | memoryview | Path, limit: int) -> int | None:
+    """The number of the first line longer than ``limit`` bytes, or None; reads no further than it.
+
+    A carriage return ends a stretch too, so old Mac files are measured by their lines; lines are
+    numbered by line feeds, as the readers number them.
+    """
+    line, run = 1, 0
+    for chunk in map(_array, _chunks(source)):
+        ends = np.flatnonzero((chunk == LF) | (chunk == CR))
+        stretches = np.diff(ends, prepend=-1 - run) - 1 if ends.size else np.array([run + chunk.size])
+        if (over := np.flatnonzero(stretches > limit)).size:
+            start = ends[over[0] - 1] + 1 if over[0] else 0  # after the line end before it
+            return line + int(np.count_nonzero(chunk[:start] == LF))
+        line += int(np.count_nonzero(chunk == LF))
+        run = chunk.size - 1 - int(ends[-1]) if ends.size else run + chunk.size
+    return line if run > limit else None
+
+
+def check_lines(file_name: str, source: bytes | memoryview | Path) -> None:
+    """IngestError naming the first line longer than a field may be (a record's fields are on its lines)."""
+    if (line := first_long_line(source, max_field_bytes())) is not None:
+        raise field_too_long(file_name, line)
+
+
+def within_limit(reader, first_line: int) -> Iterator[list[str]]:
+    """The reader's records; FieldTooLong, with the record's first line, where a field is over the limit."""
+    # Exports hold long texts (a pasted e-mail thread), so the limit is high, but Python's reader
+    # holds a field whole, and quoted fields can span lines that are each short.
+    csv.field_size_limit(max_field_bytes())
+    end = 0
+    try:
+        for record in reader:
+            end = reader.line_num
+            yield record
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise FieldTooLong(first_line + end + 1) from exc
+        raise
+
+
+def parquet_depth(schema: pa.Schema) -> int:
+    """Levels of the most nested column (a plain column is 1), walked without recursion."""
+    stack = [(field.type, 1) for field in schema]
+    deepest = 0
+    while stack:
+        kind, level = stack.pop()
+        deepest = max(deepest, level)
+        if pa.types.is_struct(kind):
+            stack.extend((kind.field(i).type, level + 1) for i in range(kind.num_fields))
+        elif pa.types.is_map(kind):
+            stack.extend(((kind.key_type, level + 1), (kind.item_type, level + 1)))
+        elif hasattr(kind, "value_type"):  # lists of every kind (and dictionaries, one level)
+            stack.append((kind.value_type, level + 1))
+    return deepest
+
+
+def open_parquet(file_name: str, data: bytes) -> pq.ParquetFile:
+    """The file's footer, read by pyarrow (which refuses over 100 levels cleanly); IngestError when too deep."""
+    try:
+        parquet = pq.ParquetFile(pa.BufferReader(data))
+    except OSError as exc:
+        if "too deeply nested" in str(exc):
+            raise _too_deep(file_name, "parquet", f"more than {PYARROW_PARQUET_DEPTH}") from exc
+        raise
+    if (depth := parquet_depth(parquet.schema_arrow)) > max_nesting():
+        raise _too_deep(file_name, "parquet", f"{depth:,}")
+    return parquet
+
+
+# Timestamps and dates are turned into text by Polars, whose calendar panics past about year
+# 262,000; no export means a date outside these years.
+YEARS = (1, 9999)
+_SECONDS = (-62_135_596_800, 253_402_300_799)  # 0001-01-01 00:00:00 and 9999-12-31 23:59:59, from 1970
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _off_calendar(column: pa.ChunkedArray) -> tuple[pl.Series, pl.Series, str] | None:
+    """Which values of a date or timestamp column fall outside YEARS, the values as stored, and their unit."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        scale, unit = _PER_SECOND[kind.unit], {"s": "seconds"}.get(kind.unit, kind.unit)
+    elif pa.types.is_date32(kind):
+        scale, unit = 1 / 86_400, "days"
+    elif pa.types.is_date64(kind):
+        scale, unit = 1_000, "ms"
+    else:
+        return None
+    numbers = pl.Series(pc.cast(column, pa.int32() if pa.types.is_date32(kind) else pa.int64())).cast(pl.Int64)
+    low, high = (int(bound * scale) for bound in _SECONDS)
+    return ~numbers.is_between(low, high).fill_null(True), numbers, unit
+
+
+def read_parquet(file_name: str, data: bytes, line: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of a Parquet file as text with their row numbers (``line``), and those set aside with why.
+
+    Dates outside YEARS are found by pyarrow before Polars, which would panic turning them into
+    text; their rows are set aside (the value shown as the number it is stored as), the rest load.
+    """
+    parquet = open_parquet(file_name, data)
+    temporal = [f.name for f in parquet.schema_arrow if pa.types.is_temporal(f.type)]
+    columns = parquet.read(columns=temporal).columns if temporal else []
+    checks = {name: check for name, col in zip(temporal, columns, strict=True) if (check := _off_calendar(col))}
+    checks = {name: check for name, check in checks.items() if check[0].any()}
+    if not checks:
+        frame = as_text(pl.read_parquet(data))
+        return frame.with_row_index(line, offset=1).with_columns(pl.col(line).cast(pl.Int64)), _no_rows(line)
+    table = parquet.read()
+    reasons = pl.Series([None] * table.num_rows, dtype=pl.String)
+    for name, (off, numbers, unit) in reversed(checks.items()):
+        index = table.schema.get_field_index(name)
+        column = table.column(index)
+        table = table.set_column(index, name, pc.if_else(off.to_arrow(), pa.scalar(None, column.type), column))
+        why = pl.format("{} '{}' ({} from 1970) is outside years {}-{}", pl.lit(name), pl.lit(numbers), pl.lit(unit),
+                        pl.lit(YEARS[0]), pl.lit(YEARS[1]))  # fmt: skip
+        reasons = pl.select(pl.when(pl.lit(off)).then(why).otherwise(pl.lit(reasons))).to_series()
+    frame = as_text(pl.from_arrow(table)).with_columns(pl.int_range(1, table.num_rows + 1, dtype=pl.Int64).alias(line))
+    bad = reasons.is_not_null()
+    # The set-aside record shows each off-calendar value as the number the file stores.
+    shown = frame.filter(bad).with_columns(
+        pl.when(pl.lit(off.filter(bad)))
+        .then(pl.lit(numbers.filter(bad)).cast(pl.String))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name, (off, numbers, _) in checks.items()
+    )
+    source = [c for c in frame.columns if c != line]
+    set_aside = shown.select(
+        line, pl.lit(reasons.filter(bad)).alias("reason"), pl.struct(source).struct.json_encode().alias("raw_record")
+    )
+    return frame.filter(~bad), set_aside
+
+
+def _no_rows(line: str) -> pl.DataFrame:
+    return pl.DataFrame(schema={line: pl.Int64, "reason": pl.String, "raw_record": pl.String})
+
+
+def as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as text: nested values as JSON (structs) or comma-joined (lists)."""
+    exprs = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            exprs.append(pl.col(name))
+        elif isinstance(dtype, pl.Struct):
+            exprs.append(pl.col(name).struct.json_encode())
+        elif isinstance(dtype, (pl.List, pl.Array)):
+            exprs.append(pl.col(name).cast(pl.List(pl.String)).list.join(","))
+        else:
+            exprs.append(pl.col(name).cast(pl.String))
+    return frame.select(exprs)
