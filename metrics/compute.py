@@ -87,6 +87,7 @@ def _placeholders(conventions: Conventions, settings: Settings) -> dict[str, str
         )
     return {
         "as_of": f"TIMESTAMPTZ {_literal(settings.as_of.isoformat())}",
+        "earliest": f"TIMESTAMPTZ {_literal(settings.earliest.isoformat())}",  # older rows are placeholders
         "first_response_minutes": first_response,
         "resolution_minutes": resolution,
         "first_response_sla_minutes": f"{float(conventions.first_response_sla_minutes)}",
@@ -151,7 +152,7 @@ class _Compiler:
         return f"date_trunc('{self.query.grain}', {time_column} AT TIME ZONE {self.zone})::DATE"
 
     def conditions(self, time_column: str, where: str | None) -> str:
-        parts = [f"{time_column} IS NOT NULL"]
+        parts = [f"{time_column} >= {self.values['earliest']}"]
         if where:
             parts.append(f"({_fill(where, self.values)})")
         local_day = f"({time_column} AT TIME ZONE {self.zone})::DATE"
@@ -306,11 +307,11 @@ class _Compiler:
         the backlog at a day's end is the running total of opened minus closed. A close stamped
         before its creation counts at the creation, which nets to never open, as the raw join has it.
         """
-        closed = "coalesce(resolved_at, closed_at)"
-        events = f"""SELECT created_at AS event_at, 1 AS opened, 0 AS closed, * FROM tickets
+        closed, e = "coalesce(resolved_at, closed_at)", self.values["earliest"]
+        events = f"""SELECT created_at AS event_at, 1 AS opened, 0 AS closed, * FROM tickets WHERE created_at >= {e}
                      UNION ALL
                      SELECT greatest({closed}, created_at) AS event_at, 0, 1, * FROM tickets
-                     WHERE {closed} IS NOT NULL"""
+                     WHERE {closed} IS NOT NULL AND created_at >= {e}"""
         segments, dimension, segment, sets = _grouping_sets()
         return f"""SELECT period_start, {dimension}, {segment}, sum(opened)::BIGINT AS opened,
                           sum(closed)::BIGINT AS closed
@@ -322,8 +323,7 @@ class _Compiler:
         grain = self.query.grain
         if grain == RANGE:
             raise ValueError(f"{m.name} is a level at a moment; ask for it at a calendar grain, not over a range")
-        as_of = self.values["as_of"]
-        closed = "coalesce(resolved_at, closed_at)"
+        as_of, closed, e = self.values["as_of"], "coalesce(resolved_at, closed_at)", self.values["earliest"]
         date_filters = []
         if self.query.date_from:
             date_filters.append(f"period_start >= DATE {_literal(self.query.date_from.isoformat())}")
@@ -341,7 +341,7 @@ class _Compiler:
             WITH bounds AS (
                 SELECT date_trunc('{grain}', min(created_at) AT TIME ZONE {self.zone})::DATE AS first_period,
                        date_trunc('{grain}', {as_of} AT TIME ZONE {self.zone})::DATE AS last_period
-                FROM tickets),
+                FROM tickets WHERE created_at >= {e}),
             periods AS (
                 SELECT p::DATE AS period_start,
                        least(timezone({self.zone}, (p + INTERVAL 1 {grain})::TIMESTAMP), {as_of}) AS period_end
@@ -350,7 +350,7 @@ class _Compiler:
                 {"WHERE " + " AND ".join(date_filters) if date_filters else ""})
             {self._backlog_select(aggregate, cube)}
             FROM periods p JOIN tickets t
-              ON t.created_at < p.period_end AND ({closed} IS NULL OR {closed} >= p.period_end)
+              ON t.created_at < p.period_end AND t.created_at >= {e} AND ({closed} IS NULL OR {closed} >= p.period_end)
             {"WHERE " + segment_filters if segment_filters else ""}
             {"GROUP BY GROUPING SETS (" + _grouping_sets("p.period_start")[3] + ")" if cube else "GROUP BY ALL"}"""
 

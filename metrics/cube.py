@@ -62,7 +62,10 @@ class CubeState:
 
 
 def conventions_key(settings: Settings) -> str:
-    return hashlib.sha256(repr(settings.conventions).encode("utf-8")).hexdigest()[:16]
+    # The plausible bound decides which rows count: a cube built under another (or before there was one,
+    # when a placeholder date could stretch its days back to year 1) no longer answers.
+    key = f"{settings.conventions!r} earliest {settings.earliest.isoformat()}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def data_version(con: duckdb.DuckDBPyConnection) -> str:
@@ -415,7 +418,7 @@ def _backlog_ages_build_sql(settings: Settings) -> str:
             SELECT *, (created_at AT TIME ZONE {zone})::DATE AS first_day,
                    least(coalesce(({closed} AT TIME ZONE {zone})::DATE, {built}), {built}) - 1 AS last_day
             FROM tickets
-            WHERE created_at IS NOT NULL),
+            WHERE created_at >= {_placeholders(settings.conventions, settings)["earliest"]}),
         open_at_day_end AS (
             SELECT * EXCLUDE (first_sunday),
                    unnest(generate_series(first_sunday, last_day, INTERVAL 7 DAY))::DATE AS day

@@ -17,6 +17,7 @@ from metrics.compute import RANGE, STATUSES, Query, compute, records_sql, weekly
 from metrics.crisis_log import list_crises, record_scan
 from metrics.radar import judged_series, rules, scan
 from metrics.settings import Settings
+from pipelines.plausible import earliest_moment
 
 # The manager's five headline KPIs, in the order the tiles show them.
 HEADLINE = ("csat", "complaint_rate", "first_response_sla", "complaint_resolution_sla", "ticket_volume")
@@ -414,7 +415,7 @@ def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     if current.fetchall()[0][0]:  # the cube's daily ticket counts know the quarters without a pass over the tickets
         days = "SELECT day FROM kpi_cube WHERE metric = 'ticket_volume' AND dimension = 'overall'"
     else:
-        days = "SELECT created_at AS day FROM tickets"
+        days = f"SELECT created_at AS day FROM tickets WHERE created_at >= '{earliest_moment().isoformat()}'"
     rows = con.sql(
         f"SELECT DISTINCT year(day) AS y, quarter(day) AS q FROM ({days}) ORDER BY y DESC, q DESC"
     ).fetchall()

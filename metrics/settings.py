@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.plausible import earliest_moment
+
 DEFAULT_FILE = Path(__file__).parent / "default_targets.toml"
 TARGETS_ENV = "CSAT_RADAR_TARGETS"
 
@@ -84,6 +86,8 @@ class Settings:
     conventions: Conventions
     source: str
     as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Rows stamped before this (loaded before ingest checked it) are no data: no KPI, series or span reads them.
+    earliest: datetime = field(default_factory=earliest_moment)
 
     def target_for(self, metric: str, dimension: str | None = None, segment: str | None = None) -> Target | None:
         """The segment's override if there is one, else the organisation-wide target."""

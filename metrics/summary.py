@@ -8,6 +8,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from pipelines.plausible import earliest_moment
 from pipelines.warehouse import table_counts
 
 
@@ -25,12 +26,17 @@ class WarehouseSummary:
 
 
 def warehouse_summary(con: duckdb.DuckDBPyConnection, recent: int = 10) -> WarehouseSummary:
-    """Counts per table, the span of the data (UTC) and the most recent batches."""
+    """Counts per table, the span of the data (UTC) and the most recent batches.
+
+    The span is that of the rows the KPIs read: not of a placeholder date an older version loaded.
+    """
     span = con.sql(
         """SELECT min(t), max(t) FROM (
                SELECT created_at AS t FROM tickets
                UNION ALL SELECT responded_at FROM survey_responses
-               UNION ALL SELECT created_at FROM complaints)"""
+               UNION ALL SELECT created_at FROM complaints)
+           WHERE t >= $earliest""",
+        params={"earliest": earliest_moment()},
     ).fetchall()[0]
     last_load = con.sql("SELECT max(finished_at) FROM batches WHERE status = 'loaded'").fetchall()[0][0]
     batches = con.sql(

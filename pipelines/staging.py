@@ -19,7 +19,14 @@ from pipelines.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.profiles import Profile
 from pipelines.readers import LINE, REPLACEMENT, RawExport
 from pipelines.schema import TABLES, Table
-from pipelines.values import TimestampParse, normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
+from pipelines.values import (
+    TimestampParse,
+    early_dates,
+    normalise_nulls,
+    parse_booleans,
+    parse_numbers,
+    parse_timestamps,
+)
 
 KEY = "__key"
 ORDER = "__order"
@@ -321,6 +328,10 @@ def stage(
             time_column,
         ),
     ]
+    try:  # a date before the plausible bound is a placeholder (0001-01-01, 1900-01-01), in any timestamp column
+        row_checks += early_dates(typed.select(c for c in typed.columns if c in table.column_names))
+    except ValueError as exc:
+        raise IngestError(raw.file_name, str(exc)) from exc
     if raw.replaced_bytes:
         text_columns = [c for c, dtype in typed.schema.items() if dtype == pl.String]
         garbled = pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT, literal=True) for c in text_columns)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import polars as pl
+
+from pipelines.plausible import EARLIEST_ENV, earliest_date
 
 NULL_TOKENS = (
     "",
@@ -299,3 +302,28 @@ def parse_numbers(text: pl.Series, column: str, dtype: pl.DataType = pl.Float64)
         )
     ).to_series()
     return numbers.cast(dtype).alias(column), reasons.alias(column)
+
+
+def early_dates(frame: pl.DataFrame) -> list[tuple[pl.Expr, str]]:
+    """For each timestamp column of ``frame``, the reason its value is older than the earliest plausible date.
+
+    Each reason is null where the value is not; ValueError when CSAT_RADAR_EARLIEST_DATE is not a date.
+    """
+    earliest = earliest_date()
+    bound = pl.lit(datetime.combine(earliest, datetime.min.time(), tzinfo=UTC), dtype=pl.Datetime("us", "UTC"))
+    return [
+        (
+            pl.when(pl.col(c) < bound).then(
+                pl.format(
+                    "{} {} is before {} (the earliest plausible date; set {} to change it)",
+                    pl.lit(c),
+                    pl.col(c).dt.strftime("%Y-%m-%d"),
+                    pl.lit(earliest.isoformat()),
+                    pl.lit(EARLIEST_ENV),
+                )
+            ),
+            c,
+        )
+        for c, dtype in frame.schema.items()
+        if isinstance(dtype, pl.Datetime)
+    ]
