@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from metrics.catalog import format_value, metric
-from metrics.compute import RANGE, STATUSES, Query, compute, records_sql, weekly_trend, with_changes
+from metrics.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.crisis_log import CrisisLogError, get_crisis, list_crises, record_scan
 from metrics.radar import judged_series, rules, scan
 from metrics.scope import View
@@ -424,6 +424,27 @@ def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     labels = [f"{year}Q{number}" for year, number in rows]
     return [(label, quarter_bounds(label)[1] < last) for label in labels]
+
+
+def records_behind(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    view: View,
+    name: str,
+    grain: str = "week",
+    dimension: str | None = None,
+    segment: str | None = None,
+    dates: tuple[date | None, date | None] | None = None,
+    limit: int = 500,
+) -> pl.DataFrame:
+    """The records behind metric ``name`` within the view's segments, newest first.
+
+    Over the view's dates, or ``dates`` (first, last day) for one period or one crisis; with
+    ``segment``, only that segment of ``dimension``.
+    """
+    first, last = dates if dates is not None else (view.date_from, view.date_to)
+    query = Query((name,), grain, dimension, first, last, view.segments)
+    return records(con, record_source(name), query, settings, segment=segment, limit=limit)
 
 
 def record_source(name: str) -> str:

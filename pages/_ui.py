@@ -349,7 +349,12 @@ def write(action: str, function, *args: Any, target: str | None = None, **kwargs
 
 
 def read(function, *args: Any, **kwargs: Any) -> Any:
-    """An uncached read (for records and single crises, which change with every action)."""
+    """An uncached read (for records and single crises, which change with every action).
+
+    A view among the arguments is limited to the current actor's segments, as in ``ask``.
+    """
+    limit = current_actor().segments
+    args = tuple(replace(a, limit=limit) if isinstance(a, dashboard.View) else a for a in args)
     con = connect_for_reading(str(warehouse_path()))
     try:
         return function(con, *args, **kwargs)

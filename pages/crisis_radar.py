@@ -11,9 +11,8 @@ import polars as pl
 import streamlit as st
 
 from metrics import crisis_log
-from metrics.compute import Query, records
 from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
-from metrics.dashboard import record_source, refresh_crisis_log, visible_crisis
+from metrics.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
 from metrics.settings import load_settings
 from pages._ui import (
     SEVERITY_COLOURS,
@@ -118,16 +117,11 @@ else:
     st.caption(method)
 
 with st.expander(t("Records behind this crisis")):
-    window = Query(
-        (crisis["metric"],),
-        crisis["grain"],
-        None if crisis["dimension"] == "overall" else crisis["dimension"],
-        crisis["start_period"],
-        (crisis["end_period"] or crisis["last_flagged"]) + timedelta(days=6 if crisis["grain"] == "week" else 0),
-        view.segments,
-    )
-    segment = None if crisis["dimension"] == "overall" else crisis["segment"]
-    behind = read(records, record_source(crisis["metric"]), window, load_settings(), segment=segment, limit=500)
+    overall = crisis["dimension"] == "overall"
+    last = (crisis["end_period"] or crisis["last_flagged"]) + timedelta(days=6 if crisis["grain"] == "week" else 0)
+    behind = read(records_behind, load_settings(), view, crisis["metric"], crisis["grain"],
+                  None if overall else crisis["dimension"], None if overall else crisis["segment"],
+                  (crisis["start_period"], last))  # fmt: skip
     st.caption(f"{behind.height:,} most recent {record_source(crisis['metric'])} of the flagged periods (at most 500).")
     table(behind, f"crisis {crisis['crisis_id']} records", key="crisis_records")
 

@@ -148,4 +148,7 @@ def test_crisis_lists_and_counts_of_a_limited_view_stay_in_its_segments(demo):
     with pytest.raises(crisis_log.CrisisLogError, match=f"Crisis {other} is outside the segments you may see"):
         dashboard.visible_crisis(con, view, other)
     assert dashboard.visible_crisis(con, View(), other)["segment"] == "Onboarding"
+    behind = dashboard.records_behind(con, settings, view, "ticket_volume", dimension="team", segment="Onboarding")
+    assert behind.is_empty()
+    assert set(dashboard.records_behind(con, settings, view, "ticket_volume")["team"]) == {TEAM}
     con.close()
