@@ -15,6 +15,7 @@ from pages._ui import (
     PAGE_PERMISSIONS,
     PAGE_TITLES,
     ask,
+    current_view,
     db,
     language,
     load_summary,
@@ -112,9 +113,7 @@ with st.sidebar:
         if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
             st.session_state["filter_dates"] = (max(first, chosen[0]) if chosen else first, last)
         st.date_input(text("dates"), min_value=first, max_value=last, key="filter_dates")
-        options = dict(ask("filter_options", db(), None))
-        for dimension, allowed in actor.segments:  # a limited user picks only among their own segments
-            options[dimension] = [v for v in options.get(dimension, []) if v in allowed]
+        options = ask("filter_options", db(), current_view())  # a limited user is offered only their segments
         for dimension in FILTER_DIMENSIONS:
             if st.session_state.get(f"filter_{dimension}"):  # a link may name values not (or no longer) offered
                 offered = set(options.get(dimension, []))

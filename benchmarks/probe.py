@@ -47,7 +47,7 @@ def page_actions(con: duckdb.DuckDBPyConnection) -> dict[str, Callable[[], objec
             for question, args in dashboard.PAGE_QUESTIONS[name]:
                 if question == "quarterly_review":
                     quarter = review.last_complete_quarter(con)
-                    review.quarterly_review(con, quarter, settings, view.segments)
+                    review.quarterly_review(con, quarter, settings, view)
                 else:
                     ask(question, args)
 

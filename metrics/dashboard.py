@@ -13,9 +13,10 @@ import duckdb
 import polars as pl
 
 from metrics.catalog import format_value, metric
-from metrics.compute import RANGE, STATUSES, Query, compute, records_sql, weekly_trend, with_changes
-from metrics.crisis_log import list_crises, record_scan
+from metrics.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
+from metrics.crisis_log import CrisisLogError, get_crisis, list_crises, record_scan
 from metrics.radar import judged_series, rules, scan
+from metrics.scope import View
 from metrics.settings import Settings
 from pipelines.plausible import earliest_moment
 
@@ -42,16 +43,20 @@ DURATION_BUCKETS = (
     (None, "> 3 days"),
 )
 SPARKLINE_PERIODS = 12
-# Questions asked without the sidebar's view (the crisis log and the list of quarters).
-VIEWLESS_QUESTIONS = ("open_crises_by_severity", "crisis_table", "quarters")
+# Questions asked without the sidebar's view (the list of quarters names no segment).
+VIEWLESS_QUESTIONS = ("quarters",)
 OPEN = ("detected", "acknowledged", "response_plan_active", "resolving")
 # What each page asks when it opens with its default choices, in order: the benchmark times
 # them, and a test checks that every question a page's source asks is listed here.
 PAGE_QUESTIONS: dict[str, tuple[tuple[str, tuple], ...]] = {
-    "overview": (("headline_tiles", ()), ("open_crises_by_severity", ()), ("crisis_table", (list(OPEN),))),
+    "overview": (
+        ("headline_tiles", ()),
+        ("open_crises_by_severity", ()),
+        ("crisis_table", (list(OPEN), None, None, False)),
+    ),
     "trends": (("kpi_series", ("csat", "week", None)), ("weekly_trend_view", ("csat",))),
     "crisis_radar": (
-        ("crisis_table", (list(OPEN), None, None, None)),
+        ("crisis_table", (list(OPEN), None, None)),
         ("crisis_chart", ("first_response_sla", "overall", "all", "week")),
     ),
     "service_levels": (
@@ -73,22 +78,6 @@ PAGE_QUESTIONS: dict[str, tuple[tuple[str, tuple], ...]] = {
 
 
 @dataclass(frozen=True)
-class View:
-    """The global filters every page honours: a date range and segment values per dimension."""
-
-    date_from: date | None = None
-    date_to: date | None = None
-    segments: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    language: str = "en"
-
-    def query(self, metrics: tuple[str, ...], grain: str = "week", dimension: str | None = None) -> Query:
-        return Query(metrics, grain, dimension, self.date_from, self.date_to, self.segments)
-
-    def label(self, name: str) -> str:
-        return metric(name).display_label(self.language)
-
-
-@dataclass(frozen=True)
 class Tile:
     """One headline KPI in its latest complete period, against target, with its recent history."""
 
@@ -107,13 +96,13 @@ class Tile:
     sparkline: pl.DataFrame = field(repr=False)
 
 
-def filter_options(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """The values each filter dimension takes in the warehouse, sorted."""
+def filter_options(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, list[str]]:
+    """The values each filter dimension takes in the warehouse, sorted, within the view's limit."""
     options = {}
     for dimension in FILTER_DIMENSIONS:
         rows = con.sql(f"SELECT DISTINCT {dimension} FROM tickets WHERE {dimension} IS NOT NULL").fetchall()
         options[dimension] = sorted(str(r[0]) for r in rows)
-    return options
+    return view.offered(options)
 
 
 def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: View, grain: str = "week") -> list[Tile]:
@@ -351,14 +340,20 @@ def refresh_crisis_log(
 
 def crisis_table(
     con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    view: View,
     status: list[str] | None = None,
     crisis_type: str | None = None,
     severity: str | None = None,
-    view: View | None = None,
+    within_dates: bool = True,
 ) -> pl.DataFrame:
-    """The crisis log for a table: newest first, filtered, with the place in words."""
-    log = list_crises(con, status=status, type=crisis_type, severity=severity)
-    if view is not None:
+    """The crisis log for a table: newest first, filtered, with the place in words.
+
+    Only the crises within the view's limit; with ``within_dates``, those overlapping its dates
+    and not in a segment its filters leave out.
+    """
+    log = view.crises(list_crises(con, status=status, type=crisis_type, severity=severity))
+    if within_dates:
         for dimension, values in view.segments:
             log = log.filter((pl.col("dimension") != dimension) | pl.col("segment").is_in(list(values)))
         if view.date_to:
@@ -379,11 +374,19 @@ def crisis_table(
     )
 
 
-def open_crises_by_severity(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """How many crises are open at each severity, most severe first."""
-    log = list_crises(con, open_only=True)
+def open_crises_by_severity(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, int]:
+    """How many crises within the view's limit are open at each severity, most severe first."""
+    log = view.crises(list_crises(con, open_only=True))
     counts = dict(log.group_by("severity").len().iter_rows()) if not log.is_empty() else {}
     return {level: int(counts.get(level, 0)) for level in ("critical", "major", "minor", "observe")}
+
+
+def visible_crisis(con: duckdb.DuckDBPyConnection, view: View, crisis_id: int) -> dict:
+    """One crisis with its history; CrisisLogError, as for a missing one, when outside the view's limit."""
+    crisis = get_crisis(con, crisis_id)
+    if not view.shows_crisis(crisis["dimension"], crisis["segment"]):
+        raise CrisisLogError(f"Crisis {crisis_id} is outside the segments you may see.")
+    return crisis
 
 
 def weekly_trend_view(con: duckdb.DuckDBPyConnection, settings: Settings, view: View, name: str) -> dict | None:
@@ -422,6 +425,27 @@ def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     labels = [f"{year}Q{number}" for year, number in rows]
     return [(label, quarter_bounds(label)[1] < last) for label in labels]
+
+
+def records_behind(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    view: View,
+    name: str,
+    grain: str = "week",
+    dimension: str | None = None,
+    segment: str | None = None,
+    dates: tuple[date | None, date | None] | None = None,
+    limit: int = 500,
+) -> pl.DataFrame:
+    """The records behind metric ``name`` within the view's segments, newest first.
+
+    Over the view's dates, or ``dates`` (first, last day) for one period or one crisis; with
+    ``segment``, only that segment of ``dimension``.
+    """
+    first, last = dates if dates is not None else (view.date_from, view.date_to)
+    query = Query((name,), grain, dimension, first, last, view.segments)
+    return records(con, record_source(name), query, settings, segment=segment, limit=limit)
 
 
 def record_source(name: str) -> str:

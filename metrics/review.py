@@ -16,6 +16,7 @@ from metrics.catalog import catalog, format_value
 from metrics.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
 from metrics.crisis_log import list_crises
 from metrics.exports import escape_formula_cells
+from metrics.scope import View
 from metrics.settings import Settings, load_settings
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
@@ -120,8 +121,8 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
     return pl.DataFrame(rows, schema=schema)
 
 
-def _crises(con, start: date, end: date) -> pl.DataFrame:
-    log = list_crises(con)
+def _crises(con, view: View, start: date, end: date) -> pl.DataFrame:
+    log = view.crises(list_crises(con))
     overlapping = log.filter(
         (pl.col("start_period") <= end) & (pl.col("end_period").is_null() | (pl.col("end_period") >= start))
     )
@@ -186,12 +187,18 @@ def quarterly_review(
     con: duckdb.DuckDBPyConnection,
     quarter: str,
     settings: Settings | None = None,
-    filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    view: View | None = None,
     top: int = 10,
 ) -> QuarterlyReview:
-    """Everything the quarterly review shows for ``quarter`` (like 2026Q3), within the segment filters."""
+    """Everything the quarterly review shows for ``quarter`` (like 2026Q3), within the view's segments.
+
+    The view's dates are not used (the quarter is); its segment filters narrow the KPIs, causes
+    and stages, and its limit (the reader's segments) the crises as well.
+    """
     start, end = quarter_bounds(quarter)
     settings = settings or load_settings()
+    view = view or View()
+    filters = view.segments
     label = f"{start.year}Q{(start.month - 1) // 3 + 1}"
     return QuarterlyReview(
         quarter=label,
@@ -200,7 +207,7 @@ def quarterly_review(
         end=end,
         generated_at=datetime.now(UTC),
         kpis=_kpis(con, settings, start, end, filters),
-        crises=_crises(con, start, end),
+        crises=_crises(con, view, start, end),
         top_causes=_top_causes(con, settings, start, end, filters, top),
         slowest_stages=_slowest_stages(con, settings, start, end, filters, top),
     )

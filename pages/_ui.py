@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,8 @@ def page_title(page: str) -> str:
 def current_view() -> dashboard.View:
     """The global filters the sidebar holds (app.py keeps them in the session and the URL).
 
-    A user limited to some segments gets them whatever the sidebar or the URL asks for.
+    The view carries the actor's segments as its limit and narrows itself to them, so a user
+    limited to some segments gets them whatever the sidebar or the URL asks for.
     """
     segments = tuple(
         (dimension, tuple(sorted(st.session_state.get(f"filter_{dimension}") or ())))
@@ -211,7 +213,7 @@ def current_view() -> dashboard.View:
     dates = st.session_state.get("filter_dates") or ()
     date_from = dates[0] if len(dates) > 0 else None
     date_to = dates[1] if len(dates) > 1 else None
-    return dashboard.View(date_from, date_to, access.restrict(segments, current_actor()), language())
+    return dashboard.View(date_from, date_to, segments, language(), limit=current_actor().segments)
 
 
 def current_actor() -> access.Actor:
@@ -306,9 +308,20 @@ def load_summary(db_path: str) -> WarehouseSummary:
         con.close()
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Computing…")
 def ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) -> Any:
-    """Answer one question of ``metrics.dashboard`` (by function name), cached for a minute."""
+    """Answer one question of ``metrics.dashboard`` (by function name), cached for a minute.
+
+    Every view is limited here to the current actor's segments, whichever view the page built.
+    """
+    if view is not None:
+        view = replace(view, limit=current_actor().segments)
+    elif question not in dashboard.VIEWLESS_QUESTIONS:
+        raise ValueError(f"{question} needs a view: ask it with current_view()")
+    return _ask(question, db_path, view, *args)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Computing…")
+def _ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) -> Any:
     con = connect_for_reading(db_path)
     try:
         function = getattr(dashboard, question)
@@ -337,7 +350,12 @@ def write(action: str, function, *args: Any, target: str | None = None, **kwargs
 
 
 def read(function, *args: Any, **kwargs: Any) -> Any:
-    """An uncached read (for records and single crises, which change with every action)."""
+    """An uncached read (for records and single crises, which change with every action).
+
+    A view among the arguments is limited to the current actor's segments, as in ``ask``.
+    """
+    limit = current_actor().segments
+    args = tuple(replace(a, limit=limit) if isinstance(a, dashboard.View) else a for a in args)
     con = connect_for_reading(str(warehouse_path()))
     try:
         return function(con, *args, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from metrics.compute import Query, records
+from metrics.dashboard import records_behind
 from metrics.settings import load_settings
 from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 
@@ -54,8 +54,7 @@ table(breakdown, f"complaints by {dimension}", key="complaint_breakdown")
 segments = breakdown[dimension].to_list() if not breakdown.is_empty() else []
 if segments:
     chosen = st.selectbox(f"Complaints behind one {dimension}", segments, key="complaint_drill")
-    behind = read(records, "complaints", Query(("complaint_volume",), "week", dimension, view.date_from, view.date_to,
-                                               view.segments), load_settings(), segment=chosen, limit=500)  # fmt: skip
+    behind = read(records_behind, load_settings(), view, "complaint_volume", "week", dimension, chosen)
     st.caption(f"{behind.height:,} most recent complaints in {dimension} {chosen} (at most 500).")
     table(behind,
           f"complaints {dimension} {chosen}", key="complaint_records")  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import plotly.graph_objects as go
@@ -10,9 +11,8 @@ import polars as pl
 import streamlit as st
 
 from metrics import crisis_log
-from metrics.compute import Query, records
 from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
-from metrics.dashboard import View, record_source, refresh_crisis_log
+from metrics.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
 from metrics.settings import load_settings
 from pages._ui import (
     SEVERITY_COLOURS,
@@ -30,7 +30,6 @@ from pages._ui import (
     write,
 )
 from pipelines import access
-from pipelines.access import visible_crises
 from pipelines.names import markdown_text
 
 st.title(page_title("crisis_radar"))
@@ -54,13 +53,11 @@ severity = filter_severity.selectbox(t("Severity"), ["(any)", *SEVERITIES], key=
 log = ask(
     "crisis_table",
     db(),
-    None,
+    view,
     statuses,
     None if crisis_type == "(any)" else crisis_type,
     None if severity == "(any)" else severity,
-    view,
 )
-log = visible_crises(log, actor)
 if log.is_empty():
     st.info(t("No crisis in the log matches these filters. Press 'Scan now' to run the radar."))
 else:
@@ -77,12 +74,9 @@ crisis_id = st.selectbox(t("Crisis"), ids, index=default, format_func=lambda i: 
 if str(crisis_id) != chosen_text:
     st.query_params["crisis"] = str(crisis_id)
 try:
-    crisis = read(crisis_log.get_crisis, int(crisis_id))
+    crisis = read(visible_crisis, view, int(crisis_id))
 except crisis_log.CrisisLogError as exc:
     st.error(str(exc))
-    st.stop()
-if not access.may_see(actor, crisis["dimension"], crisis["segment"]):
-    st.error(f"Crisis {crisis_id} is outside the segments you may see.")
     st.stop()
 
 place = f"{crisis['dimension']} {crisis['segment']}"
@@ -99,10 +93,11 @@ why_type, why_severity = st.columns(2)
 why_type.markdown(f"**Why this type.** {crisis['type_reason']}")
 why_severity.markdown(f"**Why this severity.** {crisis['severity_reason']}")
 
-segment_view = View(
+segment_view = replace(
+    view,
     date_from=crisis["start_period"] - timedelta(days=182 if crisis["grain"] == "week" else 60),
+    date_to=None,
     segments=() if crisis["dimension"] == "overall" else ((crisis["dimension"], (crisis["segment"],)),),
-    language=view.language,
 )
 series, method = ask(
     "crisis_chart", db(), segment_view, crisis["metric"], crisis["dimension"], crisis["segment"], crisis["grain"]
@@ -124,16 +119,11 @@ else:
     st.caption(method)
 
 with st.expander(t("Records behind this crisis")):
-    window = Query(
-        (crisis["metric"],),
-        crisis["grain"],
-        None if crisis["dimension"] == "overall" else crisis["dimension"],
-        crisis["start_period"],
-        (crisis["end_period"] or crisis["last_flagged"]) + timedelta(days=6 if crisis["grain"] == "week" else 0),
-        view.segments,
-    )
-    segment = None if crisis["dimension"] == "overall" else crisis["segment"]
-    behind = read(records, record_source(crisis["metric"]), window, load_settings(), segment=segment, limit=500)
+    overall = crisis["dimension"] == "overall"
+    last = (crisis["end_period"] or crisis["last_flagged"]) + timedelta(days=6 if crisis["grain"] == "week" else 0)
+    behind = read(records_behind, load_settings(), view, crisis["metric"], crisis["grain"],
+                  None if overall else crisis["dimension"], None if overall else crisis["segment"],
+                  (crisis["start_period"], last))  # fmt: skip
     st.caption(f"{behind.height:,} most recent {record_source(crisis['metric'])} of the flagged periods (at most 500).")
     table(behind, f"crisis {crisis['crisis_id']} records", key="crisis_records")
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
-import polars as pl
 import streamlit as st
 
 from pages._ui import (
     SEVERITY_COLOURS,
     STATUS_COLOURS,
     ask,
-    current_actor,
     current_view,
     db,
     format_period,
@@ -19,12 +17,10 @@ from pages._ui import (
     t,
     text,
 )
-from pipelines.access import visible_crises
 
 st.title(page_title("overview"))
 summary = stop_if_empty()
 view = current_view()
-actor = current_actor()
 
 tiles = ask("headline_tiles", db(), view)
 latest = max((t.period_start for t in tiles if t.period_start), default=None)
@@ -56,12 +52,9 @@ for column, tile in zip(columns, tiles, strict=True):
             st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
 
 st.subheader(t("Open crises"))
-by_severity = ask("open_crises_by_severity", db(), None)
-open_crises = visible_crises(
-    ask("crisis_table", db(), None, ["detected", "acknowledged", "response_plan_active", "resolving"]), actor
-)
-if actor.segments:  # the organisation's counts would tell a limited user about other segments
-    by_severity = {s: open_crises.filter(pl.col("severity") == s).height for s in by_severity}
+by_severity = ask("open_crises_by_severity", db(), view)
+open_crises = ask("crisis_table", db(), view, ["detected", "acknowledged", "response_plan_active", "resolving"], None,
+                  None, False)  # fmt: skip
 counts = st.columns(4)
 for column, (severity, count) in zip(counts, by_severity.items(), strict=True):
     column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{severity}] **{count}** open")

@@ -24,7 +24,7 @@ first_complete = next((i for i, (_, complete) in enumerate(quarters) if complete
 chosen = st.selectbox(t("Quarter"), labels, index=first_complete, key="review_quarter")
 quarter = chosen.split(" ")[0]
 try:
-    report = read(review.quarterly_review, quarter, load_settings(), view.segments)
+    report = read(review.quarterly_review, quarter, load_settings(), view)
 except ValueError as exc:
     st.error(str(exc))
     st.stop()

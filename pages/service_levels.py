@@ -5,8 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from metrics.compute import Query, records
-from metrics.dashboard import SERVICE_METRICS
+from metrics.dashboard import SERVICE_METRICS, records_behind
 from metrics.settings import load_settings
 from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 
@@ -43,7 +42,6 @@ for dimension in ("channel", "team"):
           key=f"service_{dimension}")  # fmt: skip
 
 with st.expander(t("Tickets behind these figures")):
-    rows = read(records, "tickets", Query(("ticket_volume",), "week", None, view.date_from, view.date_to,
-                                          view.segments), load_settings(), limit=500)  # fmt: skip
+    rows = read(records_behind, load_settings(), view, "ticket_volume")
     table(rows, "tickets", key="service_records")
     st.caption(t("The 500 most recent tickets within the filters."))

@@ -9,8 +9,7 @@ import polars as pl
 import streamlit as st
 
 from metrics.catalog import GRAINS, catalog
-from metrics.compute import Query, records
-from metrics.dashboard import record_source
+from metrics.dashboard import record_source, records_behind
 from metrics.settings import load_settings
 from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 
@@ -94,8 +93,7 @@ with st.expander(t("Records behind a period")):
     if dimension:
         segment = st.selectbox(dimension, sorted(series["segment"].unique().to_list()), key="trend_records_segment")
     period_end = series.filter(pl.col("period_start") == period)["period_end"][0] - timedelta(days=1)
-    query = Query((name,), grain, dimension, period, period_end, view.segments)
-    behind = read(records, record_source(name), query, load_settings(), segment=segment, limit=500)
+    behind = read(records_behind, load_settings(), view, name, grain, dimension, segment, (period, period_end))
     st.caption(f"{behind.height:,} most recent {record_source(name)} of that period (at most 500).")
     table(behind, f"{record_source(name)} {period}", key="trend_records")
 

@@ -1,0 +1,154 @@
+"""A user limited to segments sees and touches only their segments: crisis actions, crisis lists, the review."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from metrics import crisis_log, dashboard
+from metrics.compute import Query, compute
+from metrics.review import quarter_bounds, quarterly_review, render_html, write_excel
+from metrics.scope import View
+from metrics.settings import load_settings
+from pipelines import access
+from pipelines.warehouse import connect
+
+QUARTER = "2026Q2"
+TEAM = "Logistics"  # the demo (seed 3) has crises of teams Logistics, Onboarding and Technical
+LEAD = access.Actor("lead", "manager", (("team", (TEAM,)),))
+ADMIN = access.Actor("boss", "admin")
+
+
+@pytest.fixture
+def warehouse(demo, tmp_path) -> Path:
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo[0], db)
+    return db
+
+
+def crisis_of(con, dimension: str, segment: str) -> int:
+    return con.sql(
+        "SELECT min(crisis_id) FROM crises WHERE dimension = ? AND segment = ?", params=[dimension, segment]
+    ).fetchall()[0][0]
+
+
+def brought_to(con, crisis_id: int, action: str) -> tuple:
+    """Move the crisis (as an administrator) to where ``action`` would succeed; return that action's call."""
+    if action == "acknowledge":
+        return crisis_log.acknowledge, (crisis_id,), {"owner": "Lee", "actor": "lead"}
+    crisis_log.acknowledge(con, crisis_id, owner="Ann", actor="boss")
+    if action == "advance":
+        return crisis_log.advance, (crisis_id, "response_plan_active"), {"actor": "lead"}
+    if action == "confirm_recovery":
+        return crisis_log.confirm_recovery, (crisis_id,), {"actor": "lead"}
+    crisis_log.confirm_recovery(con, crisis_id, actor="boss")
+    review = {"fishbone_category": "process", "five_whys": list("abcde"), "actions_taken": "x", "review_text": "done"}
+    return crisis_log.write_review, (crisis_id,), {"actor": "lead", **review}
+
+
+CRISIS_ACTIONS = sorted(a for a, entry in access.actions().items() if entry.get("on") == "crisis")
+
+
+def test_every_action_on_one_crisis_is_marked_as_such():
+    assert CRISIS_ACTIONS == ["acknowledge", "advance", "confirm_recovery", "write_review"]
+
+
+@pytest.mark.parametrize("action", CRISIS_ACTIONS)
+def test_a_limited_manager_may_not_act_on_a_crisis_of_another_segment(warehouse, action):
+    con = connect(warehouse)
+    other = crisis_of(con, "team", "Onboarding")
+    function, args, kwargs = brought_to(con, other, action)
+    before = crisis_log.get_crisis(con, other)
+    refused = rf"lead may not .* crisis {other} \(team Onboarding\): it is outside"
+    with pytest.raises(access.AccessDenied, match=refused):
+        access.perform(con, LEAD, action, function, *args, target=f"crisis {other}", **kwargs)
+    after = crisis_log.get_crisis(con, other)
+    assert (after["status"], after["owner"], len(after["events"])) == (
+        before["status"],
+        before["owner"],
+        len(before["events"]),
+    )
+    audited = con.sql(
+        "SELECT actor, role, outcome, target, detail::VARCHAR FROM audit_log WHERE action = ? ORDER BY audit_id",
+        params=[action],
+    ).fetchall()
+    assert audited[-1][:4] == ("lead", "manager", "refused", f"crisis {other}")
+    assert "outside their segments" in audited[-1][4]
+    # the same manager acts on a crisis of their own team: the check is the segment, not the role
+    own = crisis_of(con, "team", TEAM)
+    function, args, kwargs = brought_to(con, own, action)
+    access.perform(con, LEAD, action, function, *args, target=f"crisis {own}", **kwargs)
+    assert con.sql("SELECT outcome FROM audit_log ORDER BY audit_id DESC LIMIT 1").fetchall() == [("done",)]
+    con.close()
+
+
+def test_a_crisis_of_the_whole_organisation_or_of_another_dimension_is_outside_a_team_limit():
+    assert access.within((("team", (TEAM,)),), "team", TEAM)
+    assert not access.within((("team", (TEAM,)),), "overall", "all")
+    assert not access.within((("team", (TEAM,)),), "category", "delivery delay")
+    # limited to one channel of the team, the team's crisis would show the team's other channels
+    assert not access.within((("channel", ("email",)), ("team", (TEAM,))), "team", TEAM)
+    assert access.within((), "overall", "all")
+
+
+@pytest.fixture(scope="module")
+def reviews(demo):
+    con = duckdb.connect(str(demo[0]), read_only=True)
+    limited = View(limit=LEAD.segments)
+    yield quarterly_review(con, QUARTER, view=limited), quarterly_review(con, QUARTER), con
+    con.close()
+
+
+def other_teams(con) -> list[str]:
+    return [t for (t,) in con.sql("SELECT DISTINCT team FROM tickets WHERE team <> ?", params=[TEAM]).fetchall()]
+
+
+def test_the_review_of_a_limited_user_holds_only_their_crises_and_their_kpis(reviews):
+    limited, whole, con = reviews
+    assert set(whole.crises["where"]) - {f"team {TEAM}"}, "the demo quarter should have crises elsewhere"
+    assert limited.crises.height > 0
+    assert set(limited.crises["where"]) == {f"team {TEAM}"}
+    start, end = quarter_bounds(QUARTER)
+    team = compute(con, Query(("ticket_volume",), "quarter", None, start, end, LEAD.segments), load_settings())
+    shown = limited.kpis.filter(pl.col("metric") == "ticket_volume")["value"][0]
+    assert shown == f"{int(team['value'][0]):,}"
+    assert shown != whole.kpis.filter(pl.col("metric") == "ticket_volume")["value"][0]
+
+
+def test_the_review_html_and_workbook_of_a_limited_user_name_no_other_team(reviews):
+    limited, _, con = reviews
+    page = render_html(limited)
+    buffer = io.BytesIO()
+    write_excel(limited, buffer)
+    sheet = pl.read_excel(buffer.getvalue(), sheet_name="Crises")
+    assert set(sheet["where"]) == {f"team {TEAM}"}
+    assert f"team {TEAM}" in page
+    for team in other_teams(con):
+        assert f"team {team}" not in page
+        assert not sheet.select(pl.all().cast(pl.String).str.contains(team).any()).row(0)[0]
+
+
+def test_crisis_lists_and_counts_of_a_limited_view_stay_in_its_segments(demo):
+    con = duckdb.connect(str(demo[0]), read_only=True)
+    settings = load_settings()
+    # a view asking for another team is narrowed back to the limit
+    view = View(segments=(("team", ("Onboarding",)),), limit=LEAD.segments)
+    assert view.segments == LEAD.segments
+    table = dashboard.crisis_table(con, settings, view, list(dashboard.OPEN), None, None, False)
+    assert set(table["where"]) == {f"team {TEAM}"}
+    counts = dashboard.open_crises_by_severity(con, settings, view)
+    assert sum(counts.values()) == table.height
+    assert set(dashboard.filter_options(con, settings, view)["team"]) == {TEAM}
+    other = crisis_of(con, "team", "Onboarding")
+    with pytest.raises(crisis_log.CrisisLogError, match=f"Crisis {other} is outside the segments you may see"):
+        dashboard.visible_crisis(con, view, other)
+    assert dashboard.visible_crisis(con, View(), other)["segment"] == "Onboarding"
+    behind = dashboard.records_behind(con, settings, view, "ticket_volume", dimension="team", segment="Onboarding")
+    assert behind.is_empty()
+    assert set(dashboard.records_behind(con, settings, view, "ticket_volume")["team"]) == {TEAM}
+    con.close()
