@@ -15,6 +15,7 @@ from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, 
 from metrics.dashboard import View, record_source, refresh_crisis_log
 from metrics.links import describe_bad_id, parse_id
 from metrics.settings import load_settings
+from pages._entry import enter
 from pages._ui import (
     SEVERITY_COLOURS,
     ask,
@@ -33,6 +34,7 @@ from pages._ui import (
 from pipelines import access
 from pipelines.access import visible_crises
 
+enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("crisis_radar"))
 stop_if_empty()
 view = current_view()

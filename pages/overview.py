@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from pages._entry import enter
 from pages._ui import (
     SEVERITY_COLOURS,
     STATUS_COLOURS,
@@ -21,6 +22,7 @@ from pages._ui import (
 )
 from pipelines.access import visible_crises
 
+enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
 summary = stop_if_empty()
 view = current_view()
