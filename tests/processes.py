@@ -52,6 +52,12 @@ def descendants(root: int) -> dict[int, int]:
     return alive
 
 
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is a process still running (not gone, not a zombie)."""
+    found = _stat(pid)
+    return found is not None and found[0] != "Z"
+
+
 def still_alive(processes: dict[int, int]) -> dict[int, int]:
     """Those of ``processes`` still running (the same process: same pid and start time, not a zombie)."""
     return {
