@@ -7,10 +7,12 @@ view is a link a manager can send; every page reads them through ``pages._ui.cur
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import streamlit as st
 
 from metrics.dashboard import FILTER_DIMENSIONS
+from pages._entry import framed
 from pages._ui import (
     PAGE_PERMISSIONS,
     PAGE_TITLES,
@@ -32,6 +34,8 @@ from pipelines.warehouse import load_in_progress
 
 st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
 
+# Absolute: a page entered directly runs this file as its frame, from the pages folder.
+PAGES = Path(__file__).resolve().parent / "pages"
 # Material icons ship with Streamlit; emoji need a colour-emoji font the server's viewers may lack.
 ICONS = {
     "overview": ":material/dashboard:",
@@ -83,7 +87,7 @@ def _mirror_query_string() -> None:
 _adopt_query_string()
 actor = sign_in_gate()
 pages = {
-    name: st.Page(f"pages/{name}.py", title=page_title(name), icon=ICONS[name], default=name == "overview")
+    name: st.Page(PAGES / f"{name}.py", title=page_title(name), icon=ICONS[name], default=name == "overview")
     for name in PAGE_TITLES
     if actor.may(PAGE_PERMISSIONS.get(name, "read"))
 }
@@ -125,4 +129,5 @@ with st.sidebar:
                 st.multiselect(label, options[dimension], key=f"filter_{dimension}")
 _mirror_query_string()
 
-navigation.run()
+with framed():  # the page's enter() sees the gate has run
+    navigation.run()

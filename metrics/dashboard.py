@@ -382,10 +382,19 @@ def open_crises_by_severity(con: duckdb.DuckDBPyConnection, settings: Settings, 
 
 
 def visible_crisis(con: duckdb.DuckDBPyConnection, view: View, crisis_id: int) -> dict:
-    """One crisis with its history; CrisisLogError, as for a missing one, when outside the view's limit."""
-    crisis = get_crisis(con, crisis_id)
+    """One crisis with its history; CrisisLogError when missing or outside the view's limit.
+
+    To a limited view both read alike, so a forged link cannot tell which ids exist elsewhere.
+    """
+    hidden = CrisisLogError(f"Crisis {crisis_id} is not in the log or outside the segments you may see.")
+    try:
+        crisis = get_crisis(con, crisis_id)
+    except CrisisLogError:
+        if view.limit:
+            raise hidden from None
+        raise
     if not view.shows_crisis(crisis["dimension"], crisis["segment"]):
-        raise CrisisLogError(f"Crisis {crisis_id} is outside the segments you may see.")
+        raise hidden
     return crisis
 
 

@@ -13,7 +13,9 @@ import streamlit as st
 from metrics import crisis_log
 from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
 from metrics.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
+from metrics.links import describe_bad_id, parse_id
 from metrics.settings import load_settings
+from pages._entry import enter
 from pages._ui import (
     SEVERITY_COLOURS,
     ask,
@@ -32,6 +34,7 @@ from pages._ui import (
 from pipelines import access
 from pipelines.names import markdown_text
 
+enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("crisis_radar"))
 stop_if_empty()
 view = current_view()
@@ -64,12 +67,15 @@ else:
     table(log, "crises", key="crisis_log")
 
 chosen_text = st.query_params.get("crisis")
+chosen = parse_id(chosen_text)
+if chosen_text and chosen is None:
+    st.warning(describe_bad_id("crisis", chosen_text))
 ids = log["id"].to_list()
-if chosen_text and chosen_text.isdigit() and int(chosen_text) not in ids:
-    ids = [int(chosen_text), *ids]
+if chosen is not None and chosen not in ids:
+    ids = [chosen, *ids]
 if not ids:
     st.stop()
-default = ids.index(int(chosen_text)) if chosen_text and chosen_text.isdigit() else 0
+default = ids.index(chosen) if chosen is not None else 0
 crisis_id = st.selectbox(t("Crisis"), ids, index=default, format_func=lambda i: f"#{i}", key="crisis_pick")
 if str(crisis_id) != chosen_text:
     st.query_params["crisis"] = str(crisis_id)

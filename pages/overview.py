@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from pages._entry import enter
 from pages._ui import (
     SEVERITY_COLOURS,
     STATUS_COLOURS,
@@ -18,6 +19,7 @@ from pages._ui import (
     text,
 )
 
+enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
 summary = stop_if_empty()
 view = current_view()

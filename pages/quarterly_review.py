@@ -9,8 +9,10 @@ import streamlit as st
 
 from metrics import review
 from metrics.settings import load_settings
+from pages._entry import enter
 from pages._ui import ask, current_view, db, page_title, read, stop_if_empty, t, table
 
+enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("quarterly_review"))
 stop_if_empty()
 view = current_view()

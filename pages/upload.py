@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from pages._entry import enter
 from pages._ui import current_actor, db, load_summary, page_title, read, t, table, write
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
@@ -15,6 +16,7 @@ from pipelines.scales import SCALES
 from pipelines.schema import KINDS
 from pipelines.undo import undo_batch
 
+enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("upload"))
 actor = current_actor()
 st.caption(t("CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load."))

@@ -161,8 +161,9 @@ def perform(
 def _authorize_segment(con: duckdb.DuckDBPyConnection, actor: Actor, action: str, args: tuple) -> None:
     """AccessDenied when ``action`` is on a crisis (its id first in ``args``) outside the actor's segments.
 
-    The crisis is looked up in the warehouse, not trusted from the page; an id that names no
-    crisis is left to the action itself, which says so.
+    The crisis is looked up in the warehouse, not trusted from the page. To a limited actor a
+    crisis that does not exist is refused with the same words as one outside their segments,
+    and neither names the crisis's segment: the refusal must not tell them what lies outside.
     """
     if not actor.segments or actions()[action].get("on") != "crisis" or not args:
         return
@@ -171,11 +172,10 @@ def _authorize_segment(con: duckdb.DuckDBPyConnection, actor: Actor, action: str
     except (TypeError, ValueError):
         return
     found = con.sql("SELECT dimension, segment FROM crises WHERE crisis_id = ?", params=[number]).fetchall()
-    if found and not within(actor.segments, *found[0]):
-        dimension, segment = found[0]
+    if not found or not within(actor.segments, *found[0]):
         raise AccessDenied(
-            f"{actor.name} may not {actions()[action]['description']} for crisis {number} "
-            f"({dimension} {segment}): it is outside their segments"
+            f"{actor.name} may not {actions()[action]['description']} for crisis {number}: "
+            "it is not among the crises of their segments"
         )
 
 

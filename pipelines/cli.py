@@ -10,7 +10,6 @@ import argparse
 import getpass
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -138,10 +137,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     print(f"CSAT Radar on http://{args.address}:{args.port} (warehouse {db})", flush=True)
-    try:
-        return subprocess.call(command, env=env, cwd=str(APP.parent))
-    except KeyboardInterrupt:
-        return EXIT_OK
+    # Streamlit replaces this process (same pid): a supervisor's SIGTERM or Ctrl-C reaches the
+    # server itself, where a child would outlive us holding the port and the warehouse.
+    os.chdir(APP.parent)
+    os.execve(sys.executable, command, env)
 
 
 def _parse_date(text: str | None):

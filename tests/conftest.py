@@ -11,6 +11,9 @@ import pytest
 
 from pipelines.warehouse import connect
 
+# Fails the run if a test leaves a process (a server, a browser, a load) running at its end.
+pytest_plugins = ["tests.processes"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 REAL = ROOT.parent / "shared" / "data" / "real"

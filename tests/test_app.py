@@ -468,3 +468,61 @@ def test_every_question_a_page_asks_is_in_the_page_registry():
         asked = set(re.findall(r'ask\(\s*"(\w+)"', (ROOT / "pages" / f"{page}.py").read_text(encoding="utf-8")))
         listed = {question for question, _ in PAGE_QUESTIONS[page]}
         assert asked <= listed, (page, asked - listed)
+
+
+def first_listed_crisis(db: Path) -> int:
+    """The crisis the page shows when the link names none: the first of the open crises it lists."""
+    app = open_page("crisis_radar")
+    return int(app.header[0].value.split(":")[0].lstrip("#"))
+
+
+@pytest.mark.parametrize("text", ["²", "٣", "-1", "0", "1e3", "9" * 30, " 5", "5 ", "0x1f"])
+def test_a_link_whose_crisis_is_not_a_number_says_so_in_one_line_and_shows_the_first_crisis(demo_copy, text):
+    expected = first_listed_crisis(demo_copy)
+    app = open_page("crisis_radar", query={"crisis": text})
+    assert not app.exception
+    assert [w.value for w in app.warning] == [
+        f"The link's crisis {text!r} is not a crisis number; showing the first one instead."
+    ]
+    assert app.header[0].value.startswith(f"#{expected}:")
+
+
+def test_a_link_with_an_empty_crisis_shows_the_first_crisis_without_a_warning(demo_copy):
+    expected = first_listed_crisis(demo_copy)
+    app = open_page("crisis_radar", query={"crisis": ""})
+    assert not app.exception and not app.warning
+    assert app.header[0].value.startswith(f"#{expected}:")
+
+
+def test_a_link_to_a_crisis_that_does_not_exist_says_so_in_one_line(demo_copy):
+    con = duckdb.connect(str(demo_copy), read_only=True)
+    missing = con.sql("SELECT max(crisis_id) + 1000 FROM crises").fetchall()[0][0]
+    con.close()
+    app = open_page("crisis_radar", query={"crisis": str(missing)})
+    assert not app.exception
+    assert [e.value for e in app.error] == [f"crisis {missing} does not exist"]
+    assert not app.header, "no crisis is shown"
+
+
+def test_a_link_to_a_crisis_outside_the_users_segments_shows_nothing_of_it(demo_copy, monkeypatch):
+    con = connect(demo_copy)
+    team, hidden = con.sql(
+        "SELECT min(segment), max_by(crisis_id, segment) FROM crises WHERE dimension = 'team'"
+    ).fetchall()[0]
+    other = con.sql("SELECT segment FROM crises WHERE crisis_id = ?", params=[hidden]).fetchall()[0][0]
+    assert other != team, "the demo has crises in two teams"
+    access.add_user(con, "lead", "manager", "a long enough secret", {"team": [team]}, created_by="test")
+    con.close()
+    monkeypatch.setenv(access.AUTH_ENV, "password")
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["crisis"] = str(hidden)
+    app.run()
+    app.text_input(key="sign_in_name").set_value("lead")
+    app.text_input(key="sign_in_password").set_value("a long enough secret")
+    app.button[0].click()
+    app.run()
+    app.switch_page("pages/crisis_radar.py")
+    app.run()
+    assert not app.exception
+    assert [e.value for e in app.error] == [f"Crisis {hidden} is not in the log or outside the segments you may see."]
+    assert not app.header and other not in " ".join(m.value for m in app.markdown)

@@ -68,10 +68,15 @@ def served(demo, tmp_path_factory):
             time.sleep(0.5)
     else:
         server.kill()
+        server.wait()
         pytest.fail("csat-radar serve did not answer within 60 s")
     yield base, db
-    server.terminate()
-    server.wait(timeout=20)
+    server.terminate()  # serve is the Streamlit server itself (execve): this ends it, port and all
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 @pytest.fixture(scope="module")

@@ -193,7 +193,7 @@ def test_a_link_to_another_teams_crisis_or_to_administration_shows_nothing_of_it
         "() => document.querySelector(\"[data-testid='stMain'] h1\")?.innerText.trim() === 'Crisis radar'"
     )
     settle(tab)
-    tab.get_by_text(f"Crisis {foreign} is outside the segments you may see.").wait_for(timeout=30_000)
+    tab.get_by_text(f"Crisis {foreign} is not in the log or outside the segments you may see.").wait_for(timeout=30_000)
     text = check_text(tab, others, "another team's crisis")
     assert f"#{foreign}:" not in text
     sign_in(tab, f"{base}/admin")

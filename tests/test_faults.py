@@ -24,6 +24,20 @@ from tests.conftest import ROOT, run_cli, write
 TICKETS = "ticket id,created at,channel\n" + "".join(f"T{i},2026-03-02 09:00,email\n" for i in range(200))
 
 
+HELD: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _holders_end_with_their_test():
+    """A holder outlives a failed assertion otherwise, keeping the warehouse for up to 30 s."""
+    yield
+    while HELD:
+        holder = HELD.pop()
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+
+
 def hold(db_path, seconds: float, as_a_load: bool = False) -> subprocess.Popen:
     """Another process with the warehouse open for writing, for ``seconds``; returns once it has it.
 
@@ -39,6 +53,7 @@ def hold(db_path, seconds: float, as_a_load: bool = False) -> subprocess.Popen:
     holder = subprocess.Popen(
         [sys.executable, "-c", script, str(db_path), str(seconds)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
+    HELD.append(holder)
     assert holder.stdout.readline().strip() == "holding"
     return holder
 
@@ -322,13 +337,18 @@ def test_a_command_line_load_publishes_the_copy_and_removes_it_when_done(db_path
          "--db", str(db_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seen = None
-    while load.poll() is None and seen is None:
-        if load_in_progress(db_path) is not None:
-            reader = connect_for_reading(db_path)
-            seen = reader.sql("SELECT count(*) FROM tickets").fetchall()[0][0]
-            reader.close()
-        time.sleep(0.02)
-    _, err = load.communicate(timeout=300)
+    try:
+        while load.poll() is None and seen is None:
+            if load_in_progress(db_path) is not None:
+                reader = connect_for_reading(db_path)
+                seen = reader.sql("SELECT count(*) FROM tickets").fetchall()[0][0]
+                reader.close()
+            time.sleep(0.02)
+        _, err = load.communicate(timeout=300)
+    finally:  # a failed read must not leave the load running
+        if load.poll() is None:
+            load.kill()
+        load.wait()
     assert load.returncode == 0, err
     assert seen == 200, "while it loaded, another process read the warehouse as it was"
     assert load_in_progress(db_path) is None
