@@ -19,6 +19,7 @@ from metrics.radar import judged_series, rules, scan
 from metrics.scope import View
 from metrics.settings import Settings
 from pipelines.plausible import earliest_moment
+from pipelines.warehouse import table_counts
 
 # The manager's five headline KPIs, in the order the tiles show them.
 HEADLINE = ("csat", "complaint_rate", "first_response_sla", "complaint_resolution_sla", "ticket_volume")
@@ -51,6 +52,7 @@ OPEN = ("detected", "acknowledged", "response_plan_active", "resolving")
 PAGE_QUESTIONS: dict[str, tuple[tuple[str, tuple], ...]] = {
     "overview": (
         ("headline_tiles", ()),
+        ("record_counts", ()),
         ("open_crises_by_severity", ()),
         ("crisis_table", (list(OPEN), None, None, False)),
     ),
@@ -329,13 +331,28 @@ def complaint_pareto(con: duckdb.DuckDBPyConnection, settings: Settings, view: V
 
 
 def refresh_crisis_log(
-    con: duckdb.DuckDBPyConnection, settings: Settings, grain: str = "week", since: date | None = None
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    grain: str = "week",
+    since: date | None = None,
+    view: View | None = None,
 ) -> int:
-    """Scan for crises and record them in the log (extending open ones); returns how many the scan found."""
+    """Scan for crises and record them in the log (extending open ones); returns how many the scan found.
+
+    The scan covers the whole organisation (the log is shared); the count returned is of the
+    crises ``view`` may show, so a limited user is not told how many lie outside their segments.
+    """
     found = scan(con, settings, grain, since=since)
     needed = rules()["scan"]["recovery_periods"][grain]
     record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain)
-    return len(found.crises)
+    if view is None or not view.limit:
+        return len(found.crises)
+    return sum(view.shows_crisis(c.dimension, c.segment) for c in found.crises)
+
+
+def record_counts(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, int] | None:
+    """Rows per table of the warehouse, or None for a limited view: they are the whole organisation's."""
+    return None if view.limit else table_counts(con)
 
 
 def crisis_table(

@@ -25,8 +25,10 @@ class WarehouseSummary:
         return not any(self.counts[t] for t in ("tickets", "survey_responses", "complaints"))
 
 
-def warehouse_summary(con: duckdb.DuckDBPyConnection, recent: int = 10) -> WarehouseSummary:
-    """Counts per table, the span of the data (UTC) and the most recent batches.
+def warehouse_summary(
+    con: duckdb.DuckDBPyConnection, recent: int = 10, loaded_by: str | None = None
+) -> WarehouseSummary:
+    """Counts per table, the span of the data (UTC) and the most recent batches (only ``loaded_by``'s, if named).
 
     The span is that of the rows the KPIs read: not of a placeholder date an older version loaded.
     """
@@ -42,6 +44,7 @@ def warehouse_summary(con: duckdb.DuckDBPyConnection, recent: int = 10) -> Wareh
     batches = con.sql(
         f"""SELECT batch_id, file_name, kind, profile, rows_read, rows_loaded, rows_updated,
                    rows_duplicate, rows_rejected, finished_at, loaded_by, status
-            FROM batches ORDER BY batch_id DESC LIMIT {int(recent)}"""
+            FROM batches WHERE $who IS NULL OR loaded_by = $who ORDER BY batch_id DESC LIMIT {int(recent)}""",
+        params={"who": loaded_by},
     ).pl()
     return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches)

@@ -308,6 +308,21 @@ def load_summary(db_path: str) -> WarehouseSummary:
         con.close()
 
 
+def batch_history() -> pl.DataFrame:
+    """The latest loads; a limited user sees only their own, as the others' hold the whole organisation."""
+    actor = current_actor()
+    return _batches(db(), actor.name if actor.segments else None)
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _batches(db_path: str, loaded_by: str | None) -> pl.DataFrame:
+    con = connect_for_reading(db_path)
+    try:
+        return warehouse_summary(con, loaded_by=loaded_by).recent_batches
+    finally:
+        con.close()
+
+
 def ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) -> Any:
     """Answer one question of ``metrics.dashboard`` (by function name), cached for a minute.
 
@@ -338,9 +353,12 @@ def write(action: str, function, *args: Any, target: str | None = None, **kwargs
     The role is checked here on the server and the outcome audited, whatever the page showed;
     a refusal is shown as one line and ends the run.
     """
+    actor = current_actor()
+    args = tuple(replace(a, limit=actor.segments) if isinstance(a, dashboard.View) else a for a in args)
+    kwargs = {k: replace(v, limit=actor.segments) if isinstance(v, dashboard.View) else v for k, v in kwargs.items()}
     con = connect(str(warehouse_path()), on_wait=st.info)
     try:
-        return access.perform(con, current_actor(), action, function, *args, target=target, **kwargs)
+        return access.perform(con, actor, action, function, *args, target=target, **kwargs)
     except access.AccessDenied as exc:
         st.error(markdown_text(str(exc)))  # it names the actor
         st.stop()

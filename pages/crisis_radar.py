@@ -46,7 +46,7 @@ if actor.may("crises") and scan_right.button(
     t("Scan now"), type="primary", help="Run the detectors and record what they find in the log"
 ):
     with st.spinner("Scanning every KPI and segment…"):
-        found = write("scan", refresh_crisis_log, load_settings(), grain)
+        found = write("scan", refresh_crisis_log, load_settings(), grain, view=view)
     st.toast(f"Scan found {found} crises; the log is up to date.")
 
 filter_status, filter_type, filter_severity = st.columns(3)

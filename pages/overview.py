@@ -21,7 +21,7 @@ from pages._ui import (
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
-summary = stop_if_empty()
+stop_if_empty()
 view = current_view()
 
 tiles = ask("headline_tiles", db(), view)
@@ -77,7 +77,9 @@ else:
                 "pages/crisis_radar.py", query_params={**st.query_params.to_dict(), "crisis": str(row["id"])}
             )
 
-st.caption(
-    f"{summary.counts['tickets']:,} tickets, {summary.counts['survey_responses']:,} survey answers and "
-    f"{summary.counts['complaints']:,} complaints in the warehouse; {summary.counts['rejected_rows']:,} rows rejected."
-)
+counts = ask("record_counts", db(), view)
+if counts is not None:  # None for a limited user: these are the whole organisation's
+    st.caption(
+        f"{counts['tickets']:,} tickets, {counts['survey_responses']:,} survey answers and "
+        f"{counts['complaints']:,} complaints in the warehouse; {counts['rejected_rows']:,} rows rejected."
+    )

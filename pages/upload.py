@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from pages._entry import enter
-from pages._ui import current_actor, db, load_summary, page_title, read, t, table, write
+from pages._ui import batch_history, current_actor, page_title, read, t, table, write
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
 from pipelines.personal import mask
@@ -111,12 +111,12 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
             table(rejected, f"rejected rows batch {result.batch_id}", key=f"rejected_{result.batch_id}")
 
 st.subheader(t("Batch history"))
-summary = load_summary(db())
-if summary.recent_batches.is_empty():
+batches = batch_history()
+if batches.is_empty():
     st.caption(t("No file has been loaded yet."))
 else:
-    table(summary.recent_batches, "batches", key="batches")
-    undoable = summary.recent_batches.filter(pl.col("status") == "loaded")
+    table(batches, "batches", key="batches")
+    undoable = batches.filter(pl.col("status") == "loaded")
     if not undoable.is_empty() and actor.may("undo"):
         choices = dict(zip(undoable["batch_id"], undoable["file_name"], strict=True))
         left, right = st.columns([3, 1])

@@ -159,17 +159,24 @@ def perform(
 
 
 def _authorize_segment(con: duckdb.DuckDBPyConnection, actor: Actor, action: str, args: tuple) -> None:
-    """AccessDenied when ``action`` is on a crisis (its id first in ``args``) outside the actor's segments.
+    """AccessDenied when ``action`` is on a crisis or batch (its id first in ``args``) outside the actor's segments.
 
     The crisis is looked up in the warehouse, not trusted from the page. To a limited actor a
     crisis that does not exist is refused with the same words as one outside their segments,
     and neither names the crisis's segment: the refusal must not tell them what lies outside.
+    A batch holds whatever its file held, so a limited actor may undo only a batch of their own.
     """
-    if not actor.segments or actions()[action].get("on") != "crisis" or not args:
+    on = actions()[action].get("on")
+    if not actor.segments or on is None or not args:
         return
     try:
         number = int(args[0])
     except (TypeError, ValueError):
+        return
+    if on == "batch":
+        mine = con.sql("SELECT loaded_by = ? FROM batches WHERE batch_id = ?", params=[actor.name, number]).fetchall()
+        if not (mine and mine[0][0]):
+            raise AccessDenied(f"{actor.name} may not undo batch {number}: only a batch they loaded themselves")
         return
     found = con.sql("SELECT dimension, segment FROM crises WHERE crisis_id = ?", params=[number]).fetchall()
     if not found or not within(actor.segments, *found[0]):

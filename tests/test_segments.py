@@ -162,3 +162,43 @@ def test_crisis_lists_and_counts_of_a_limited_view_stay_in_its_segments(demo):
     assert behind.is_empty()
     assert set(dashboard.records_behind(con, settings, view, "ticket_volume")["team"]) == {TEAM}
     con.close()
+
+
+def test_a_limited_analyst_undoes_only_a_batch_they_loaded_and_sees_only_their_own(warehouse, tmp_path):
+    from metrics.summary import warehouse_summary
+    from pipelines.ingest import ingest_file
+    from pipelines.undo import undo_batch
+
+    con = connect(warehouse)
+    analyst = access.Actor("ann", "analyst", (("team", (TEAM,)),))
+    theirs = con.sql("SELECT min(batch_id) FROM batches WHERE status = 'loaded'").fetchall()[0][0]
+    with pytest.raises(access.AccessDenied, match=f"ann may not undo batch {theirs}: only a batch they loaded"):
+        access.perform(con, analyst, "undo", undo_batch, theirs, target=f"batch {theirs}")
+    assert con.sql("SELECT status FROM batches WHERE batch_id = ?", params=[theirs]).fetchall() == [("loaded",)]
+    source = tmp_path / "mine.csv"
+    source.write_text(f"ticket_id,created_at,channel,team\nX-1,2026-03-02 09:00,email,{TEAM}\n", encoding="utf-8")
+    mine = ingest_file(con, source, "tickets", source_tz="UTC", loaded_by="ann").batch_id
+    assert warehouse_summary(con, loaded_by="ann").recent_batches["batch_id"].to_list() == [mine]
+    access.perform(con, analyst, "undo", undo_batch, mine, target=f"batch {mine}")
+    assert con.sql("SELECT status FROM batches WHERE batch_id = ?", params=[mine]).fetchall() == [("undone",)]
+    con.close()
+
+
+def test_a_limited_user_is_not_told_the_organisation_s_counts(demo):
+    con = duckdb.connect(str(demo[0]), read_only=True)
+    settings = load_settings()
+    assert dashboard.record_counts(con, settings, View(limit=LEAD.segments)) is None
+    whole = dashboard.record_counts(con, settings, View())
+    assert whole["tickets"] == con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] > 0
+    con.close()
+
+
+def test_a_scan_by_a_limited_manager_counts_only_their_crises(warehouse):
+    con = connect(warehouse)
+    settings = load_settings(as_of=con.sql("SELECT max(created_at) FROM tickets").fetchall()[0][0])
+    whole = dashboard.refresh_crisis_log(con, settings, "week")
+    theirs = dashboard.refresh_crisis_log(con, settings, "week", view=View(limit=LEAD.segments))
+    open_theirs = dashboard.crisis_table(con, settings, View(limit=LEAD.segments), list(dashboard.OPEN), None, None)
+    assert 0 < theirs < whole
+    assert theirs <= open_theirs.height
+    con.close()
