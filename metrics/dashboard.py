@@ -99,10 +99,19 @@ class Tile:
 
 
 def filter_options(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, list[str]]:
-    """The values each filter dimension takes in the warehouse, sorted, within the view's limit."""
+    """The values each filter dimension takes in the warehouse, sorted, within the view's limit.
+
+    A limited user is offered, in the other dimensions too, only values found within their
+    segments: the organisation's other products or regions are not theirs to list.
+    """
+    limited = [(d, list(values)) for d, values in view.limit if d in FILTER_DIMENSIONS]
+    within = "".join(f" AND list_contains(?, {d})" for d, _ in limited)
     options = {}
     for dimension in FILTER_DIMENSIONS:
-        rows = con.sql(f"SELECT DISTINCT {dimension} FROM tickets WHERE {dimension} IS NOT NULL").fetchall()
+        rows = con.sql(
+            f"SELECT DISTINCT {dimension} FROM tickets WHERE {dimension} IS NOT NULL{within}",
+            params=[values for _, values in limited],
+        ).fetchall()
         options[dimension] = sorted(str(r[0]) for r in rows)
     return view.offered(options)
 

@@ -202,3 +202,27 @@ def test_a_scan_by_a_limited_manager_counts_only_their_crises(warehouse):
     assert 0 < theirs < whole
     assert theirs <= open_theirs.height
     con.close()
+
+
+def test_a_limited_user_is_offered_only_values_found_within_their_segments(tmp_path):
+    from pipelines.ingest import ingest_file
+
+    source = tmp_path / "two_teams.csv"
+    source.write_text(
+        "ticket_id,created_at,channel,team,product,region\n"
+        "A-1,2026-03-02 09:00,email,Billing,Invoices,North\n"
+        "B-1,2026-03-02 10:00,chat,Onboarding,Secret launch,South\n",
+        encoding="utf-8",
+    )
+    con = connect(tmp_path / "two.duckdb")
+    ingest_file(con, source, "tickets", source_tz="UTC")
+    limited = dashboard.filter_options(con, load_settings(), View(limit=(("team", ("Billing",)),)))
+    assert (limited["team"], limited["product"], limited["region"], limited["channel"]) == (
+        ["Billing"],
+        ["Invoices"],
+        ["North"],
+        ["email"],
+    )
+    whole = dashboard.filter_options(con, load_settings(), View())
+    assert whole["product"] == ["Invoices", "Secret launch"]
+    con.close()
