@@ -1,7 +1,7 @@
 """CSAT Radar's Streamlit entry point: routes to the pages and frames them with the sidebar's filters.
 
 The filters live in the session and are mirrored into the URL's query string, so a filtered
-view is a link a manager can send; every page reads them through ``pages._ui.current_view``.
+view is a link a manager can send; every page reads them through ``pages._frame.ui.current_view``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import streamlit as st
 
 from metrics.dashboard import FILTER_DIMENSIONS
-from pages._entry import framed
-from pages._ui import (
+from pages._frame.entry import framed
+from pages._frame.ui import (
     PAGE_PERMISSIONS,
     PAGE_TITLES,
     ask,

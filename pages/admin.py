@@ -9,8 +9,8 @@ from metrics.catalog import metric
 from metrics.compute import all_metric_names
 from metrics.dashboard import FILTER_DIMENSIONS
 from metrics.settings import SettingsError, load_settings, set_target, settings_file
-from pages._entry import enter
-from pages._ui import current_actor, page_title, read, t, table, write
+from pages._frame.entry import enter
+from pages._frame.ui import current_actor, page_title, read, t, table, write
 from pipelines import access
 from pipelines.names import canonical, markdown_text, printable, printable_frame
 

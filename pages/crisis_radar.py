@@ -15,8 +15,8 @@ from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, 
 from metrics.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
 from metrics.links import describe_bad_id, parse_id
 from metrics.settings import load_settings
-from pages._entry import enter
-from pages._ui import (
+from pages._frame.entry import enter
+from pages._frame.ui import (
     SEVERITY_COLOURS,
     ask,
     chart,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages._entry import enter
-from pages._ui import (
+from pages._frame.entry import enter
+from pages._frame.ui import (
     SEVERITY_COLOURS,
     STATUS_COLOURS,
     ask,

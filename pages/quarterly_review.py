@@ -9,8 +9,8 @@ import streamlit as st
 
 from metrics import review
 from metrics.settings import load_settings
-from pages._entry import enter
-from pages._ui import ask, current_view, db, page_title, read, stop_if_empty, t, table
+from pages._frame.entry import enter
+from pages._frame.ui import ask, current_view, db, page_title, read, stop_if_empty, t, table
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("quarterly_review"))

@@ -7,8 +7,8 @@ import streamlit as st
 
 from metrics.dashboard import SERVICE_METRICS, records_behind
 from metrics.settings import load_settings
-from pages._entry import enter
-from pages._ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
+from pages._frame.entry import enter
+from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("service_levels"))

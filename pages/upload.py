@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from pages._entry import enter
-from pages._ui import batch_history, current_actor, page_title, read, t, table, write
+from pages._frame.entry import enter
+from pages._frame.ui import batch_history, current_actor, page_title, read, t, table, write
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
 from pipelines.personal import mask

@@ -44,7 +44,7 @@ def test_registry_every_role_and_action_is_coherent_and_every_action_is_wired():
         assert entry["description"] and entry["label"]
         assert set(entry.get("includes", [])) <= set(roles) - {role}
     granted = set().union(*(access.permissions(r) for r in roles))
-    callers = "\n".join(p.read_text() for p in [*(ROOT / "pages").glob("*.py"), ROOT / "pipelines" / "cli.py"])
+    callers = "\n".join(p.read_text() for p in [*(ROOT / "pages").rglob("*.py"), ROOT / "pipelines" / "cli.py"])
     for name, entry in access.actions().items():
         assert entry["permission"] in granted, f"no role may {name}"
         assert re.search(rf'"{name}",', callers), f"action {name} is not performed by any page or command"
@@ -235,7 +235,7 @@ def test_the_admin_page_is_for_admins_and_shows_users_and_the_audit_log(tmp_path
     with pytest.raises(ValueError, match="Could not find a navigation page"):
         signed_in_app(db, monkeypatch, "admin", who="manager")  # not in a manager's navigation
     # Run on its own, as a forged request would, the page first runs the app's gate and navigation
-    # (pages/_entry.py), which offers a manager no admin page: the overview is shown instead.
+    # (pages/_frame/entry.py), which offers a manager no admin page: the overview is shown instead.
     con = connect(db)
     manager_session = access.sign_in(con, "manager", PASSWORD)
     con.close()

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from metrics.catalog import format_value, metric
 from metrics.compute import STATUSES, Query, compute
 from metrics.settings import load_settings
-from pages._ui import PAGE_TITLES
+from pages._frame.ui import PAGE_TITLES
 from pipelines import access
 from pipelines.ingest import ingest_file
 from pipelines.warehouse import LOCK_WAIT_ENV, connect, load_in_progress
@@ -441,7 +441,7 @@ def test_admin_page_without_sign_in_adds_a_user_and_shows_the_audit_log(small_wa
 def test_every_interface_string_has_its_chinese():
     import re
 
-    from pages._ui import ZH
+    from pages._frame.ui import ZH
 
     wrapped = {m for p in (ROOT / "pages").glob("[!_]*.py") for m in re.findall(r'\bt\("([^"]+)"\)', p.read_text())}
     assert wrapped, "pages wrap their words in t()"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import streamlit as st
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
+APP = Path(__file__).resolve().parents[2] / "app.py"
 # Per script thread: each session's runs happen on their own thread, one at a time.
 _framing = threading.local()
 
