@@ -9,6 +9,7 @@ from metrics.dashboard import records_behind
 from metrics.settings import load_settings
 from pages._frame.entry import enter
 from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
+from pipelines.names import markdown_text
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("complaints"))
@@ -57,6 +58,6 @@ segments = breakdown[dimension].to_list() if not breakdown.is_empty() else []
 if segments:
     chosen = st.selectbox(f"Complaints behind one {dimension}", segments, key="complaint_drill")
     behind = read(records_behind, load_settings(), view, "complaint_volume", "week", dimension, chosen)
-    st.caption(f"{behind.height:,} most recent complaints in {dimension} {chosen} (at most 500).")
+    st.caption(f"{behind.height:,} most recent complaints in {dimension} {markdown_text(str(chosen))} (at most 500).")
     table(behind,
           f"complaints {dimension} {chosen}", key="complaint_records")  # fmt: skip

@@ -85,7 +85,7 @@ except crisis_log.CrisisLogError as exc:
     st.error(str(exc))
     st.stop()
 
-place = f"{crisis['dimension']} {crisis['segment']}"
+place = markdown_text(f"{crisis['dimension']} {crisis['segment']}")  # a segment is the data's own text
 st.header(f"#{crisis['crisis_id']}: {crisis['type'].replace('_', ' ')} in {place}")
 st.markdown(
     f":{SEVERITY_COLOURS[crisis['severity']]}-badge[{crisis['severity']}] "
@@ -96,8 +96,8 @@ st.markdown(
     + (" · recovery proposed: back inside limits" if crisis["recovery_proposed_at"] else "")
 )
 why_type, why_severity = st.columns(2)
-why_type.markdown(f"**Why this type.** {crisis['type_reason']}")
-why_severity.markdown(f"**Why this severity.** {crisis['severity_reason']}")
+why_type.markdown(f"**Why this type.** {markdown_text(crisis['type_reason'])}")  # they quote segment names
+why_severity.markdown(f"**Why this severity.** {markdown_text(crisis['severity_reason'])}")
 
 segment_view = replace(
     view,
@@ -192,11 +192,13 @@ elif status == "resolved":
             act("write_review", crisis_log.write_review, fishbone_category=category, five_whys=whys,
                 actions_taken=actions, review_text=review)  # fmt: skip
 else:
-    st.markdown(f"**Reviewed.** Root cause: {crisis['fishbone_category']}. {crisis['review_text'] or ''}")
+    # typed by a person in the review form: shown as typed, never as a link or an image
+    review_text = markdown_text(crisis["review_text"] or "")
+    st.markdown(f"**Reviewed.** Root cause: {crisis['fishbone_category']}. {review_text}")
     for number, why in enumerate(crisis["five_whys"] or [], start=1):
-        st.markdown(f"- Why {number}: {why}")
+        st.markdown(f"- Why {number}: {markdown_text(why)}")
     if crisis["actions_taken"]:
-        st.markdown(f"Actions taken: {crisis['actions_taken']}")
+        st.markdown(f"Actions taken: {markdown_text(crisis['actions_taken'])}")
 
 events = pl.DataFrame(crisis["events"] or [])
 if not events.is_empty():

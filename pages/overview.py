@@ -18,6 +18,7 @@ from pages._frame.ui import (
     t,
     text,
 )
+from pipelines.names import markdown_text
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
@@ -69,7 +70,7 @@ else:
         left, right = st.columns([5, 1])
         left.markdown(
             f":{SEVERITY_COLOURS[row['severity']]}-badge[{row['severity']}] **{row['type'].replace('_', ' ')}** "
-            f"in {row['where']} ({row['metric']}), since {format_period(row['start'])}, "
+            f"in {markdown_text(row['where'])} ({row['metric']}), since {format_period(row['start'])}, "
             f"{row['status'].replace('_', ' ')}"
         )
         if right.button(t("Open"), key=f"open_crisis_{row['id']}"):

@@ -240,3 +240,31 @@ def test_in_a_real_browser_a_markdown_name_in_the_sidebar_reads_as_typed(tmp_pat
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and the Streamlit it started, nothing else
         server.wait(timeout=20)
+
+
+def test_a_review_and_a_segment_name_are_shown_as_text_never_as_images_or_links(demo, tmp_path, monkeypatch):
+    """Text typed in the review form, and segment names from the data, reach other users' browsers."""
+    from metrics import crisis_log
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo[0], db)
+    beacon = "![b](https://evil.example/b.png) [sign in again](https://evil.example/phish)"
+    con = connect(db)
+    crisis = con.sql("SELECT min(crisis_id) FROM crises WHERE dimension = 'team'").fetchall()[0][0]
+    con.execute("UPDATE crises SET segment = segment || ' ' || ? WHERE crisis_id = ?", [beacon, crisis])
+    crisis_log.acknowledge(con, crisis, owner="Ann", actor="boss")
+    crisis_log.confirm_recovery(con, crisis, actor="boss")
+    crisis_log.write_review(con, crisis, actor="boss", fishbone_category="process", five_whys=[beacon] * 5,
+                            actions_taken=beacon, review_text=beacon)  # fmt: skip
+    con.close()
+    monkeypatch.setenv("CSAT_RADAR_DB", str(db))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.run()
+    app.switch_page("pages/crisis_radar.py")
+    app.query_params["crisis"] = str(crisis)
+    app.run()
+    assert not app.exception, app.exception
+    shown = [m.value for m in app.markdown] + [h.value for h in app.header]
+    assert any("evil" in text for text in shown), "the crisis with the hostile text is the one shown"
+    for text in shown:  # every mark escaped, and the address broken so it is not linked either
+        assert not re.search(r"(?<!\\)!\[|(?<!\\)\]\(|https://", text), text
