@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages._frame.entry import enter
 from pages._frame.ui import batch_history, current_actor, page_title, read, t, table, write
+from pipelines import access
 from pipelines.errors import IngestError
 from pipelines.ingest import ingest_file, local_timezone, preview_file
 from pipelines.personal import mask
@@ -22,9 +23,12 @@ actor = current_actor()
 st.caption(t("CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load."))
 if not actor.may("upload"):
     st.info(t("Your role reads the batch history; loading and undoing are for analysts."))
+elif not access.allowed(actor, "upload"):
+    st.info(t("Loading and undoing write rows of every segment: they are for users not limited to segments."))
 
 kind = st.radio(t("These files hold"), KINDS, horizontal=True, key="upload_kind")
-files = st.file_uploader(t("Exports"), accept_multiple_files=True, key="upload_files") if actor.may("upload") else []
+may_load = access.allowed(actor, "upload")
+files = st.file_uploader(t("Exports"), accept_multiple_files=True, key="upload_files") if may_load else []
 zone = st.text_input(t("Time zone of the timestamps (when the file does not say)"), value=local_timezone(),
                      key="upload_tz")  # fmt: skip
 profiles = ["(detect)", *sorted(builtin_profiles())]
@@ -117,7 +121,7 @@ if batches.is_empty():
 else:
     table(batches, "batches", key="batches")
     undoable = batches.filter(pl.col("status") == "loaded")
-    if not undoable.is_empty() and actor.may("undo"):
+    if not undoable.is_empty() and access.allowed(actor, "undo"):
         choices = dict(zip(undoable["batch_id"], undoable["file_name"], strict=True))
         left, right = st.columns([3, 1])
         batch = left.selectbox(t("Undo a batch"), list(choices), format_func=lambda b: f"#{b} {choices[b]}",

@@ -109,12 +109,30 @@ def local_actor() -> Actor:
 
 
 def authorize(actor: Actor, action: str) -> None:
-    """AccessDenied unless ``actor``'s role grants what ``action`` needs."""
+    """AccessDenied unless ``actor``'s role grants what ``action`` needs, and their segments allow it.
+
+    An action marked ``whole_organisation`` (loading an export, undoing a load) writes rows of
+    every segment a file holds, and its counts tell which ids exist: a limited actor may not.
+    """
     entry = actions().get(action)
     if entry is None:
         raise AccessDenied(f"unknown action {action!r}")
     if not actor.may(entry["permission"]):
         raise AccessDenied(f"{actor.name} ({actor.role}) may not {entry['description']}; ask an administrator")
+    if actor.segments and entry.get("whole_organisation"):
+        raise AccessDenied(
+            f"{actor.name} may not {entry['description']}: it writes rows of every segment, "
+            "and they are limited to some; ask an administrator"
+        )
+
+
+def allowed(actor: Actor, action: str) -> bool:
+    """Whether ``authorize`` would let ``actor`` take ``action`` (for a page to offer it or not)."""
+    try:
+        authorize(actor, action)
+    except AccessDenied:
+        return False
+    return True
 
 
 def perform(
@@ -136,7 +154,7 @@ def perform(
     """
     try:
         authorize(actor, action)
-        _authorize_segment(con, actor, action, args)
+        _authorize_segment(con, actor, action, args, kwargs)
     except AccessDenied as exc:
         audit(con, actor, action, "refused", target, {"reason": str(exc)})
         raise
@@ -158,27 +176,24 @@ def perform(
     return result
 
 
-def _authorize_segment(con: duckdb.DuckDBPyConnection, actor: Actor, action: str, args: tuple) -> None:
-    """AccessDenied when ``action`` is on a crisis or batch (its id first in ``args``) outside the actor's segments.
+def _authorize_segment(
+    con: duckdb.DuckDBPyConnection, actor: Actor, action: str, args: tuple, kwargs: dict[str, Any]
+) -> None:
+    """AccessDenied when ``action`` is on a crisis outside the actor's segments.
 
-    The crisis is looked up in the warehouse, not trusted from the page. To a limited actor a
+    The crisis id is the first argument or ``crisis_id=``, looked up in the warehouse, not
+    trusted from the page; a limited actor's call that names no crisis is refused. To them a
     crisis that does not exist is refused with the same words as one outside their segments,
     and neither names the crisis's segment: the refusal must not tell them what lies outside.
-    A batch holds whatever its file held, so a limited actor may undo only a batch of their own.
     """
-    on = actions()[action].get("on")
-    if not actor.segments or on is None or not args:
+    if not actor.segments or actions()[action].get("on") != "crisis":
         return
+    number = args[0] if args else kwargs.get("crisis_id")
     try:
-        number = int(args[0])
-    except (TypeError, ValueError):
-        return
-    if on == "batch":
-        mine = con.sql("SELECT loaded_by = ? FROM batches WHERE batch_id = ?", params=[actor.name, number]).fetchall()
-        if not (mine and mine[0][0]):
-            raise AccessDenied(f"{actor.name} may not undo batch {number}: only a batch they loaded themselves")
-        return
-    found = con.sql("SELECT dimension, segment FROM crises WHERE crisis_id = ?", params=[number]).fetchall()
+        number = int(number)
+        found = con.sql("SELECT dimension, segment FROM crises WHERE crisis_id = ?", params=[number]).fetchall()
+    except (TypeError, ValueError, OverflowError, duckdb.Error):
+        found = []
     if not found or not within(actor.segments, *found[0]):
         raise AccessDenied(
             f"{actor.name} may not {actions()[action]['description']} for crisis {number}: "

@@ -164,23 +164,37 @@ def test_crisis_lists_and_counts_of_a_limited_view_stay_in_its_segments(demo):
     con.close()
 
 
-def test_a_limited_analyst_undoes_only_a_batch_they_loaded_and_sees_only_their_own(warehouse, tmp_path):
+def test_a_limited_user_may_not_load_or_undo_and_sees_no_other_s_batch(warehouse, tmp_path):
+    """A file writes rows of any segment, and its updated/duplicate counts tell which ids exist elsewhere."""
     from metrics.summary import warehouse_summary
     from pipelines.ingest import ingest_file
     from pipelines.undo import undo_batch
 
     con = connect(warehouse)
     analyst = access.Actor("ann", "analyst", (("team", (TEAM,)),))
+    source = tmp_path / "relabel.csv"
+    source.write_text(f"ticket_id,created_at,channel,team\nT-0000001,2026-03-02 09:00,email,{TEAM}\n", encoding="utf-8")
+    batches = con.sql("SELECT count(*) FROM batches").fetchall()
+    with pytest.raises(access.AccessDenied, match="ann may not load an export .*limited to some"):
+        access.perform(con, analyst, "upload", ingest_file, source, "tickets", source_tz="UTC", loaded_by="ann")
+    assert con.sql("SELECT count(*) FROM batches").fetchall() == batches, "nothing was loaded"
     theirs = con.sql("SELECT min(batch_id) FROM batches WHERE status = 'loaded'").fetchall()[0][0]
-    with pytest.raises(access.AccessDenied, match=f"ann may not undo batch {theirs}: only a batch they loaded"):
+    with pytest.raises(access.AccessDenied, match="ann may not undo a loaded batch"):
         access.perform(con, analyst, "undo", undo_batch, theirs, target=f"batch {theirs}")
     assert con.sql("SELECT status FROM batches WHERE batch_id = ?", params=[theirs]).fetchall() == [("loaded",)]
-    source = tmp_path / "mine.csv"
-    source.write_text(f"ticket_id,created_at,channel,team\nX-1,2026-03-02 09:00,email,{TEAM}\n", encoding="utf-8")
-    mine = ingest_file(con, source, "tickets", source_tz="UTC", loaded_by="ann").batch_id
-    assert warehouse_summary(con, loaded_by="ann").recent_batches["batch_id"].to_list() == [mine]
-    access.perform(con, analyst, "undo", undo_batch, mine, target=f"batch {mine}")
-    assert con.sql("SELECT status FROM batches WHERE batch_id = ?", params=[mine]).fetchall() == [("undone",)]
+    assert not access.allowed(analyst, "upload") and access.allowed(access.Actor("al", "analyst"), "upload")
+    assert warehouse_summary(con, loaded_by="ann").recent_batches.is_empty()
+    assert warehouse_summary(con).recent_batches.height > 0
+    con.close()
+
+
+def test_a_crisis_named_by_keyword_or_not_at_all_is_checked_as_one_named_first(warehouse):
+    con = connect(warehouse)
+    other = crisis_of(con, "team", "Onboarding")
+    for args, kwargs in (((), {"crisis_id": other}), ((), {}), (("twenty",), {})):
+        with pytest.raises(access.AccessDenied, match="it is not among the crises of their segments"):
+            access.perform(con, LEAD, "acknowledge", crisis_log.acknowledge, *args, owner="x", actor="lead", **kwargs)
+    assert crisis_log.get_crisis(con, other)["status"] == "detected"
     con.close()
 
 

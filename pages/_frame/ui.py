@@ -75,6 +75,9 @@ ZH = {
     "This page is for administrators.": "此页面仅供管理员使用。",
     "User": "用户",
     "Users": "用户",
+    "Loading and undoing write rows of every segment: they are for users not limited to segments.": (
+        "导入和撤销会写入所有细分的数据：仅限未限定细分的用户使用。"
+    ),
     "Your role reads the batch history; loading and undoing are for analysts.": (
         "您的角色可查看导入批次记录；导入和撤销由分析师负责。"
     ),
