@@ -212,8 +212,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
                 else ""
             )
             target = f" target {format_value(row['target'], fmt)}" if row["target"] is not None else ""
-            print(
-                f"{row['period_start']} {row['segment']:<14} {row['metric']:<26} "
+            print(  # a segment is the data's own text: printable, so no escape sequence reaches the terminal
+                f"{row['period_start']} {names.printable(str(row['segment'])):<14} {row['metric']:<26} "
                 f"{format_value(row['value'], fmt):>10}{interval} n={row['n']}{target} {row['status']}"
             )
     return EXIT_OK
@@ -265,9 +265,9 @@ def cmd_crises(args: argparse.Namespace) -> int:
     else:
         for r in records:
             where = "overall" if r["dimension"] == "overall" else f"{r['dimension']}={r['segment']}"
-            print(
-                f"#{r['id']:<4} {r['severity']:<8} {r['type']:<22} {where:<32} {r['start']} → {r['end'] or 'ongoing'}"
-                f"  [{r['status']}]\n      {r['reason']}"
+            print(  # segments and reasons quote the data: printable, as names are
+                f"#{r['id']:<4} {r['severity']:<8} {r['type']:<22} {names.printable(where):<32} {r['start']} → "
+                f"{r['end'] or 'ongoing'}  [{r['status']}]\n      {names.printable(r['reason'])}"
             )
     if args.fail_on:
         threshold = SEVERITY_ORDER.index(args.fail_on)

@@ -113,4 +113,11 @@ def printable_frame(frame: pl.DataFrame) -> pl.DataFrame:
 def frame_text(frame: pl.DataFrame, csv: bool = False) -> str:
     """``frame`` for a terminal, as CSV or a table, with ``printable`` applied to every text cell."""
     shown = printable_frame(frame)
-    return shown.write_csv() if csv else str(shown)
+    if csv:
+        return shown.write_csv()
+    import polars as pl
+
+    # Every row and every character: an administrator reading users or the audit log must not
+    # miss the one row polars would fold into "…", nor the end of a long detail.
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=10_000, tbl_width_chars=10_000):
+        return str(shown)

@@ -268,3 +268,34 @@ def test_a_review_and_a_segment_name_are_shown_as_text_never_as_images_or_links(
     assert any("evil" in text for text in shown), "the crisis with the hostile text is the one shown"
     for text in shown:  # every mark escaped, and the address broken so it is not linked either
         assert not re.search(r"(?<!\\)!\[|(?<!\\)\]\(|https://", text), text
+
+
+def test_users_list_and_audit_show_every_row_and_the_whole_detail(tmp_path):
+    db = tmp_path / "many.duckdb"
+    con = connect(db)
+    boss = access.Actor("boss", "admin")
+    for number in range(12):
+        access.add_user(con, f"user{number:02d}", "viewer", PASSWORD, created_by="test")
+        access.audit(con, boss, "add_user", "done", f"user{number:02d}", None)
+    long_detail = "x" * 300 + "END"
+    access.audit(con, boss, "set_targets", "done", "csat", {"note": long_detail})
+    con.close()
+    listed = run_cli("users", "list", "--db", str(db))
+    assert listed.returncode == 0, listed.stderr
+    for number in range(12):  # polars folds tables past ten rows into "…": an account would hide there
+        assert f"user{number:02d}" in listed.stdout
+    audited = run_cli("audit", "--db", str(db))
+    assert audited.returncode == 0, audited.stderr
+    assert audited.stdout.count("add_user") == 12 and "END" in audited.stdout
+
+
+def test_segment_names_from_the_data_reach_the_terminal_escaped(tmp_path):
+    db = tmp_path / "ansi.duckdb"
+    source = tmp_path / "ansi.csv"
+    hostile = "\x1b]0;pwned\x07\x1b[2J\x1b[31mEVIL"
+    source.write_text(f"ticket_id,created_at,channel,team\nT1,2026-03-02 09:00,email,{hostile}\n", encoding="utf-8")
+    loaded = run_cli("ingest", str(source), "--kind", "tickets", "--db", str(db), "--tz", "UTC")
+    assert loaded.returncode == 0, loaded.stderr
+    shown = run_cli("kpis", "--db", str(db), "--metric", "ticket_volume", "--by", "team", "--grain", "month")
+    assert shown.returncode == 0, shown.stderr
+    assert "EVIL" in shown.stdout and "\x1b" not in shown.stdout and "\x07" not in shown.stdout
