@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import io
 import json
 import os
 import sys
 from pathlib import Path
 
 from pipelines import access, names
-from pipelines.diskspace import is_disk_full
+from pipelines.diskspace import is_disk_full, write_whole
 from pipelines.errors import IngestError
 from pipelines.scales import SCALES
 from pipelines.schema import KINDS
@@ -399,10 +400,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise IngestError("--quarter", f"no data in {review.quarter}; nothing to report")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".html":
-        out.write_text(render_html(review), encoding="utf-8")
+        data = render_html(review).encode("utf-8")
     else:
-        with out.open("wb") as handle:
-            write_excel(review, handle)
+        buffer = io.BytesIO()
+        write_excel(review, buffer)
+        data = buffer.getvalue()
+    write_whole(out, data)
     print(f"{review.quarter} review written to {out}: {review.kpis.height} KPIs, {review.crises.height} crises")
     return EXIT_OK
 

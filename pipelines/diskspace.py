@@ -36,3 +36,28 @@ def free_bytes(folder: str | os.PathLike) -> int:
 
 def megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a full disk leaves neither a cut nor an empty file.
+
+    Written beside ``path`` and renamed over it, so an older report of that name stays until the
+    new one is complete; raises IngestError naming the file, the size and the room there was.
+    """
+    from pipelines.errors import IngestError
+
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        if not is_disk_full(exc):
+            raise IngestError(str(path), f"cannot write: {exc.strerror or exc}") from exc
+        room = megabytes(free_bytes(path.parent))
+        raise IngestError(
+            str(path), f"no space left on the disk for it (needs {megabytes(len(data))}, {room} free); nothing written"
+        ) from exc

@@ -176,3 +176,18 @@ def test_an_undo_on_a_full_disk_is_one_line_and_works_once_there_is_room(small_d
     tickets, batches, audited = in_warehouse(db)
     assert (tickets, batches) == (2_000, [(1, "loaded"), (2, "undone")])
     assert audited[-1][:2] == ("undo", "done")
+
+
+@pytest.mark.parametrize("name", ["review.html", "review.xlsx"])
+def test_a_report_on_a_full_disk_is_one_line_and_leaves_no_file(small_disk, demo, name):
+    small_disk.leave_free(4096)  # room for nothing but a file's first block
+    out = small_disk.folder / name
+    written = run_cli("report", "--db", str(demo[0]), "--quarter", "2026Q2", "--out", str(out))
+    assert written.returncode == 2, written.stdout + written.stderr
+    lines = written.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and "no space left on the disk" in lines[0], written.stderr
+    assert small_disk.files() == set(), "neither an empty nor a cut report is left"
+    small_disk.leave_free(8 * MB)
+    again = run_cli("report", "--db", str(demo[0]), "--quarter", "2026Q2", "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert small_disk.files() == {name} and out.stat().st_size > 1000
