@@ -421,6 +421,11 @@ def visible_crisis(con: duckdb.DuckDBPyConnection, view: View, crisis_id: int) -
         raise
     if not view.shows_crisis(crisis["dimension"], crisis["segment"]):
         raise hidden
+    evidence = crisis.get("evidence") or {}
+    if view.limit and evidence.get("also_seen_in"):
+        # A crisis folded from several places names them all ("team Billing"): keep only theirs.
+        seen = [p for p in evidence["also_seen_in"] if view.shows_crisis(*[*str(p).split(" ", 1), ""][:2])]
+        crisis = {**crisis, "evidence": {**evidence, "also_seen_in": seen}}
     return crisis
 
 

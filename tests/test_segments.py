@@ -240,3 +240,17 @@ def test_a_limited_user_is_offered_only_values_found_within_their_segments(tmp_p
     whole = dashboard.filter_options(con, load_settings(), View())
     assert whole["product"] == ["Invoices", "Secret launch"]
     con.close()
+
+
+def test_a_crisis_folded_from_other_places_names_to_a_limited_user_only_theirs(warehouse):
+    con = connect(warehouse)
+    own = crisis_of(con, "team", TEAM)
+    con.execute(
+        "UPDATE crises SET evidence = json_merge_patch(evidence, ?) WHERE crisis_id = ?",
+        ['{"also_seen_in": ["team Onboarding", "channel email", "team ' + TEAM + '"]}', own],
+    )
+    shown = dashboard.visible_crisis(con, View(limit=LEAD.segments), own)
+    assert shown["evidence"]["also_seen_in"] == [f"team {TEAM}"]
+    whole = dashboard.visible_crisis(con, View(), own)
+    assert "team Onboarding" in whole["evidence"]["also_seen_in"]
+    con.close()
