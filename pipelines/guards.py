@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -197,8 +197,8 @@ _SECONDS = (-62_135_596_800, 253_402_300_799)  # 0001-01-01 00:00:00 and 9999-12
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
-def _off_calendar(column: pa.ChunkedArray) -> tuple[pl.Series, pl.Series, str] | None:
-    """Which values of a date or timestamp column fall outside YEARS, the values as stored, and their unit."""
+def _off_calendar(column: pa.Array) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """Which values of a date or timestamp array fall outside YEARS, the values as stored, and their unit."""
     kind = column.type
     if pa.types.is_timestamp(kind):
         scale, unit = _PER_SECOND[kind.unit], {"s": "seconds"}.get(kind.unit, kind.unit)
@@ -210,47 +210,139 @@ def _off_calendar(column: pa.ChunkedArray) -> tuple[pl.Series, pl.Series, str] |
         return None
     numbers = pl.Series(pc.cast(column, pa.int32() if pa.types.is_date32(kind) else pa.int64())).cast(pl.Int64)
     low, high = (int(bound * scale) for bound in _SECONDS)
-    return ~numbers.is_between(low, high).fill_null(True), numbers, unit
+    return ~numbers.is_between(low, high).fill_null(True).to_numpy(), numbers.fill_null(0).to_numpy(), unit
 
 
-def read_parquet(file_name: str, data: bytes, line: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _dated_leaves(column: pa.Array) -> Iterator[tuple[pa.Array, np.ndarray]]:
+    """The date and timestamp values anywhere inside a column (in lists, structs, maps), each with its row.
+
+    Walked with a stack, one array per level (never a row at a time): a list's values are its
+    flattened items, whose rows are the list's rows taken at their parent indices.
+    """
+    stack = [(column, np.arange(len(column)))]
+    while stack:
+        array, rows = stack.pop()
+        kind = array.type
+        if pa.types.is_dictionary(kind):
+            stack.append((array.dictionary_decode(), rows))
+        elif pa.types.is_map(kind):  # a map is a list of key-value structs, which pyarrow flattens as such
+            entries = pa.list_(pa.struct([kind.key_field, kind.item_field]))
+            stack.append((array.cast(entries), rows))
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            parents = pc.list_parent_indices(array).to_numpy(zero_copy_only=False)
+            stack.append((pc.list_flatten(array), rows[parents]))
+        elif pa.types.is_struct(kind):
+            stack.extend((pc.struct_field(array, [i]), rows) for i in range(kind.num_fields))
+        elif pa.types.is_temporal(kind):
+            yield array, rows
+
+
+def _holds_dates(kind: pa.DataType) -> bool:
+    stack = [kind]
+    while stack:
+        kind = stack.pop()
+        if pa.types.is_date(kind) or pa.types.is_timestamp(kind):
+            return True
+        if pa.types.is_map(kind):
+            stack.extend((kind.key_type, kind.item_type))
+        elif pa.types.is_struct(kind):
+            stack.extend(kind.field(i).type for i in range(kind.num_fields))
+        elif hasattr(kind, "value_type"):
+            stack.append(kind.value_type)
+    return False
+
+
+def _as_numbers(kind: pa.DataType) -> pa.DataType:
+    """The type with every date or timestamp in it stored as the number it is (pyarrow casts to it)."""
+    if pa.types.is_date32(kind):
+        return pa.int32()
+    if pa.types.is_temporal(kind):
+        return pa.int64()
+    if pa.types.is_dictionary(kind):
+        return _as_numbers(kind.value_type)
+    if pa.types.is_map(kind):
+        return pa.map_(kind.key_type, _as_numbers(kind.item_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([kind.field(i).with_type(_as_numbers(kind.field(i).type)) for i in range(kind.num_fields)])
+    if pa.types.is_fixed_size_list(kind):
+        return pa.list_(_as_numbers(kind.value_type), kind.list_size)
+    if pa.types.is_large_list(kind):
+        return pa.large_list(_as_numbers(kind.value_type))
+    if pa.types.is_list(kind):
+        return pa.list_(_as_numbers(kind.value_type))
+    return kind
+
+
+def _off_rows(name: str, column: pa.Array) -> pl.DataFrame:
+    """The rows of a column holding a date outside YEARS (at any depth), with why: the first such value."""
+    found = []
+    for leaf, rows in _dated_leaves(column):
+        if (check := _off_calendar(leaf)) is not None and (off := check[0]).any():
+            found.append(pl.DataFrame({"row": rows[off], "number": check[1][off], "unit": check[2]}))
+    if not found:
+        return pl.DataFrame(schema={"row": pl.Int64, "reason": pl.String})
+    why = pl.format("{} '{}' ({} from 1970) is outside years {}-{}", pl.lit(name), "number", "unit",
+                    pl.lit(YEARS[0]), pl.lit(YEARS[1]))  # fmt: skip
+    return (
+        pl.concat(found)
+        .group_by("row", maintain_order=True)
+        .first()
+        .select(pl.col("row").cast(pl.Int64), why.alias("reason"))
+    )
+
+
+def read_parquet(
+    file_name: str, data: bytes, line: str, rename: Callable[[list[str]], list[str]]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The rows of a Parquet file as text with their row numbers (``line``), and those set aside with why.
 
-    Dates outside YEARS are found by pyarrow before Polars, which would panic turning them into
-    text; their rows are set aside (the value shown as the number it is stored as), the rest load.
+    Source columns are renamed by ``rename`` first, so none can be ``line`` however the file names
+    it. Dates outside YEARS, at any depth of a column, are found by pyarrow before Polars, which
+    would panic turning them into text; their rows are set aside (each such column shown as the
+    numbers the file stores), the rest load.
     """
     parquet = open_parquet(file_name, data)
-    temporal = [f.name for f in parquet.schema_arrow if pa.types.is_temporal(f.type)]
-    columns = parquet.read(columns=temporal).columns if temporal else []
-    checks = {name: check for name, col in zip(temporal, columns, strict=True) if (check := _off_calendar(col))}
-    checks = {name: check for name, check in checks.items() if check[0].any()}
-    if not checks:
-        frame = as_text(pl.read_parquet(data))
+    names = parquet.schema_arrow.names
+    names = dict(zip(names, rename(names), strict=True))
+    dated = [f.name for f in parquet.schema_arrow if _holds_dates(f.type)]
+    columns = parquet.read(columns=dated).columns if dated else []
+    offs = {
+        names[n]: off
+        for n, col in zip(dated, columns, strict=True)
+        if (off := _off_rows(n, col.combine_chunks())).height
+    }
+    if not offs:
+        frame = as_text(pl.read_parquet(data)).rename(names)
         return frame.with_row_index(line, offset=1).with_columns(pl.col(line).cast(pl.Int64)), _no_rows(line)
-    table = parquet.read()
-    reasons = pl.Series([None] * table.num_rows, dtype=pl.String)
-    for name, (off, numbers, unit) in reversed(checks.items()):
-        index = table.schema.get_field_index(name)
-        column = table.column(index)
-        table = table.set_column(index, name, pc.if_else(off.to_arrow(), pa.scalar(None, column.type), column))
-        why = pl.format("{} '{}' ({} from 1970) is outside years {}-{}", pl.lit(name), pl.lit(numbers), pl.lit(unit),
-                        pl.lit(YEARS[0]), pl.lit(YEARS[1]))  # fmt: skip
-        reasons = pl.select(pl.when(pl.lit(off)).then(why).otherwise(pl.lit(reasons))).to_series()
-    frame = as_text(pl.from_arrow(table)).with_columns(pl.int_range(1, table.num_rows + 1, dtype=pl.Int64).alias(line))
-    bad = reasons.is_not_null()
-    # The set-aside record shows each off-calendar value as the number the file stores.
-    shown = frame.filter(bad).with_columns(
-        pl.when(pl.lit(off.filter(bad)))
-        .then(pl.lit(numbers.filter(bad)).cast(pl.String))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name, (off, numbers, _) in checks.items()
+    table = parquet.read().rename_columns(list(names.values()))
+    # A row's reason is that of its first column holding an off-calendar date.
+    reasons = pl.concat(offs.values()).group_by("row", maintain_order=True).first().sort("row")
+    bad = np.zeros(table.num_rows, bool)
+    bad[reasons["row"].to_numpy()] = True
+    frame = as_text(pl.from_arrow(table.filter(pa.array(~bad))))
+    frame = frame.with_columns(pl.Series(line, np.flatnonzero(~bad) + 1, pl.Int64))
+    return frame, _set_aside(table.filter(pa.array(bad)), offs, reasons, line)
+
+
+def _set_aside(table: pa.Table, offs: dict[str, pl.DataFrame], reasons: pl.DataFrame, line: str) -> pl.DataFrame:
+    """The rejected rows' records: a column holding an off-calendar date shown as the numbers the file stores."""
+    rows = reasons["row"]
+    shown = {}
+    for name in offs:
+        off = rows.is_in(offs[name]["row"].implode())
+        column = table.column(name).combine_chunks()
+        numbers = as_text(pl.from_arrow(pa.table({name: column.cast(_as_numbers(column.type))})))[name]
+        dates = as_text(
+            pl.from_arrow(pa.table({name: pc.if_else(off.to_arrow(), pa.scalar(None, column.type), column)}))
+        )[name]
+        shown[name] = pl.select(pl.when(pl.lit(off)).then(pl.lit(numbers)).otherwise(pl.lit(dates))).to_series()
+    others = as_text(pl.from_arrow(table.drop_columns(list(offs))))
+    frame = pl.DataFrame([others[c] if c in others.columns else shown[c].alias(c) for c in table.column_names])
+    return frame.select(
+        (rows + 1).alias(line),
+        reasons["reason"],
+        pl.struct(table.column_names).struct.json_encode().alias("raw_record"),
     )
-    source = [c for c in frame.columns if c != line]
-    set_aside = shown.select(
-        line, pl.lit(reasons.filter(bad)).alias("reason"), pl.struct(source).struct.json_encode().alias("raw_record")
-    )
-    return frame.filter(~bad), set_aside
 
 
 def _no_rows(line: str) -> pl.DataFrame:
@@ -265,6 +357,11 @@ def as_text(frame: pl.DataFrame) -> pl.DataFrame:
             exprs.append(pl.col(name))
         elif isinstance(dtype, pl.Struct):
             exprs.append(pl.col(name).struct.json_encode())
+        elif isinstance(dtype, pl.Map):  # its entries, each as JSON, as a list of structs is shown
+            entries = pl.List(pl.Struct({"key": dtype.key, "value": dtype.value}))
+            exprs.append(pl.col(name).cast(entries).list.eval(pl.element().struct.json_encode()).list.join(","))
+        elif isinstance(dtype, (pl.List, pl.Array)) and isinstance(dtype.inner, pl.Struct):
+            exprs.append(pl.col(name).list.eval(pl.element().struct.json_encode()).list.join(","))
         elif isinstance(dtype, (pl.List, pl.Array)):
             exprs.append(pl.col(name).cast(pl.List(pl.String)).list.join(","))
         else:

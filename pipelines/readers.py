@@ -441,9 +441,8 @@ def _read_excel(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.Da
 
 
 def _stripped(frame: pl.DataFrame) -> pl.DataFrame:
-    """JSON keys and Parquet columns named as CSV headers are (stripped, repeats numbered): none is LINE."""
-    source = [c for c in frame.columns if c != LINE]
-    return frame.rename(dict(zip(source, _dedupe_headers(source), strict=True)))
+    """JSON keys named as CSV headers are (stripped, repeats numbered), before LINE is added: none is LINE."""
+    return frame.rename(dict(zip(frame.columns, _dedupe_headers(frame.columns), strict=True)))
 
 
 def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
@@ -682,8 +681,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
         if file_format == "xls":
             raise IngestError(file_name, "old Excel 97-2003 .xls format; save it as .xlsx or CSV")
         if file_format == "parquet":
-            frame, off_calendar = guards.read_parquet(file_name, data, LINE)
-            return RawExport(_stripped(frame), file_name, "parquet", "binary", None, 0, off_calendar)
+            frame, off_calendar = guards.read_parquet(file_name, data, LINE, _dedupe_headers)
+            return RawExport(frame, file_name, "parquet", "binary", None, 0, off_calendar)
         if file_format == "excel":
             frame, header_line, repeated = _read_excel(file_name, data, sheet)
             return RawExport(frame, file_name, "excel", "binary", None, header_line, repeated_headers=repeated)

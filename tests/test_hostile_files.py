@@ -284,3 +284,61 @@ def test_the_line_scan_names_the_first_long_line_wherever_the_chunks_are_cut(mon
     ]:
         for end in ("\n", "\r\n"):
             assert guards.first_long_line(end.join(lines).encode(), 5) == expected
+
+
+NESTED_DATES = {  # (the values, the first off-calendar one as Parquet stores it, the column as shown)
+    "list": (pa.array([[10**13], [1]], pa.list_(pa.timestamp("s"))), "10000000000000000", "10000000000000000"),
+    "struct": (pa.array([{"t": 10**13}, {"t": 1}], pa.struct([("t", pa.timestamp("s"))])), "10000000000000000",
+               '{"t":10000000000000000}'),
+    "map": (pa.array([[("k", 10**16)], [("k", 1)]], pa.map_(pa.string(), pa.timestamp("ms"))), "10000000000000000",
+            '{"key":"k","value":10000000000000000}'),
+    "fixed list": (pa.array([[1, 10**16], [1, 2]], pa.list_(pa.timestamp("ms"), 2)), "10000000000000000",
+                   "1,10000000000000000"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("backtrace", [None, "1"])
+@pytest.mark.parametrize("kind", sorted(NESTED_DATES))
+def test_a_nested_parquet_date_past_the_calendar_rejects_only_its_row_with_nothing_on_stderr(tmp_path, kind, backtrace):
+    values, number, shown = NESTED_DATES[kind]
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"ticket id": ["T1", "T2"], "created at": ["2026-09-01 09:00"] * 2, "ts": values}), path)
+    db = tmp_path / "w.duckdb"
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}  # the environment may set it
+    env |= {"RUST_BACKTRACE": backtrace} if backtrace else {}
+    cli = [sys.executable, "-m", "pipelines.cli", "ingest", str(path), "--kind", "tickets", "--tz", "UTC"]
+    done = subprocess.run(
+        [*cli, "--db", str(db), "--json"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+    assert (done.returncode, done.stderr) == (0, "")  # no panic lines from Polars
+    summary = json.loads(done.stdout)
+    assert (summary["rows_read"], summary["rows_loaded"], summary["rows_rejected"]) == (2, 1, 1)
+    with duckdb.connect(str(db)) as con:
+        ((line, reason, raw),) = con.sql("SELECT line_number, reason, raw_record FROM rejected_rows").fetchall()
+        loaded = con.sql("SELECT ticket_id FROM tickets").fetchall()
+    # Parquet keeps seconds as milliseconds: the value is shown as the file stores it.
+    assert (line, reason, loaded) == (1, f"ts '{number}' (ms from 1970) is outside years 1-9999", [("T2",)])
+    record = json.loads(raw)
+    assert (record["ticket id"], record["ts"]) == ("T1", shown)
+
+
+SPACE_LINE = {"ticket id": ["T1", "T2"], "created at": ["2026-09-01 09:00", "not a date"], " __line": ["a", "b"]}
+
+
+@pytest.mark.parametrize("name", ["space.parquet", "space.json", "space.jsonl", "space.csv"])
+def test_a_source_column_named_like_the_line_column_after_a_space_is_kept(con, tmp_path, name):
+    path = tmp_path / name
+    records = [dict(zip(SPACE_LINE, row, strict=True)) for row in zip(*SPACE_LINE.values(), strict=True)]
+    if name.endswith(".parquet"):
+        pq.write_table(pa.table(SPACE_LINE), path)
+    elif name.endswith(".csv"):
+        path.write_text(
+            "\n".join(",".join(r) for r in [list(SPACE_LINE), *map(list, map(dict.values, records))]) + "\n"
+        )
+    else:
+        path.write_text(json.dumps(records) if name.endswith(".json") else "\n".join(map(json.dumps, records)) + "\n")
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+    assert json.loads(con.sql("SELECT attributes FROM tickets").fetchall()[0][0]) == {"__line": "a"}
+    raw = con.sql("SELECT raw_record FROM rejected_rows").fetchall()[0][0]
+    assert json.loads(raw) == {"ticket id": "T2", "created at": "not a date", "__line": "b"}
