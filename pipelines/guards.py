@@ -13,7 +13,6 @@ The text scans stream over the bytes in chunks, vectorised, so they cost little 
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +23,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import limits
 from pipelines.errors import IngestError
 
-NESTING_ENV = "CSAT_RADAR_MAX_NESTING"
-FIELD_ENV = "CSAT_RADAR_MAX_FIELD_MB"
+NESTING_ENV, FIELD_ENV = limits.NESTING.env, limits.FIELD_MB.env
 CHUNK = 4 * 1024 * 1024
 # pyarrow refuses Parquet schemas nested deeper than this itself (cleanly, while reading the footer).
 PYARROW_PARQUET_DEPTH = 100
@@ -35,17 +34,12 @@ PYARROW_PARQUET_DEPTH = 100
 
 def max_nesting() -> int:
     """Levels of nesting a JSON record or Parquet column may have: real exports have a few."""
-    return int(os.environ.get(NESTING_ENV, "64"))
+    return int(limits.NESTING.value())
 
 
 def max_field_bytes() -> int:
     """The longest field (and line) a text table may hold: 32 MB unless CSAT_RADAR_MAX_FIELD_MB says."""
-    return int(float(os.environ.get(FIELD_ENV, "32")) * 1024 * 1024)
-
-
-# Python's csv module refuses fields over 128 KB; exports hold long texts (a pasted e-mail thread).
-# Each read sets the limit again, from the environment as it is then.
-csv.field_size_limit(max_field_bytes())
+    return limits.FIELD_MB.bytes()
 
 
 def _too_deep(file_name: str, file_format: str, depth: str) -> IngestError:

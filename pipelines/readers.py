@@ -13,7 +13,6 @@ import csv
 import io
 import itertools
 import json
-import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import guards
+from pipelines import guards, limits
 from pipelines.errors import IngestError
 
 LINE = " __line"
@@ -349,13 +348,9 @@ def _file_lines(path: Path, skip: int, strict: bool = False) -> Iterator[str]:
         yield from itertools.islice(handle, skip, None)
 
 
-def _megabytes(limit: str, default: float) -> int:
-    return int(float(os.environ.get(limit, default)) * 1024 * 1024)
-
-
 # Uploaded bytes (the app's files) and a workbook's unpacked content are refused above these
 # sizes; the command line reads files of any size from disk, in parts.
-MAX_UPLOAD_ENV, MAX_EXCEL_ENV = "CSAT_RADAR_MAX_UPLOAD_MB", "CSAT_RADAR_MAX_EXCEL_MB"
+MAX_UPLOAD_ENV, MAX_EXCEL_ENV = limits.UPLOAD_MB.env, limits.EXCEL_MB.env
 # Real workbooks unpack to a few times their size; a zip bomb to thousands of times.
 MAX_EXCEL_RATIO = 100
 
@@ -372,7 +367,7 @@ def _check_workbook(name: str, data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if not any(n.startswith("xl/") for n in archive.namelist()):
                 raise IngestError(name, "a zip archive, not an Excel workbook")
-            limit = _megabytes(MAX_EXCEL_ENV, 1024)
+            limit = limits.EXCEL_MB.bytes()
             budget = min(limit, MAX_EXCEL_RATIO * max(len(data), 1024 * 1024))
             unpacked = sum(entry.file_size for entry in archive.infolist())
             refusal = f"(limit {limit / 1024 / 1024:,.0f} MB, {MAX_EXCEL_RATIO}x its size); refused unread"
@@ -405,6 +400,7 @@ def _tables(sheets: dict[str, pl.DataFrame]) -> list[str]:
 
 def workbook_tables(name: str, data: bytes) -> list[str]:
     """The sheets of a workbook that hold a table, for choosing one to load."""
+    limits.check(name)
     return _tables(_sheets(name, data))
 
 
@@ -462,9 +458,9 @@ def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
     return guards.as_text(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
 
 
-# Files at least this large (CSAT_RADAR_STREAM_MB megabytes) are read in parts of STREAM_ROWS
-# records, so memory stays bounded.
-STREAM_BYTES = int(float(os.environ.get("CSAT_RADAR_STREAM_MB", "64")) * 1024 * 1024)
+# Files at least this large (CSAT_RADAR_STREAM_MB megabytes, unless set here) are read in parts of
+# STREAM_ROWS records, so memory stays bounded.
+STREAM_BYTES: int | None = None
 STREAM_ROWS = 200_000
 TRANSCODE_CHUNK = 16 * 1024 * 1024
 
@@ -578,7 +574,7 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
     Encodings other than UTF-8 are transcoded into ``workdir`` part by part first, so the
     reader never holds the whole file.
     """
-    if path.stat().st_size < STREAM_BYTES:
+    if path.stat().st_size < (limits.STREAM_MB.bytes() if STREAM_BYTES is None else STREAM_BYTES):
         return None
     csv.field_size_limit(guards.max_field_bytes())
     with path.open("rb") as handle:
@@ -649,9 +645,10 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
 
     ``sheet`` names the sheet of a workbook to read (other formats have none).
     """
+    file_name = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
+    limits.check(file_name)
     if isinstance(source, (str, Path)):
         path = Path(source)
-        file_name = file_name or path.name
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
@@ -662,8 +659,7 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
             raise IngestError(file_name, "permission denied") from exc
     else:
         data = source
-        file_name = file_name or "upload"
-        limit = _megabytes(MAX_UPLOAD_ENV, 1024)
+        limit = limits.UPLOAD_MB.bytes()
         if len(data) > limit:
             raise IngestError(
                 file_name,

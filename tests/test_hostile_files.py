@@ -342,3 +342,37 @@ def test_a_source_column_named_like_the_line_column_after_a_space_is_kept(con, t
     assert json.loads(con.sql("SELECT attributes FROM tickets").fetchall()[0][0]) == {"__line": "a"}
     raw = con.sql("SELECT raw_record FROM rejected_rows").fetchall()[0][0]
     assert json.loads(raw) == {"ticket id": "T2", "created at": "not a date", "__line": "b"}
+
+
+BAD_SETTINGS = [
+    ("CSAT_RADAR_MAX_FIELD_MB", "abc", "a number above 0"),
+    ("CSAT_RADAR_MAX_FIELD_MB", "-1", "a number above 0"),
+    ("CSAT_RADAR_STREAM_MB", "x", "a number of 0 or more"),
+    ("CSAT_RADAR_MAX_NESTING", "abc", "a whole number above 0"),
+    ("CSAT_RADAR_MAX_NESTING", "2.5", "a whole number above 0"),
+    ("CSAT_RADAR_MAX_UPLOAD_MB", "inf", "a number above 0"),
+    ("CSAT_RADAR_MAX_EXCEL_MB", "0", "a number above 0"),
+    ("CSAT_RADAR_MAX_DURATION_DAYS", "-5", "a whole number above 0"),
+]
+
+
+@pytest.mark.parametrize(("env", "value", "must_be"), BAD_SETTINGS)
+def test_a_bad_limit_setting_is_refused_in_one_line_naming_the_variable(tmp_path, env, value, must_be):
+    path = tmp_path / "fine.jsonl"
+    path.write_text(RECORD % "1" + "\n")
+    db = tmp_path / "w.duckdb"
+    done = run_cli("ingest", str(path), "--kind", "tickets", "--tz", "UTC", "--db", str(db), env={env: value})
+    assert (done.returncode, done.stderr, done.stdout) == (
+        2,
+        f"csat-radar: fine.jsonl: {env} '{value}' is not {must_be}\n",
+        "",
+    )
+    assert _batches(db) == 0
+
+
+@pytest.mark.parametrize(("env", "value", "must_be"), BAD_SETTINGS[:1])
+def test_the_upload_page_s_preview_refuses_a_bad_limit_setting_in_one_line(monkeypatch, env, value, must_be):
+    monkeypatch.setenv(env, value)
+    with pytest.raises(IngestError) as refused:
+        preview_file((RECORD % "1" + "\n").encode(), "tickets", "fine.jsonl")
+    assert str(refused.value) == f"fine.jsonl: {env} '{value}' is not {must_be}"
