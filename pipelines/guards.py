@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,15 +85,30 @@ _NOT_MARKS = bytes(b for b in range(256) if b not in b'"{}[]')
 
 
 def json_depth(source: bytes | memoryview | Path) -> int:
-    """How deep the brackets of JSON text nest, counting only those outside strings.
+    """How deep the brackets of JSON text nest, counting only those outside strings."""
+    return json_scan(source)[0]
 
-    Escapes (a backslash and the byte after it) are removed first, so every quote left opens
-    or closes a string; of the rest only quotes and brackets are kept, and counted by numpy.
+
+def json_scan(source: bytes | memoryview | Path) -> tuple[int, int]:
+    """How deep the brackets of JSON text nest (outside strings), and how long its longest string is, in one pass.
+
+    Escapes (a backslash and the byte after it) are blanked first, so every quote left opens or
+    closes a string and lengths stay as stored; of the rest only quotes and brackets are kept
+    for the depth, counted by numpy, and the quotes' positions give the strings' lengths.
     """
     depth, deepest, in_string, escaped_next = 0, 0, 0, False
+    longest, opened, offset = 0, 0, 0  # ``opened``: where the string still open began, from the start
     for chunk in _chunks(source):
-        plain = _ESCAPE.sub(b"", chunk[1:] if escaped_next else chunk)
+        plain = _ESCAPE.sub(b"__", b"_" + chunk[1:] if escaped_next else chunk)
         escaped_next = plain.endswith(b"\\")  # a backslash whose escaped byte opens the next chunk
+        quoted = np.flatnonzero(_array(plain) == QUOTE) + offset
+        bounds = np.concatenate(([opened], quoted)) if in_string else quoted
+        if bounds.size > 1:
+            longest = max(longest, int((bounds[1::2] - bounds[:-1:2][: bounds[1::2].size]).max()) - 1)
+        opened = int(bounds[-1]) if bounds.size % 2 else opened
+        offset += len(plain)
+        if bounds.size % 2:  # a string still open at the chunk's end is as long as it is so far
+            longest = max(longest, offset - opened - 1)
         marks = np.frombuffer(plain.translate(None, _NOT_MARKS), np.uint8)
         if not marks.size:
             continue
@@ -101,14 +117,22 @@ def json_depth(source: bytes | memoryview | Path) -> int:
         levels = depth + np.cumsum(np.where(inside, 0, _STEP[marks]), dtype=np.int64)
         deepest = max(deepest, int(levels.max()))
         depth, in_string = int(levels[-1]), (in_string + int(np.count_nonzero(quotes))) % 2
-    return deepest
+    return deepest, longest
 
 
 def check_json(file_name: str, file_format: str, data: bytes) -> None:
-    """IngestError when JSON text nests deeper than the limit, before a reader that would crash sees it."""
-    depth = json_depth(data)
+    """IngestError when JSON text nests deeper than the limit or holds a string longer than a field may be.
+
+    Both before a reader sees it: it would crash on the nesting, and copy the string many times
+    (a 200 MB string in an array took 2.8 GB to load).
+    """
+    depth, longest = json_scan(data)
     if depth > max_nesting():
         raise _too_deep(file_name, file_format, f"{depth:,}")
+    if longest > max_field_bytes():
+        limit = max_field_bytes() / 1024 / 1024
+        raise IngestError(file_name, f"cannot read as {file_format}: a string longer than {limit:,g} MB "
+                                     f"(the limit, {FIELD_ENV})")  # fmt: skip
 
 
 def _array(chunk: bytes) -> np.ndarray:
@@ -137,6 +161,40 @@ def check_lines(file_name: str, source: bytes | memoryview | Path) -> None:
     """IngestError naming the first line longer than a field may be (a record's fields are on its lines)."""
     if (line := first_long_line(source, max_field_bytes())) is not None:
         raise field_too_long(file_name, line)
+
+
+def _run_over(chunks: Iterable[bytes], end: int, limit: int) -> bool:
+    """Whether a stretch of bytes without ``end`` is longer than ``limit``, reading no further than it."""
+    run = 0
+    for chunk in map(_array, chunks):
+        ends = np.flatnonzero(chunk == end)
+        stretches = np.diff(ends, prepend=-1 - run) - 1 if ends.size else np.array([run + chunk.size])
+        run = chunk.size - 1 - int(ends[-1]) if ends.size else run + chunk.size
+        if int(stretches.max()) > limit or run > limit:
+            return True
+    return False
+
+
+def unpacked_entries(file_name: str, archive: zipfile.ZipFile) -> str | None:
+    """Every entry of a workbook unpacked once, 4 MB at a time: the first that does not match its stated
+    size and checksum (the Excel reader would believe it), or None.
+
+    IngestError when a cell's text is longer than a field may be: text in the XML runs between
+    tags, and the Excel reader holds such a cell many times over (a 95 MB cell took 1 GB).
+    """
+    limit = max_field_bytes()
+    for entry in archive.infolist():
+        try:
+            with archive.open(entry) as handle:
+                chunks = iter(lambda: handle.read(CHUNK), b"")
+                if entry.filename.endswith(".xml") and _run_over(chunks, ord("<"), limit):
+                    raise IngestError(file_name, f"the workbook holds a cell longer than {limit / 1024 / 1024:,g} MB "
+                                                 f"(the limit, {FIELD_ENV}); refused unread")  # fmt: skip
+                for _ in chunks:  # the rest, read for its checksum
+                    pass
+        except zipfile.BadZipFile:
+            return entry.filename
+    return None
 
 
 def within_limit(reader, first_line: int) -> Iterator[list[str]]:

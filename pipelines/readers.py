@@ -374,8 +374,8 @@ def _check_workbook(name: str, data: bytes) -> None:
             if unpacked > budget:
                 raise IngestError(name, f"the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MB {refusal}")
             # The sizes an archive states can lie, and the Excel reader believes the data; every entry
-            # unpacked once (1 MB at a time) against its stated size and checksum shows a lie.
-            if (lying := archive.testzip()) is not None:
+            # unpacked once against its stated size and checksum shows a lie (and a cell over the field limit).
+            if (lying := guards.unpacked_entries(name, archive)) is not None:
                 raise IngestError(name, f"damaged Excel file ({lying} does not match its stated size and checksum)")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc

@@ -117,7 +117,19 @@ def test_the_depth_scan_agrees_with_a_json_parser_wherever_the_chunks_are_cut(mo
         'plain \\\\\\" text',
     ]
     for value in values:
-        assert guards.json_depth(json.dumps(value).encode()) == _reference_depth(value)
+        assert guards.json_scan(json.dumps(value).encode()) == (_reference_depth(value), _longest_string(value))
+
+
+def _longest_string(value) -> int:
+    """The longest string (key or value) as JSON stores it, escapes and all, without its quotes."""
+    stack, longest = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            longest = max(longest, len(json.dumps(item)) - 2)
+        elif isinstance(item, (list, dict)):
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return longest
 
 
 def _reference_depth(value) -> int:
@@ -376,3 +388,61 @@ def test_the_upload_page_s_preview_refuses_a_bad_limit_setting_in_one_line(monke
     with pytest.raises(IngestError) as refused:
         preview_file((RECORD % "1" + "\n").encode(), "tickets", "fine.jsonl")
     assert str(refused.value) == f"fine.jsonl: {env} '{value}' is not {must_be}"
+
+
+def _json_with_long_string(path: Path, megabytes: float) -> None:
+    records = [{"ticket id": "T1", "created at": "2026-09-01 09:00", "note": "x" * int(megabytes * 1024 * 1024)},
+               {"ticket id": "T2", "created at": "2026-09-01 09:00", "note": "short"}]  # fmt: skip
+    path.write_text(json.dumps(records))
+
+
+def _workbook_with_long_cell(path: Path, megabytes: float) -> None:
+    """A workbook whose note cell holds ``megabytes`` of text: Excel stops at 32,767 characters, an export may not."""
+    import io
+    import zipfile
+
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer)
+    sheet = workbook.add_worksheet()
+    for row, values in enumerate([["ticket id", "created at", "note"], ["T1", "2026-09-01 09:00", "PLACEHOLDER"],
+                                  ["T2", "2026-09-01 09:00", "short"]]):  # fmt: skip
+        sheet.write_row(row, 0, values)
+    workbook.close()
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            data = source.read(entry)
+            long = b"x" * int(megabytes * 1024 * 1024)
+            target.writestr(
+                entry.filename, data.replace(b"PLACEHOLDER", long) if "sharedStrings" in entry.filename else data
+            )
+
+
+LONG_VALUE = {"long.json": _json_with_long_string, "long.xlsx": _workbook_with_long_cell}
+
+
+@pytest.mark.parametrize("name", sorted(LONG_VALUE))
+def test_a_json_string_or_excel_cell_over_the_field_limit_is_refused_in_one_line(tmp_path, name):
+    path = tmp_path / name
+    LONG_VALUE[name](path, 3)
+    db = tmp_path / "w.duckdb"
+    env = {"CSAT_RADAR_MAX_FIELD_MB": "1"}
+    done = run_cli("ingest", str(path), "--kind", "tickets", "--tz", "UTC", "--db", str(db), env=env)
+    problem = {
+        "long.json": "cannot read as json: a string longer than 1 MB (the limit, CSAT_RADAR_MAX_FIELD_MB)",
+        "long.xlsx": "the workbook holds a cell longer than 1 MB (the limit, CSAT_RADAR_MAX_FIELD_MB); refused unread",
+    }[name]
+    assert (done.returncode, done.stderr, done.stdout) == (2, f"csat-radar: {name}: {problem}\n", "")
+    assert _batches(db) == 0
+
+
+@pytest.mark.parametrize("name", sorted(LONG_VALUE))
+def test_a_json_string_or_excel_cell_under_the_field_limit_loads_whole(con, tmp_path, monkeypatch, name):
+    monkeypatch.setenv("CSAT_RADAR_MAX_FIELD_MB", "1")
+    path = tmp_path / name
+    LONG_VALUE[name](path, 0.9)
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded) == (2, 2)
+    notes = con.sql("SELECT json_extract_string(attributes, '$.note') FROM tickets ORDER BY ticket_id").fetchall()
+    assert [len(note) for (note,) in notes] == [int(0.9 * 1024 * 1024), 5]
