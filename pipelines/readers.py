@@ -109,6 +109,8 @@ def sniff_format(name: str, data: bytes) -> str:
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return "xls"
     head = data[:SNIFF_BYTES].lstrip(codecs.BOM_UTF8).lstrip()
+    if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):  # JSON told by its start
+        head = data[2:SNIFF_BYTES].decode(detect_encoding(data[:2])[0], "ignore").encode().lstrip()
     suffix = Path(name).suffix.lower()
     if head[:1] == b"[" or (head[:1] == b"{" and suffix == ".json"):
         return "json"

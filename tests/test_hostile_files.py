@@ -446,3 +446,29 @@ def test_a_json_string_or_excel_cell_under_the_field_limit_loads_whole(con, tmp_
     assert (result.rows_read, result.rows_loaded) == (2, 2)
     notes = con.sql("SELECT json_extract_string(attributes, '$.note') FROM tickets ORDER BY ticket_id").fetchall()
     assert [len(note) for (note,) in notes] == [int(0.9 * 1024 * 1024), 5]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])  # Python's utf-16 writes a little-endian mark
+@pytest.mark.parametrize("name", ["u16.json", "u16.jsonl"])
+def test_utf16_json_with_a_byte_order_mark_is_read_as_json(con, tmp_path, name, encoding):
+    records = [{"ticket id": "T1", "created at": "2026-09-01 09:00", "note": "été 中文"},
+               {"ticket id": "T2", "created at": "2026-09-01 10:00", "note": "b"}]  # fmt: skip
+    text = (
+        json.dumps(records, ensure_ascii=False)
+        if name.endswith(".json")
+        else "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    )
+    path = tmp_path / name
+    path.write_bytes((b"\xfe\xff" if encoding == "utf-16-be" else b"") + text.encode(encoding))
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.file_format, result.rows_read, result.rows_loaded) == (name.split(".")[1], 2, 2)
+    notes = con.sql("SELECT ticket_id, json_extract_string(attributes, '$.note') FROM tickets ORDER BY 1").fetchall()
+    assert notes == [("T1", "été 中文"), ("T2", "b")]
+
+
+def test_utf16_json_lines_nested_hundreds_deep_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "deep16.jsonl"
+    path.write_bytes((RECORD % _nested(600) + "\n").encode("utf-16"))
+    with pytest.raises(IngestError) as refused:
+        preview_file(path.read_bytes(), "tickets", "deep16.jsonl")
+    assert str(refused.value) == "deep16.jsonl: " + REFUSAL.format("jsonl", "601")
