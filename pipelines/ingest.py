@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
+from pipelines import limits
 from pipelines.errors import IngestError
 from pipelines.load import (
     BatchMeta,
@@ -118,6 +119,7 @@ def _ingest(
     if kind not in KINDS:
         raise IngestError(label, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
     scale = _scale_name(label, scale)
+    limits.check(label)  # before a file is opened, streamed or not
     if sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
             stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))

@@ -13,7 +13,6 @@ import csv
 import io
 import itertools
 import json
-import os
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines import guards
+from pipelines import guards, limits
 from pipelines.errors import IngestError
 
 LINE = " __line"
@@ -110,6 +109,8 @@ def sniff_format(name: str, data: bytes) -> str:
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         return "xls"
     head = data[:SNIFF_BYTES].lstrip(codecs.BOM_UTF8).lstrip()
+    if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):  # JSON told by its start
+        head = data[2:SNIFF_BYTES].decode(detect_encoding(data[:2])[0], "ignore").encode().lstrip()
     suffix = Path(name).suffix.lower()
     if head[:1] == b"[" or (head[:1] == b"{" and suffix == ".json"):
         return "json"
@@ -349,13 +350,9 @@ def _file_lines(path: Path, skip: int, strict: bool = False) -> Iterator[str]:
         yield from itertools.islice(handle, skip, None)
 
 
-def _megabytes(limit: str, default: float) -> int:
-    return int(float(os.environ.get(limit, default)) * 1024 * 1024)
-
-
 # Uploaded bytes (the app's files) and a workbook's unpacked content are refused above these
 # sizes; the command line reads files of any size from disk, in parts.
-MAX_UPLOAD_ENV, MAX_EXCEL_ENV = "CSAT_RADAR_MAX_UPLOAD_MB", "CSAT_RADAR_MAX_EXCEL_MB"
+MAX_UPLOAD_ENV, MAX_EXCEL_ENV = limits.UPLOAD_MB.env, limits.EXCEL_MB.env
 # Real workbooks unpack to a few times their size; a zip bomb to thousands of times.
 MAX_EXCEL_RATIO = 100
 
@@ -372,15 +369,15 @@ def _check_workbook(name: str, data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if not any(n.startswith("xl/") for n in archive.namelist()):
                 raise IngestError(name, "a zip archive, not an Excel workbook")
-            limit = _megabytes(MAX_EXCEL_ENV, 1024)
+            limit = limits.EXCEL_MB.bytes()
             budget = min(limit, MAX_EXCEL_RATIO * max(len(data), 1024 * 1024))
             unpacked = sum(entry.file_size for entry in archive.infolist())
             refusal = f"(limit {limit / 1024 / 1024:,.0f} MB, {MAX_EXCEL_RATIO}x its size); refused unread"
             if unpacked > budget:
                 raise IngestError(name, f"the workbook unpacks to {unpacked / 1024 / 1024:,.0f} MB {refusal}")
             # The sizes an archive states can lie, and the Excel reader believes the data; every entry
-            # unpacked once (1 MB at a time) against its stated size and checksum shows a lie.
-            if (lying := archive.testzip()) is not None:
+            # unpacked once against its stated size and checksum shows a lie (and a cell over the field limit).
+            if (lying := guards.unpacked_entries(name, archive)) is not None:
                 raise IngestError(name, f"damaged Excel file ({lying} does not match its stated size and checksum)")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
         raise IngestError(name, "damaged Excel file (not a valid .xlsx archive)") from exc
@@ -405,6 +402,7 @@ def _tables(sheets: dict[str, pl.DataFrame]) -> list[str]:
 
 def workbook_tables(name: str, data: bytes) -> list[str]:
     """The sheets of a workbook that hold a table, for choosing one to load."""
+    limits.check(name)
     return _tables(_sheets(name, data))
 
 
@@ -441,9 +439,8 @@ def _read_excel(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.Da
 
 
 def _stripped(frame: pl.DataFrame) -> pl.DataFrame:
-    """JSON keys and Parquet columns named as CSV headers are (stripped, repeats numbered): none is LINE."""
-    source = [c for c in frame.columns if c != LINE]
-    return frame.rename(dict(zip(source, _dedupe_headers(source), strict=True)))
+    """JSON keys named as CSV headers are (stripped, repeats numbered), before LINE is added: none is LINE."""
+    return frame.rename(dict(zip(frame.columns, _dedupe_headers(frame.columns), strict=True)))
 
 
 def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
@@ -463,9 +460,9 @@ def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
     return guards.as_text(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
 
 
-# Files at least this large (CSAT_RADAR_STREAM_MB megabytes) are read in parts of STREAM_ROWS
-# records, so memory stays bounded.
-STREAM_BYTES = int(float(os.environ.get("CSAT_RADAR_STREAM_MB", "64")) * 1024 * 1024)
+# Files at least this large (CSAT_RADAR_STREAM_MB megabytes, unless set here) are read in parts of
+# STREAM_ROWS records, so memory stays bounded.
+STREAM_BYTES: int | None = None
 STREAM_ROWS = 200_000
 TRANSCODE_CHUNK = 16 * 1024 * 1024
 
@@ -579,7 +576,7 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
     Encodings other than UTF-8 are transcoded into ``workdir`` part by part first, so the
     reader never holds the whole file.
     """
-    if path.stat().st_size < STREAM_BYTES:
+    if path.stat().st_size < (limits.STREAM_MB.bytes() if STREAM_BYTES is None else STREAM_BYTES):
         return None
     csv.field_size_limit(guards.max_field_bytes())
     with path.open("rb") as handle:
@@ -650,9 +647,10 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
 
     ``sheet`` names the sheet of a workbook to read (other formats have none).
     """
+    file_name = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
+    limits.check(file_name)
     if isinstance(source, (str, Path)):
         path = Path(source)
-        file_name = file_name or path.name
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
@@ -663,8 +661,7 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
             raise IngestError(file_name, "permission denied") from exc
     else:
         data = source
-        file_name = file_name or "upload"
-        limit = _megabytes(MAX_UPLOAD_ENV, 1024)
+        limit = limits.UPLOAD_MB.bytes()
         if len(data) > limit:
             raise IngestError(
                 file_name,
@@ -682,8 +679,8 @@ def read_export(source: str | Path | bytes, file_name: str | None = None, sheet:
         if file_format == "xls":
             raise IngestError(file_name, "old Excel 97-2003 .xls format; save it as .xlsx or CSV")
         if file_format == "parquet":
-            frame, off_calendar = guards.read_parquet(file_name, data, LINE)
-            return RawExport(_stripped(frame), file_name, "parquet", "binary", None, 0, off_calendar)
+            frame, off_calendar = guards.read_parquet(file_name, data, LINE, _dedupe_headers)
+            return RawExport(frame, file_name, "parquet", "binary", None, 0, off_calendar)
         if file_format == "excel":
             frame, header_line, repeated = _read_excel(file_name, data, sheet)
             return RawExport(frame, file_name, "excel", "binary", None, header_line, repeated_headers=repeated)

@@ -7,13 +7,12 @@ answer or complaint), ``rows`` one row per accepted source record with the key i
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from pipelines import scales
+from pipelines import limits, scales
 from pipelines.errors import IngestError
 from pipelines.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.profiles import Profile
@@ -47,7 +46,6 @@ STATUS_VOCABULARY = {
 FUTURE_TOLERANCE = timedelta(days=1)
 # A first response or resolution later than this after creation is a date error (a wrong year,
 # a placeholder like 2099), not a slow ticket; CSAT_RADAR_MAX_DURATION_DAYS raises it.
-MAX_PLAUSIBLE_DAYS = int(os.environ.get("CSAT_RADAR_MAX_DURATION_DAYS", "365"))
 
 
 @dataclass(frozen=True)
@@ -339,6 +337,7 @@ def stage(
         row_checks.insert(
             0, (pl.when(garbled).then(pl.lit(f"bytes that are not valid {encoding} in the record")), None)
         )
+    most_days = int(limits.DURATION_DAYS.value())
     for later in ("first_response_at", "resolved_at", "closed_at"):
         if later in typed.columns and time_column == "created_at":
             row_checks.append(
@@ -350,12 +349,12 @@ def stage(
             days = (pl.col(later) - pl.col("created_at")).dt.total_days()
             row_checks.append(
                 (
-                    pl.when(days > MAX_PLAUSIBLE_DAYS).then(
+                    pl.when(days > most_days).then(
                         pl.format(
                             "{} {} days after created_at (more than {}: check the dates)",
                             pl.lit(later),
                             days,
-                            pl.lit(MAX_PLAUSIBLE_DAYS),
+                            pl.lit(most_days),
                         )
                     ),
                     later,

@@ -173,10 +173,10 @@ def test_an_upload_over_the_size_limit_is_refused_unread(monkeypatch):
 
 
 def test_the_upload_limit_is_one_gigabyte_unless_configured(monkeypatch):
-    from pipelines import readers
+    from pipelines import limits
 
     monkeypatch.delenv("CSAT_RADAR_MAX_UPLOAD_MB", raising=False)
-    assert readers._megabytes(readers.MAX_UPLOAD_ENV, 1024) == 1024**3
+    assert limits.UPLOAD_MB.bytes() == 1024**3
     config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == 1024  # the browser refuses bigger files before they are sent
 

@@ -117,7 +117,19 @@ def test_the_depth_scan_agrees_with_a_json_parser_wherever_the_chunks_are_cut(mo
         'plain \\\\\\" text',
     ]
     for value in values:
-        assert guards.json_depth(json.dumps(value).encode()) == _reference_depth(value)
+        assert guards.json_scan(json.dumps(value).encode()) == (_reference_depth(value), _longest_string(value))
+
+
+def _longest_string(value) -> int:
+    """The longest string (key or value) as JSON stores it, escapes and all, without its quotes."""
+    stack, longest = [value], 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            longest = max(longest, len(json.dumps(item)) - 2)
+        elif isinstance(item, (list, dict)):
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return longest
 
 
 def _reference_depth(value) -> int:
@@ -284,3 +296,179 @@ def test_the_line_scan_names_the_first_long_line_wherever_the_chunks_are_cut(mon
     ]:
         for end in ("\n", "\r\n"):
             assert guards.first_long_line(end.join(lines).encode(), 5) == expected
+
+
+NESTED_DATES = {  # (the values, the first off-calendar one as Parquet stores it, the column as shown)
+    "list": (pa.array([[10**13], [1]], pa.list_(pa.timestamp("s"))), "10000000000000000", "10000000000000000"),
+    "struct": (pa.array([{"t": 10**13}, {"t": 1}], pa.struct([("t", pa.timestamp("s"))])), "10000000000000000",
+               '{"t":10000000000000000}'),
+    "map": (pa.array([[("k", 10**16)], [("k", 1)]], pa.map_(pa.string(), pa.timestamp("ms"))), "10000000000000000",
+            '{"key":"k","value":10000000000000000}'),
+    "fixed list": (pa.array([[1, 10**16], [1, 2]], pa.list_(pa.timestamp("ms"), 2)), "10000000000000000",
+                   "1,10000000000000000"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("backtrace", [None, "1"])
+@pytest.mark.parametrize("kind", sorted(NESTED_DATES))
+def test_a_nested_parquet_date_past_the_calendar_rejects_only_its_row_with_nothing_on_stderr(tmp_path, kind, backtrace):
+    values, number, shown = NESTED_DATES[kind]
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"ticket id": ["T1", "T2"], "created at": ["2026-09-01 09:00"] * 2, "ts": values}), path)
+    db = tmp_path / "w.duckdb"
+    env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}  # the environment may set it
+    env |= {"RUST_BACKTRACE": backtrace} if backtrace else {}
+    cli = [sys.executable, "-m", "pipelines.cli", "ingest", str(path), "--kind", "tickets", "--tz", "UTC"]
+    done = subprocess.run(
+        [*cli, "--db", str(db), "--json"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
+    )
+    assert (done.returncode, done.stderr) == (0, "")  # no panic lines from Polars
+    summary = json.loads(done.stdout)
+    assert (summary["rows_read"], summary["rows_loaded"], summary["rows_rejected"]) == (2, 1, 1)
+    with duckdb.connect(str(db)) as con:
+        ((line, reason, raw),) = con.sql("SELECT line_number, reason, raw_record FROM rejected_rows").fetchall()
+        loaded = con.sql("SELECT ticket_id FROM tickets").fetchall()
+    # Parquet keeps seconds as milliseconds: the value is shown as the file stores it.
+    assert (line, reason, loaded) == (1, f"ts '{number}' (ms from 1970) is outside years 1-9999", [("T2",)])
+    record = json.loads(raw)
+    assert (record["ticket id"], record["ts"]) == ("T1", shown)
+
+
+SPACE_LINE = {"ticket id": ["T1", "T2"], "created at": ["2026-09-01 09:00", "not a date"], " __line": ["a", "b"]}
+
+
+@pytest.mark.parametrize("name", ["space.parquet", "space.json", "space.jsonl", "space.csv"])
+def test_a_source_column_named_like_the_line_column_after_a_space_is_kept(con, tmp_path, name):
+    path = tmp_path / name
+    records = [dict(zip(SPACE_LINE, row, strict=True)) for row in zip(*SPACE_LINE.values(), strict=True)]
+    if name.endswith(".parquet"):
+        pq.write_table(pa.table(SPACE_LINE), path)
+    elif name.endswith(".csv"):
+        path.write_text(
+            "\n".join(",".join(r) for r in [list(SPACE_LINE), *map(list, map(dict.values, records))]) + "\n"
+        )
+    else:
+        path.write_text(json.dumps(records) if name.endswith(".json") else "\n".join(map(json.dumps, records)) + "\n")
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (2, 1, 1)
+    assert json.loads(con.sql("SELECT attributes FROM tickets").fetchall()[0][0]) == {"__line": "a"}
+    raw = con.sql("SELECT raw_record FROM rejected_rows").fetchall()[0][0]
+    assert json.loads(raw) == {"ticket id": "T2", "created at": "not a date", "__line": "b"}
+
+
+BAD_SETTINGS = [
+    ("CSAT_RADAR_MAX_FIELD_MB", "abc", "a number above 0"),
+    ("CSAT_RADAR_MAX_FIELD_MB", "-1", "a number above 0"),
+    ("CSAT_RADAR_STREAM_MB", "x", "a number of 0 or more"),
+    ("CSAT_RADAR_MAX_NESTING", "abc", "a whole number above 0"),
+    ("CSAT_RADAR_MAX_NESTING", "2.5", "a whole number above 0"),
+    ("CSAT_RADAR_MAX_UPLOAD_MB", "inf", "a number above 0"),
+    ("CSAT_RADAR_MAX_EXCEL_MB", "0", "a number above 0"),
+    ("CSAT_RADAR_MAX_DURATION_DAYS", "-5", "a whole number above 0"),
+]
+
+
+@pytest.mark.parametrize(("env", "value", "must_be"), BAD_SETTINGS)
+def test_a_bad_limit_setting_is_refused_in_one_line_naming_the_variable(tmp_path, env, value, must_be):
+    path = tmp_path / "fine.jsonl"
+    path.write_text(RECORD % "1" + "\n")
+    db = tmp_path / "w.duckdb"
+    done = run_cli("ingest", str(path), "--kind", "tickets", "--tz", "UTC", "--db", str(db), env={env: value})
+    assert (done.returncode, done.stderr, done.stdout) == (
+        2,
+        f"csat-radar: fine.jsonl: {env} '{value}' is not {must_be}\n",
+        "",
+    )
+    assert _batches(db) == 0
+
+
+@pytest.mark.parametrize(("env", "value", "must_be"), BAD_SETTINGS[:1])
+def test_the_upload_page_s_preview_refuses_a_bad_limit_setting_in_one_line(monkeypatch, env, value, must_be):
+    monkeypatch.setenv(env, value)
+    with pytest.raises(IngestError) as refused:
+        preview_file((RECORD % "1" + "\n").encode(), "tickets", "fine.jsonl")
+    assert str(refused.value) == f"fine.jsonl: {env} '{value}' is not {must_be}"
+
+
+def _json_with_long_string(path: Path, megabytes: float) -> None:
+    records = [{"ticket id": "T1", "created at": "2026-09-01 09:00", "note": "x" * int(megabytes * 1024 * 1024)},
+               {"ticket id": "T2", "created at": "2026-09-01 09:00", "note": "short"}]  # fmt: skip
+    path.write_text(json.dumps(records))
+
+
+def _workbook_with_long_cell(path: Path, megabytes: float) -> None:
+    """A workbook whose note cell holds ``megabytes`` of text: Excel stops at 32,767 characters, an export may not."""
+    import io
+    import zipfile
+
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer)
+    sheet = workbook.add_worksheet()
+    for row, values in enumerate([["ticket id", "created at", "note"], ["T1", "2026-09-01 09:00", "PLACEHOLDER"],
+                                  ["T2", "2026-09-01 09:00", "short"]]):  # fmt: skip
+        sheet.write_row(row, 0, values)
+    workbook.close()
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            data = source.read(entry)
+            long = b"x" * int(megabytes * 1024 * 1024)
+            target.writestr(
+                entry.filename, data.replace(b"PLACEHOLDER", long) if "sharedStrings" in entry.filename else data
+            )
+
+
+LONG_VALUE = {"long.json": _json_with_long_string, "long.xlsx": _workbook_with_long_cell}
+
+
+@pytest.mark.parametrize("name", sorted(LONG_VALUE))
+def test_a_json_string_or_excel_cell_over_the_field_limit_is_refused_in_one_line(tmp_path, name):
+    path = tmp_path / name
+    LONG_VALUE[name](path, 3)
+    db = tmp_path / "w.duckdb"
+    env = {"CSAT_RADAR_MAX_FIELD_MB": "1"}
+    done = run_cli("ingest", str(path), "--kind", "tickets", "--tz", "UTC", "--db", str(db), env=env)
+    problem = {
+        "long.json": "cannot read as json: a string longer than 1 MB (the limit, CSAT_RADAR_MAX_FIELD_MB)",
+        "long.xlsx": "the workbook holds a cell longer than 1 MB (the limit, CSAT_RADAR_MAX_FIELD_MB); refused unread",
+    }[name]
+    assert (done.returncode, done.stderr, done.stdout) == (2, f"csat-radar: {name}: {problem}\n", "")
+    assert _batches(db) == 0
+
+
+@pytest.mark.parametrize("name", sorted(LONG_VALUE))
+def test_a_json_string_or_excel_cell_under_the_field_limit_loads_whole(con, tmp_path, monkeypatch, name):
+    monkeypatch.setenv("CSAT_RADAR_MAX_FIELD_MB", "1")
+    path = tmp_path / name
+    LONG_VALUE[name](path, 0.9)
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded) == (2, 2)
+    notes = con.sql("SELECT json_extract_string(attributes, '$.note') FROM tickets ORDER BY ticket_id").fetchall()
+    assert [len(note) for (note,) in notes] == [int(0.9 * 1024 * 1024), 5]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])  # Python's utf-16 writes a little-endian mark
+@pytest.mark.parametrize("name", ["u16.json", "u16.jsonl"])
+def test_utf16_json_with_a_byte_order_mark_is_read_as_json(con, tmp_path, name, encoding):
+    records = [{"ticket id": "T1", "created at": "2026-09-01 09:00", "note": "été 中文"},
+               {"ticket id": "T2", "created at": "2026-09-01 10:00", "note": "b"}]  # fmt: skip
+    text = (
+        json.dumps(records, ensure_ascii=False)
+        if name.endswith(".json")
+        else "\n".join(json.dumps(r, ensure_ascii=False) for r in records)
+    )
+    path = tmp_path / name
+    path.write_bytes((b"\xfe\xff" if encoding == "utf-16-be" else b"") + text.encode(encoding))
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.file_format, result.rows_read, result.rows_loaded) == (name.split(".")[1], 2, 2)
+    notes = con.sql("SELECT ticket_id, json_extract_string(attributes, '$.note') FROM tickets ORDER BY 1").fetchall()
+    assert notes == [("T1", "été 中文"), ("T2", "b")]
+
+
+def test_utf16_json_lines_nested_hundreds_deep_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "deep16.jsonl"
+    path.write_bytes((RECORD % _nested(600) + "\n").encode("utf-16"))
+    with pytest.raises(IngestError) as refused:
+        preview_file(path.read_bytes(), "tickets", "deep16.jsonl")
+    assert str(refused.value) == "deep16.jsonl: " + REFUSAL.format("jsonl", "601")
