@@ -23,7 +23,7 @@ import pytest
 from pipelines import access
 from pipelines.warehouse import connect
 from tests.conftest import ROOT
-from tests.test_browser import CHROMIUM, FLAGS, free_port
+from tests.test_browser import CHROMIUM, FLAGS, free_port, settle
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 TEAM = "Logistics"  # the demo (seed 3) has crises of teams Logistics, Onboarding and Technical
@@ -85,16 +85,6 @@ def tab():
         finally:
             context.close()
             browser.close()
-
-
-def settle(page, timeout: float = 90.0) -> None:
-    """Wait until Streamlit has finished running the script (no running indicator for 1.5 s)."""
-    page.wait_for_selector("[data-testid='stMain'] h1", timeout=timeout * 1000)
-    deadline, quiet = time.monotonic() + timeout, 0
-    while quiet < 3 and time.monotonic() < deadline:
-        page.wait_for_timeout(500)
-        running = page.locator("[data-testid='stStatusWidgetRunningIcon']").count()
-        quiet = 0 if running else quiet + 1
 
 
 def sign_in(page, url: str) -> None:
