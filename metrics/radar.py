@@ -653,18 +653,25 @@ def contributors(
     if not rows:
         return []
     # Segments with no observations on one side (e.g. complaint causes that tickets do not have) explain nothing.
+    # Sorted first: the segments come out of group-bys in no set order, and both the float sums
+    # below and the ranking of equal contributions must not change from one run to the next.
     ranked = (
         pl.concat(rows)
+        .sort("dimension", "segment")
         .with_columns(pl.col(c).fill_nan(None) for c in ("contribution", "rate_effect", "mix_effect"))
         .drop_nulls(["contribution"])
         .with_columns(pl.col("p_value").fill_nan(1.0).fill_null(1.0))
     )
     ranked = ranked.with_columns(pl.lit(benjamini_hochberg(ranked["p_value"].to_numpy())).alias("q_value"))
-    total = ranked.group_by("dimension").agg(pl.col("contribution").sum().alias("dimension_total"))
+    total = ranked.group_by("dimension", maintain_order=True).agg(pl.col("contribution").sum().alias("dimension_total"))
     ranked = ranked.join(total, on="dimension").with_columns(
         (pl.col("contribution") / pl.col("dimension_total")).alias("share")
     )
-    top = ranked.filter(pl.col("contribution") > 0).sort("contribution", descending=True).head(limit)
+    top = (
+        ranked.filter(pl.col("contribution") > 0)
+        .sort(["contribution", "dimension", "segment"], descending=[True, False, False])
+        .head(limit)
+    )
     return [
         {
             "dimension": r["dimension"],

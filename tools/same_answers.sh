@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Shows that a change of structure changed no answer: runs the same commands on the same
+# demo warehouse with the code of BASE (default: main's merge base) and with the working
+# tree, and diffs every output byte for byte. Both sides run at the same moment, because
+# some answers depend on the moment of asking (the period in progress).
+#   tools/same_answers.sh [BASE]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+base=${1:-$(git -C "$here" merge-base HEAD main)}
+py=${PYTHON:-$here/.venv/bin/python}
+work=$(mktemp -d)
+trap 'git -C "$here" worktree remove --force "$work/base" >/dev/null 2>&1 || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+git -C "$here" worktree add --detach "$work/base" "$base" >/dev/null 2>&1
+export TZ=UTC CSAT_RADAR_CONFIG_DIR="$work/config"
+# The demo ends on 2026-11-15; later periods (the backlog up to today) move with the wall clock.
+until=2026-11-15
+
+answers() {  # answers SOURCE_TREE OUT_DIR
+    local tree=$1 out=$2 entry
+    mkdir -p "$out"
+    entry=$(cd "$tree" && "$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["scripts"]["csat-radar"])')
+    run() { (cd "$out" && PYTHONPATH="$tree" "$py" -c "import sys; from ${entry%%:*} import ${entry##*:} as m; sys.exit(m())" "$@"); }
+    cp "$work/demo.duckdb" "$out/demo.duckdb"
+    local db=(--db "$out/demo.duckdb")
+    run kpis "${db[@]}" --json --to "$until" > "$out/kpis-week.json"
+    run kpis "${db[@]}" --json --grain month --by team --to "$until" > "$out/kpis-month-team.json"
+    run kpis "${db[@]}" --json --grain quarter --by channel --explain --to 2026-09-30 > "$out/kpis-quarter-channel.json"
+    run kpis "${db[@]}" --csv --grain day --from 2026-01-01 --to 2026-02-15 > "$out/kpis-day.csv"
+    run kpis "${db[@]}" --grain month --to "$until" > "$out/kpis-month.txt"
+    run kpis "${db[@]}" --grain week --metric csat --filter channel=email > "$out/kpis-csat-email.txt"
+    run crises "${db[@]}" --json --since 2000-01-01 > "$out/crises.json"
+    run crises "${db[@]}" --since 2000-01-01 > "$out/crises.txt"
+    run crises "${db[@]}" --json --grain day --since 2000-01-01 > "$out/crises-day.json"
+    run report "${db[@]}" --out "$out/review.html" > /dev/null
+    run report "${db[@]}" --out "$out/review.xlsx" > /dev/null
+    run status "${db[@]}" --json > "$out/status.json"
+    # The moment a report was made is the one line that may differ; a workbook is a zip
+    # whose members carry their own times, so its sheets are compared unpacked.
+    sed -i -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?( UTC)?/<moment>/g' "$out/review.html"
+    (cd "$out" && mkdir xlsx && cd xlsx && unzip -q ../review.xlsx 'xl/worksheets/*' 'xl/sharedStrings.xml' 2>/dev/null || true)
+    rm -f "$out/review.xlsx" "$out/demo.duckdb" "$out"/demo.duckdb.*
+}
+
+entry=$(cd "$work/base" && "$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["scripts"]["csat-radar"])')
+(cd "$work" && PYTHONPATH="$work/base" "$py" -c "import sys; from ${entry%%:*} import ${entry##*:} as m; sys.exit(m())" \
+    demo --db "$work/demo.duckdb" > /dev/null)
+answers "$work/base" "$work/before"
+answers "$here" "$work/after"
+if diff -rq "$work/before" "$work/after"; then
+    echo "same answers: $(find "$work/after" -type f | wc -l) outputs of $base and the working tree are byte-identical"
+else
+    echo "answers differ between $base and the working tree" >&2
+    exit 1
+fi
