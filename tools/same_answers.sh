@@ -39,6 +39,22 @@ answers() {  # answers SOURCE_TREE OUT_DIR
     sed -i -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?( UTC)?/<moment>/g' "$out/review.html"
     (cd "$out" && mkdir xlsx && cd xlsx && unzip -q ../review.xlsx 'xl/worksheets/*' 'xl/sharedStrings.xml' 2>/dev/null || true)
     rm -f "$out/review.xlsx" "$out/demo.duckdb" "$out"/demo.duckdb.*
+    # Sums of floats are added in parallel in no fixed order, so the last bits of a float in the
+    # JSON (a q-value, a mean) can change from one run of the same code to the next: JSON floats
+    # are compared to 10 significant digits, everything else (every shown number) byte for byte.
+    "$py" - "$out" <<'PY'
+import json, pathlib, sys
+def rounded(v):
+    if isinstance(v, float):
+        return float(f"{v:.10g}")
+    if isinstance(v, list):
+        return [rounded(x) for x in v]
+    if isinstance(v, dict):
+        return {k: rounded(x) for k, x in v.items()}
+    return v
+for path in pathlib.Path(sys.argv[1]).glob("*.json"):
+    path.write_text(json.dumps(rounded(json.loads(path.read_text())), ensure_ascii=False, indent=1))
+PY
 }
 
 entry=$(cd "$work/base" && "$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml","rb"))["project"]["scripts"]["csat-radar"])')
