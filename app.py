@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from metrics.dashboard import FILTER_DIMENSIONS
+from metrics.views.dashboard import FILTER_DIMENSIONS
 from pages._frame.entry import framed
 from pages._frame.ui import (
     PAGE_PERMISSIONS,
@@ -28,9 +28,9 @@ from pages._frame.ui import (
     text,
     warehouse_path,
 )
-from pipelines import access
-from pipelines.names import markdown_text
-from pipelines.warehouse import load_in_progress
+from pipelines.common.names import markdown_text
+from pipelines.signin import access
+from pipelines.warehouse.store import load_in_progress
 
 st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
 

@@ -13,11 +13,12 @@ from collections.abc import Callable
 
 import duckdb
 
-from metrics import dashboard, review
-from metrics.backtest import data_end
-from metrics.compute import Query, all_metric_names, compute
-from metrics.radar import scan
-from metrics.settings import load_settings
+from metrics.crises.backtest import data_end
+from metrics.crises.radar import scan
+from metrics.kpis.compute import Query, all_metric_names, compute
+from metrics.kpis.settings import load_settings
+from metrics.reports import review
+from metrics.views import dashboard
 
 
 def timed(action: Callable[[], object], runs: int) -> float:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from metrics.dashboard import records_behind
-from metrics.settings import load_settings
+from metrics.kpis.settings import load_settings
+from metrics.views.dashboard import records_behind
 from pages._frame.entry import enter
 from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
-from pipelines.names import markdown_text
+from pipelines.common.names import markdown_text
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("complaints"))

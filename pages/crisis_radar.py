@@ -10,11 +10,11 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics import crisis_log
-from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
-from metrics.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
-from metrics.links import describe_bad_id, parse_id
-from metrics.settings import load_settings
+from metrics.crises import log as crisis_log
+from metrics.crises.links import describe_bad_id, parse_id
+from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
+from metrics.kpis.settings import load_settings
+from metrics.views.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
 from pages._frame.entry import enter
 from pages._frame.ui import (
     SEVERITY_COLOURS,
@@ -31,8 +31,8 @@ from pages._frame.ui import (
     table,
     write,
 )
-from pipelines import access
-from pipelines.names import markdown_text
+from pipelines.common.names import markdown_text
+from pipelines.signin import access
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("crisis_radar"))

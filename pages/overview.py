@@ -18,7 +18,7 @@ from pages._frame.ui import (
     t,
     text,
 )
-from pipelines.names import markdown_text
+from pipelines.common.names import markdown_text
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))

@@ -7,8 +7,8 @@ import io
 
 import streamlit as st
 
-from metrics import review
-from metrics.settings import load_settings
+from metrics.kpis.settings import load_settings
+from metrics.reports import review
 from pages._frame.entry import enter
 from pages._frame.ui import ask, current_view, db, page_title, read, stop_if_empty, t, table
 

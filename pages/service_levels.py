@@ -5,8 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from metrics.dashboard import SERVICE_METRICS, records_behind
-from metrics.settings import load_settings
+from metrics.kpis.settings import load_settings
+from metrics.views.dashboard import SERVICE_METRICS, records_behind
 from pages._frame.entry import enter
 from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 

@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics.catalog import GRAINS, catalog
-from metrics.dashboard import record_source, records_behind
-from metrics.settings import load_settings
+from metrics.kpis.catalog import GRAINS, catalog
+from metrics.kpis.settings import load_settings
+from metrics.views.dashboard import record_source, records_behind
 from pages._frame.entry import enter
 from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from metrics.kpis.marts import load_export, undo_export
 from pages._frame.entry import enter
 from pages._frame.ui import batch_history, current_actor, page_title, read, t, table, write
-from pipelines import access
-from pipelines.errors import IngestError
-from pipelines.ingest import ingest_file, local_timezone, preview_file
-from pipelines.personal import mask
-from pipelines.profiles import builtin_profiles
-from pipelines.readers import workbook_tables
-from pipelines.scales import SCALES
-from pipelines.schema import KINDS
-from pipelines.undo import undo_batch
+from pipelines.common.errors import IngestError
+from pipelines.ingest import local_timezone, preview_file
+from pipelines.read.readers import workbook_tables
+from pipelines.signin import access
+from pipelines.stage.personal import mask
+from pipelines.stage.profiles import builtin_profiles
+from pipelines.stage.scales import SCALES
+from pipelines.warehouse.schema import KINDS
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("upload"))
@@ -88,7 +88,7 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
     for done, (name, data, profile, mapping, sheet, scale) in enumerate(plans, start=1):
         progress.progress((done - 1) / len(plans), text=f"Loading {name}…")
         try:
-            result = write("upload", ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping,
+            result = write("upload", load_export, data, kind, file_name=name, profile=profile, mapping=mapping,
                            source_tz=zone, loaded_by=actor.name, on_wait=st.info, sheet=sheet, scale=scale,
                            target=name if sheet is None else f"{name} [{sheet}]")  # fmt: skip
         except IngestError as exc:
@@ -128,7 +128,7 @@ else:
                                key="undo_batch")  # fmt: skip
         if right.button(t("Undo batch"), key="undo_button"):
             try:
-                outcome = write("undo", undo_batch, int(batch), on_wait=st.info, target=f"batch {batch}")
+                outcome = write("undo", undo_export, int(batch), on_wait=st.info, target=f"batch {batch}")
             except IngestError as exc:
                 st.error(str(exc))
             else:

@@ -19,8 +19,8 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipelines import limits
-from pipelines.errors import IngestError
+from pipelines.common import limits
+from pipelines.common.errors import IngestError
 from pipelines.load import (
     BatchMeta,
     BatchResult,
@@ -35,12 +35,12 @@ from pipelines.load import (
     row_hash_sql,
     store_rejected,
 )
-from pipelines.profiles import Profile, choose_profile
-from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream, read_export
-from pipelines.scales import SCALE_ALIASES
-from pipelines.schema import KINDS, TABLES
-from pipelines.staging import KEY, LINE, LINES, RAW, Staged, stage
-from pipelines.warehouse import disk_full_in_one_line, exclusive_write, rollback, warehouse_name
+from pipelines.read.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream, read_export
+from pipelines.stage.profiles import Profile, choose_profile
+from pipelines.stage.scales import SCALE_ALIASES
+from pipelines.stage.staging import KEY, LINE, LINES, RAW, Staged, stage
+from pipelines.warehouse.schema import KINDS, TABLES
+from pipelines.warehouse.store import disk_full_in_one_line, exclusive_write, rollback, warehouse_name
 
 
 def local_timezone() -> str:
@@ -68,7 +68,6 @@ def ingest_file(
     mapping: dict[str, str] | None = None,
     source_tz: str | None = None,
     loaded_by: str = "",
-    refresh_cube: bool = True,
     on_wait: Callable[[str], None] | None = None,
     sheet: str | None = None,
     scale: str | None = None,
@@ -79,8 +78,8 @@ def ingest_file(
     over the profile's; without either it is inferred from the answers.
 
     A large text table is read, staged and loaded part by part inside the file's one
-    transaction, so memory stays bounded whatever the file's size. Afterwards the daily KPI
-    cube is rebuilt (``refresh_cube=False`` leaves that to the caller, who loads several files).
+    transaction, so memory stays bounded whatever the file's size. The marts built from the
+    canonical tables are the caller's to rebuild (``metrics.kpis.marts.load_export`` does).
     A load already running into the same warehouse in this process goes first; ``on_wait`` hears
     that this one waits.
     """
@@ -89,18 +88,7 @@ def ingest_file(
         target = f"to load {label} into {warehouse_name(con)}"
         with disk_full_in_one_line(con, target, "nothing was loaded"):
             result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
-        if refresh_cube:
-            refresh_marts(con)
     return result
-
-
-def refresh_marts(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild what metrics/ keeps derived from the canonical tables (the daily KPI cube)."""
-    from metrics.cube import refresh_cube  # marts are built from the metrics catalog
-
-    doing, kept = f"to rebuild the KPI cube of {warehouse_name(con)}", "the rows are in, the cube is as it was"
-    with disk_full_in_one_line(con, doing, kept):
-        refresh_cube(con)
 
 
 def _ingest(

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from pipelines.schema import TABLES, Table
-from pipelines.staging import KEY, ORDER, RAW, Staged
-from pipelines.warehouse import rollback, transaction
+from pipelines.stage.staging import KEY, ORDER, RAW, Staged
+from pipelines.warehouse.schema import TABLES, Table
+from pipelines.warehouse.store import rollback, transaction
 
 
 @dataclass

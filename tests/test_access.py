@@ -13,12 +13,12 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from metrics.exports import csv_bytes
-from pipelines import access
+from metrics.reports.exports import csv_bytes
 from pipelines.ingest import ingest_file
-from pipelines.personal import mask
+from pipelines.signin import access
+from pipelines.stage.personal import mask
 from pipelines.undo import undo_batch
-from pipelines.warehouse import connect, table_counts
+from pipelines.warehouse.store import connect, table_counts
 from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page, run_cli, write
 
 PASSWORD = "correct horse battery"
@@ -44,7 +44,7 @@ def test_registry_every_role_and_action_is_coherent_and_every_action_is_wired():
         assert entry["description"] and entry["label"]
         assert set(entry.get("includes", [])) <= set(roles) - {role}
     granted = set().union(*(access.permissions(r) for r in roles))
-    callers = "\n".join(p.read_text() for p in [*(ROOT / "pages").rglob("*.py"), ROOT / "pipelines" / "cli.py"])
+    callers = "\n".join(p.read_text() for p in [*(ROOT / "pages").rglob("*.py"), *(ROOT / "cli").rglob("*.py")])
     for name, entry in access.actions().items():
         assert entry["permission"] in granted, f"no role may {name}"
         assert re.search(rf'"{name}",', callers), f"action {name} is not performed by any page or command"
@@ -407,7 +407,7 @@ T-7,2026-03-02 14:00,Bob Stone,+1 415 555 0199
 @pytest.mark.parametrize("large", [False, True], ids=["small", "large"])
 def test_records_not_as_wide_as_the_header_are_hashed_field_by_field_at_ingest(tmp_path, monkeypatch, large):
     if large:  # read in parts of two records, as a file too large to read whole is
-        from pipelines import readers
+        from pipelines.read import readers
 
         monkeypatch.setattr(readers, "STREAM_BYTES", 0)
         monkeypatch.setattr(readers, "STREAM_ROWS", 2)
@@ -454,7 +454,7 @@ def test_uploaded_file_names_never_become_paths(tmp_path, monkeypatch):
 
 
 def test_an_admin_changes_a_target_the_file_keeps_its_comments_and_the_change_is_audited(tmp_path, monkeypatch):
-    from metrics.settings import DEFAULT_FILE, SettingsError, load_settings, set_target
+    from metrics.kpis.settings import DEFAULT_FILE, SettingsError, load_settings, set_target
 
     targets = tmp_path / "targets.toml"
     targets.write_text(DEFAULT_FILE.read_text(encoding="utf-8"), encoding="utf-8")

@@ -17,13 +17,13 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from metrics.catalog import format_value, metric
-from metrics.compute import STATUSES, Query, compute
-from metrics.settings import load_settings
+from metrics.kpis.catalog import format_value, metric
+from metrics.kpis.compute import STATUSES, Query, compute
+from metrics.kpis.settings import load_settings
 from pages._frame.ui import PAGE_TITLES
-from pipelines import access
 from pipelines.ingest import ingest_file
-from pipelines.warehouse import LOCK_WAIT_ENV, connect, load_in_progress
+from pipelines.signin import access
+from pipelines.warehouse.store import LOCK_WAIT_ENV, connect, load_in_progress
 from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page, run_cli
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
@@ -345,7 +345,7 @@ def a_command_line_load(db: Path) -> Iterator[subprocess.Popen]:
     writes after taking it; at the end it drops the copy and lets go, as a load that finishes does.
     """
     script = (
-        "import sys; from pipelines.warehouse import connect, publish_snapshot, drop_snapshot; "
+        "import sys; from pipelines.warehouse.store import connect, publish_snapshot, drop_snapshot; "
         "con = connect(sys.argv[1]); publish_snapshot(con); "
         "con.execute('CREATE TABLE written_during_the_load AS SELECT 1 AS n'); "
         "print('holding', flush=True); sys.stdin.readline(); drop_snapshot(con); con.close()"
@@ -393,7 +393,7 @@ def test_quarterly_review_offers_both_downloads(demo_copy):
     assert "Download report (HTML)" in labels and "Download workbook (Excel)" in labels
     kpis = app.dataframe[0].value
     con = duckdb.connect(str(demo_copy), read_only=True)
-    from metrics.review import last_complete_quarter, quarterly_review
+    from metrics.reports.review import last_complete_quarter, quarterly_review
 
     expected = quarterly_review(con, last_complete_quarter(con)).kpis
     con.close()
@@ -461,7 +461,7 @@ def test_every_question_a_page_asks_is_in_the_page_registry():
     """The benchmark times each page through PAGE_QUESTIONS; a page asking something unlisted would go untimed."""
     import re
 
-    from metrics.dashboard import PAGE_QUESTIONS
+    from metrics.views.dashboard import PAGE_QUESTIONS
 
     assert set(PAGE_QUESTIONS) == set(PAGE_FILES)
     for page in PAGE_FILES:

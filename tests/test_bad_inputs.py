@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.errors import IngestError
+from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
-from pipelines.readers import read_export
+from pipelines.read.readers import read_export
 from tests.conftest import run_cli
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -173,7 +173,7 @@ def test_an_upload_over_the_size_limit_is_refused_unread(monkeypatch):
 
 
 def test_the_upload_limit_is_one_gigabyte_unless_configured(monkeypatch):
-    from pipelines import limits
+    from pipelines.common import limits
 
     monkeypatch.delenv("CSAT_RADAR_MAX_UPLOAD_MB", raising=False)
     assert limits.UPLOAD_MB.bytes() == 1024**3
@@ -261,7 +261,7 @@ def test_a_damaged_file_is_refused_in_one_line_not_a_traceback(con, name, data, 
 
 
 def test_the_sheets_of_a_damaged_workbook_are_asked_for_in_one_line():
-    from pipelines.readers import workbook_tables  # the Upload page asks before any preview
+    from pipelines.read.readers import workbook_tables  # the Upload page asks before any preview
 
     with pytest.raises(IngestError, match=r"^cut\.xlsx: cannot read as excel: calamine error: .*tag not closed"):
         workbook_tables("cut.xlsx", _damaged_workbook())
@@ -296,9 +296,9 @@ def test_a_large_utf16_file_cut_inside_a_character_is_refused_in_one_line(con, s
 
 
 def test_formula_cells_are_stored_as_text_and_defused_in_downloads(con):
-    from metrics.compute import Query, records
-    from metrics.exports import csv_bytes
-    from metrics.settings import load_settings
+    from metrics.kpis.compute import Query, records
+    from metrics.kpis.settings import load_settings
+    from metrics.reports.exports import csv_bytes
 
     result = ingest_file(con, CORPUS / "formula_cells.csv", "tickets", source_tz="UTC")
     assert result.rows_loaded == 2
@@ -383,7 +383,7 @@ def _two_sheets(workbook):
 
 
 def test_the_sheet_to_load_can_be_chosen(con, tmp_path):
-    from pipelines.readers import workbook_tables
+    from pipelines.read.readers import workbook_tables
 
     data = _workbook(_two_sheets)
     assert workbook_tables("two.xlsx", data) == ["Tickets", "Older"]
@@ -418,7 +418,7 @@ def test_a_ten_megabyte_line_is_read_whole(con, tmp_path):
 
 def _read_as_large(monkeypatch) -> None:
     """Every text file read as a large one is: in parts of 2 records."""
-    from pipelines import readers
+    from pipelines.read import readers
 
     monkeypatch.setattr(readers, "STREAM_BYTES", 0)
     monkeypatch.setattr(readers, "STREAM_ROWS", 2)

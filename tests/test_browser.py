@@ -44,7 +44,7 @@ def served(demo, tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "pipelines.cli",
+            "cli.main",
             "serve",
             "--db",
             str(db),

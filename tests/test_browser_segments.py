@@ -20,8 +20,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines import access
-from pipelines.warehouse import connect
+from pipelines.signin import access
+from pipelines.warehouse.store import connect
 from tests.conftest import ROOT
 from tests.test_browser import CHROMIUM, FLAGS, free_port, settle
 
@@ -46,7 +46,7 @@ def limited_server(demo, tmp_path_factory):
     foreign = foreign.fetchall()[0][0]
     con.close()
     port = free_port()
-    command = [sys.executable, "-m", "pipelines.cli", "serve", "--db", str(db), "--port", str(port),
+    command = [sys.executable, "-m", "cli.main", "serve", "--db", str(db), "--port", str(port),
                "--address", "127.0.0.1"]  # fmt: skip
     # Its own process group: `serve` starts streamlit as a child, which outlives a terminated parent.
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, access.AUTH_ENV: "password"},

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from metrics.crisis_log import (
+from metrics.crises.log import (
     CrisisLogError,
     acknowledge,
     advance,
@@ -18,8 +18,8 @@ from metrics.crisis_log import (
     response_steps,
     write_review,
 )
-from metrics.crisis_model import CRISIS_TYPES, STATUSES, DetectedCrisis
-from pipelines.warehouse import connect
+from metrics.crises.model import CRISIS_TYPES, STATUSES, DetectedCrisis
+from pipelines.warehouse.store import connect
 
 WEEK0 = date(2026, 1, 5)  # a Monday
 

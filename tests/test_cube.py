@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 import polars as pl
 import pytest
 
-from metrics.backtest import data_end
-from metrics.catalog import metric
-from metrics.compute import CUBE_DIMENSIONS, Query, compute
-from metrics.cube import answers, build_cube, cube_metrics, cube_state
-from metrics.settings import load_settings
+from metrics.crises.backtest import data_end
+from metrics.kpis.catalog import metric
+from metrics.kpis.compute import CUBE_DIMENSIONS, Query, compute
+from metrics.kpis.cube import answers, build_cube, cube_metrics, cube_state
+from metrics.kpis.settings import load_settings
 from pipelines.ingest import ingest_file
-from pipelines.warehouse import connect
+from pipelines.warehouse.store import connect
 from tests.conftest import write
 
 COLUMNS = ["metric", "segment", "period_start", "value", "numerator", "denominator", "n", "status", "complete"]
@@ -56,8 +56,8 @@ def test_the_cube_answers_exactly_what_the_raw_tables_answer(warehouse, grain, d
 
 
 def test_every_cube_dimension_is_one_the_sidebar_or_the_radar_breaks_down_by():
-    from metrics.dashboard import FILTER_DIMENSIONS
-    from metrics.radar import rules
+    from metrics.crises.radar import rules
+    from metrics.views.dashboard import FILTER_DIMENSIONS
 
     assert set(FILTER_DIMENSIONS) | set(rules()["scan"]["dimensions"]) - {"overall"} <= set(CUBE_DIMENSIONS)
 
@@ -65,7 +65,7 @@ def test_every_cube_dimension_is_one_the_sidebar_or_the_radar_breaks_down_by():
 def test_a_load_makes_the_cube_stale_until_it_is_rebuilt(warehouse, tmp_path):
     settings = load_settings(as_of=data_end(warehouse))
     extra = "ticket id,created at,channel\nNEW-1,2026-11-10 09:00,email\nNEW-2,2026-11-10 10:00,email\n"
-    ingest_file(warehouse, write(tmp_path / "late.csv", extra), "tickets", source_tz="UTC", refresh_cube=False)
+    ingest_file(warehouse, write(tmp_path / "late.csv", extra), "tickets", source_tz="UTC")  # no marts rebuilt
     assert cube_state(warehouse, settings) is None  # the cube has not seen this batch: the raw tables answer
     query = Query(("ticket_volume",), "day", "channel", date(2026, 11, 10), date(2026, 11, 10))
     email = compute(warehouse, query, settings).filter(pl.col("segment") == "email")["value"].item()
@@ -110,7 +110,7 @@ def test_a_breach_counted_as_of_now_is_read_from_the_raw_tables_for_the_last_day
 @pytest.mark.parametrize("name", ["first_response_median", "resolution_p90", "backlog_age"])
 def test_one_pass_over_every_dimension_gives_each_dimension_s_own_answer(warehouse, name):
     """The radar reads medians, p90s and backlog ages for all its dimensions in one pass (GROUPING SETS)."""
-    from metrics.compute import compute_dimensions
+    from metrics.kpis.compute import compute_dimensions
 
     settings = load_settings(as_of=data_end(warehouse))
     dimensions = ("overall", "channel", "agent", "customer_tier")
@@ -194,7 +194,7 @@ def test_a_median_from_the_histograms_is_the_exact_one_when_durations_fall_in_se
 
 
 def test_the_quarters_to_review_are_the_same_from_the_cube_as_from_the_tickets(warehouse):
-    from metrics.dashboard import quarters
+    from metrics.views.dashboard import quarters
 
     from_cube = quarters(warehouse)
     warehouse.execute("DELETE FROM kpi_cube_meta")  # no current cube: the tickets are read

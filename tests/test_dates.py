@@ -103,7 +103,7 @@ def test_the_earliest_plausible_date_is_set_by_its_environment_variable(tmp_path
 @pytest.fixture(scope="module")
 def small_history(tmp_path_factory):
     """Two years of generated data at 30 tickets a day (seed 3), its crisis log empty: the warehouse file."""
-    from pipelines.demo import build_demo
+    from cli.demo import build_demo
 
     db = tmp_path_factory.mktemp("small") / "small.duckdb"
     build_demo(db, seed=3, daily_tickets=30, log_crises=False)
@@ -124,8 +124,8 @@ def copies(small_history, tmp_path, cube: str) -> tuple[str, str]:
     """The small history twice: as generated, and with a ticket, an answer and a complaint dated 0001 or 1900
     inserted as an older version could have loaded them. ``cube``: "dropped" as a small warehouse's is after a
     load, or "rebuilt" with the old rows in the tables."""
-    from metrics.cube import build_cube
-    from pipelines.warehouse import connect
+    from metrics.kpis.cube import build_cube
+    from pipelines.warehouse.store import connect
 
     paths = []
     for name, statements in (("clean", ()), ("old", OLD_ROWS)):
@@ -171,8 +171,8 @@ def test_a_row_dated_0001_in_an_older_warehouse_leaves_the_daily_radar_as_it_was
 
 
 def test_the_sidebar_span_and_the_report_quarters_ignore_a_row_dated_0001(small_history, tmp_path):
-    from metrics.dashboard import quarters
-    from metrics.summary import warehouse_summary
+    from metrics.views.dashboard import quarters
+    from metrics.views.summary import warehouse_summary
 
     spans, listed = [], []
     for db in copies(small_history, tmp_path, "dropped"):

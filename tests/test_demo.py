@@ -6,7 +6,7 @@ import json
 
 import duckdb
 
-from pipelines.demo_generator import generate
+from pipelines.demo.generator import generate
 from tests.conftest import run_cli
 
 

@@ -9,8 +9,8 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from pipelines.demo_generator import DemoData, generate
-from pipelines.schema import COMPLAINTS, SURVEYS, TICKETS, Table
+from pipelines.demo.generator import DemoData, generate
+from pipelines.warehouse.schema import COMPLAINTS, SURVEYS, TICKETS, Table
 
 ONE_YEAR = 364
 END = date(2026, 11, 15)

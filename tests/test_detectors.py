@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metrics.detectors import (
+from metrics.crises.detectors import (
     binomial_cusum,
     ewma,
     fill_periods,
@@ -18,8 +18,8 @@ from metrics.detectors import (
     volume_chart,
     western_electric,
 )
-from metrics.radar import benjamini_hochberg, contributors
-from metrics.settings import load_settings
+from metrics.crises.radar import benjamini_hochberg, contributors
+from metrics.kpis.settings import load_settings
 from pipelines.ingest import ingest_file
 from tests.conftest import write
 

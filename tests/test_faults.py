@@ -15,10 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import access
-from pipelines.errors import IngestError
+from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
-from pipelines.warehouse import connect, connect_for_reading, load_in_progress, migrations, schema_version
+from pipelines.signin import access
+from pipelines.warehouse.store import connect, connect_for_reading, load_in_progress, migrations, schema_version
 from tests.conftest import ROOT, run_cli, write
 
 TICKETS = "ticket id,created at,channel\n" + "".join(f"T{i},2026-03-02 09:00,email\n" for i in range(200))
@@ -44,7 +44,7 @@ def hold(db_path, seconds: float, as_a_load: bool = False) -> subprocess.Popen:
     ``as_a_load``: as a command-line load does, it also publishes the copy readers use, and
     writes to the warehouse after taking it.
     """
-    script = "import sys, time; from pipelines.warehouse import connect, publish_snapshot, drop_snapshot; "
+    script = "import sys, time; from pipelines.warehouse.store import connect, publish_snapshot, drop_snapshot; "
     script += "con = connect(sys.argv[1]); "
     if as_a_load:
         script += "publish_snapshot(con); con.execute('CREATE TABLE written_during_the_load AS SELECT 1 AS n'); "
@@ -234,7 +234,7 @@ def test_the_command_line_and_the_upload_page_load_at_once(db_path, tmp_path, fi
     page_data = tickets_csv("P", files["page.csv"])
     heard: list[str] = []
     outcome, failures = {}, []
-    command = [sys.executable, "-m", "pipelines.cli", "ingest", str(cli_file), "--kind", "tickets", "--tz", "UTC",
+    command = [sys.executable, "-m", "cli.main", "ingest", str(cli_file), "--kind", "tickets", "--tz", "UTC",
                "--db", str(db_path), "--json"]  # fmt: skip
     env = {**os.environ, "CSAT_RADAR_LOCK_WAIT_SECONDS": "120"}
 
@@ -333,7 +333,7 @@ def test_a_command_line_load_publishes_the_copy_and_removes_it_when_done(db_path
     big = tmp_path / "big.csv"
     big.write_text("ticket id,created at,channel\n" + "".join(f"B{i},2026-03-04 09:00,web\n" for i in range(400_000)))
     load = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "ingest", str(big), "--kind", "tickets", "--tz", "UTC",
+        [sys.executable, "-m", "cli.main", "ingest", str(big), "--kind", "tickets", "--tz", "UTC",
          "--db", str(db_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seen = None

@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import guards
-from pipelines.errors import IngestError
+from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file, preview_file
+from pipelines.read import guards
 from tests.conftest import ROOT, run_cli
 
 RECORD = '{"ticket id":"T1","created at":"2026-09-01 09:00","extra":%s}'
@@ -72,7 +72,7 @@ def test_the_upload_page_s_preview_refuses_a_deeply_nested_file_in_process(name)
 
 
 def test_the_upload_page_shows_the_refusal_of_each_deeply_nested_file(tmp_path, monkeypatch):
-    from pipelines.warehouse import connect
+    from pipelines.warehouse.store import connect
     from tests.test_app import open_page
 
     connect(tmp_path / "w.duckdb").close()
@@ -146,7 +146,7 @@ INTERNAL = ["__line", "__key", "__order", "__raw", "__lines", "__reason", "__rea
 
 
 def _read_as_large(monkeypatch) -> None:
-    from pipelines import readers
+    from pipelines.read import readers
 
     monkeypatch.setattr(readers, "STREAM_BYTES", 0)
     monkeypatch.setattr(readers, "STREAM_ROWS", 2)
@@ -239,7 +239,7 @@ def test_a_200_mb_field_is_refused_in_one_line_in_little_memory(tmp_path):
         "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
         "sys.stderr.write(done.stderr)"
     )
-    cli = [sys.executable, "-m", "pipelines.cli", "ingest", str(path), "--kind", "tickets", "--tz", "UTC"]
+    cli = [sys.executable, "-m", "cli.main", "ingest", str(path), "--kind", "tickets", "--tz", "UTC"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CSAT_RADAR_MAX_FIELD")}
     done = subprocess.run([sys.executable, "-c", measure, *cli, "--db", str(db)], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=300)  # fmt: skip
@@ -318,7 +318,7 @@ def test_a_nested_parquet_date_past_the_calendar_rejects_only_its_row_with_nothi
     db = tmp_path / "w.duckdb"
     env = {k: v for k, v in os.environ.items() if k != "RUST_BACKTRACE"}  # the environment may set it
     env |= {"RUST_BACKTRACE": backtrace} if backtrace else {}
-    cli = [sys.executable, "-m", "pipelines.cli", "ingest", str(path), "--kind", "tickets", "--tz", "UTC"]
+    cli = [sys.executable, "-m", "cli.main", "ingest", str(path), "--kind", "tickets", "--tz", "UTC"]
     done = subprocess.run(
         [*cli, "--db", str(db), "--json"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300
     )

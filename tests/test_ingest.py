@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import load, readers
-from pipelines.errors import IngestError
+from pipelines import load
+from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
+from pipelines.read import readers
 from tests.conftest import write
 
 TICKETS = """ticket id,created at,first response at,resolved at,status,channel,team,reopen count,language

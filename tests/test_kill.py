@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.warehouse import connect, load_in_progress, migrations, schema_version
+from pipelines.warehouse.store import connect, load_in_progress, migrations, schema_version
 from tests.conftest import ROOT, run_cli
 
 BASE = 40_000  # tickets K0.. in the warehouse before the killed file
@@ -163,7 +163,7 @@ def kill_while_writing(update: Path, victim: Path, env: dict, delay: float, fold
     log = folder / "stderr.txt"
     with log.open("wb") as stderr:
         load = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", *ingest_args(update, victim)],
+            [sys.executable, "-m", "cli.main", *ingest_args(update, victim)],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=stderr,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pipelines.ingest import ingest_file
-from pipelines.profiles import PSEUDO_COLUMNS, builtin_profiles, choose_profile
-from pipelines.readers import read_export
-from pipelines.schema import TABLES
+from pipelines.read.readers import read_export
+from pipelines.stage.profiles import PSEUDO_COLUMNS, builtin_profiles, choose_profile
+from pipelines.warehouse.schema import TABLES
 from tests.conftest import FIXTURES
 
 # Every built-in profile: (fixture kind, rows read, loaded, updated, rejected).

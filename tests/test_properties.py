@@ -14,11 +14,11 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.errors import IngestError
+from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
-from pipelines.readers import LINE, RawExport, read_export
-from pipelines.values import parse_booleans, parse_numbers, parse_timestamps
-from pipelines.warehouse import connect
+from pipelines.read.readers import LINE, RawExport, read_export
+from pipelines.stage.values import parse_booleans, parse_numbers, parse_timestamps
+from pipelines.warehouse.store import connect
 
 QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Text a helpdesk export holds: letters of both scripts, digits, separators, quotes, line breaks.

@@ -9,11 +9,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from metrics.backtest import backtest, data_end, evaluate, pool
-from metrics.crisis_log import list_crises, record_scan
-from metrics.radar import episodes, scan
-from metrics.settings import load_settings
-from pipelines.demo import build_demo
+from cli.demo import build_demo
+from metrics.crises.backtest import backtest, data_end, evaluate, pool
+from metrics.crises.log import list_crises, record_scan
+from metrics.crises.radar import episodes, scan
+from metrics.kpis.settings import load_settings
 from tests.conftest import run_cli
 
 
@@ -74,7 +74,7 @@ def test_crises_carry_reasons_severity_and_ranked_contributors(demo_seed_7):
 
 
 def test_the_crisis_chart_shows_the_radars_own_baseline_limit_and_flags(demo_seed_7):
-    from metrics.radar import judged_series
+    from metrics.crises.radar import judged_series
 
     db, _ = demo_seed_7
     con = duckdb.connect(str(db), read_only=True)
@@ -137,7 +137,7 @@ def test_logging_a_scan_twice_opens_each_crisis_once(demo_seed_7, tmp_path):
     db, _ = demo_seed_7
     copy = tmp_path / "copy.duckdb"
     copy.write_bytes(db.read_bytes())
-    from pipelines.warehouse import connect
+    from pipelines.warehouse.store import connect
 
     con = connect(copy)
     settings = load_settings(as_of=data_end(con))
@@ -283,7 +283,7 @@ def test_every_typing_rule_can_fire_and_states_its_reason():
     formats, and no earlier rule shadows it (a rule whose conditions alone hold is the one chosen)."""
     from datetime import timedelta
 
-    from metrics.radar import _facts, _type, rules
+    from metrics.crises.radar import _facts, _type, rules
 
     start = date(2026, 3, 2)
     cluster = [

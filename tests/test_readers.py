@@ -9,8 +9,8 @@ import json
 import polars as pl
 import pytest
 
-from pipelines.errors import IngestError
-from pipelines.readers import LINE, detect_encoding, read_export
+from pipelines.common.errors import IngestError
+from pipelines.read.readers import LINE, detect_encoding, read_export
 
 CHINESE = "工单号,创建时间,满意度\nA1,2026/3/1 9:00,满意\n"
 

@@ -9,11 +9,11 @@ import duckdb
 import polars as pl
 import pytest
 
-from metrics.catalog import format_value
-from metrics.compute import Query, compute
-from metrics.exports import csv_bytes, escape_formula_cells
-from metrics.review import SHEETS, quarter_bounds, quarterly_review, render_html, write_excel
-from metrics.settings import load_settings
+from metrics.kpis.catalog import format_value
+from metrics.kpis.compute import Query, compute
+from metrics.kpis.settings import load_settings
+from metrics.reports.exports import csv_bytes, escape_formula_cells
+from metrics.reports.review import SHEETS, quarter_bounds, quarterly_review, render_html, write_excel
 from tests.conftest import run_cli
 
 QUARTER = "2026Q2"

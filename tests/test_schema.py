@@ -1,13 +1,13 @@
-"""The migrated warehouse matches the schema declared in pipelines/schema.py, and migrations are versioned."""
+"""The migrated warehouse matches the schema declared in pipelines/warehouse/schema.py, and migrations are versioned."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
 
-from pipelines.errors import IngestError
-from pipelines.schema import TABLES
-from pipelines.warehouse import connect, migrations, schema_version
+from pipelines.common.errors import IngestError
+from pipelines.warehouse.schema import TABLES
+from pipelines.warehouse.store import connect, migrations, schema_version
 
 DUCKDB_TYPES = {"VARCHAR": "VARCHAR", "TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE", "BOOLEAN": "BOOLEAN",
                 "INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE"}  # fmt: skip

@@ -10,13 +10,14 @@ import duckdb
 import polars as pl
 import pytest
 
-from metrics import crisis_log, dashboard
-from metrics.compute import Query, compute
-from metrics.review import quarter_bounds, quarterly_review, render_html, write_excel
-from metrics.scope import View
-from metrics.settings import load_settings
-from pipelines import access
-from pipelines.warehouse import connect
+from metrics.crises import log as crisis_log
+from metrics.kpis.compute import Query, compute
+from metrics.kpis.scope import View
+from metrics.kpis.settings import load_settings
+from metrics.reports.review import quarter_bounds, quarterly_review, render_html, write_excel
+from metrics.views import dashboard
+from pipelines.signin import access
+from pipelines.warehouse.store import connect
 
 QUARTER = "2026Q2"
 TEAM = "Logistics"  # the demo (seed 3) has crises of teams Logistics, Onboarding and Technical
@@ -166,7 +167,7 @@ def test_crisis_lists_and_counts_of_a_limited_view_stay_in_its_segments(demo):
 
 def test_a_limited_user_may_not_load_or_undo_and_sees_no_other_s_batch(warehouse, tmp_path):
     """A file writes rows of any segment, and its updated/duplicate counts tell which ids exist elsewhere."""
-    from metrics.summary import warehouse_summary
+    from metrics.views.summary import warehouse_summary
     from pipelines.ingest import ingest_file
     from pipelines.undo import undo_batch
 

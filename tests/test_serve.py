@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from pages._frame.ui import PAGE_TITLES
-from pipelines import access
-from pipelines.warehouse import connect
+from pipelines.signin import access
+from pipelines.warehouse.store import connect
 from tests.conftest import ROOT
 from tests.processes import descendants, is_running, kill, still_alive, wait_gone
 from tests.test_browser import CHROMIUM, FLAGS, free_port, settle
@@ -26,7 +26,7 @@ from tests.test_browser import CHROMIUM, FLAGS, free_port, settle
 def start_serve(db: Path, port: int, env: dict | None = None) -> subprocess.Popen:
     """``csat-radar serve`` on ``port``, returned once it answers its health check."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "serve", "--db", str(db), "--port", str(port),
+        [sys.executable, "-m", "cli.main", "serve", "--db", str(db), "--port", str(port),
          "--address", "127.0.0.1"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
     )  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from metrics.trends import (
+from metrics.kpis.trends import (
     change_significance,
     decompose,
     fill_weekly_gaps,

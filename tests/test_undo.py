@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.errors import IngestError
+from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
 from pipelines.undo import undo_batch
 from tests.conftest import run_cli, write

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipelines import access
-from pipelines.warehouse import connect
+from pipelines.signin import access
+from pipelines.warehouse.store import connect
 from tests.conftest import ROOT, add_user_on_admin_page, run_cli
 
 PASSWORD = "correct horse battery"
@@ -212,7 +212,7 @@ def test_in_a_real_browser_a_markdown_name_in_the_sidebar_reads_as_typed(tmp_pat
     con.close()
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "serve", "--db", str(db), "--port", str(port),
+        [sys.executable, "-m", "cli.main", "serve", "--db", str(db), "--port", str(port),
          "--address", "localhost"],
         cwd=ROOT, env={**os.environ, access.AUTH_ENV: "password"}, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -244,7 +244,7 @@ def test_in_a_real_browser_a_markdown_name_in_the_sidebar_reads_as_typed(tmp_pat
 
 def test_a_review_and_a_segment_name_are_shown_as_text_never_as_images_or_links(demo, tmp_path, monkeypatch):
     """Text typed in the review form, and segment names from the data, reach other users' browsers."""
-    from metrics import crisis_log
+    from metrics.crises import log as crisis_log
 
     db = tmp_path / "demo.duckdb"
     shutil.copy(demo[0], db)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from pipelines import scales
-from pipelines.values import normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
+from pipelines.stage import scales
+from pipelines.stage.values import normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
 
 
 def utc(*parts: int) -> datetime:

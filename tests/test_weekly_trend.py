@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from metrics.compute import weekly_trend
-from metrics.settings import load_settings
+from metrics.kpis.compute import weekly_trend
+from metrics.kpis.settings import load_settings
 
 
 def test_weekly_trend_of_csat_has_components_and_forecast(demo):

@@ -11,13 +11,13 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics import dashboard
-from metrics.settings import load_settings
-from metrics.summary import WarehouseSummary, warehouse_summary
-from pipelines import access
-from pipelines.names import markdown_text
-from pipelines.personal import mask
-from pipelines.warehouse import connect, connect_for_reading, resolve_db_path
+from metrics.kpis.settings import load_settings
+from metrics.views import dashboard
+from metrics.views.summary import WarehouseSummary, warehouse_summary
+from pipelines.common.names import markdown_text
+from pipelines.signin import access
+from pipelines.stage.personal import mask
+from pipelines.warehouse.store import connect, connect_for_reading, resolve_db_path
 
 CACHE_TTL_SECONDS = 60
 STATUS_COLOURS = {
@@ -151,7 +151,7 @@ ZH = {
     "Where they come from": "投诉来源",
     "Would be rejected: ": "将被拒绝：",
     "Your name (recorded with each action)": "您的姓名（每项操作都会记录）",
-    # KPI statuses (metrics.compute.STATUSES).
+    # KPI statuses (metrics.kpis.compute.STATUSES).
     "target met": "达标",
     "below target, but within the uncertainty": "低于目标，但在不确定范围内",
     "target credibly missed": "确实未达标",
@@ -327,7 +327,7 @@ def _batches(db_path: str, loaded_by: str | None) -> pl.DataFrame:
 
 
 def ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) -> Any:
-    """Answer one question of ``metrics.dashboard`` (by function name), cached for a minute.
+    """Answer one question of ``metrics.views.dashboard`` (by function name), cached for a minute.
 
     Every view is limited here to the current actor's segments, whichever view the page built.
     """
@@ -351,7 +351,7 @@ def _ask(question: str, db_path: str, view: dashboard.View | None, *args: Any) -
 
 
 def write(action: str, function, *args: Any, target: str | None = None, **kwargs: Any) -> Any:
-    """Run ``function``, an ``action`` of pipelines/access.toml, as the current actor, then drop every cached answer.
+    """Run ``function``, an action of pipelines/signin/access.toml, as the current actor; drop every cached answer.
 
     The role is checked here on the server and the outcome audited, whatever the page showed;
     a refusal is shown as one line and ends the run.
@@ -405,7 +405,7 @@ def table(frame: pl.DataFrame, name: str, key: str | None = None, customer_data:
     if frame.is_empty():
         st.caption(text("no_data"))
         return None
-    from metrics.exports import csv_bytes
+    from metrics.reports.exports import csv_bytes
 
     if customer_data:
         frame = mask(frame)  # names, e-mail addresses and phone numbers, on screen and in the download
