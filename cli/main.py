@@ -18,6 +18,7 @@ from pipelines.common import names
 from pipelines.common.diskspace import is_disk_full, write_whole
 from pipelines.common.errors import IngestError
 from pipelines.signin import access
+from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.scales import SCALES
 from pipelines.warehouse.schema import KINDS
 from pipelines.warehouse.store import (
@@ -33,20 +34,10 @@ EXIT_OK, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
-def _parse_map(pairs: list[str]) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs:
-        canonical, sep, source = pair.partition("=")
-        if not sep or not canonical.strip() or not source.strip():
-            raise IngestError("--map", f"expected CANONICAL=SOURCE, got {pair!r}")
-        mapping[canonical.strip()] = source.strip()
-    return mapping
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from metrics.kpis.marts import load_export, refresh_marts
 
-    mapping = _parse_map(args.map)
+    mapping = parse_column_overrides(args.map)
     con = connect(args.db, on_wait=print_waiting)
     actor, exit_code, loaded = access.local_actor(), EXIT_OK, False
     try:  # the dashboard reads a copy while the load holds the warehouse, if it leaves the files' size free
