@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from metrics.crises.contributors import benjamini_hochberg, contributors
 from metrics.crises.detectors import (
     binomial_cusum,
     ewma,
@@ -18,7 +19,6 @@ from metrics.crises.detectors import (
     volume_chart,
     western_electric,
 )
-from metrics.crises.radar import benjamini_hochberg, contributors
 from metrics.kpis.settings import load_settings
 from pipelines.ingest import ingest_file
 from tests.conftest import write
@@ -223,12 +223,12 @@ def test_decomposition_into_rate_and_mix_effects(con, tmp_path):
                 mapping={"responded_at": "responded at"})  # fmt: skip
     settings = load_settings(as_of=datetime(2026, 3, 1, tzinfo=UTC))
     found = contributors(con, settings, "csat", "overall", "all", date(2026, 2, 2), date(2026, 2, 2), "week")
-    by_channel = {c["segment"]: c for c in found if c["dimension"] == "channel"}
-    assert by_channel["email"]["rate_effect"] == pytest.approx(0.075)
-    assert by_channel["email"]["mix_effect"] == pytest.approx(-0.05)
-    assert by_channel["chat"]["rate_effect"] == pytest.approx(0.0)
-    assert by_channel["chat"]["mix_effect"] == pytest.approx(0.025)
-    assert by_channel["email"]["significant"] is True  # 30/100 against 40/400 is far beyond chance
+    by_channel = {c.segment: c for c in found if c.dimension == "channel"}
+    assert by_channel["email"].rate_effect == pytest.approx(0.075)
+    assert by_channel["email"].mix_effect == pytest.approx(-0.05)
+    assert by_channel["chat"].rate_effect == pytest.approx(0.0)
+    assert by_channel["chat"].mix_effect == pytest.approx(0.025)
+    assert by_channel["email"].significant is True  # 30/100 against 40/400 is far beyond chance
 
 
 def test_decomposition_of_a_duration_into_own_change_and_mix(con, tmp_path):
@@ -252,11 +252,11 @@ def test_decomposition_of_a_duration_into_own_change_and_mix(con, tmp_path):
     found = contributors(
         con, settings, "first_response_median", "overall", "all", date(2026, 2, 2), date(2026, 2, 2), "week"
     )
-    by_channel = {c["segment"]: c for c in found if c["dimension"] == "channel"}
-    assert by_channel["email"]["rate_effect"] == pytest.approx(33.75)
-    assert by_channel["email"]["mix_effect"] == pytest.approx(-18.75)
-    assert by_channel["chat"]["rate_effect"] == pytest.approx(0.0)
-    assert by_channel["chat"]["mix_effect"] == pytest.approx(0.5)
-    assert sum(c["contribution"] for c in by_channel.values()) == pytest.approx(15.5)
-    assert by_channel["email"]["significant"] is True  # 120 minutes against 28-32 in every earlier week
-    assert found[0]["segment"] == "email"
+    by_channel = {c.segment: c for c in found if c.dimension == "channel"}
+    assert by_channel["email"].rate_effect == pytest.approx(33.75)
+    assert by_channel["email"].mix_effect == pytest.approx(-18.75)
+    assert by_channel["chat"].rate_effect == pytest.approx(0.0)
+    assert by_channel["chat"].mix_effect == pytest.approx(0.5)
+    assert sum(c.contribution for c in by_channel.values()) == pytest.approx(15.5)
+    assert by_channel["email"].significant is True  # 120 minutes against 28-32 in every earlier week
+    assert found[0].segment == "email"

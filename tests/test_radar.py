@@ -11,8 +11,9 @@ import pytest
 
 from cli.demo import build_demo
 from metrics.crises.backtest import backtest, data_end, evaluate, pool
+from metrics.crises.flag import episodes
 from metrics.crises.log import list_crises, record_scan
-from metrics.crises.radar import episodes, scan
+from metrics.crises.radar import scan
 from metrics.kpis.settings import load_settings
 from tests.conftest import run_cli
 
@@ -74,7 +75,7 @@ def test_crises_carry_reasons_severity_and_ranked_contributors(demo_seed_7):
 
 
 def test_the_crisis_chart_shows_the_radars_own_baseline_limit_and_flags(demo_seed_7):
-    from metrics.crises.radar import judged_series
+    from metrics.crises.flag import judged_series
 
     db, _ = demo_seed_7
     con = duckdb.connect(str(db), read_only=True)
@@ -281,35 +282,43 @@ def test_a_duration_level_needs_a_run_even_when_one_day_is_extreme():
 def test_every_typing_rule_can_fire_and_states_its_reason():
     """Meta-test over crisis_rules.toml: each rule's conditions are facts the radar derives, its reason
     formats, and no earlier rule shadows it (a rule whose conditions alone hold is the one chosen)."""
+    from dataclasses import asdict, replace
     from datetime import timedelta
 
-    from metrics.crises.radar import _facts, _type, rules
+    from metrics.crises.classify import crisis_facts, crisis_type
+    from metrics.crises.clusters import Episode
+    from metrics.crises.rules import rules
 
     start = date(2026, 3, 2)
     cluster = [
-        {
-            "metric": spec["metric"],
-            "dimension": "team",
-            "segment": "Billing",
-            "start": start,
-            "last": start + timedelta(days=6),
-            "peak_z": 8.0,
-            "peak_ratio": 3.0,
-            "excess": 60.0,
-            "baseline": 0.1,
-            "peak_value": 0.3,
-            "opens_with_spike": True,
-        }
+        Episode(
+            metric=spec["metric"],
+            dimension="team",
+            segment="Billing",
+            episode=1,
+            kind=spec["kind"],
+            start=start,
+            last=start + timedelta(days=6),
+            peak_z=8.0,
+            peak_ratio=3.0,
+            excess=60.0,
+            baseline=0.1,
+            peak_value=0.3,
+            spike=True,
+            opens_with_spike=True,
+            drift=False,
+            raised=start,
+        )
         for spec in rules()["scan"]["metrics"]
     ]
-    facts = _facts(cluster, 0.8, timedelta(days=1))
-    booleans = {name for name, value in facts.items() if isinstance(value, bool)}
+    facts = crisis_facts(cluster, 0.8, timedelta(days=1))
+    booleans = {name for name, value in asdict(facts).items() if isinstance(value, bool)}
     for number, rule in enumerate(rules()["types"]):
         assert set(rule["when"]) <= booleans, (number, rule["when"])
-        only_these = {**facts, **dict.fromkeys(booleans, False), **dict.fromkeys(rule["when"], True)}
-        chosen, reason = _type(only_these)
+        only_these = replace(facts, **{**dict.fromkeys(booleans, False), **dict.fromkeys(rule["when"], True)})
+        chosen, reason = crisis_type(only_these)
         assert chosen == rule["type"], (number, rule)
-        assert reason == rule["reason"].format(**{**only_these, "csat_drop": only_these["csat_points"]})
+        assert reason == rule["reason"].format(**{**asdict(only_these), "csat_drop": only_these.csat_points})
         assert "{" not in reason and "→" in reason
 
 

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import duckdb
 
 from metrics.crises.model import DetectedCrisis
-from metrics.crises.radar import STEP, scan
+from metrics.crises.radar import scan
+from metrics.crises.rules import STEP
 from metrics.kpis.settings import Settings, load_settings
 
 # The goals of the crisis-radar issue.

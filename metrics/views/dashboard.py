@@ -12,8 +12,10 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
+from metrics.crises.flag import judged_series
 from metrics.crises.log import CrisisLogError, get_crisis, list_crises, record_scan
-from metrics.crises.radar import judged_series, rules, scan
+from metrics.crises.radar import scan
+from metrics.crises.rules import rules
 from metrics.kpis.catalog import format_value, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.scope import View
