@@ -10,9 +10,13 @@ import streamlit as st
 
 from metrics.kpis.catalog import GRAINS, catalog
 from metrics.kpis.settings import load_settings
+from metrics.views import dashboard
 from metrics.views.dashboard import record_source, records_behind
+from pages._frame.display import chart, stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
+from pages._frame.language import page_title, t, text
+from pages._frame.questions import ask, current_view, read
+from pages._frame.warehouse import db
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("trends"))
@@ -27,7 +31,7 @@ split = right.selectbox(t("Split by"), ["(none)", "channel", "team", "product", 
                         key="trend_split")  # fmt: skip
 dimension = None if split == "(none)" else split
 
-series = ask("kpi_series", db(), view, name, grain, dimension)
+series = ask(dashboard.kpi_series, db(), view, name, grain, dimension)
 if series.is_empty():
     st.info(text("no_data"))
     st.stop()
@@ -64,7 +68,7 @@ chart(figure, key="trend_chart")
 
 if dimension is None and grain == "week":
     with st.expander(t("Forecast and seasonal decomposition (STL)")):
-        trend = ask("weekly_trend_view", db(), view, name)
+        trend = ask(dashboard.weekly_trend_view, db(), view, name)
         if trend is None:
             st.caption(t("Too few complete weeks for a forecast."))
         else:

@@ -6,8 +6,12 @@ import polars as pl
 import streamlit as st
 
 from metrics.kpis.marts import load_export, undo_export
+from metrics.views.summary import rejected_rows
+from pages._frame.display import table
 from pages._frame.entry import enter
-from pages._frame.ui import batch_history, current_actor, page_title, read, t, table, write
+from pages._frame.language import page_title, t
+from pages._frame.questions import batch_history, read
+from pages._frame.signin import current_actor, write
 from pipelines.common.errors import IngestError
 from pipelines.ingest import local_timezone, preview_file
 from pipelines.read.readers import workbook_tables
@@ -104,14 +108,7 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
         )
         if result.rejections:
             st.markdown("Rejected by reason: " + "; ".join(f"{r}: {n}" for r, n in result.rejections.items()))
-            rejected = read(
-                lambda con, batch: con.sql(
-                    "SELECT line_number, reason, column_name, raw_record::VARCHAR AS record FROM rejected_rows "
-                    "WHERE batch_id = ? ORDER BY line_number",
-                    params=[batch],
-                ).pl(),
-                result.batch_id,
-            )
+            rejected = read(rejected_rows, result.batch_id)
             table(rejected, f"rejected rows batch {result.batch_id}", key=f"rejected_{result.batch_id}")
 
 st.subheader(t("Batch history"))
