@@ -16,6 +16,7 @@ from pipelines.common.errors import IngestError
 from pipelines.ingest import local_timezone, preview_file
 from pipelines.read.readers import workbook_tables
 from pipelines.signin import access
+from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.personal import mask
 from pipelines.stage.profiles import builtin_profiles
 from pipelines.stage.scales import SCALES
@@ -45,9 +46,11 @@ for number, uploaded in enumerate(files or []):
         mapping_text = st.text_input(
             t("Column overrides (canonical=Source header, comma-separated)"), key=f"map_{number}_{uploaded.name}"
         )
-        mapping = (
-            dict(part.split("=", 1) for part in (p.strip() for p in mapping_text.split(",")) if "=" in part) or None
-        )
+        try:  # the command line's --map parser: a bad pair is refused here too, not dropped
+            mapping = parse_column_overrides([p.strip() for p in mapping_text.split(",") if p.strip()]) or None
+        except IngestError as exc:
+            st.error(f"{uploaded.name}: column overrides: {exc.problem}")
+            continue
         sheet = None
         if uploaded.name.lower().endswith((".xlsx", ".xlsm")):
             try:

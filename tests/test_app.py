@@ -338,6 +338,21 @@ def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path)
     con.close()
 
 
+def test_upload_refuses_a_bad_column_override_in_one_line_as_the_command_line_s_map_does(small_warehouse):
+    """A pair without ``=`` used to be dropped silently, and the file loaded without the override asked for."""
+    app = open_page("upload")
+    csv = b"ticket id,created at,channel,status\nU1,2026-07-01 10:00,email,open\n"
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.get("file_uploader")[0].set_value(("new.csv", csv, "text/csv")).run()
+    app.text_input(key="map_0_new.csv").set_value("ticket_id = ticket id, channel").run()
+    assert not app.exception, app.exception
+    assert [e.value for e in app.error] == ["new.csv: column overrides: expected CANONICAL=SOURCE, got 'channel'"]
+    assert not [b for b in app.button if b.label.startswith("Load")], "a file with a refused override is not loaded"
+    app.text_input(key="map_0_new.csv").set_value("ticket_id = ticket id,").run()  # a trailing comma is no pair
+    assert not app.error, [e.value for e in app.error]
+    assert "1 rows, 1 valid" in " ".join(m.value for m in app.markdown)
+
+
 @contextmanager
 def a_command_line_load(db: Path) -> Iterator[subprocess.Popen]:
     """Another process holding the warehouse as ``csat-radar ingest`` does, until the block ends.
