@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
 from metrics.views.dashboard import records_behind
@@ -34,7 +35,8 @@ figure.add_trace(
 )
 target = rate["target"].drop_nulls()
 if target.len():
-    figure.add_hline(y=target[0], line_dash="dash", line_color="red", annotation_text=f"target ≤ {target[0]:.0%}")
+    target_label = f"target ≤ {format_value(target[0], 'percent')}"
+    figure.add_hline(y=target[0], line_dash="dash", line_color="red", annotation_text=target_label)
 figure.update_layout(title="Complaint rate by week", yaxis_tickformat=".0%")
 chart(figure, key="complaint_rate")
 

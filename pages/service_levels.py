@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
 from metrics.views.dashboard import SERVICE_METRICS, records_behind
@@ -21,7 +22,7 @@ view = current_view()
 
 backlog = ask(dashboard.backlog_now, db(), view)
 open_tickets, age = st.columns(2)
-open_tickets.metric(t("Open tickets (backlog)"), f"{backlog['open_tickets']:,}")
+open_tickets.metric(t("Open tickets (backlog)"), format_value(backlog["open_tickets"], "count"))
 age.metric(t("Median age of open tickets"), backlog["median_age_text"])
 
 left, right = st.columns(2)

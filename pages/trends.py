@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from metrics.kpis.catalog import GRAINS, catalog
+from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
 from metrics.views.dashboard import record_source, records_behind
@@ -58,7 +59,8 @@ for segment in sorted(series["segment"].unique().to_list()):
         )
 target = series["target"].drop_nulls()
 if target.len():
-    figure.add_hline(y=target[0], line_dash="dash", line_color="green", annotation_text=f"target {target[0]:g}")
+    target_label = f"target {format_value(target[0], catalog()[name].format)}"
+    figure.add_hline(y=target[0], line_dash="dash", line_color="green", annotation_text=target_label)
 incomplete = series.filter(~pl.col("complete"))
 if incomplete.height:
     figure.add_vrect(x0=incomplete["period_start"].min(), x1=incomplete["period_end"].max(), fillcolor="gray",
