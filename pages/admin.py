@@ -9,8 +9,11 @@ from metrics.kpis.catalog import metric
 from metrics.kpis.compute import all_metric_names
 from metrics.kpis.settings import SettingsError, load_settings, set_target, settings_file
 from metrics.views.dashboard import FILTER_DIMENSIONS
+from pages._frame.display import table
 from pages._frame.entry import enter
-from pages._frame.ui import current_actor, page_title, read, t, table, write
+from pages._frame.language import page_title, t
+from pages._frame.questions import read
+from pages._frame.signin import current_actor, write
 from pipelines.common.names import canonical, markdown_text, printable, printable_frame
 from pipelines.signin import access
 

@@ -13,24 +13,16 @@ import streamlit as st
 from metrics.crises import log as crisis_log
 from metrics.crises.links import describe_bad_id, parse_id
 from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
+from metrics.kpis.formats import format_period
 from metrics.kpis.settings import load_settings
+from metrics.views import dashboard
 from metrics.views.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
+from pages._frame.display import SEVERITY_COLOURS, chart, stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.ui import (
-    SEVERITY_COLOURS,
-    ask,
-    chart,
-    current_actor,
-    current_view,
-    db,
-    format_period,
-    page_title,
-    read,
-    stop_if_empty,
-    t,
-    table,
-    write,
-)
+from pages._frame.language import page_title, t
+from pages._frame.questions import ask, current_view, read
+from pages._frame.signin import current_actor, write
+from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
 from pipelines.signin import access
 
@@ -54,7 +46,7 @@ statuses = filter_status.multiselect(t("Status"), STATUSES, default=list(crisis_
 crisis_type = filter_type.selectbox(t("Type"), ["(any)", *CRISIS_TYPES], key="crisis_type")
 severity = filter_severity.selectbox(t("Severity"), ["(any)", *SEVERITIES], key="crisis_severity")
 log = ask(
-    "crisis_table",
+    dashboard.crisis_table,
     db(),
     view,
     statuses,
@@ -106,7 +98,13 @@ segment_view = replace(
     segments=() if crisis["dimension"] == "overall" else ((crisis["dimension"], (crisis["segment"],)),),
 )
 series, method = ask(
-    "crisis_chart", db(), segment_view, crisis["metric"], crisis["dimension"], crisis["segment"], crisis["grain"]
+    dashboard.crisis_chart,
+    db(),
+    segment_view,
+    crisis["metric"],
+    crisis["dimension"],
+    crisis["segment"],
+    crisis["grain"],
 )
 if series.is_empty():
     st.caption(t("No data left for this crisis's metric and segment."))

@@ -17,10 +17,11 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from metrics.kpis.catalog import format_value, metric
+from metrics.kpis.catalog import metric
 from metrics.kpis.compute import STATUSES, Query, compute
+from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
-from pages._frame.ui import PAGE_TITLES
+from pages._frame.language import PAGE_TITLES
 from pipelines.ingest import ingest_file
 from pipelines.signin import access
 from pipelines.warehouse.store import LOCK_WAIT_ENV, connect, load_in_progress
@@ -337,6 +338,21 @@ def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path)
     con.close()
 
 
+def test_upload_refuses_a_bad_column_override_in_one_line_as_the_command_line_s_map_does(small_warehouse):
+    """A pair without ``=`` used to be dropped silently, and the file loaded without the override asked for."""
+    app = open_page("upload")
+    csv = b"ticket id,created at,channel,status\nU1,2026-07-01 10:00,email,open\n"
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.get("file_uploader")[0].set_value(("new.csv", csv, "text/csv")).run()
+    app.text_input(key="map_0_new.csv").set_value("ticket_id = ticket id, channel").run()
+    assert not app.exception, app.exception
+    assert [e.value for e in app.error] == ["new.csv: column overrides: expected CANONICAL=SOURCE, got 'channel'"]
+    assert not [b for b in app.button if b.label.startswith("Load")], "a file with a refused override is not loaded"
+    app.text_input(key="map_0_new.csv").set_value("ticket_id = ticket id,").run()  # a trailing comma is no pair
+    assert not app.error, [e.value for e in app.error]
+    assert "1 rows, 1 valid" in " ".join(m.value for m in app.markdown)
+
+
 @contextmanager
 def a_command_line_load(db: Path) -> Iterator[subprocess.Popen]:
     """Another process holding the warehouse as ``csat-radar ingest`` does, until the block ends.
@@ -441,7 +457,7 @@ def test_admin_page_without_sign_in_adds_a_user_and_shows_the_audit_log(small_wa
 def test_every_interface_string_has_its_chinese():
     import re
 
-    from pages._frame.ui import ZH
+    from pages._frame.language import ZH
 
     wrapped = {m for p in (ROOT / "pages").glob("[!_]*.py") for m in re.findall(r'\bt\("([^"]+)"\)', p.read_text())}
     assert wrapped, "pages wrap their words in t()"
@@ -461,11 +477,16 @@ def test_every_question_a_page_asks_is_in_the_page_registry():
     """The benchmark times each page through PAGE_QUESTIONS; a page asking something unlisted would go untimed."""
     import re
 
+    from metrics.views import dashboard
     from metrics.views.dashboard import PAGE_QUESTIONS
 
     assert set(PAGE_QUESTIONS) == set(PAGE_FILES)
     for page in PAGE_FILES:
-        asked = set(re.findall(r'ask\(\s*"(\w+)"', (ROOT / "pages" / f"{page}.py").read_text(encoding="utf-8")))
+        source = (ROOT / "pages" / f"{page}.py").read_text(encoding="utf-8")
+        asked = set(re.findall(r"\bask\(\s*dashboard\.(\w+)\b", source))
+        # Every question is asked as dashboard.NAME, so none escapes the checks below.
+        assert len(re.findall(r"\bask\(", source)) == len(re.findall(r"\bask\(\s*dashboard\.\w+", source)), page
+        assert all(callable(getattr(dashboard, question, None)) for question in asked), (page, asked)
         listed = {question for question, _ in PAGE_QUESTIONS[page]}
         assert asked <= listed, (page, asked - listed)
 

@@ -9,8 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from metrics.kpis.catalog import format_value
 from metrics.kpis.compute import Query, compute
+from metrics.kpis.formats import format_change, format_value
 from metrics.kpis.settings import load_settings
 from metrics.reports.exports import csv_bytes, escape_formula_cells
 from metrics.reports.review import SHEETS, quarter_bounds, quarterly_review, render_html, write_excel
@@ -32,6 +32,16 @@ def test_quarter_bounds_and_bad_text():
     assert (start.isoformat(), end.isoformat()) == ("2025-10-01", "2025-12-31")
     with pytest.raises(ValueError, match="not like 2026Q3"):
         quarter_bounds("Q3 2026")
+
+
+def test_a_change_reads_alike_in_the_review_the_tiles_and_the_command_line():
+    """metrics/kpis/formats.py is the one formatter; these are the review's texts, which the others now share."""
+    assert format_change(0.019, "percent") == "+1.9 pts"
+    assert format_change(0.12, "score") == "+12"
+    assert format_change(-1234.0, "count") == "-1,234"
+    assert format_change(30.0, "minutes") == "+30 min"
+    assert format_change(0.5, "decimal") == "+0.50"
+    assert format_change(None, "percent") == "–"
 
 
 def test_kpis_match_the_catalog_at_quarter_grain(review):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pages._frame.ui import PAGE_TITLES
+from pages._frame.language import PAGE_TITLES
 from pipelines.signin import access
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT

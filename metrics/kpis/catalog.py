@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+# format_value stays importable from here until cli/main.py and tests/test_metrics.py import it from formats.
+from metrics.kpis.formats import FORMATS
+from metrics.kpis.formats import format_value as format_value
+
 CATALOG_FILE = Path(__file__).parent / "catalog.toml"
 
 KINDS = ("proportion", "ratio", "quantile", "mean", "nps", "count", "backlog")
-FORMATS = ("percent", "decimal", "minutes", "count", "score")
 DIRECTIONS = ("higher", "lower", "neutral")
 GRAINS = ("day", "week", "month", "quarter")
 
@@ -140,23 +143,3 @@ def dimension_expression(dimension: str) -> str:
         key = dimension[5:].replace("'", "''")
         return f"(attributes->>'{key}')"
     raise ValueError(f"unknown dimension {dimension!r}; use one of {', '.join(DIMENSIONS)} or attr:NAME")
-
-
-def format_value(value: float | None, fmt: str) -> str:
-    """A value as people read it: 0.912 → 91.2%, 45.0 minutes → 45 min, NPS 0.32 → +32."""
-    if value is None or value != value:
-        return "–"
-    if fmt == "percent":
-        return f"{value * 100:.1f}%"
-    if fmt == "minutes":
-        # Durations are stored in minutes everywhere; long ones read better in hours or days.
-        if value >= 2 * 24 * 60:
-            return f"{value / 1440:,.1f} d"
-        if value >= 120:
-            return f"{value / 60:,.1f} h"
-        return f"{value:,.0f} min" if value >= 10 else f"{value:.1f} min"
-    if fmt == "count":
-        return f"{value:,.0f}"
-    if fmt == "score":
-        return f"{value * 100:+.0f}"
-    return f"{value:,.2f}"

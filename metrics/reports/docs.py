@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from metrics.kpis.catalog import Metric, catalog, format_value
+from metrics.kpis.catalog import Metric, catalog
 from metrics.kpis.compute import STATUSES
+from metrics.kpis.formats import format_target
 from metrics.kpis.settings import DEFAULT_FILE, load_settings
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
@@ -66,9 +67,7 @@ def render() -> str:
     ]
     for m in catalog().values():
         target = settings.target_for(m.name)
-        target_text = (
-            f"{'≥' if target.bound == 'min' else '≤'} {format_value(target.value, m.format)}" if target else ""
-        )
+        target_text = format_target(target.bound, target.value, m.format) if target else ""
         out.append(
             f"| `{m.name}` | {m.label} | {m.label_zh} | {_KIND_WORDS[m.kind]} | {m.format} | {m.direction} "
             f"| {target_text} |"

@@ -13,8 +13,9 @@ import duckdb
 import polars as pl
 
 from metrics.crises.log import list_crises
-from metrics.kpis.catalog import catalog, format_value
+from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
+from metrics.kpis.formats import format_change, format_interval, format_target, format_value
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, load_settings
 from metrics.reports.exports import escape_formula_cells
@@ -65,20 +66,6 @@ def last_complete_quarter(con: duckdb.DuckDBPyConnection) -> str | None:
     return previous_quarter(f"{following.year}Q{(following.month - 1) // 3 + 1}")
 
 
-def _change_text(change: float | None, fmt: str) -> str:
-    if change is None:
-        return "–"
-    if fmt == "percent":
-        return f"{change * 100:+.1f} pts"
-    if fmt == "score":
-        return f"{change * 100:+.0f}"
-    if fmt == "count":
-        return f"{change:+,.0f}"
-    if fmt == "minutes":
-        return f"{change:+,.0f} min"
-    return f"{change:+,.2f}"
-
-
 def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFrame:
     previous_start, _ = quarter_bounds(previous_quarter(f"{start.year}Q{(start.month - 1) // 3 + 1}"))
     names = tuple(catalog())
@@ -91,25 +78,18 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
             continue
         row = found.row(0, named=True)
         target = settings.target_for(name)
-        change = row["change"]
         rows.append(
             {
                 "metric": name,
                 "label": m.label,
                 "value": format_value(row["value"], m.format),
-                "interval": (
-                    f"{format_value(row['ci_low'], m.format)} – {format_value(row['ci_high'], m.format)}"
-                    if row["ci_low"] is not None and row["ci_high"] is not None
-                    else ""
-                ),
+                "interval": format_interval(row["ci_low"], row["ci_high"], m.format),
                 "n": row["n"],
-                "target": ""
-                if target is None
-                else f"{'≥' if target.bound == 'min' else '≤'} {format_value(target.value, m.format)}",
+                "target": "" if target is None else format_target(target.bound, target.value, m.format),
                 "status": row["status"],
                 "status_text": STATUSES[row["status"]],
                 "previous_quarter": format_value(row["previous_value"], m.format),
-                "change": _change_text(change, m.format),
+                "change": format_change(row["change"], m.format),
                 "change_significant": {None: "–", True: "yes", False: "no"}[row["change_significant"]],
             }
         )

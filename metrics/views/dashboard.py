@@ -16,10 +16,13 @@ from metrics.crises.flag import judged_series
 from metrics.crises.log import CrisisLogError, get_crisis, list_crises, record_scan
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
-from metrics.kpis.catalog import format_value, metric
+from metrics.kpis.catalog import metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
+from metrics.kpis.cube import data_version
+from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings
+from metrics.reports.review import quarter_bounds
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import table_counts
 
@@ -130,11 +133,7 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
         series = results.filter(pl.col("metric") == name).sort("period_start")
         higher_is_better = m.direction != "lower"
         target = settings.target_for(name)
-        target_text = (
-            "no target"
-            if target is None
-            else f"{'≥' if target.bound == 'min' else '≤'} {format_value(target.value, m.format)}"
-        )
+        target_text = "no target" if target is None else format_target(target.bound, target.value, m.format)
         if series.is_empty():
             tiles.append(
                 Tile(name, view.label(name), None, None, "–", "", target_text, "no_data", STATUSES["no_data"], "",
@@ -142,22 +141,10 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
             )  # fmt: skip
             continue
         latest = series.row(-1, named=True)
-        interval = (
-            f"95% interval {format_value(latest['ci_low'], m.format)} – {format_value(latest['ci_high'], m.format)}"
-            if latest["ci_low"] is not None and latest["ci_high"] is not None
-            else f"n = {latest['n']:,}"
-            if latest["n"] is not None
-            else ""
-        )
-        change = latest["change"]
-        change_text = ""
-        if change is not None:
-            if m.format == "percent":
-                change_text = f"{change * 100:+.1f} pts"
-            elif m.format == "count":
-                change_text = f"{change:+,.0f}"
-            else:
-                change_text = f"{change:+,.1f}"
+        interval = format_interval(latest["ci_low"], latest["ci_high"], m.format)
+        interval = f"95% interval {interval}" if interval else f"n = {latest['n']:,}" if latest["n"] is not None else ""
+        # No change (the first period) shows no arrow at all rather than a dash.
+        change_text = "" if latest["change"] is None else format_change(latest["change"], m.format)
         tiles.append(
             Tile(
                 metric=name,
@@ -280,31 +267,12 @@ def by_segment(
         (
             pl.col(name).round(0).cast(pl.Int64)
             if metric(name).format == "count"
-            else formatted_value(pl.col(name), metric(name).format)
+            else format_values(pl.col(name), metric(name).format)
         ).alias(view.label(name))
         for name in metrics
         if name in table.columns
     ]
     return table.select(pl.col("segment").alias(dimension), *formatted, pl.col("n").alias("records"))
-
-
-def formatted_value(value: pl.Expr, fmt: str) -> pl.Expr:
-    """``format_value`` as an expression, for whole columns."""
-    if fmt == "percent":
-        text = pl.format("{}%", (value * 100).round(1))
-    elif fmt == "minutes":
-        text = (
-            pl.when(value >= 2880)
-            .then(pl.format("{} d", (value / 1440).round(1)))
-            .when(value >= 120)
-            .then(pl.format("{} h", (value / 60).round(1)))
-            .otherwise(pl.format("{} min", value.round(0).cast(pl.Int64)))
-        )
-    elif fmt == "count":
-        text = value.round(0).cast(pl.Int64).cast(pl.String)
-    else:
-        text = value.round(2).cast(pl.String)
-    return pl.when(value.is_null() | value.is_nan()).then(pl.lit("–")).otherwise(text)
 
 
 def backlog_now(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict:
@@ -453,9 +421,6 @@ def weekly_trend_view(con: duckdb.DuckDBPyConnection, settings: Settings, view: 
 
 def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     """Quarters with tickets, newest first, as ("2026Q3", complete): complete once the data runs past its end."""
-    from metrics.kpis.cube import data_version
-    from metrics.reports.review import quarter_bounds
-
     current = con.sql("SELECT count(*) FROM kpi_cube_meta WHERE data_version = ?", params=[data_version(con)])
     if current.fetchall()[0][0]:  # the cube's daily ticket counts know the quarters without a pass over the tickets
         days = "SELECT day FROM kpi_cube WHERE metric = 'ticket_volume' AND dimension = 'overall'"

@@ -1,4 +1,4 @@
-"""What the warehouse holds: row counts, the data's date range and the latest loads."""
+"""What the warehouse holds: row counts, the data's date range, the latest loads and a load's rejected rows."""
 
 from __future__ import annotations
 
@@ -48,3 +48,12 @@ def warehouse_summary(
         params={"who": loaded_by},
     ).pl()
     return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches)
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pl.DataFrame:
+    """One batch's rejected rows in file order, with why and the raw record as text."""
+    return con.sql(
+        "SELECT line_number, reason, column_name, raw_record::VARCHAR AS record FROM rejected_rows "
+        "WHERE batch_id = ? ORDER BY line_number",
+        params=[batch_id],
+    ).pl()
