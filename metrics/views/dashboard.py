@@ -12,7 +12,8 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
-from metrics.crises.log import CrisisLogError, get_crisis, list_crises, record_scan
+from metrics.crises.log import get_crisis, list_crises, record_scan
+from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import judged_series, rules, scan
 from metrics.kpis.catalog import format_value, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
