@@ -87,8 +87,7 @@ def acknowledge(
     at: datetime | None = None,
 ) -> None:
     """detected -> acknowledged, naming the owner (required). The only way to acknowledged."""
-    at = as_aware(at) if at else datetime.now(UTC)
-    actor = required_actor(actor, "actor")
+    at, actor = _stamp(at, actor)
     with transaction(con):
         row = load_crisis(con, crisis_id)
         _check_step(row, "acknowledged")
@@ -114,8 +113,7 @@ def advance(
     Going to resolved sets ``end_period`` to ``last_flagged`` when it is not set. ``acknowledged`` is
     reached only through ``acknowledge`` (it needs an owner), ``reviewed`` only through ``write_review``.
     """
-    at = as_aware(at) if at else datetime.now(UTC)
-    actor = required_actor(actor, "actor")
+    at, actor = _stamp(at, actor)
     check_status(to_status)
     with transaction(con):
         row = load_crisis(con, crisis_id)
@@ -147,8 +145,7 @@ def confirm_recovery(
 
     Allowed from any open status, usually after the radar proposed recovery; not from resolved/reviewed.
     """
-    at = as_aware(at) if at else datetime.now(UTC)
-    actor = required_actor(actor, "actor")
+    at, actor = _stamp(at, actor)
     with transaction(con):
         row = load_crisis(con, crisis_id)
         if row["status"] in CLOSED_STATUSES:
@@ -182,8 +179,7 @@ def write_review(
     at: datetime | None = None,
 ) -> None:
     """resolved -> reviewed with the root-cause review: a fishbone category, at least one "why", the text."""
-    at = as_aware(at) if at else datetime.now(UTC)
-    actor = required_actor(actor, "actor")
+    at, actor = _stamp(at, actor)
     with transaction(con):
         row = load_crisis(con, crisis_id)
         crisis = row["crisis_id"]
@@ -215,6 +211,11 @@ def write_review(
             },
         )
         add_event(con, crisis, at, actor, "reviewed", row["status"], "reviewed", f"root cause: {fishbone_category}")
+
+
+def _stamp(at: datetime | None, actor: str) -> tuple[datetime, str]:
+    """When and by whom a step is taken: ``at`` (default now, naive means UTC) and the required actor."""
+    return (as_aware(at) if at else datetime.now(UTC)), required_actor(actor, "actor")
 
 
 def _check_step(row: dict, to_status: str) -> None:
