@@ -48,13 +48,54 @@ TRUTH_SCHEMA = {
 }
 
 
+@dataclass(frozen=True)
+class ServiceQualityParams:
+    """A team serves worse: its tickets' times grow by these factors, and its attitude costs satisfaction."""
+
+    response_factor: float
+    resolution_factor: float
+    reopen_factor: float
+    attitude_logit: float  # satisfaction lost, on the logit scale
+
+
+@dataclass(frozen=True)
+class CommunicationFailureParams:
+    """A channel misinforms: more complaints, more repeat contacts, worse attitude."""
+
+    complaint_factor: float
+    follow_up_probability: float
+    attitude_logit: float
+
+
+@dataclass(frozen=True)
+class SuddenEventParams:
+    """An outage or delivery failure in a region: a surge of tickets and complaints and a backlog."""
+
+    volume_factor: float
+    complaint_factor: float
+    backlog_factor: float
+    category: int  # index into CATEGORIES: what the surge of tickets is about
+
+
+@dataclass(frozen=True)
+class SatisfactionDriftParams:
+    """A product's CSAT drifts down week by week, then recovers."""
+
+    points_per_week: float
+    decline_days: float
+    recovery_days: float
+
+
+CrisisParams = ServiceQualityParams | CommunicationFailureParams | SuddenEventParams | SatisfactionDriftParams
+
+
 @dataclass
 class InjectedCrisis:
     kind: str
     segment: int  # index into the labels of the kind's dimension
     start: int  # day index, inclusive
     end: int  # day index, inclusive
-    params: dict[str, float]
+    params: CrisisParams  # the class that goes with ``kind``
 
     def days_in(self, day_index: np.ndarray) -> np.ndarray:
         return (day_index >= self.start) & (day_index <= self.end)
@@ -118,38 +159,38 @@ def _compatible(candidate: InjectedCrisis, other: InjectedCrisis) -> bool:
     return True
 
 
-def _draw_crisis_params(rng: np.random.Generator, kind: str) -> tuple[int, dict[str, float]]:
-    """Duration in days and effect sizes of one crisis of ``kind``."""
+def _draw_crisis_params(rng: np.random.Generator, kind: str) -> tuple[int, CrisisParams]:
+    """Duration in days and effect sizes of one crisis of ``kind``, drawn in the order written."""
     if kind == SERVICE_QUALITY:
         duration = int(rng.integers(21, 43))
-        return duration, {
-            "response_factor": float(rng.uniform(4.0, 6.0)),
-            "resolution_factor": float(rng.uniform(1.2, 1.5)),
-            "reopen_factor": float(rng.uniform(2.5, 3.5)),
-            "attitude_logit": float(rng.uniform(0.4, 0.6)),
-        }
+        return duration, ServiceQualityParams(
+            response_factor=float(rng.uniform(4.0, 6.0)),
+            resolution_factor=float(rng.uniform(1.2, 1.5)),
+            reopen_factor=float(rng.uniform(2.5, 3.5)),
+            attitude_logit=float(rng.uniform(0.4, 0.6)),
+        )
     if kind == COMMUNICATION_FAILURE:
         duration = int(rng.integers(14, 36))
-        return duration, {
-            "complaint_factor": float(rng.uniform(2.0, 3.0)),
-            "follow_up_probability": float(rng.uniform(0.18, 0.28)),
-            "attitude_logit": float(rng.uniform(0.3, 0.5)),
-        }
+        return duration, CommunicationFailureParams(
+            complaint_factor=float(rng.uniform(2.0, 3.0)),
+            follow_up_probability=float(rng.uniform(0.18, 0.28)),
+            attitude_logit=float(rng.uniform(0.3, 0.5)),
+        )
     if kind == SUDDEN_EVENT:
         duration = int(rng.integers(3, 8))
-        return duration, {
-            "volume_factor": float(rng.uniform(2.0, 4.0)),
-            "complaint_factor": float(rng.uniform(4.5, 8.0)),
-            "backlog_factor": float(rng.uniform(5.0, 9.0)),
-            "category": float(rng.choice([CATEGORIES.index("delivery delay"), CATEGORIES.index("technical fault")])),
-        }
+        return duration, SuddenEventParams(
+            volume_factor=float(rng.uniform(2.0, 4.0)),
+            complaint_factor=float(rng.uniform(4.5, 8.0)),
+            backlog_factor=float(rng.uniform(5.0, 9.0)),
+            category=int(rng.choice([CATEGORIES.index("delivery delay"), CATEGORIES.index("technical fault")])),
+        )
     decline_weeks = int(rng.integers(8, 13))
     recovery_days = int(rng.integers(14, 22))
-    return decline_weeks * 7 + recovery_days, {
-        "points_per_week": float(rng.uniform(1.0, 1.5)),
-        "decline_days": float(decline_weeks * 7),
-        "recovery_days": float(recovery_days),
-    }
+    return decline_weeks * 7 + recovery_days, SatisfactionDriftParams(
+        points_per_week=float(rng.uniform(1.0, 1.5)),
+        decline_days=float(decline_weeks * 7),
+        recovery_days=float(recovery_days),
+    )
 
 
 def burst_shape(crisis: InjectedCrisis, day_index: np.ndarray) -> np.ndarray:
@@ -164,11 +205,11 @@ def burst_shape(crisis: InjectedCrisis, day_index: np.ndarray) -> np.ndarray:
 
 def drift_points(crisis: InjectedCrisis, day_index: np.ndarray) -> np.ndarray:
     """Customer-satisfaction drift in CSAT points: a steady decline, then a linear recovery."""
-    decline_days = crisis.params["decline_days"]
-    recovery_days = crisis.params["recovery_days"]
+    decline_days = crisis.params.decline_days
+    recovery_days = crisis.params.recovery_days
     offset = (day_index - crisis.start + 1).astype(np.float64)
-    trough = crisis.params["points_per_week"] * decline_days / 7.0
-    declining = crisis.params["points_per_week"] * offset / 7.0
+    trough = crisis.params.points_per_week * decline_days / 7.0
+    declining = crisis.params.points_per_week * offset / 7.0
     recovering = trough * (1.0 - (offset - decline_days) / (recovery_days + 1.0))
     points = np.where(offset <= decline_days, declining, recovering)
     return np.where(crisis.days_in(day_index), points, 0.0)
@@ -179,26 +220,26 @@ def _describe(crisis: InjectedCrisis) -> str:
     label = CRISIS_KINDS[crisis.kind][2][crisis.segment]
     if crisis.kind == SERVICE_QUALITY:
         return (
-            f"{label} team: first responses {p['response_factor']:.1f}x slower, resolutions "
-            f"{p['resolution_factor']:.1f}x slower, reopen rate {p['reopen_factor']:.1f}x; CSAT falls"
+            f"{label} team: first responses {p.response_factor:.1f}x slower, resolutions "
+            f"{p.resolution_factor:.1f}x slower, reopen rate {p.reopen_factor:.1f}x; CSAT falls"
         )
     if crisis.kind == COMMUNICATION_FAILURE:
         return (
             f"{label} channel: complaints about wrong information and staff attitude push the complaint "
-            f"rate to {p['complaint_factor']:.1f}x normal; repeat contacts within 7 days rise"
+            f"rate to {p.complaint_factor:.1f}x normal; repeat contacts within 7 days rise"
         )
     if crisis.kind == SUDDEN_EVENT:
-        category = CATEGORIES[int(p["category"])]
+        category = CATEGORIES[p.category]
         cause = "Delivery system failure" if category == "delivery delay" else "System outage"
         return (
-            f"{cause} in {label}: tickets up to {p['volume_factor']:.1f}x and complaints up to "
-            f"{p['complaint_factor']:.1f}x for {crisis.end - crisis.start + 1} days, mostly {category}; "
+            f"{cause} in {label}: tickets up to {p.volume_factor:.1f}x and complaints up to "
+            f"{p.complaint_factor:.1f}x for {crisis.end - crisis.start + 1} days, mostly {category}; "
             "first responses collapse"
         )
-    weeks = int(p["decline_days"]) // 7
+    weeks = int(p.decline_days) // 7
     return (
-        f"{label}: CSAT drifts down {p['points_per_week']:.1f} points a week for {weeks} weeks, "
-        f"then recovers over {int(p['recovery_days'])} days"
+        f"{label}: CSAT drifts down {p.points_per_week:.1f} points a week for {weeks} weeks, "
+        f"then recovers over {int(p.recovery_days)} days"
     )
 
 

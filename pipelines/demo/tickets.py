@@ -119,13 +119,13 @@ def simulate_tickets(
         region_weights = customer_activity[region_customers] / customer_activity[region_customers].sum()
         event_days = np.arange(crisis.start, crisis.end + 1)
         shape = burst_shape(crisis, event_days)
-        extra_expected = expected[event_days] * REGION_SHARE[crisis.segment] * (crisis.params["volume_factor"] - 1)
+        extra_expected = expected[event_days] * REGION_SHARE[crisis.segment] * (crisis.params.volume_factor - 1)
         extra_counts = rng.poisson(extra_expected * shape)
         extra_days = np.repeat(event_days, extra_counts)
         burst_days.append(extra_days)
         burst_customers.append(rng.choice(region_customers, size=extra_days.size, p=region_weights))
         on_topic = rng.random(extra_days.size) < 0.8
-        burst_categories.append(np.where(on_topic, int(crisis.params["category"]), -1))
+        burst_categories.append(np.where(on_topic, crisis.params.category, -1))
     day_index = np.concatenate(burst_days)
     customer = np.concatenate(burst_customers)
     forced_category = np.concatenate(burst_categories)
@@ -169,7 +169,7 @@ def _add_follow_ups(
     probability = np.full(tickets["day"].size, BASE_FOLLOW_UP_PROBABILITY)
     for crisis in of_kind(crises, COMMUNICATION_FAILURE):
         affected = crisis.days_in(tickets["day"]) & (tickets["channel"] == crisis.segment)
-        probability[affected] = crisis.params["follow_up_probability"]
+        probability[affected] = crisis.params.follow_up_probability
     parents = np.flatnonzero(rng.random(probability.size) < probability)
 
     follow_ups = {name: values[parents] for name, values in tickets.items()}
@@ -236,18 +236,18 @@ def _crisis_effects(tickets: dict[str, np.ndarray], crises: list[InjectedCrisis]
     attitude_logit = np.zeros(n)
     for crisis in of_kind(crises, SERVICE_QUALITY):
         affected = crisis.days_in(day) & (team == crisis.segment)
-        response_factor[affected] *= crisis.params["response_factor"]
-        resolution_factor[affected] *= crisis.params["resolution_factor"]
-        reopen_factor[affected] *= crisis.params["reopen_factor"]
-        attitude_logit[affected] += crisis.params["attitude_logit"]
+        response_factor[affected] *= crisis.params.response_factor
+        resolution_factor[affected] *= crisis.params.resolution_factor
+        reopen_factor[affected] *= crisis.params.reopen_factor
+        attitude_logit[affected] += crisis.params.attitude_logit
     for crisis in of_kind(crises, COMMUNICATION_FAILURE):
         affected = crisis.days_in(day) & (channel == crisis.segment)
-        attitude_logit[affected] += crisis.params["attitude_logit"]
+        attitude_logit[affected] += crisis.params.attitude_logit
     burst = np.zeros(n)
     for crisis in of_kind(crises, SUDDEN_EVENT):
         in_region = tickets["region"] == crisis.segment
         shape = np.where(in_region, burst_shape(crisis, day), 0.0)
-        backlog = 1.0 + (crisis.params["backlog_factor"] - 1.0) * shape
+        backlog = 1.0 + (crisis.params.backlog_factor - 1.0) * shape
         response_factor *= backlog
         resolution_factor *= np.sqrt(backlog)
         burst = np.maximum(burst, shape)
@@ -339,17 +339,17 @@ def _draw_complaints(
     miscommunication = np.zeros(n, dtype=bool)
     for crisis in of_kind(crises, COMMUNICATION_FAILURE):
         affected = crisis.days_in(day) & (channel == crisis.segment)
-        probability[affected] = base[affected] * crisis.params["complaint_factor"]
+        probability[affected] = base[affected] * crisis.params.complaint_factor
         miscommunication |= affected
     event_cause = np.full(n, -1)
     for crisis in of_kind(crises, SUDDEN_EVENT):
         shape = np.where(tickets["region"] == crisis.segment, burst_shape(crisis, day), 0.0)
         affected = shape > 0
         # Tickets already multiply by the volume factor, so each one carries the rest of the complaint surge.
-        volume = 1.0 + (crisis.params["volume_factor"] - 1.0) * shape
-        complaints = 1.0 + (crisis.params["complaint_factor"] - 1.0) * shape
+        volume = 1.0 + (crisis.params.volume_factor - 1.0) * shape
+        complaints = 1.0 + (crisis.params.complaint_factor - 1.0) * shape
         probability = np.where(affected, np.minimum(base * complaints / volume, 0.9), probability)
-        technical = CATEGORIES[int(crisis.params["category"])] == "technical fault"
+        technical = CATEGORIES[crisis.params.category] == "technical fault"
         event_cause[affected] = PRODUCT_FAULT if technical else DELIVERY_DELAY
 
     draw = rng.random(n)
