@@ -6,18 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from metrics.crises.log import (
-    CrisisLogError,
-    acknowledge,
-    advance,
-    confirm_recovery,
-    get_crisis,
-    list_crises,
-    open_crisis_exists,
-    record_scan,
-    response_steps,
-    write_review,
-)
+from metrics.crises.handling import acknowledge, advance, confirm_recovery, response_steps, write_review
+from metrics.crises.log import get_crisis, list_crises, open_crisis_exists, record_scan
+from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.model import CRISIS_TYPES, STATUSES, DetectedCrisis
 from pipelines.warehouse.store import connect
 

@@ -142,7 +142,7 @@ def tickets_csv(prefix: str, rows: int, day: str = "2026-03-05") -> bytes:
 
 
 def upload(db_path, name: str, data: bytes, heard: list[str]):
-    """What the Upload page's Load button does (pages/_frame/ui.py ``write``), with ``heard`` in place of st.info."""
+    """What the Upload page's Load button does (``write`` in pages/_frame/signin.py), ``heard`` for st.info."""
     con = connect(db_path, on_wait=heard.append)
     try:
         return access.perform(

@@ -10,7 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from metrics.crises import log as crisis_log
+from metrics.crises import handling, log
+from metrics.crises.log_rows import CrisisLogError
 from metrics.kpis.compute import Query, compute
 from metrics.kpis.scope import View
 from metrics.kpis.settings import load_settings
@@ -41,15 +42,15 @@ def crisis_of(con, dimension: str, segment: str) -> int:
 def brought_to(con, crisis_id: int, action: str) -> tuple:
     """Move the crisis (as an administrator) to where ``action`` would succeed; return that action's call."""
     if action == "acknowledge":
-        return crisis_log.acknowledge, (crisis_id,), {"owner": "Lee", "actor": "lead"}
-    crisis_log.acknowledge(con, crisis_id, owner="Ann", actor="boss")
+        return handling.acknowledge, (crisis_id,), {"owner": "Lee", "actor": "lead"}
+    handling.acknowledge(con, crisis_id, owner="Ann", actor="boss")
     if action == "advance":
-        return crisis_log.advance, (crisis_id, "response_plan_active"), {"actor": "lead"}
+        return handling.advance, (crisis_id, "response_plan_active"), {"actor": "lead"}
     if action == "confirm_recovery":
-        return crisis_log.confirm_recovery, (crisis_id,), {"actor": "lead"}
-    crisis_log.confirm_recovery(con, crisis_id, actor="boss")
+        return handling.confirm_recovery, (crisis_id,), {"actor": "lead"}
+    handling.confirm_recovery(con, crisis_id, actor="boss")
     review = {"fishbone_category": "process", "five_whys": list("abcde"), "actions_taken": "x", "review_text": "done"}
-    return crisis_log.write_review, (crisis_id,), {"actor": "lead", **review}
+    return handling.write_review, (crisis_id,), {"actor": "lead", **review}
 
 
 CRISIS_ACTIONS = sorted(a for a, entry in access.actions().items() if entry.get("on") == "crisis")
@@ -64,12 +65,12 @@ def test_a_limited_manager_may_not_act_on_a_crisis_of_another_segment(warehouse,
     con = connect(warehouse)
     other = crisis_of(con, "team", "Onboarding")
     function, args, kwargs = brought_to(con, other, action)
-    before = crisis_log.get_crisis(con, other)
+    before = log.get_crisis(con, other)
     refused = rf"lead may not .* crisis {other}: it is not among the crises of their segments"
     with pytest.raises(access.AccessDenied, match=refused) as denied:
         access.perform(con, LEAD, action, function, *args, target=f"crisis {other}", **kwargs)
     assert "Onboarding" not in str(denied.value), "a refusal does not name what lies outside the limit"
-    after = crisis_log.get_crisis(con, other)
+    after = log.get_crisis(con, other)
     assert (after["status"], after["owner"], len(after["events"])) == (
         before["status"],
         before["owner"],
@@ -151,13 +152,11 @@ def test_crisis_lists_and_counts_of_a_limited_view_stay_in_its_segments(demo):
     assert sum(counts.values()) == table.height
     assert set(dashboard.filter_options(con, settings, view)["team"]) == {TEAM}
     other = crisis_of(con, "team", "Onboarding")
-    with pytest.raises(
-        crisis_log.CrisisLogError, match=f"Crisis {other} is not in the log or outside the segments you may see"
-    ):
+    with pytest.raises(CrisisLogError, match=f"Crisis {other} is not in the log or outside the segments you may see"):
         dashboard.visible_crisis(con, view, other)
     assert dashboard.visible_crisis(con, View(), other)["segment"] == "Onboarding"
     missing = other + 10_000
-    with pytest.raises(crisis_log.CrisisLogError, match=f"Crisis {missing} is not in the log or outside the segments"):
+    with pytest.raises(CrisisLogError, match=f"Crisis {missing} is not in the log or outside the segments"):
         dashboard.visible_crisis(con, view, missing)
     behind = dashboard.records_behind(con, settings, view, "ticket_volume", dimension="team", segment="Onboarding")
     assert behind.is_empty()
@@ -194,8 +193,8 @@ def test_a_crisis_named_by_keyword_or_not_at_all_is_checked_as_one_named_first(w
     other = crisis_of(con, "team", "Onboarding")
     for args, kwargs in (((), {"crisis_id": other}), ((), {}), (("twenty",), {})):
         with pytest.raises(access.AccessDenied, match="it is not among the crises of their segments"):
-            access.perform(con, LEAD, "acknowledge", crisis_log.acknowledge, *args, owner="x", actor="lead", **kwargs)
-    assert crisis_log.get_crisis(con, other)["status"] == "detected"
+            access.perform(con, LEAD, "acknowledge", handling.acknowledge, *args, owner="x", actor="lead", **kwargs)
+    assert log.get_crisis(con, other)["status"] == "detected"
     con.close()
 
 

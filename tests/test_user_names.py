@@ -244,7 +244,7 @@ def test_in_a_real_browser_a_markdown_name_in_the_sidebar_reads_as_typed(tmp_pat
 
 def test_a_review_and_a_segment_name_are_shown_as_text_never_as_images_or_links(demo, tmp_path, monkeypatch):
     """Text typed in the review form, and segment names from the data, reach other users' browsers."""
-    from metrics.crises import log as crisis_log
+    from metrics.crises import handling
 
     db = tmp_path / "demo.duckdb"
     shutil.copy(demo[0], db)
@@ -252,10 +252,10 @@ def test_a_review_and_a_segment_name_are_shown_as_text_never_as_images_or_links(
     con = connect(db)
     crisis = con.sql("SELECT min(crisis_id) FROM crises WHERE dimension = 'team'").fetchall()[0][0]
     con.execute("UPDATE crises SET segment = segment || ' ' || ? WHERE crisis_id = ?", [beacon, crisis])
-    crisis_log.acknowledge(con, crisis, owner="Ann", actor="boss")
-    crisis_log.confirm_recovery(con, crisis, actor="boss")
-    crisis_log.write_review(con, crisis, actor="boss", fishbone_category="process", five_whys=[beacon] * 5,
-                            actions_taken=beacon, review_text=beacon)  # fmt: skip
+    handling.acknowledge(con, crisis, owner="Ann", actor="boss")
+    handling.confirm_recovery(con, crisis, actor="boss")
+    handling.write_review(con, crisis, actor="boss", fishbone_category="process", five_whys=[beacon] * 5,
+                          actions_taken=beacon, review_text=beacon)  # fmt: skip
     con.close()
     monkeypatch.setenv("CSAT_RADAR_DB", str(db))
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

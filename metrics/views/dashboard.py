@@ -13,7 +13,8 @@ import duckdb
 import polars as pl
 
 from metrics.crises.flag import judged_series
-from metrics.crises.log import CrisisLogError, get_crisis, list_crises, record_scan
+from metrics.crises.log import get_crisis, list_crises, record_scan
+from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
 from metrics.kpis.catalog import metric
