@@ -5,7 +5,7 @@ or one of ``CUBE_DIMENSIONS``) and segment, holding the day's numerator and deno
 count, NPS tallies, a mean's sum and sum of squares, or the tickets opened and closed that day).
 Any week, month, quarter or date range is then an exact sum of days, so a question reads
 thousands of cube rows instead of millions of tickets. Built from the catalog's own SQL
-(``_Compiler.sql(cube=True)``), so cube and raw answers are the same numbers.
+(``Compiler.sql(cube=True)``, metrics/kpis/sql.py), so cube and raw answers are the same numbers.
 
 Grain of ``kpi_histogram``: one row per duration, local week, dimension, segment and 2%-wide
 bucket. Medians and p90s by week or over a date range read it (the days of a week cut by the
@@ -26,22 +26,23 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from metrics.kpis.catalog import Metric, catalog
-from metrics.kpis.compute import (
-    CUBE_DIMENSIONS,
-    CUBE_KINDS,
-    RANGE,
-    Z95,
-    Query,
-    _business_macro,
-    _Compiler,
-    _fill,
-    _grouping_sets,
-    _literal,
-    _placeholders,
-)
+from metrics.kpis.intervals import order_statistic_ranks
 from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.sql import (
+    CUBE_DIMENSIONS,
+    RANGE,
+    Compiler,
+    Query,
+    declare_macros,
+    fill,
+    grouping_sets,
+    literal,
+    placeholders,
+)
 from pipelines.warehouse.store import transaction
 
+# The kinds that add up over days (distinct counts aside, see ``cube_metrics``).
+CUBE_KINDS = ("proportion", "ratio", "count", "nps", "mean")
 MEASURES = {
     "proportion": "sum(numerator) AS numerator, sum(denominator) AS denominator",
     # A ratio's two sides are rows of their own: a day may have complaints and no tickets, or the reverse.
@@ -81,11 +82,11 @@ def cube_metrics(settings: Settings) -> list[Metric]:
 
     Distinct customers do not add up over days, nor do medians (see ``histogram_metrics``).
     """
-    values = _placeholders(settings.conventions, settings)
+    values = placeholders(settings.conventions, settings)
     return [
         m
         for m in catalog().values()
-        if (m.kind in CUBE_KINDS and "DISTINCT" not in _fill(m.fields.get("denominator_count", ""), values).upper())
+        if (m.kind in CUBE_KINDS and "DISTINCT" not in fill(m.fields.get("denominator_count", ""), values).upper())
         or (m.kind == "backlog" and m.fields["aggregate"] == "count")
     ]
 
@@ -113,10 +114,10 @@ def _bucket(minutes: str) -> str:
 
 
 def _histogram_build_sql(m: Metric, settings: Settings) -> str:
-    compiler = _Compiler(Query((m.name,), "week"), settings)
+    compiler = Compiler(Query((m.name,), "week"), settings)
     f = m.fields
-    duration = _fill(f["duration"], compiler.values)
-    segments, dimension, segment, sets = _grouping_sets(keys="bucket")
+    duration = fill(f["duration"], compiler.values)
+    segments, dimension, segment, sets = grouping_sets(keys="bucket")
     return f"""SELECT period_start AS week, {dimension}, {segment}, bucket, count(*) AS n, min(minutes) AS lo,
                       max(minutes) AS hi
                FROM (SELECT {compiler.period(f["time"])} AS period_start, {segments}, {duration} AS minutes,
@@ -126,14 +127,14 @@ def _histogram_build_sql(m: Metric, settings: Settings) -> str:
                GROUP BY GROUPING SETS ({sets})"""
 
 
-def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: _Compiler, metrics: list[Metric]) -> None:
+def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: Compiler, metrics: list[Metric]) -> None:
     """The daily rows of every metric: one scan per source and time column, shared by all metrics reading it."""
     scans: dict[tuple[str, str], list[tuple[str, str, dict]]] = {}
     for m in metrics:
         if m.kind == "backlog":
             con.execute(
                 f"""INSERT INTO kpi_cube BY NAME
-                    SELECT {_literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
+                    SELECT {literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
                     FROM ({compiler.backlog_events_sql()}) ORDER BY dimension, day"""
             )
             continue
@@ -148,7 +149,7 @@ def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: _Compiler, metrics: 
             )
             con.execute(
                 f"""INSERT INTO kpi_cube BY NAME
-                    SELECT {_literal(name)} AS metric, period_start AS day, dimension, segment, {columns}
+                    SELECT {literal(name)} AS metric, period_start AS day, dimension, segment, {columns}
                     FROM cube_scan WHERE side{i}__rows > 0 ORDER BY dimension, day"""
             )
     con.execute("DROP TABLE IF EXISTS cube_scan")
@@ -169,9 +170,8 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
     if histograms is None:
         histograms = con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= HISTOGRAM_MIN_TICKETS
     metrics = cube_metrics(settings)
-    compiler = _Compiler(Query(tuple(m.name for m in metrics), "day"), settings)
-    if settings.conventions.hours == "business":
-        con.execute(_business_macro(settings.conventions))
+    compiler = Compiler(Query(tuple(m.name for m in metrics), "day"), settings)
+    declare_macros(con, settings.conventions)
     with transaction(con):
         con.execute("DELETE FROM kpi_cube")
         con.execute("DELETE FROM kpi_cube_meta")
@@ -181,7 +181,7 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
         quantiles = histogram_metrics() if histograms else []
         for key, m in {histogram_key(m): m for m in quantiles}.items():
             con.execute(
-                f"""INSERT INTO kpi_histogram BY NAME SELECT {_literal(key)} AS key, *
+                f"""INSERT INTO kpi_histogram BY NAME SELECT {literal(key)} AS key, *
                     FROM ({_histogram_build_sql(m, settings)}) ORDER BY dimension, week, segment, bucket"""
             )
         if histograms:
@@ -246,14 +246,14 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
     if m.kind == "quantile":
         return quantile_sql(m, query, settings)
     if query.grain == RANGE:
-        period = f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
     else:
         period = "day" if query.grain == "day" else f"date_trunc('{query.grain}', day)::DATE"
-    conditions = [f"metric = {_literal(m.name)}", f"dimension = {_literal(query.dimension or 'overall')}"]
+    conditions = [f"metric = {literal(m.name)}", f"dimension = {literal(query.dimension or 'overall')}"]
     if query.date_from:
-        conditions.append(f"day >= DATE {_literal(query.date_from.isoformat())}")
+        conditions.append(f"day >= DATE {literal(query.date_from.isoformat())}")
     if query.date_to:
-        conditions.append(f"day <= DATE {_literal(query.date_to.isoformat())}")
+        conditions.append(f"day <= DATE {literal(query.date_to.isoformat())}")
     cutoff = None
     if "{as_of}" in str(m.fields):
         zone = ZoneInfo(settings.conventions.report_time_zone)
@@ -264,9 +264,9 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
     if cutoff is None:
         return f"""SELECT {period} AS period_start, segment, {MEASURES[m.kind]}
                    FROM kpi_cube WHERE {" AND ".join(conditions)} GROUP BY ALL"""
-    conditions.append(f"day < DATE {_literal(cutoff.isoformat())}")
+    conditions.append(f"day < DATE {literal(cutoff.isoformat())}")
     recent = replace(query, date_from=max(query.date_from or cutoff, cutoff))
-    raw = _Compiler(recent, settings).sql(m)
+    raw = Compiler(recent, settings).sql(m)
     columns = ", ".join(COLUMNS[m.kind])
     recent_period = period if query.grain == RANGE else "period_start"
     return f"""SELECT period_start, segment, {MEASURES[m.kind]}
@@ -305,13 +305,13 @@ def _pieces(query: Query) -> list[tuple[str, str, date | None, date | None]]:
     if query.grain == "week":
         return [("week", "period_start", query.date_from, query.date_to)]
     if query.grain == RANGE:
-        period = f"DATE {_literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
         return [(period, period, query.date_from, query.date_to)]
     pieces, start = [], _period_start(query.date_from, query.grain)
     step = 1 if query.grain == "month" else 3
     while start <= query.date_to:
         following = date(start.year + (start.month - 1 + step) // 12, (start.month - 1 + step) % 12 + 1, 1)
-        period = f"DATE {_literal(start.isoformat())}"
+        period = f"DATE {literal(start.isoformat())}"
         pieces.append((period, period, max(start, query.date_from), min(following - timedelta(days=1), query.date_to)))
         start = following
     return pieces
@@ -332,16 +332,16 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
     keep_dimension = "dimension, " if dimensions is not None else ""
     parts = []
     for histogram_period, edge_period, first, last in _pieces(query):
-        conditions = [f"key = {_literal(histogram_key(m))}", f"dimension IN ({', '.join(map(_literal, wanted))})"]
+        conditions = [f"key = {literal(histogram_key(m))}", f"dimension IN ({', '.join(map(literal, wanted))})"]
         edges = []
         if first:
             first_whole = _week_start(first + timedelta(days=6))
-            conditions.append(f"week >= DATE {_literal(first_whole.isoformat())}")
+            conditions.append(f"week >= DATE {literal(first_whole.isoformat())}")
             if first_whole > first:
                 edges.append((first, min(first_whole - timedelta(days=1), last or date.max)))
         if last:
             last_whole = _week_start(last + timedelta(days=1)) - timedelta(days=7)
-            conditions.append(f"week <= DATE {_literal(last_whole.isoformat())}")
+            conditions.append(f"week <= DATE {literal(last_whole.isoformat())}")
             cut = last_whole + timedelta(days=7)
             if cut <= last and not (edges and edges[0][1] >= cut):
                 edges.append((max(cut, first or cut), last))
@@ -350,25 +350,19 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
                 FROM kpi_histogram WHERE {" AND ".join(conditions)}"""
         )
         for edge_from, edge_to in edges:
-            compiler = _Compiler(replace(query, metrics=(m.name,), date_from=edge_from, date_to=edge_to), settings)
-            duration = _fill(f["duration"], compiler.values)
+            compiler = Compiler(replace(query, metrics=(m.name,), date_from=edge_from, date_to=edge_to), settings)
+            duration = fill(f["duration"], compiler.values)
             where = f"({f.get('where') or 'true'}) AND {duration} IS NOT NULL"
             select = f"{_bucket(duration)} AS bucket, count(*) AS n, min({duration}) AS lo, max({duration}) AS hi"
             if dimensions is None:
                 edge = compiler.grouped(m, select, f["source"], f["time"], where)
             else:
                 edge = f"""SELECT * FROM ({compiler.cube_grouped(m, select, f["source"], f["time"], where)})
-                           WHERE dimension IN ({", ".join(map(_literal, wanted))})"""
+                           WHERE dimension IN ({", ".join(map(literal, wanted))})"""
             parts.append(
                 f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})"
             )
-    q = float(f["quantile"])
-    spread = f"{Z95} * sqrt(total * {q} * (1 - {q}))"
-    ranks = {
-        "value": f"greatest(1, ceil(total * {q}))",
-        "ci_low": f"greatest(1, floor(total * {q} - {spread}))",
-        "ci_high": f"least(total, ceil(total * {q} + {spread}) + 1)",
-    }
+    ranks = order_statistic_ranks("total", float(f["quantile"]))
     return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks)
 
 
@@ -408,17 +402,17 @@ def _backlog_ages_build_sql(settings: Settings) -> str:
     A ticket is open at the end of day D when it was created before and closed at or after that
     moment; the days run to the last one ended when the cube is built.
     """
-    zone = _literal(settings.conventions.report_time_zone)
-    built = f"({_placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
+    zone = literal(settings.conventions.report_time_zone)
+    built = f"({placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
     closed = "coalesce(resolved_at, closed_at)"
     age = "((epoch(timezone(" + zone + ", (day + 1)::TIMESTAMP)) - epoch(created_at)) / 60.0)"
-    segments, dimension, segment, sets = _grouping_sets(keys="bucket")
+    segments, dimension, segment, sets = grouping_sets(keys="bucket")
     return f"""
         WITH spanning AS (
             SELECT *, (created_at AT TIME ZONE {zone})::DATE AS first_day,
                    least(coalesce(({closed} AT TIME ZONE {zone})::DATE, {built}), {built}) - 1 AS last_day
             FROM tickets
-            WHERE created_at >= {_placeholders(settings.conventions, settings)["earliest"]}),
+            WHERE created_at >= {placeholders(settings.conventions, settings)["earliest"]}),
         open_at_day_end AS (
             SELECT * EXCLUDE (first_sunday),
                    unnest(generate_series(first_sunday, last_day, INTERVAL 7 DAY))::DATE AS day
@@ -449,25 +443,25 @@ def backlog_age_sql(
     wanted = [query.dimension or "overall"] if dimensions is None else list(dimensions)
     keep_dimension = "dimension, " if dimensions is not None else ""
     conditions = [
-        f"dimension IN ({', '.join(map(_literal, wanted))})",
+        f"dimension IN ({', '.join(map(literal, wanted))})",
         f"day = (date_trunc('{grain}', day) + INTERVAL 1 {grain})::DATE - 1",
-        f"day < DATE {_literal(known.isoformat())}",
+        f"day < DATE {literal(known.isoformat())}",
     ]
     if query.date_from:
-        conditions.append(f"date_trunc('{grain}', day)::DATE >= DATE {_literal(query.date_from.isoformat())}")
+        conditions.append(f"date_trunc('{grain}', day)::DATE >= DATE {literal(query.date_from.isoformat())}")
     if query.date_to:
-        conditions.append(f"date_trunc('{grain}', day)::DATE <= DATE {_literal(query.date_to.isoformat())}")
+        conditions.append(f"date_trunc('{grain}', day)::DATE <= DATE {literal(query.date_to.isoformat())}")
     histogram = f"""SELECT date_trunc('{grain}', day)::DATE AS period_start, {keep_dimension}segment, bucket, n, lo, hi
                     FROM kpi_backlog_ages WHERE {" AND ".join(conditions)}"""
     first_raw = _period_start_of(known, grain)
-    recent = _Compiler(replace(query, date_from=max(query.date_from or first_raw, first_raw)), settings)
+    recent = Compiler(replace(query, date_from=max(query.date_from or first_raw, first_raw)), settings)
     raw = recent.sql(m) if dimensions is None else recent.sql(m, cube=True)
     middle = {
         "value_low": "greatest(1, floor((total + 1) / 2))",
         "value_high": "greatest(1, ceil((total + 1) / 2))",
     }
     keys = f"period_start, {keep_dimension}segment"
-    raw_dimensions = f"dimension IN ({', '.join(map(_literal, wanted))})" if dimensions is not None else "true"
+    raw_dimensions = f"dimension IN ({', '.join(map(literal, wanted))})" if dimensions is not None else "true"
     return f"""SELECT {keys}, (value_low + value_high) / 2 AS value, n
                FROM ({_read_ranks([histogram], keys, middle)})
                UNION ALL SELECT {keys}, value, n FROM ({raw}) WHERE {raw_dimensions}"""
@@ -479,18 +473,18 @@ def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
     Periods that ended by the as-of time come from the cube; the one in progress ends at the as-of
     time itself, so it is read raw.
     """
-    grain, zone = query.grain, _literal(settings.conventions.report_time_zone)
-    as_of_day = f"({_placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
+    grain, zone = query.grain, literal(settings.conventions.report_time_zone)
+    as_of_day = f"({placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
     period_filters = [f"(p + INTERVAL 1 {grain})::DATE <= {as_of_day}"]
     if query.date_from:
-        period_filters.append(f"p::DATE >= DATE {_literal(query.date_from.isoformat())}")
+        period_filters.append(f"p::DATE >= DATE {literal(query.date_from.isoformat())}")
     if query.date_to:
-        period_filters.append(f"p::DATE <= DATE {_literal(query.date_to.isoformat())}")
-    days = f"kpi_cube WHERE metric = {_literal(m.name)} AND dimension = {_literal(query.dimension or 'overall')}"
+        period_filters.append(f"p::DATE <= DATE {literal(query.date_to.isoformat())}")
+    days = f"kpi_cube WHERE metric = {literal(m.name)} AND dimension = {literal(query.dimension or 'overall')}"
     in_progress = _period_start_of(
         settings.as_of.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date(), grain
     )
-    raw = _Compiler(replace(query, date_from=max(query.date_from or in_progress, in_progress)), settings).sql(m)
+    raw = Compiler(replace(query, date_from=max(query.date_from or in_progress, in_progress)), settings).sql(m)
     return f"""
         WITH periods AS (
             SELECT p::DATE AS period_start, (p + INTERVAL 1 {grain})::DATE AS end_day
