@@ -58,7 +58,7 @@ def test_the_cube_answers_exactly_what_the_raw_tables_answer(warehouse, grain, d
 
 def test_every_cube_dimension_is_one_the_sidebar_or_the_radar_breaks_down_by():
     from metrics.crises.radar import rules
-    from metrics.views.dashboard import FILTER_DIMENSIONS
+    from metrics.kpis.catalog import FILTER_DIMENSIONS
 
     assert set(FILTER_DIMENSIONS) | set(rules()["scan"]["dimensions"]) - {"overall"} <= set(CUBE_DIMENSIONS)
 

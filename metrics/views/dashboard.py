@@ -14,7 +14,7 @@ import polars as pl
 
 from metrics.crises.log import CrisisLogError, get_crisis, list_crises, record_scan
 from metrics.crises.radar import judged_series, rules, scan
-from metrics.kpis.catalog import format_value, metric
+from metrics.kpis.catalog import FILTER_DIMENSIONS, format_value, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings
@@ -23,8 +23,6 @@ from pipelines.warehouse.store import table_counts
 
 # The manager's five headline KPIs, in the order the tiles show them.
 HEADLINE = ("csat", "complaint_rate", "first_response_sla", "complaint_resolution_sla", "ticket_volume")
-# The sidebar's segment filters (agent and category are too fine for a global filter).
-FILTER_DIMENSIONS = ("channel", "team", "product", "region", "customer_tier")
 SERVICE_METRICS = (
     "first_response_median",
     "first_response_p90",
