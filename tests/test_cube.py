@@ -12,7 +12,8 @@ import pytest
 from metrics.crises.backtest import data_end
 from metrics.kpis.catalog import metric
 from metrics.kpis.compute import Query, compute
-from metrics.kpis.cube import answers, build_cube, cube_metrics, cube_state
+from metrics.kpis.cube import build_cube, cube_metrics, cube_state
+from metrics.kpis.cube_answers import answers
 from metrics.kpis.settings import load_settings
 from metrics.kpis.sql import CUBE_DIMENSIONS
 from pipelines.ingest import ingest_file

@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from metrics.kpis import cube
+from metrics.kpis import cube_answers
 from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
+from metrics.kpis.cube import cube_state
 from metrics.kpis.intervals import means_from_sums, values_and_intervals
 from metrics.kpis.settings import Settings, load_settings
 from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
@@ -71,12 +72,12 @@ def compute_dimensions(
     query = Query((name,), grain, None, date_from, date_to, filters)
     compiler = Compiler(query, settings)
     declare_macros(con, settings.conventions)
-    state = cube.cube_state(con, settings)
+    state = cube_state(con, settings)
     cubed = tuple(d for d in dimensions if d in ("overall", *CUBE_DIMENSIONS))
-    if m.kind == "quantile" and cube.answers(state, m, query):
-        sql = cube.quantile_sql(m, query, settings, cubed)
-    elif m.kind == "backlog" and m.fields["aggregate"] != "count" and cube.answers(state, m, query):
-        sql = cube.backlog_age_sql(m, query, settings, state, cubed)
+    if m.kind == "quantile" and cube_answers.answers(state, m, query):
+        sql = cube_answers.quantile_sql(m, query, settings, cubed)
+    elif m.kind == "backlog" and m.fields["aggregate"] != "count" and cube_answers.answers(state, m, query):
+        sql = cube_answers.backlog_age_sql(m, query, settings, state, cubed)
     else:
         sql = compiler.sql(m, cube=True)
     finished = values_and_intervals(m, means_from_sums(m, con.sql(sql).pl()))
@@ -153,11 +154,15 @@ def compute(
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
     compiler = Compiler(query, settings)
     declare_macros(con, settings.conventions)
-    state = cube.cube_state(con, settings) if use_cube else None
+    state = cube_state(con, settings) if use_cube else None
     frames = []
     for name in query.metrics:
         m = metric(name)
-        sql = cube.cube_sql(m, query, settings, state) if cube.answers(state, m, query) else compiler.sql(m)
+        sql = (
+            cube_answers.cube_sql(m, query, settings, state)
+            if cube_answers.answers(state, m, query)
+            else compiler.sql(m)
+        )
         raw = means_from_sums(m, con.sql(sql).pl())
         finished = values_and_intervals(m, raw)
         for column, dtype in RESULT_SCHEMA.items():
