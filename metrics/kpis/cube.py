@@ -12,8 +12,9 @@ bucket. Medians and p90s by week or over a date range read it (the days of a wee
 dates are read raw), within 2% of the exact order statistic.
 
 The cube answers (metrics/kpis/cube_answers.py) only when it was built for the conventions in
-force and for the data as it is (the batches it saw); otherwise ``compute`` reads the raw tables. Segment filters, other
-dimensions, daily, monthly and quarterly quantiles and backlog ages always read the raw tables.
+force and for the data as it is (the batches it saw); otherwise ``compute`` reads the raw tables.
+Segment filters, other dimensions, daily, monthly and quarterly quantiles and backlog ages
+always read the raw tables.
 """
 
 from __future__ import annotations
