@@ -11,8 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from metrics.kpis.catalog import FILTER_DIMENSIONS
 from metrics.views import dashboard
-from metrics.views.dashboard import FILTER_DIMENSIONS
 from pages._frame.entry import framed
 from pages._frame.language import PAGE_TITLES, language, page_title, t, text
 from pages._frame.questions import ask, current_view, load_summary

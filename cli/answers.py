@@ -19,6 +19,7 @@ from metrics.crises.model import SEVERITIES
 from pipelines.common import names
 from pipelines.common.diskspace import write_whole
 from pipelines.common.errors import IngestError
+from pipelines.common.segments import Segments, as_segments
 from pipelines.signin import access
 from pipelines.warehouse.store import connect, print_waiting, resolve_db_path
 
@@ -32,14 +33,14 @@ def _parse_date(text: str | None) -> date | None:
         raise IngestError("--from/--to", f"expected a date like 2026-07-01, got {text!r}") from exc
 
 
-def _parse_filters(pairs: list[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _parse_filters(pairs: list[str]) -> Segments:
     grouped: dict[str, list[str]] = {}
     for pair in pairs:
         dimension, sep, value = pair.partition("=")
         if not sep or not dimension or not value:
             raise IngestError("--filter", f"expected DIMENSION=VALUE, got {pair!r}")
         grouped.setdefault(dimension.strip(), []).append(value.strip())
-    return tuple((d, tuple(v)) for d, v in grouped.items())
+    return as_segments(grouped)
 
 
 def _settings(path: str | None):

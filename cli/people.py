@@ -29,7 +29,7 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def cmd_users(args: argparse.Namespace) -> int:
     """Manage the users of the dashboard's sign-in, as the administrator at this machine."""
-    from metrics.views.dashboard import FILTER_DIMENSIONS
+    from metrics.kpis.catalog import FILTER_DIMENSIONS
 
     con = connect(args.db, on_wait=print_waiting)
     actor = access.local_actor()

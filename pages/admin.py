@@ -5,10 +5,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from metrics.kpis.catalog import metric
+from metrics.kpis.catalog import FILTER_DIMENSIONS, metric
 from metrics.kpis.compute import all_metric_names
 from metrics.kpis.settings import SettingsError, load_settings, set_target, settings_file
-from metrics.views.dashboard import FILTER_DIMENSIONS
 from pages._frame.display import table
 from pages._frame.entry import enter
 from pages._frame.language import page_title, t

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from metrics.kpis.catalog import SERVICE_LEVEL_DIMENSIONS
 from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
@@ -43,7 +44,7 @@ for column, stage, title in (
 
 targets = "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours."
 st.caption(targets)
-for dimension in ("channel", "team"):
+for dimension in SERVICE_LEVEL_DIMENSIONS:
     st.subheader(f"By {dimension}")
     table(ask(dashboard.by_segment, db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
           key=f"service_{dimension}")  # fmt: skip

@@ -11,9 +11,11 @@ import pytest
 
 from metrics.crises.backtest import data_end
 from metrics.kpis.catalog import metric
-from metrics.kpis.compute import CUBE_DIMENSIONS, Query, compute
-from metrics.kpis.cube import answers, build_cube, cube_metrics, cube_state
+from metrics.kpis.compute import Query, compute
+from metrics.kpis.cube import build_cube, cube_metrics, cube_state
+from metrics.kpis.cube_answers import answers
 from metrics.kpis.settings import load_settings
+from metrics.kpis.sql import CUBE_DIMENSIONS
 from pipelines.ingest import ingest_file
 from pipelines.warehouse.store import connect
 from tests.conftest import write
@@ -57,7 +59,7 @@ def test_the_cube_answers_exactly_what_the_raw_tables_answer(warehouse, grain, d
 
 def test_every_cube_dimension_is_one_the_sidebar_or_the_radar_breaks_down_by():
     from metrics.crises.rules import rules
-    from metrics.views.dashboard import FILTER_DIMENSIONS
+    from metrics.kpis.catalog import FILTER_DIMENSIONS
 
     assert set(FILTER_DIMENSIONS) | set(rules()["scan"]["dimensions"]) - {"overall"} <= set(CUBE_DIMENSIONS)
 

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from metrics.kpis.catalog import catalog, format_value
+from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import Query, compute, metric_sql, with_changes
+from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
 from pipelines.ingest import ingest_file
 from tests.conftest import write

@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-# format_value stays importable from here until cli/main.py and tests/test_metrics.py import it from formats.
 from metrics.kpis.formats import FORMATS
-from metrics.kpis.formats import format_value as format_value
 
 CATALOG_FILE = Path(__file__).parent / "catalog.toml"
 
@@ -28,8 +26,33 @@ REQUIRED_FIELDS = {
     "backlog": ("aggregate",),
 }
 
-# Dimensions every source can be broken down by (extra source attributes: "attr:NAME").
-DIMENSIONS = ("channel", "category", "team", "agent", "product", "region", "customer_tier")
+
+@dataclass(frozen=True)
+class Dimension:
+    """A column every source can be broken down by, and where the dashboard offers it."""
+
+    name: str
+    filter: bool = False  # a global filter of the sidebar (agent and category are too fine for one)
+    split: bool = False  # a split of the Trends chart
+    service_levels: bool = False  # a table of the Service levels page
+
+
+# The one list of dimensions, in the order the cube, the tables and the filters list them (extra
+# source attributes are "attr:NAME" besides these). Everything else that names dimensions derives from it.
+DIMENSION_LIST = (
+    Dimension("channel", filter=True, split=True, service_levels=True),
+    Dimension("category", split=True),
+    Dimension("team", filter=True, split=True, service_levels=True),
+    Dimension("agent"),
+    Dimension("product", filter=True, split=True),
+    Dimension("region", filter=True, split=True),
+    Dimension("customer_tier", filter=True, split=True),
+)
+DIMENSIONS = tuple(d.name for d in DIMENSION_LIST)
+FILTER_DIMENSIONS = tuple(d.name for d in DIMENSION_LIST if d.filter)
+# The Trends page offers the sidebar's filters first, then the splits too fine to filter by.
+SPLIT_DIMENSIONS = FILTER_DIMENSIONS + tuple(d.name for d in DIMENSION_LIST if d.split and not d.filter)
+SERVICE_LEVEL_DIMENSIONS = tuple(d.name for d in DIMENSION_LIST if d.service_levels)
 
 # Each source is one row per fact, with the time columns and every dimension. The survey and
 # complaint sources borrow dimensions they lack from the ticket they belong to.

@@ -6,7 +6,6 @@ grain (sum of numerator over sum of denominator), never averaged from finer peri
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,11 +14,15 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from metrics.kpis.catalog import GRAINS, SOURCES, Metric, catalog, dimension_expression, metric
-from metrics.kpis.settings import Conventions, Settings, load_settings
+from metrics.kpis import cube_answers
+from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
+from metrics.kpis.cube import cube_state
+from metrics.kpis.intervals import means_from_sums, values_and_intervals
+from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
 from metrics.kpis.trends import Decomposition, Forecast, change_p_values, decompose, forecast
+from pipelines.common.segments import Segments
 
-Z95 = 1.959963984540054
 RESULT_SCHEMA = {
     "period_start": pl.Date,
     "period_end": pl.Date,
@@ -38,12 +41,6 @@ RESULT_SCHEMA = {
     "status": pl.String,
     "complete": pl.Boolean,
 }
-ALL_SEGMENTS = "all"
-# The dimensions the daily KPI cube keeps a row per segment for (see metrics/kpis/cube.py).
-CUBE_DIMENSIONS = ("channel", "category", "team", "agent", "product", "region", "customer_tier")
-CUBE_KINDS = ("proportion", "ratio", "count", "nps", "mean")
-# A pseudo-grain: the whole of the query's date range as one period (for tables by segment).
-RANGE = "range"
 STATUSES = {
     "met": "target met",
     "not_credibly_missed": "below target, but within the uncertainty",
@@ -54,332 +51,6 @@ STATUSES = {
 }
 
 
-@dataclass(frozen=True)
-class Query:
-    """What to compute: metrics at a grain, optionally by one dimension, within dates and segment filters."""
-
-    metrics: tuple[str, ...]
-    grain: str = "week"
-    dimension: str | None = None
-    date_from: date | None = None
-    date_to: date | None = None
-    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-
-def _literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _placeholders(conventions: Conventions, settings: Settings) -> dict[str, str]:
-    if conventions.hours == "business":
-        first_response = "business_minutes(created_at, first_response_at)"
-        resolution = "business_minutes(created_at, resolved_at)"
-    else:
-        first_response = "((epoch(first_response_at) - epoch(created_at)) / 60.0)"
-        resolution = "((epoch(resolved_at) - epoch(created_at)) / 60.0)"
-    if conventions.fcr == "one_reply":
-        fcr = "CASE WHEN resolved_at IS NULL OR agent_replies IS NULL THEN NULL ELSE agent_replies <= 1 END"
-    else:
-        fcr = (
-            "CASE WHEN resolved_at IS NULL OR customer_id IS NULL THEN NULL ELSE "
-            "coalesce(lead(created_at) OVER (PARTITION BY customer_id ORDER BY created_at) "
-            f"> created_at + INTERVAL ({int(conventions.fcr_repeat_days)}) DAY, true) END"
-        )
-    return {
-        "as_of": f"TIMESTAMPTZ {_literal(settings.as_of.isoformat())}",
-        "earliest": f"TIMESTAMPTZ {_literal(settings.earliest.isoformat())}",  # older rows are placeholders
-        "first_response_minutes": first_response,
-        "resolution_minutes": resolution,
-        "first_response_sla_minutes": f"{float(conventions.first_response_sla_minutes)}",
-        "complaint_sla_hours": f"{float(conventions.complaint_sla_hours)}",
-        "fcr_expression": fcr,
-        "communication_pattern": _literal(
-            "|".join(re.escape(word.lower()) for word in conventions.communication_keywords) or "$^"
-        ),
-        "complaint_rate_denominator": {
-            "tickets": "count(*)",
-            "customers": "count(DISTINCT customer_id)",
-            "orders": "sum(units)",
-        }[conventions.complaint_rate_denominator],
-        "complaint_denominator_source": (
-            "SELECT created_at, channel, NULL::VARCHAR AS category, team, NULL::VARCHAR AS agent, product, region, "
-            "NULL::VARCHAR AS customer_tier, NULL::VARCHAR AS customer_id, attributes, orders AS units "
-            "FROM order_counts"
-            if conventions.complaint_rate_denominator == "orders"
-            else "SELECT *, 1 AS units FROM tickets"
-        ),
-    }
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
-
-
-def _business_macro(conventions: Conventions) -> str:
-    open_text, close_text = conventions.business_hours.split("-")
-    minutes = [int(t.split(":")[0]) * 60 + int(t.split(":")[1]) for t in (open_text, close_text)]
-    zone = _literal(conventions.business_time_zone)
-    days = ", ".join(str(int(d)) for d in conventions.business_days) or "0"
-    holidays = ", ".join(f"DATE {_literal(h)}" for h in conventions.holidays) or "DATE '1900-01-01'"
-    return f"""CREATE OR REPLACE TEMP MACRO business_minutes(a, b) AS (
-        SELECT coalesce(sum(greatest(0,
-            epoch(least(timezone({zone}, b), d + INTERVAL {minutes[1]} MINUTE))
-            - epoch(greatest(timezone({zone}, a), d + INTERVAL {minutes[0]} MINUTE)))), 0) / 60.0
-        FROM (SELECT unnest(generate_series(date_trunc('day', timezone({zone}, a)),
-                                            date_trunc('day', timezone({zone}, b)), INTERVAL 1 DAY)) AS d)
-        WHERE isodow(d) IN ({days}) AND d::DATE NOT IN ({holidays}))"""
-
-
-class _Compiler:
-    """Generates one SQL statement per metric from its catalog entry."""
-
-    def __init__(self, query: Query, settings: Settings):
-        self.query = query
-        self.settings = settings
-        self.values = _placeholders(settings.conventions, settings)
-        self.zone = _literal(settings.conventions.report_time_zone)
-        self.segment = dimension_expression(query.dimension) if query.dimension else _literal(ALL_SEGMENTS)
-        self.filters = [(dimension_expression(d), values) for d, values in query.filters]
-
-    def source(self, name: str) -> str:
-        return "(" + _fill(SOURCES[name], self.values) + ")"
-
-    def period(self, time_column: str) -> str:
-        if self.query.grain == RANGE:
-            return f"DATE {_literal((self.query.date_from or date(1970, 1, 1)).isoformat())}"
-        return f"date_trunc('{self.query.grain}', {time_column} AT TIME ZONE {self.zone})::DATE"
-
-    def conditions(self, time_column: str, where: str | None) -> str:
-        parts = [f"{time_column} >= {self.values['earliest']}"]
-        if where:
-            parts.append(f"({_fill(where, self.values)})")
-        local_day = f"({time_column} AT TIME ZONE {self.zone})::DATE"
-        # Each local-day bound comes with a looser bound on the column itself, which DuckDB can check
-        # against each row group's min and max and so skip the rows outside the dates unread.
-        if self.query.date_from:
-            start = _literal(self.query.date_from.isoformat())
-            parts.append(f"{time_column} >= TIMESTAMPTZ {start} - INTERVAL 1 DAY AND {local_day} >= DATE {start}")
-        if self.query.date_to:
-            end = _literal((self.query.date_to + timedelta(days=1)).isoformat())
-            parts.append(
-                f"{time_column} < TIMESTAMPTZ {end} + INTERVAL 1 DAY AND "
-                f"{local_day} <= DATE {_literal(self.query.date_to.isoformat())}"
-            )
-        for expression, values in self.filters:
-            parts.append(f"{expression} IN ({', '.join(_literal(v) for v in values)})")
-        return " AND ".join(parts)
-
-    def grouped(self, m: Metric, select: str, source: str, time_column: str, where: str | None) -> str:
-        return f"""SELECT {self.period(time_column)} AS period_start,
-                          coalesce(CAST({self.segment} AS VARCHAR), '(none)') AS segment, {select}
-                   FROM {self.source(source)} src
-                   WHERE {self.conditions(time_column, where)}
-                   GROUP BY ALL"""
-
-    def cube_grouped(self, m: Metric, select: str, source: str, time_column: str, where: str | None) -> str:
-        """Like ``grouped``, once for the whole organisation and once per segment of every dimension, in one scan."""
-        segments, dimension, segment, sets = _grouping_sets()
-        return f"""SELECT period_start, {dimension}, {segment}, {select}
-                   FROM (SELECT {self.period(time_column)} AS period_start, {segments}, src.*
-                         FROM {self.source(source)} src WHERE {self.conditions(time_column, where)}) src
-                   GROUP BY GROUPING SETS ({sets})"""
-
-    def sql(self, m: Metric, cube: bool = False) -> str:
-        """The metric's SQL; with ``cube``, for the whole organisation and every dimension's segments at once."""
-        f = m.fields
-        group = self.cube_grouped if cube else self.grouped
-        keys = "period_start, dimension, segment" if cube else "period_start, segment"
-        if m.kind == "proportion":
-            numerator = _fill(f["numerator"], self.values)
-            select = f"count(*) FILTER (WHERE {numerator})::DOUBLE AS numerator, count(*)::DOUBLE AS denominator"
-            return group(m, select, f["source"], f["time"], f.get("where"))
-        if m.kind == "count":
-            return group(m, "count(*)::DOUBLE AS value", f["source"], f["time"], f.get("where"))
-        if m.kind == "mean":
-            value = _fill(f["value"], self.values)
-            if cube:
-                select = f"sum({value}) AS value_sum, sum(({value}) ^ 2) AS value_sum_squares, count({value}) AS n"
-                return group(m, select, f["source"], f["time"], f.get("where"))
-            select = f"avg({value}) AS value, stddev_samp({value}) AS sd, count({value}) AS n"
-            return self.grouped(m, select, f["source"], f["time"], f.get("where"))
-        if m.kind == "nps":
-            value = _fill(f["value"], self.values)
-            select = (
-                f"count(*) FILTER (WHERE {value} >= 9)::DOUBLE AS promoters, "
-                f"count(*) FILTER (WHERE {value} <= 6)::DOUBLE AS detractors, count(*) AS n"
-            )
-            return group(m, select, f["source"], f["time"], f.get("where"))
-        if m.kind == "quantile":
-            duration = _fill(f["duration"], self.values)
-            q = float(f["quantile"])
-            spread = f"{Z95} * sqrt(len(xs) * {q} * (1 - {q}))"
-            inner = group(
-                m, f"list_sort(list({duration})) AS xs", f["source"], f["time"], f"({f.get('where') or 'true'})"
-            )
-            return f"""SELECT {keys}, len(xs) AS n,
-                          xs[greatest(1, ceil(len(xs) * {q}))::BIGINT] AS value,
-                          xs[greatest(1, floor(len(xs) * {q} - {spread}))::BIGINT] AS ci_low,
-                          xs[least(len(xs), ceil(len(xs) * {q} + {spread}) + 1)::BIGINT]
-                              AS ci_high
-                   FROM ({inner})"""
-        if m.kind == "ratio":
-            count = _fill(f.get("denominator_count", "count(*)"), self.values)
-            numerator = group(
-                m, "count(*)::DOUBLE AS numerator", f["numerator_source"], f["numerator_time"],
-                f.get("numerator_where"),
-            )  # fmt: skip
-            denominator = group(
-                m, f"{count}::DOUBLE AS denominator", f["denominator_source"], f["denominator_time"],
-                f.get("denominator_where"),
-            )  # fmt: skip
-            return f"""SELECT {keys}, coalesce(numerator, 0) AS numerator,
-                              coalesce(denominator, 0) AS denominator
-                       FROM ({numerator}) FULL JOIN ({denominator}) USING ({keys})"""
-        if m.kind == "backlog":
-            return self.backlog_sql(m, cube)
-        raise ValueError(f"no SQL for kind {m.kind}")
-
-    def cube_sides(self, m: Metric) -> list[tuple[str, str, str, dict[str, tuple[str, str | None]]]]:
-        """The metric's aggregates as (source, time column, row condition, {cube column: (call, condition)}).
-
-        The cube builds every metric read from the same source by the same time in one scan, each
-        aggregate restricted to its metric's rows (and to its own condition, if any); a ratio has a
-        side for each of its two sources.
-        """
-        f = m.fields
-        where = _fill(f.get("where") or "true", self.values)
-        if m.kind == "proportion":
-            aggregates = {
-                "numerator": ("count(*)", _fill(f["numerator"], self.values)),
-                "denominator": ("count(*)", None),
-            }
-        elif m.kind == "count":
-            aggregates = {"value": ("count(*)", None)}
-        elif m.kind == "nps":
-            value = _fill(f["value"], self.values)
-            aggregates = {
-                "promoters": ("count(*)", f"{value} >= 9"),
-                "detractors": ("count(*)", f"{value} <= 6"),
-                "n": ("count(*)", None),
-            }
-        elif m.kind == "mean":
-            value = _fill(f["value"], self.values)
-            aggregates = {
-                "value_sum": (f"sum({value})", None),
-                "value_sum_squares": (f"sum(({value}) ^ 2)", None),
-                "n": (f"count({value})", None),
-            }
-        elif m.kind == "ratio":
-            count = _fill(f.get("denominator_count", "count(*)"), self.values)
-            return [
-                (f["numerator_source"], f["numerator_time"], _fill(f.get("numerator_where") or "true", self.values),
-                 {"numerator": ("count(*)", None)}),
-                (f["denominator_source"], f["denominator_time"],
-                 _fill(f.get("denominator_where") or "true", self.values), {"denominator": (count, None)}),
-            ]  # fmt: skip
-        else:
-            raise ValueError(f"{m.name}: a {m.kind} is not kept in the daily cube")
-        return [(f["source"], f["time"], where, aggregates)]
-
-    def cube_scan_sql(
-        self, source: str, time_column: str, sides: list[tuple[str, dict[str, tuple[str, str | None]]]]
-    ) -> str:
-        """One scan of ``source`` by ``time_column`` for several sides: each aggregate filtered to its side's rows,
-        with ``side{i}__rows`` counting them (a side has no row for a segment and day it has no rows in)."""
-        segments, dimension, segment, sets = _grouping_sets()
-        columns = []
-        for i, (where, aggregates) in enumerate(sides):
-            columns.append(f"count(*) FILTER (WHERE {where}) AS side{i}__rows")
-            for name, (call, condition) in aggregates.items():
-                rows = f"({where}) AND ({condition})" if condition else where
-                columns.append(f"{call} FILTER (WHERE {rows}) AS side{i}__{name}")
-        return f"""SELECT period_start, {dimension}, {segment}, {", ".join(columns)}
-                   FROM (SELECT {self.period(time_column)} AS period_start, {segments}, src.*
-                         FROM {self.source(source)} src WHERE {self.conditions(time_column, None)}) src
-                   GROUP BY GROUPING SETS ({sets})"""
-
-    def backlog_events_sql(self) -> str:
-        """Tickets opened and closed per local day, overall and per segment: the cube's rows for the backlog count.
-
-        A ticket is open at a moment when it was created before it and closed at or after it, so
-        the backlog at a day's end is the running total of opened minus closed. A close stamped
-        before its creation counts at the creation, which nets to never open, as the raw join has it.
-        """
-        closed, e = "coalesce(resolved_at, closed_at)", self.values["earliest"]
-        events = f"""SELECT created_at AS event_at, 1 AS opened, 0 AS closed, * FROM tickets WHERE created_at >= {e}
-                     UNION ALL
-                     SELECT greatest({closed}, created_at) AS event_at, 0, 1, * FROM tickets
-                     WHERE {closed} IS NOT NULL AND created_at >= {e}"""
-        segments, dimension, segment, sets = _grouping_sets()
-        return f"""SELECT period_start, {dimension}, {segment}, sum(opened)::BIGINT AS opened,
-                          sum(closed)::BIGINT AS closed
-                   FROM (SELECT {self.period("event_at")} AS period_start, {segments}, src.*
-                         FROM ({events}) src) src
-                   GROUP BY GROUPING SETS ({sets})"""
-
-    def backlog_sql(self, m: Metric, cube: bool = False) -> str:
-        grain = self.query.grain
-        if grain == RANGE:
-            raise ValueError(f"{m.name} is a level at a moment; ask for it at a calendar grain, not over a range")
-        as_of, closed, e = self.values["as_of"], "coalesce(resolved_at, closed_at)", self.values["earliest"]
-        date_filters = []
-        if self.query.date_from:
-            date_filters.append(f"period_start >= DATE {_literal(self.query.date_from.isoformat())}")
-        if self.query.date_to:
-            date_filters.append(f"period_start <= DATE {_literal(self.query.date_to.isoformat())}")
-        segment_filters = " AND ".join(
-            f"{e} IN ({', '.join(_literal(v) for v in values)})" for e, values in self.filters
-        )
-        aggregate = (
-            "count(*)::DOUBLE AS value"
-            if m.fields["aggregate"] == "count"
-            else "median((epoch(p.period_end) - epoch(t.created_at)) / 60.0) AS value, count(*) AS n"
-        )
-        return f"""
-            WITH bounds AS (
-                SELECT date_trunc('{grain}', min(created_at) AT TIME ZONE {self.zone})::DATE AS first_period,
-                       date_trunc('{grain}', {as_of} AT TIME ZONE {self.zone})::DATE AS last_period
-                FROM tickets WHERE created_at >= {e}),
-            periods AS (
-                SELECT p::DATE AS period_start,
-                       least(timezone({self.zone}, (p + INTERVAL 1 {grain})::TIMESTAMP), {as_of}) AS period_end
-                FROM bounds, unnest(generate_series(first_period::TIMESTAMP, last_period::TIMESTAMP,
-                                                    INTERVAL 1 {grain})) AS g(p)
-                {"WHERE " + " AND ".join(date_filters) if date_filters else ""})
-            {self._backlog_select(aggregate, cube)}
-            FROM periods p JOIN tickets t
-              ON t.created_at < p.period_end AND t.created_at >= {e} AND ({closed} IS NULL OR {closed} >= p.period_end)
-            {"WHERE " + segment_filters if segment_filters else ""}
-            {"GROUP BY GROUPING SETS (" + _grouping_sets("p.period_start")[3] + ")" if cube else "GROUP BY ALL"}"""
-
-    def _backlog_select(self, aggregate: str, cube: bool) -> str:
-        if not cube:
-            return f"SELECT p.period_start, coalesce(CAST({self.segment} AS VARCHAR), '(none)') AS segment, {aggregate}"
-        _, dimension, segment, _ = _grouping_sets("p.period_start")
-        return f"SELECT p.period_start, {dimension}, {segment}, {aggregate}"
-
-
-def _grouping_sets(period: str = "period_start", keys: str = "") -> tuple[str, str, str, str]:
-    """SQL pieces to group once overall and once per segment of every cube dimension.
-
-    Returns the segment columns to select, the ``dimension`` and ``segment`` expressions of the
-    result, and the grouping sets (each also by the columns in ``keys``). Blank segments read
-    '(none)', so a null only ever marks a dimension a set does not group by.
-    """
-    names = [f"__{d}" for d in CUBE_DIMENSIONS]
-    expressions = [f"coalesce(CAST({dimension_expression(d)} AS VARCHAR), '(none)')" for d in CUBE_DIMENSIONS]
-    segments = ", ".join(f"{e} AS {n}" for e, n in zip(expressions, names, strict=True))
-    grouped = expressions if period != "period_start" else names
-    which = " ".join(f"WHEN grouping({g}) = 0 THEN '{d}'" for d, g in zip(CUBE_DIMENSIONS, grouped, strict=True))
-    dimension = f"CASE {which} ELSE 'overall' END AS dimension"
-    segment = f"coalesce({', '.join(grouped)}, '{ALL_SEGMENTS}') AS segment"
-    period = f"{period}, {keys}" if keys else period
-    sets = ", ".join([f"({period})", *(f"({period}, {g})" for g in grouped)])
-    return segments, dimension, segment, sets
-
-
 def compute_dimensions(
     con: duckdb.DuckDBPyConnection,
     name: str,
@@ -388,7 +59,7 @@ def compute_dimensions(
     dimensions: tuple[str, ...],
     date_from: date | None = None,
     date_to: date | None = None,
-    filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    filters: Segments = (),
 ) -> pl.DataFrame:
     """One metric at ``grain`` overall and per segment of several dimensions, in one scan.
 
@@ -398,21 +69,18 @@ def compute_dimensions(
     ``compute`` (with ``dimension``), no target or status.
     """
     m = metric(name)
-    compiler = _Compiler(Query((name,), grain, None, date_from, date_to, filters), settings)
-    if settings.conventions.hours == "business":
-        con.execute(_business_macro(settings.conventions))
-    from metrics.kpis import cube  # the cube is built from this module's SQL
-
     query = Query((name,), grain, None, date_from, date_to, filters)
-    state = cube.cube_state(con, settings)
+    compiler = Compiler(query, settings)
+    declare_macros(con, settings.conventions)
+    state = cube_state(con, settings)
     cubed = tuple(d for d in dimensions if d in ("overall", *CUBE_DIMENSIONS))
-    if m.kind == "quantile" and cube.answers(state, m, query):
-        sql = cube.quantile_sql(m, query, settings, cubed)
-    elif m.kind == "backlog" and m.fields["aggregate"] != "count" and cube.answers(state, m, query):
-        sql = cube.backlog_age_sql(m, query, settings, state, cubed)
+    if m.kind == "quantile" and cube_answers.answers(state, m, query):
+        sql = cube_answers.quantile_sql(m, query, settings, cubed)
+    elif m.kind == "backlog" and m.fields["aggregate"] != "count" and cube_answers.answers(state, m, query):
+        sql = cube_answers.backlog_age_sql(m, query, settings, state, cubed)
     else:
         sql = compiler.sql(m, cube=True)
-    finished = _finish(m, _means_from_sums(m, con.sql(sql).pl()))
+    finished = values_and_intervals(m, means_from_sums(m, con.sql(sql).pl()))
     missing = [
         pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in ("ci_low", "ci_high") if c not in finished.columns
     ]
@@ -426,69 +94,9 @@ def compute_dimensions(
     )
 
 
-def _means_from_sums(m: Metric, raw: pl.DataFrame) -> pl.DataFrame:
-    """A mean's value and standard deviation from the sums the cube's SQL keeps, as the raw SQL gives them."""
-    if m.kind != "mean" or "value_sum" not in raw.columns:
-        return raw
-    n = pl.col("n").cast(pl.Float64)
-    variance = (pl.col("value_sum_squares") - pl.col("value_sum") ** 2 / n) / (n - 1)
-    return raw.with_columns(
-        pl.when(n > 0).then(pl.col("value_sum") / n).alias("value"),
-        pl.when(n > 1).then(variance.clip(lower_bound=0).sqrt()).alias("sd"),
-    ).drop("value_sum", "value_sum_squares")
-
-
 def metric_sql(name: str, query: Query, settings: Settings) -> str:
     """The SQL that computes one metric for a query (shown in docs and used by tests and benchmarks)."""
-    return _Compiler(query, settings).sql(metric(name))
-
-
-def _wilson(k: pl.Expr, n: pl.Expr, bound: str) -> pl.Expr:
-    p = k / n
-    z2 = Z95**2
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z95 * ((p * (1 - p) / n + z2 / (4 * n * n)).sqrt()) / (1 + z2 / n)
-    value = centre - half if bound == "low" else centre + half
-    return pl.when((n > 0) & (k <= n)).then(value.clip(0, 1))
-
-
-def _finish(m: Metric, raw: pl.DataFrame) -> pl.DataFrame:
-    """Values and 95% intervals from the aggregated counts of one metric."""
-    if m.kind in ("proportion", "ratio"):
-        multiplier = float(m.fields.get("multiplier", 1))
-        k, n = pl.col("numerator"), pl.col("denominator")
-        return raw.with_columns(
-            pl.when(n > 0).then(k / n * multiplier).alias("value"),
-            (_wilson(k, n, "low") * multiplier).alias("ci_low"),
-            (_wilson(k, n, "high") * multiplier).alias("ci_high"),
-            n.cast(pl.Int64).alias("n"),
-        )
-    if m.kind == "count":
-        return raw.with_columns(pl.col("value").cast(pl.Int64).alias("n"))
-    if m.kind == "mean":
-        n = pl.col("n")
-        t_crit = pl.Series(stats.t.ppf(0.975, np.maximum(raw["n"].to_numpy() - 1, 1)))
-        half = pl.lit(t_crit) * pl.col("sd") / n.cast(pl.Float64).sqrt()
-        return raw.with_columns(
-            pl.when(n > 1).then(pl.col("value") - half).alias("ci_low"),
-            pl.when(n > 1).then(pl.col("value") + half).alias("ci_high"),
-        ).drop("sd")
-    if m.kind == "nps":
-        n = pl.col("n").cast(pl.Float64)
-        promoters, detractors = pl.col("promoters") / n, pl.col("detractors") / n
-        score = promoters - detractors
-        half = Z95 * ((promoters + detractors - score**2) / n).sqrt()
-        return raw.with_columns(
-            score.alias("value"),
-            (score - half).clip(-1, 1).alias("ci_low"),
-            (score + half).clip(-1, 1).alias("ci_high"),
-            pl.col("promoters").alias("numerator"),
-        ).drop("promoters", "detractors")
-    if m.kind == "backlog":
-        return raw.with_columns(
-            pl.col("n").cast(pl.Int64) if "n" in raw.columns else pl.col("value").cast(pl.Int64).alias("n")
-        )
-    return raw
+    return Compiler(query, settings).sql(metric(name))
 
 
 def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str | None) -> pl.DataFrame:
@@ -544,18 +152,19 @@ def compute(
     settings = settings or load_settings()
     if query.grain not in (*GRAINS, RANGE):
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
-    from metrics.kpis import cube  # the cube is built from this module's SQL
-
-    compiler = _Compiler(query, settings)
-    if settings.conventions.hours == "business":
-        con.execute(_business_macro(settings.conventions))
-    state = cube.cube_state(con, settings) if use_cube else None
+    compiler = Compiler(query, settings)
+    declare_macros(con, settings.conventions)
+    state = cube_state(con, settings) if use_cube else None
     frames = []
     for name in query.metrics:
         m = metric(name)
-        sql = cube.cube_sql(m, query, settings, state) if cube.answers(state, m, query) else compiler.sql(m)
-        raw = _means_from_sums(m, con.sql(sql).pl())
-        finished = _finish(m, raw)
+        sql = (
+            cube_answers.cube_sql(m, query, settings, state)
+            if cube_answers.answers(state, m, query)
+            else compiler.sql(m)
+        )
+        raw = means_from_sums(m, con.sql(sql).pl())
+        finished = values_and_intervals(m, raw)
         for column, dtype in RESULT_SCHEMA.items():
             if column not in finished.columns:
                 finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
@@ -648,7 +257,7 @@ def weekly_trend(
     con: duckdb.DuckDBPyConnection,
     name: str,
     settings: Settings | None = None,
-    filters: tuple[tuple[str, tuple[str, ...]], ...] = (),
+    filters: Segments = (),
     horizon: int = 12,
 ) -> KpiTrend:
     """STL components and a damped-trend forecast of one metric's complete weeks, with the target crossing."""
@@ -683,10 +292,10 @@ def records_sql(source: str, query: Query, settings: Settings, segment: str | No
     """SQL for the rows of ``source`` inside the query's dates and filters (and one segment of its dimension)."""
     if source not in RECORD_TIME:
         raise ValueError(f"no records for {source!r}; use one of {', '.join(RECORD_TIME)}")
-    compiler = _Compiler(query, settings)
+    compiler = Compiler(query, settings)
     where = None
     if segment is not None and query.dimension:
-        where = f"coalesce(CAST({compiler.segment} AS VARCHAR), '(none)') = {_literal(segment)}"
+        where = f"coalesce(CAST({compiler.segment} AS VARCHAR), '(none)') = {literal(segment)}"
     return f"SELECT * FROM {compiler.source(source)} src WHERE {compiler.conditions(RECORD_TIME[source], where)}"
 
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from metrics.kpis.catalog import metric
 from metrics.kpis.compute import Query
-from pipelines.signin.access import Limit, narrow, visible_crises, within
+from pipelines.common.segments import Segments
+from pipelines.signin.access import narrow, visible_crises, within
 
 if TYPE_CHECKING:
     import polars as pl
@@ -30,9 +31,9 @@ class View:
 
     date_from: date | None = None
     date_to: date | None = None
-    segments: Limit = ()
+    segments: Segments = ()
     language: str = "en"
-    limit: Limit = ()
+    limit: Segments = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", narrow(tuple(self.segments), self.limit))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from metrics.kpis.catalog import metric as catalog_metric
 from pipelines.common.plausible import earliest_moment
 
 DEFAULT_FILE = Path(__file__).parent / "default_targets.toml"
@@ -151,8 +152,6 @@ def set_target(metric: str, bound: str, value: float, path: str | os.PathLike | 
     overrides are kept; the change is written to a new file first, read back, then moved into
     place, so a failed write leaves the old file as it was.
     """
-    from metrics.kpis.catalog import metric as catalog_metric
-
     try:
         definition = catalog_metric(metric)
     except ValueError as exc:

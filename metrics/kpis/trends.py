@@ -20,7 +20,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.seasonal import STL
 
-from metrics.kpis.catalog import FORMATS, format_value
+from metrics.kpis.formats import FORMATS, format_value
 
 WEEK = timedelta(weeks=1)
 YEARLY_PERIOD = 52

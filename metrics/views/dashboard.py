@@ -17,7 +17,7 @@ from metrics.crises.log import get_crisis, list_crises, record_scan
 from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
-from metrics.kpis.catalog import metric
+from metrics.kpis.catalog import FILTER_DIMENSIONS, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.cube import data_version
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
@@ -29,8 +29,6 @@ from pipelines.warehouse.store import table_counts
 
 # The manager's five headline KPIs, in the order the tiles show them.
 HEADLINE = ("csat", "complaint_rate", "first_response_sla", "complaint_resolution_sla", "ticket_volume")
-# The sidebar's segment filters (agent and category are too fine for a global filter).
-FILTER_DIMENSIONS = ("channel", "team", "product", "region", "customer_tier")
 SERVICE_METRICS = (
     "first_response_median",
     "first_response_p90",

@@ -12,6 +12,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from metrics.kpis.catalog import FILTER_DIMENSIONS
 from metrics.kpis.scope import View
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
@@ -32,7 +33,7 @@ def current_view() -> View:
     """
     segments = tuple(
         (dimension, tuple(sorted(st.session_state.get(f"filter_{dimension}") or ())))
-        for dimension in dashboard.FILTER_DIMENSIONS
+        for dimension in FILTER_DIMENSIONS
         if st.session_state.get(f"filter_{dimension}")
     )
     dates = st.session_state.get("filter_dates") or ()

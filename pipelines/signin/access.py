@@ -26,6 +26,7 @@ import duckdb
 from pipelines.common import names
 from pipelines.common.diskspace import is_disk_full
 from pipelines.common.errors import IngestError
+from pipelines.common.segments import Segments, as_segments
 
 if TYPE_CHECKING:
     import polars as pl
@@ -57,7 +58,7 @@ class Actor:
 
     name: str
     role: str
-    segments: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    segments: Segments = ()
 
     def may(self, permission: str) -> bool:
         return permission in permissions(self.role)
@@ -357,7 +358,7 @@ def _actor_row(con: duckdb.DuckDBPyConnection, username: str) -> tuple | None:
 def _actor(row: tuple) -> Actor:
     username, role, segments, _, _ = row
     restriction = json.loads(segments) if segments else {}
-    return Actor(username, role, tuple(sorted((d, tuple(v)) for d, v in restriction.items())))
+    return Actor(username, role, as_segments(dict(sorted(restriction.items()))))
 
 
 @functools.cache
@@ -467,10 +468,8 @@ def has_users(con: duckdb.DuckDBPyConnection) -> bool:
 # org-wide crisis, or a team's crisis for someone limited to one channel of that team, would
 # show figures from outside what they may see.
 
-Limit = tuple[tuple[str, tuple[str, ...]], ...]
 
-
-def narrow(chosen: Limit, limit: Limit) -> Limit:
+def narrow(chosen: Segments, limit: Segments) -> Segments:
     """The filters applied under ``limit``: the chosen values within it, all of the limit otherwise."""
     allowed = dict(limit)
     if not allowed:
@@ -482,12 +481,12 @@ def narrow(chosen: Limit, limit: Limit) -> Limit:
     return tuple(sorted(result.items()))
 
 
-def restrict(chosen: Limit, actor: Actor) -> Limit:
+def restrict(chosen: Segments, actor: Actor) -> Segments:
     """The filters a restricted actor may apply: theirs within their segments, their segments otherwise."""
     return narrow(chosen, actor.segments)
 
 
-def within(limit: Limit, dimension: str, segment: str) -> bool:
+def within(limit: Segments, dimension: str, segment: str) -> bool:
     """Whether a crisis of ``dimension`` ``segment`` shows only data inside ``limit``."""
     if not limit:
         return True
@@ -499,7 +498,7 @@ def may_see(actor: Actor, dimension: str, segment: str) -> bool:
     return within(actor.segments, dimension, segment)
 
 
-def visible_crises(crises: pl.DataFrame, limit: Actor | Limit) -> pl.DataFrame:
+def visible_crises(crises: pl.DataFrame, limit: Actor | Segments) -> pl.DataFrame:
     """The crises within ``limit`` (an actor's segments), by the rule above.
 
     Takes the crisis log (``dimension`` and ``segment``) or its table form (``where``).
