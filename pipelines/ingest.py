@@ -32,13 +32,13 @@ from pipelines.load import (
     load_part,
     load_staged,
     replace_changed,
-    row_hash_sql,
     store_rejected,
 )
 from pipelines.read.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream, read_export
 from pipelines.stage.profiles import Profile, choose_profile
 from pipelines.stage.scales import SCALE_ALIASES
 from pipelines.stage.staging import KEY, LINE, LINES, RAW, Staged, stage
+from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import KINDS, TABLES
 from pipelines.warehouse.store import disk_full_in_one_line, exclusive_write, rollback, warehouse_name
 

@@ -17,8 +17,9 @@ import duckdb
 import polars as pl
 
 from pipelines.stage.staging import KEY, ORDER, RAW, Staged
+from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import TABLES, Table
-from pipelines.warehouse.store import rollback, transaction
+from pipelines.warehouse.store import rollback
 
 
 @dataclass
@@ -51,34 +52,6 @@ class BatchResult:
     def to_json(self) -> dict:
         """The record printed by ``ingest --json``."""
         return asdict(self)
-
-
-def row_hash_sql(table: Table, alias: str = "") -> str:
-    """The row hash of a canonical record: DuckDB's hash of every column, each cast to its declared type.
-
-    Fast (a tenth of md5 over JSON) but only stable within one DuckDB version, so the warehouse
-    records which engine computed its hashes and ``rehash`` recomputes them after an upgrade.
-    """
-    prefix = f"{alias}." if alias else ""
-    parts = [f"{prefix}{c.name}::{c.sql_type}" for c in table.columns] + [f"{prefix}attributes::VARCHAR"]
-    return f"hash({', '.join(parts)})::VARCHAR"
-
-
-HASH_ENGINE = f"duckdb {duckdb.__version__}"
-
-
-def rehash(con: duckdb.DuckDBPyConnection) -> bool:
-    """Recompute every row hash when this warehouse's were made by another engine; True if it did."""
-    recorded = con.sql("SELECT value FROM warehouse_meta WHERE key = 'row_hash_engine'").fetchall()
-    if recorded and recorded[0][0] == HASH_ENGINE:
-        return False
-    with transaction(con):
-        for table in TABLES.values():
-            for name in (table.name, f"{table.name}_history"):
-                con.execute(f"UPDATE {name} SET row_hash = {row_hash_sql(table)}")
-        con.execute("DELETE FROM warehouse_meta WHERE key = 'row_hash_engine'")
-        con.execute("INSERT INTO warehouse_meta VALUES ('row_hash_engine', ?)", [HASH_ENGINE])
-    return True
 
 
 def classify_rows(rows: pl.DataFrame, key_status: pl.DataFrame) -> pl.Series:
