@@ -10,7 +10,7 @@ from pages._frame.entry import enter
 from pages._frame.ui import batch_history, current_actor, page_title, read, t, table, write
 from pipelines.common.errors import IngestError
 from pipelines.ingest import local_timezone, preview_file
-from pipelines.read.readers import workbook_tables
+from pipelines.read.workbook import workbook_tables
 from pipelines.signin import access
 from pipelines.stage.personal import mask
 from pipelines.stage.profiles import builtin_profiles

@@ -34,7 +34,8 @@ from pipelines.load import (
     replace_changed,
     store_rejected,
 )
-from pipelines.read.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream, read_export
+from pipelines.read.export import read_export
+from pipelines.read.stream import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream
 from pipelines.stage.profiles import Profile, choose_profile
 from pipelines.stage.scales import SCALE_ALIASES
 from pipelines.stage.staging import KEY, LINE, LINES, RAW, Staged, stage

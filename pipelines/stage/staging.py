@@ -14,7 +14,8 @@ import polars as pl
 
 from pipelines.common import limits
 from pipelines.common.errors import IngestError
-from pipelines.read.readers import LINE, REPLACEMENT, RawExport
+from pipelines.read.raw import LINE, RawExport
+from pipelines.read.sniff import REPLACEMENT
 from pipelines.stage import scales
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
