@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
-from pipelines.stage.staging import KEY, ORDER, RAW, Staged
+from pipelines.stage.columns import KEY, ORDER, RAW
+from pipelines.stage.staging import Staged
 from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import TABLES, Table
 from pipelines.warehouse.store import rollback

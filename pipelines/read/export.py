@@ -48,12 +48,17 @@ def _read_json(name: str, data: bytes, text: str, jsonl: bool) -> pl.DataFrame:
     return guards.as_text(frame).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))
 
 
+def source_name(source: str | Path | bytes, file_name: str | None = None) -> str:
+    """The name a file is known by in messages and batches: the one given, its own, or "upload" for bytes."""
+    return file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
+
+
 def read_export(source: str | Path | bytes, file_name: str | None = None, sheet: str | None = None) -> RawExport:
     """Read a file (path or bytes) into a RawExport, or raise IngestError with one clear line.
 
     ``sheet`` names the sheet of a workbook to read (other formats have none).
     """
-    file_name = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
+    file_name = source_name(source, file_name)
     limits.check(file_name)
     if isinstance(source, (str, Path)):
         path = Path(source)
