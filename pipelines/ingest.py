@@ -16,7 +16,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from pipelines.load import (
     count_part,
     finish_batch,
     known_keys,
-    load_part,
+    load_parts,
     replace_changed,
     store_rejected,
 )
@@ -230,21 +230,13 @@ def _ingest_parts(
     ordered = any(column in file.headers for column in reading.profile.options.get("order_by", []))
     if not isinstance(file, WholeFile) and not ordered:
         conflicts = _conflicts_across_parts(con, file, reading)
-    staged_parts: Iterator[Staged] = _staged_parts(file, reading, conflicts)
+    staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts)
     if isinstance(file, WholeFile):
         # Already in memory, so staged before its batch id is taken: a file that cannot be staged uses none.
-        staged_parts = iter(list(staged_parts))
-    counts, formats, columns = PartCounts(), {}, {}
-    batch_id = begin_batch(con)
-    try:
-        for staged in staged_parts:
-            formats, columns = staged.formats, staged.mapping
-            load_part(con, staged, batch_id, counts)
-        meta = _batch_meta(file, source, request, reading, columns)
-        return finish_batch(con, batch_id, request.kind, meta, counts, started, formats)
-    except BaseException:
-        rollback(con)
-        raise
+        staged_parts = list(staged_parts)
+    return load_parts(
+        con, request.kind, staged_parts, lambda mapping: _batch_meta(file, source, request, reading, mapping), started
+    )
 
 
 @dataclass

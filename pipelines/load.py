@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -246,17 +247,34 @@ def finish_batch(
     return result
 
 
-def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, meta: BatchMeta) -> BatchResult:
-    """Write one staged file in a single transaction; on any failure nothing is written."""
-    started = datetime.now(UTC)
+def load_parts(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    parts: Iterable[Staged],
+    describe: Callable[[dict[str, list[str]]], BatchMeta],
+    started: datetime | None = None,
+) -> BatchResult:
+    """Write the staged parts of one file in a single transaction, each against the warehouse as the last left it.
+
+    ``describe`` makes the batch record from the column mapping the parts showed. On any
+    failure nothing is written.
+    """
+    started = started or datetime.now(UTC)
+    counts, formats, mapping = PartCounts(), {}, {}
     batch_id = begin_batch(con)
     try:
-        counts = PartCounts()
-        load_part(con, staged, batch_id, counts)
-        return finish_batch(con, batch_id, staged.kind, meta, counts, started, staged.formats)
+        for staged in parts:
+            formats, mapping = staged.formats, staged.mapping
+            load_part(con, staged, batch_id, counts)
+        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats)
     except BaseException:
         rollback(con)
         raise
+
+
+def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, meta: BatchMeta) -> BatchResult:
+    """Write one staged file in a single transaction; on any failure nothing is written."""
+    return load_parts(con, staged.kind, [staged], lambda _mapping: meta)
 
 
 def _summaries(reasons: pl.Series) -> pl.Series:
