@@ -10,8 +10,9 @@ import polars as pl
 
 from pipelines.demo.generator import DemoData, generate
 from pipelines.load import BatchMeta, load_staged
-from pipelines.read.readers import LINE
-from pipelines.stage.staging import KEY, ORDER, RAW, Staged
+from pipelines.read.raw import LINE
+from pipelines.stage.columns import KEY, ORDER, RAW
+from pipelines.stage.staging import Staged
 from pipelines.warehouse.schema import TABLES
 from pipelines.warehouse.store import connect, table_counts
 

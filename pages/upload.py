@@ -14,7 +14,7 @@ from pages._frame.questions import batch_history, read
 from pages._frame.signin import current_actor, write
 from pipelines.common.errors import IngestError
 from pipelines.ingest import local_timezone, preview_file
-from pipelines.read.readers import workbook_tables
+from pipelines.read.workbook import workbook_tables
 from pipelines.signin import access
 from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.personal import mask

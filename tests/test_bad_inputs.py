@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
-from pipelines.read.readers import read_export
+from pipelines.read.export import read_export
 from tests.conftest import run_cli
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -261,7 +261,7 @@ def test_a_damaged_file_is_refused_in_one_line_not_a_traceback(con, name, data, 
 
 
 def test_the_sheets_of_a_damaged_workbook_are_asked_for_in_one_line():
-    from pipelines.read.readers import workbook_tables  # the Upload page asks before any preview
+    from pipelines.read.workbook import workbook_tables  # the Upload page asks before any preview
 
     with pytest.raises(IngestError, match=r"^cut\.xlsx: cannot read as excel: calamine error: .*tag not closed"):
         workbook_tables("cut.xlsx", _damaged_workbook())
@@ -383,7 +383,7 @@ def _two_sheets(workbook):
 
 
 def test_the_sheet_to_load_can_be_chosen(con, tmp_path):
-    from pipelines.read.readers import workbook_tables
+    from pipelines.read.workbook import workbook_tables
 
     data = _workbook(_two_sheets)
     assert workbook_tables("two.xlsx", data) == ["Tickets", "Older"]
@@ -418,10 +418,10 @@ def test_a_ten_megabyte_line_is_read_whole(con, tmp_path):
 
 def _read_as_large(monkeypatch) -> None:
     """Every text file read as a large one is: in parts of 2 records."""
-    from pipelines.read import readers
+    from pipelines.read import stream
 
-    monkeypatch.setattr(readers, "STREAM_BYTES", 0)
-    monkeypatch.setattr(readers, "STREAM_ROWS", 2)
+    monkeypatch.setattr(stream, "STREAM_BYTES", 0)
+    monkeypatch.setattr(stream, "STREAM_ROWS", 2)
 
 
 @pytest.fixture

@@ -146,10 +146,10 @@ INTERNAL = ["__line", "__key", "__order", "__raw", "__lines", "__reason", "__rea
 
 
 def _read_as_large(monkeypatch) -> None:
-    from pipelines.read import readers
+    from pipelines.read import stream
 
-    monkeypatch.setattr(readers, "STREAM_BYTES", 0)
-    monkeypatch.setattr(readers, "STREAM_ROWS", 2)
+    monkeypatch.setattr(stream, "STREAM_BYTES", 0)
+    monkeypatch.setattr(stream, "STREAM_ROWS", 2)
 
 
 @pytest.fixture(params=["large", "small"])

@@ -7,7 +7,7 @@ import pytest
 from pipelines import load
 from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
-from pipelines.read import readers
+from pipelines.read import stream
 from tests.conftest import write
 
 TICKETS = """ticket id,created at,first response at,resolved at,status,channel,team,reopen count,language
@@ -26,8 +26,8 @@ T6,2026-03-04 12:00,2026-03-04 12:45,,pending,web,Technical,1,zh
 def reading(request, monkeypatch):
     """Every test here runs twice: as a small file read whole, and streamed as a large file would be."""
     if request.param.startswith("streamed"):
-        monkeypatch.setattr(readers, "STREAM_BYTES", 0)
-        monkeypatch.setattr(readers, "STREAM_ROWS", 2)
+        monkeypatch.setattr(stream, "STREAM_BYTES", 0)
+        monkeypatch.setattr(stream, "STREAM_ROWS", 2)
     return request.param
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipelines.ingest import ingest_file
-from pipelines.read.readers import read_export
+from pipelines.read.export import read_export
 from pipelines.stage.profiles import PSEUDO_COLUMNS, builtin_profiles, choose_profile
 from pipelines.warehouse.schema import TABLES
 from tests.conftest import FIXTURES

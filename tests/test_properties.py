@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
-from pipelines.read.readers import LINE, RawExport, read_export
+from pipelines.read.export import read_export
+from pipelines.read.raw import LINE, RawExport
 from pipelines.stage.values import parse_booleans, parse_numbers, parse_timestamps
 from pipelines.warehouse.store import connect
 

@@ -10,7 +10,9 @@ import polars as pl
 import pytest
 
 from pipelines.common.errors import IngestError
-from pipelines.read.readers import LINE, detect_encoding, read_export
+from pipelines.read.export import read_export
+from pipelines.read.raw import LINE
+from pipelines.read.sniff import detect_encoding
 
 CHINESE = "工单号,创建时间,满意度\nA1,2026/3/1 9:00,满意\n"
 

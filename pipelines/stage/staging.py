@@ -14,10 +14,13 @@ import polars as pl
 
 from pipelines.common import limits
 from pipelines.common.errors import IngestError
-from pipelines.read.readers import LINE, REPLACEMENT, RawExport
-from pipelines.stage import scales
+from pipelines.read.raw import LINE, RawExport
+from pipelines.read.sniff import REPLACEMENT
+from pipelines.stage.columns import KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
+from pipelines.stage.conversations import conversation_to_tickets
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
+from pipelines.stage.surveys import score_answers
 from pipelines.stage.values import (
     TimestampParse,
     early_dates,
@@ -27,13 +30,6 @@ from pipelines.stage.values import (
     parse_timestamps,
 )
 from pipelines.warehouse.schema import TABLES, Table
-
-KEY = "__key"
-ORDER = "__order"
-RAW = "__raw"
-LINES = "__lines"
-REASON = "__reason"
-REASON_COLUMN = "__reason_column"
 
 STATUS_VOCABULARY = {
     "new": "open", "open": "open", "opened": "open", "active": "open", "in progress": "open",
@@ -106,65 +102,6 @@ def _first_reason(reasons: list[tuple[pl.Series | pl.Expr, str]]) -> tuple[pl.Ex
     return reason, column
 
 
-def _scores(frame: pl.DataFrame, declared_scale: str | None, file_name: str) -> tuple[pl.DataFrame, list, str | None]:
-    """Score, scale and is_satisfied for survey answers, with reasons for answers off their scale.
-
-    Also returns the scale of the answers that name none (declared, or inferred from them all).
-    """
-    text = frame["score"].str.strip_chars()
-    lowered = text.str.to_lowercase()
-    label_score = lowered.replace_strict(
-        {k: v[0] for k, v in scales.LABELS.items()}, default=None, return_dtype=pl.Float64
-    )
-    label_scale = lowered.replace_strict(
-        {k: v[1] for k, v in scales.LABELS.items()}, default=None, return_dtype=pl.String
-    )
-    numbers, _ = parse_numbers(text, "score")
-    if "scale" in frame.columns:
-        row_scale_text = frame["scale"].str.strip_chars().str.to_lowercase()
-        row_scale = row_scale_text.replace_strict(scales.SCALE_ALIASES, default=None, return_dtype=pl.String)
-    else:
-        row_scale_text = pl.Series([None] * frame.height, dtype=pl.String)
-        row_scale = row_scale_text
-    unnamed = numbers.filter(row_scale.is_null())
-    if declared_scale is None and (mixed := scales.mixed_scales(unnamed)):
-        raise IngestError(file_name, mixed)  # which answer is on which scale is unknowable: no row is right
-    column_scale = declared_scale or scales.infer_scale(unnamed)
-    scale = pl.select(
-        pl.coalesce(pl.lit(label_scale), pl.lit(row_scale), pl.lit(column_scale, dtype=pl.String))
-    ).to_series()
-    score = pl.select(pl.coalesce(pl.lit(label_score), pl.lit(numbers))).to_series()
-    checks = pl.DataFrame(
-        {
-            "score_text": text,
-            "lowered": lowered,
-            "score": score,
-            "scale": scale,
-            "row_scale_text": row_scale_text,
-            "row_scale": row_scale,
-        }
-    )
-    reasons = checks.select(
-        pl.when(pl.col("row_scale_text").is_not_null() & pl.col("row_scale").is_null())
-        .then(pl.format("unknown scale '{}'", pl.col("row_scale_text")))
-        .when(pl.col("score_text").is_null() | pl.col("lowered").is_in(scales.NO_ANSWER))
-        .then(pl.lit("no survey answer (score is empty)"))
-        .when(pl.col("score").is_null())
-        .then(pl.format("unrecognised score '{}'", pl.col("score_text")))
-        .when(pl.col("scale").is_null())
-        .then(pl.format("score '{}' fits no known scale (1-5, 1-7, 0-10)", pl.col("score_text")))
-        .when(~scales.in_range_expr(pl.col("score"), pl.col("scale")))
-        .then(pl.format("score '{}' outside scale {}", pl.col("score_text"), pl.col("scale")))
-        .alias("r")
-    )["r"]
-    typed = frame.with_columns(
-        score.alias("score"),
-        scale.alias("scale"),
-        pl.select(scales.satisfied_expr(pl.lit(score), pl.lit(scale))).to_series().alias("is_satisfied"),
-    )
-    return typed, [(reasons, "score")], column_scale
-
-
 def stage(
     raw: RawExport,
     kind: str,
@@ -184,10 +121,52 @@ def stage(
     table = TABLES[kind]
     raw = _without_personal_data(raw)
     mapping = _resolve_mapping(raw, kind, profile, overrides or {})
+    time_column = _check_mapping(raw, kind, profile, mapping)
+    typed = _typed_columns(_canonical(raw, mapping, profile), table, profile, source_tz, plan or {})
+    frame, column_scale = _derived_columns(typed.frame, profile), None
+    if kind == "surveys":
+        frame, column_scale = _survey_answers(frame, raw.file_name, profile, typed)
+    if kind == "orders":
+        frame, order_reasons = _order_keys(frame, raw.file_name, profile.name)
+        typed.reasons.append(order_reasons)
     transform = profile.options.get("transform")
+    key_name = "message_id" if transform == "conversation" else table.key
+    checks = _row_checks(frame, raw, table, key_name, time_column, now or datetime.now(UTC))
+    # Column-level parse failures come first: they explain a null more precisely.
+    reason, reason_column = _first_reason(typed.reasons + checks)
+    good, rejected = _set_aside(frame.with_columns(reason.alias(REASON), reason_column.alias(REASON_COLUMN)), raw)
+    versions = None
+    if transform == "conversation":
+        rows, record_source, thread_rejected = conversation_to_tickets(good)
+        rejected = pl.concat(
+            [rejected, thread_rejected.join(_raw_records(raw, raw.source_columns, thread_rejected[LINE]), on=LINE)]
+        )
+    else:
+        rows, record_source, rejected, versions = _keyed_rows(good, rejected, raw, table, conflicts)
+    return Staged(
+        kind=kind,
+        records=_canonical_records(record_source, table),
+        rows=rows,
+        rejected=rejected.rename({REASON: "reason", REASON_COLUMN: "column_name", LINE: "line_number"}).sort(
+            "line_number"
+        ),
+        mapping={k: list(v) for k, v in mapping.items()},
+        formats=typed.formats,
+        plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in typed.plans.items()},
+        scale=column_scale,
+        versions=versions,
+    )
+
+
+def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]]) -> str:
+    """IngestError unless the mapping finds the key and time columns, each from one column of its name.
+
+    Returns the time column: when a survey was answered, when anything else was created.
+    """
+    table = TABLES[kind]
     key_present = (
         table.key in mapping
-        or transform == "conversation"
+        or profile.options.get("transform") == "conversation"
         or (kind == "surveys" and "ticket_id" in mapping)
         or kind == "orders"
     )
@@ -202,10 +181,6 @@ def stage(
             raw.file_name,
             f"no column for {time_column} (profile {profile.name}); name one with --map {time_column}=COLUMN",
         )
-
-    source = raw.source_columns
-    frame = normalise_nulls(raw.frame, source)
-    mapped_sources = {h for parts in mapping.values() for h in parts}
     for repeated in raw.repeated_headers:
         used_as = next((name for name, parts in mapping.items() if repeated in parts), None)
         if used_as:
@@ -214,10 +189,21 @@ def stage(
                 f"two or more columns are named {repeated!r}, read as {used_as}; rename them in the file, "
                 f"or name the right one with --map {used_as}={repeated}_2 (the second)",
             )
+    return time_column
+
+
+def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile) -> pl.DataFrame:
+    """The source columns renamed by the mapping, still text; unmapped ones kept as JSON ``attributes``.
+
+    Also the profile's constants, each row's RAW hash and its order columns (``__by_N``).
+    """
+    source = raw.source_columns
+    frame = normalise_nulls(raw.frame, source)
+    mapped_sources = {h for parts in mapping.values() for h in parts}
     extra = [c for c in source if c not in mapped_sources]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
     order_by = [c for c in profile.options.get("order_by", []) if c in source]
-    canon = frame.select(
+    return frame.select(
         pl.col(LINE),
         *[_combined(parts).alias(name) for name, parts in mapping.items()],
         *[pl.lit(value).alias(name) for name, value in profile.constants.items() if name not in mapping],
@@ -227,48 +213,65 @@ def stage(
         *[pl.col(c).alias(f"__by_{i}") for i, c in enumerate(order_by)],
     )
 
+
+@dataclass
+class TypedColumns:
+    """The canonical columns parsed to their types, with why a value could not be, column by column."""
+
+    frame: pl.DataFrame
+    formats: dict[str, str]  # the format each timestamp column was read in (and the survey scale)
+    plans: dict[str, TimestampParse]
+    reasons: list  # (reason per row, column name), in column order
+
+
+def _typed_columns(
+    canon: pl.DataFrame, table: Table, profile: Profile, source_tz: str, plan: dict[str, TimestampParse]
+) -> TypedColumns:
+    """Each canonical column parsed by its declared type: ids, timestamps, booleans, numbers, statuses."""
     date_order = profile.options.get("date_order")
-    formats: dict[str, str] = {}
-    plans: dict[str, TimestampParse] = {}
-    reasons: list = []
-    typed_columns = []
+    typed = TypedColumns(pl.DataFrame(), {}, {}, [])
+    columns = []
     for name in canon.columns:
         column = table.column(name) if name in table.column_names else None
         sql_type = column.sql_type if column else None
         if name in ("message_id", "in_reply_to", "ticket_id", "response_id", "complaint_id", "customer_id"):
             # Ids exported through a float column ("3.0") are the same id as "3".
             ids = canon[name]
-            typed_columns.append(ids.str.replace(r"^(\d+)\.0$", "${1}") if ids.str.ends_with(".0").any() else ids)
+            columns.append(ids.str.replace(r"^(\d+)\.0$", "${1}") if ids.str.ends_with(".0").any() else ids)
         elif sql_type == "TIMESTAMPTZ" or name.startswith("__by_"):
-            parsed = parse_timestamps(canon[name], name, source_tz, date_order, plan=(plan or {}).get(name))
-            plans[name] = parsed
+            parsed = parse_timestamps(canon[name], name, source_tz, date_order, plan=plan.get(name))
+            typed.plans[name] = parsed
             if name.startswith("__by_") and parsed.format == "none" and canon[name].drop_nulls().len():
-                typed_columns.append(canon[name].str.zfill(12).alias(name))  # numeric order column
+                columns.append(canon[name].str.zfill(12).alias(name))  # numeric order column
                 continue
-            formats[name] = parsed.format
-            typed_columns.append(parsed.values)
+            typed.formats[name] = parsed.format
+            columns.append(parsed.values)
             if not name.startswith("__by_"):
-                reasons.append((parsed.reasons, name))
+                typed.reasons.append((parsed.reasons, name))
         elif sql_type == "BOOLEAN" or name == "is_inbound":
             values, why = parse_booleans(canon[name], name)
-            typed_columns.append(values)
-            reasons.append((why, name))
+            columns.append(values)
+            typed.reasons.append((why, name))
         elif sql_type in ("INTEGER", "BIGINT"):
             values, why = parse_numbers(canon[name], name, pl.Int32 if sql_type == "INTEGER" else pl.Int64)
-            typed_columns.append(values)
-            reasons.append((why, name))
+            columns.append(values)
+            typed.reasons.append((why, name))
         elif (sql_type == "DOUBLE" and name != "score") or name.endswith(("_minutes", "_hours")):
             values, why = parse_numbers(canon[name], name)
-            typed_columns.append(values)
-            reasons.append((why, name))
+            columns.append(values)
+            typed.reasons.append((why, name))
         elif name == "status":
             lowered = canon[name].str.to_lowercase()
             vocabulary = {**STATUS_VOCABULARY, **profile.status_map}
-            typed_columns.append(lowered.replace_strict(vocabulary, default=lowered).alias(name))
+            columns.append(lowered.replace_strict(vocabulary, default=lowered).alias(name))
         else:
-            typed_columns.append(canon[name])
-    typed = pl.DataFrame(typed_columns)
+            columns.append(canon[name])
+    typed.frame = pl.DataFrame(columns)
+    return typed
 
+
+def _derived_columns(typed: pl.DataFrame, profile: Profile) -> pl.DataFrame:
+    """Columns the profile derives: the first of a list, and times from durations after creation."""
     for name in profile.options.get("first_of_list", []):
         if name in typed.columns:
             typed = typed.with_columns(pl.col(name).str.split(",").list.first().str.strip_chars().alias(name))
@@ -283,34 +286,38 @@ def stage(
             derived = pl.col("created_at") + pl.duration(minutes=pl.col(pseudo) * unit)
             current = pl.col(target) if target in typed.columns else pl.lit(None, dtype=pl.Datetime("us", "UTC"))
             typed = typed.with_columns(pl.coalesce(current, derived).alias(target)).drop(pseudo)
+    return typed
 
-    column_scale = None
-    if kind == "surveys":
-        if "response_id" not in typed.columns:
-            typed = typed.with_columns(pl.col("ticket_id").alias("response_id"))
-        if "score" not in typed.columns:
-            raise IngestError(
-                raw.file_name,
-                f"no column for score (profile {profile.name}); name one with --map score=COLUMN",
-            )
-        typed, score_reasons, column_scale = _scores(typed, profile.options.get("scale"), raw.file_name)
-        if column_scale:
-            formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
-        reasons.extend(score_reasons)
-        if "survey_type" not in typed.columns:
-            typed = typed.with_columns(
-                pl.when(pl.col("scale") == "0-10").then(pl.lit("nps")).otherwise(pl.lit("csat")).alias("survey_type")
-            )
-        else:
-            typed = typed.with_columns(pl.col("survey_type").str.to_lowercase().fill_null("csat"))
 
-    if kind == "orders":
-        typed, order_reasons = _order_keys(typed, raw.file_name, profile.name)
-        reasons.append(order_reasons)
+def _survey_answers(
+    frame: pl.DataFrame, file_name: str, profile: Profile, typed: TypedColumns
+) -> tuple[pl.DataFrame, str | None]:
+    """Survey answers scored on their scales (reasons and the scale read go to ``typed``), with id and type.
 
-    now = now or datetime.now(UTC)
-    key_name = "message_id" if transform == "conversation" else table.key
-    row_checks = [
+    Returns the frame and the scale of the answers that name none.
+    """
+    if "response_id" not in frame.columns:
+        frame = frame.with_columns(pl.col("ticket_id").alias("response_id"))
+    if "score" not in frame.columns:
+        raise IngestError(file_name, f"no column for score (profile {profile.name}); name one with --map score=COLUMN")
+    frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), file_name)
+    if column_scale:
+        typed.formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
+    typed.reasons.extend(score_reasons)
+    if "survey_type" not in frame.columns:
+        frame = frame.with_columns(
+            pl.when(pl.col("scale") == "0-10").then(pl.lit("nps")).otherwise(pl.lit("csat")).alias("survey_type")
+        )
+    else:
+        frame = frame.with_columns(pl.col("survey_type").str.to_lowercase().fill_null("csat"))
+    return frame, column_scale
+
+
+def _row_checks(
+    typed: pl.DataFrame, raw: RawExport, table: Table, key_name: str, time_column: str, now: datetime
+) -> list:
+    """The checks of whole rows, as (reason or null, column): key and time present, dates plausible."""
+    checks = [
         (pl.when(pl.col(key_name).is_null()).then(pl.lit(f"missing {key_name}")), key_name),
         (
             pl.when(pl.col(time_column).is_null() & pl.lit(True)).then(pl.lit(f"missing {time_column}")),
@@ -328,27 +335,33 @@ def stage(
         ),
     ]
     try:  # a date before the plausible bound is a placeholder (0001-01-01, 1900-01-01), in any timestamp column
-        row_checks += early_dates(typed.select(c for c in typed.columns if c in table.column_names))
+        checks += early_dates(typed.select(c for c in typed.columns if c in table.column_names))
     except ValueError as exc:
         raise IngestError(raw.file_name, str(exc)) from exc
     if raw.replaced_bytes:
         text_columns = [c for c, dtype in typed.schema.items() if dtype == pl.String]
         garbled = pl.any_horizontal(pl.col(c).str.contains(REPLACEMENT, literal=True) for c in text_columns)
         encoding = raw.encoding.upper().removesuffix("-SIG")
-        row_checks.insert(
-            0, (pl.when(garbled).then(pl.lit(f"bytes that are not valid {encoding} in the record")), None)
-        )
-    most_days = int(limits.DURATION_DAYS.value())
+        checks.insert(0, (pl.when(garbled).then(pl.lit(f"bytes that are not valid {encoding} in the record")), None))
+    most_days = int(limits.DURATION_DAYS.value())  # read for every kind: a bad setting is refused for every kind
+    if time_column == "created_at":
+        checks += _duration_checks(typed, most_days)
+    return checks
+
+
+def _duration_checks(typed: pl.DataFrame, most_days: int) -> list:
+    """Later times of a ticket before its creation, or more than ``most_days`` after it (a wrong year)."""
+    checks = []
     for later in ("first_response_at", "resolved_at", "closed_at"):
-        if later in typed.columns and time_column == "created_at":
-            row_checks.append(
+        if later in typed.columns:
+            checks.append(
                 (
                     pl.when(pl.col(later) < pl.col("created_at")).then(pl.lit(f"{later} before created_at")),
                     later,
                 )
             )
             days = (pl.col(later) - pl.col("created_at")).dt.total_days()
-            row_checks.append(
+            checks.append(
                 (
                     pl.when(days > most_days).then(
                         pl.format(
@@ -361,48 +374,56 @@ def stage(
                     later,
                 )
             )
-    # Column-level parse failures come first: they explain a null more precisely.
-    reason, reason_column = _first_reason(reasons + row_checks)
-    typed = typed.with_columns(reason.alias(REASON), reason_column.alias(REASON_COLUMN))
+    return checks
 
-    bad = typed.filter(pl.col(REASON).is_not_null())
+
+def _set_aside(frame: pl.DataFrame, raw: RawExport) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows without a reason, rejected rows with their source records), malformed records rejected too."""
+    bad = frame.filter(pl.col(REASON).is_not_null())
     rejected = bad.select(pl.col(LINE), pl.col(REASON), pl.col(REASON_COLUMN)).join(
-        _raw_records(raw, source, bad[LINE]), on=LINE, how="left"
+        _raw_records(raw, raw.source_columns, bad[LINE]), on=LINE, how="left"
     )
-    good = typed.filter(pl.col(REASON).is_null()).drop(REASON, REASON_COLUMN)
+    good = frame.filter(pl.col(REASON).is_null()).drop(REASON, REASON_COLUMN)
     if raw.malformed.height:
         malformed = raw.malformed.select(
             LINE, pl.col("reason").alias(REASON), pl.lit(None, dtype=pl.String).alias(REASON_COLUMN), "raw_record"
         )
         rejected = pl.concat([rejected, malformed])
+    return good, rejected
 
+
+def _keyed_rows(
+    good: pl.DataFrame, rejected: pl.DataFrame, raw: RawExport, table: Table, conflicts: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
+    """(rows with their KEY and ORDER, one record source row per key, rejected rows, versions).
+
+    Without an order column, a key's rows that differ are all rejected (see ``_split_conflicts``),
+    and ``versions`` holds each valid row's LINE, KEY and RAW for a first pass over a large file.
+    """
+    order_columns = [c for c in good.columns if c.startswith("__by_")]
+    good = good.with_columns(pl.col(table.key).alias(KEY))
     versions = None
-    if transform == "conversation":
-        rows, record_source, thread_rejected = _conversation_to_tickets(good)
-        rejected = pl.concat(
-            [rejected, thread_rejected.join(_raw_records(raw, source, thread_rejected[LINE]), on=LINE)]
-        )
+    if not order_columns:
+        versions = good.select(LINE, KEY, RAW)
+        if conflicts is None and good[KEY].is_duplicated().any():
+            conflicts = conflicting_keys(versions)
+        if conflicts is not None:
+            good, conflicting = _split_conflicts(good, conflicts, table.key)
+            if conflicting.height:
+                records = _raw_records(raw, raw.source_columns, conflicting[LINE])
+                rejected = pl.concat([rejected, conflicting.join(records, on=LINE, how="left")]).sort(LINE)
+    if good[KEY].is_duplicated().any():
+        good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
+        # The latest state of each key wins (event logs, or a key repeated in one export).
+        record_source = good.sort(ORDER).group_by(KEY, maintain_order=True).last()
     else:
-        order_columns = [c for c in good.columns if c.startswith("__by_")]
-        good = good.with_columns(pl.col(table.key).alias(KEY))
-        if not order_columns:
-            versions = good.select(LINE, KEY, RAW)
-            if conflicts is None and good[KEY].is_duplicated().any():
-                conflicts = conflicting_keys(versions)
-            if conflicts is not None:
-                good, conflicting = _split_conflicts(good, conflicts, table.key)
-                if conflicting.height:
-                    rejected = pl.concat(
-                        [rejected, conflicting.join(_raw_records(raw, source, conflicting[LINE]), on=LINE, how="left")]
-                    ).sort(LINE)
-        if good[KEY].is_duplicated().any():
-            good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
-            # The latest state of each key wins (event logs, or a key repeated in one export).
-            record_source = good.sort(ORDER).group_by(KEY, maintain_order=True).last()
-        else:
-            good = good.with_columns(pl.lit(1, dtype=pl.UInt32).alias(ORDER))
-            record_source = good
-        rows = good.select(LINE, KEY, ORDER, RAW)
+        good = good.with_columns(pl.lit(1, dtype=pl.UInt32).alias(ORDER))
+        record_source = good
+    return good.select(LINE, KEY, ORDER, RAW), record_source, rejected, versions
+
+
+def _canonical_records(record_source: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """One record per key in the table's columns and types (a column the file lacks is null), by key."""
     records = record_source.select(
         [
             pl.col(c) if c in record_source.columns else pl.lit(None).cast(_polars_type(table, c)).alias(c)
@@ -410,19 +431,7 @@ def stage(
         ]
         + [pl.col("attributes")]
     ).with_columns(_cast_exprs(table))
-    return Staged(
-        kind=kind,
-        records=records.sort(table.key),
-        rows=rows,
-        rejected=rejected.rename({REASON: "reason", REASON_COLUMN: "column_name", LINE: "line_number"}).sort(
-            "line_number"
-        ),
-        mapping={k: list(v) for k, v in mapping.items()},
-        formats=formats,
-        plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in plans.items()},
-        scale=column_scale,
-        versions=versions,
-    )
+    return records.sort(table.key)
 
 
 def conflicting_keys(versions: pl.DataFrame) -> pl.DataFrame:
@@ -511,81 +520,3 @@ def _polars_type(table: Table, column: str) -> pl.DataType:
 
 def _cast_exprs(table: Table) -> list[pl.Expr]:
     return [pl.col(c.name).cast(_SQL_TO_POLARS[c.sql_type]) for c in table.columns]
-
-
-def _conversation_to_tickets(messages: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """A message log → one ticket per customer message that opens a thread.
-
-    The first reply from the company (a non-inbound author) after the opening message gives
-    first_response_at. Messages whose thread cannot be traced to a customer's opening
-    message in the same file are rejected with the reason.
-    """
-    links = messages.select(pl.col("message_id"), pl.col("in_reply_to").alias("parent"))
-    walk = links.with_columns(pl.col("message_id").alias("root"), pl.col("parent").alias("next"))
-    # Follow reply chains upward; each pass is one join, the loop runs once per thread depth.
-    for _ in range(200):
-        pending = walk.filter(pl.col("next").is_not_null())
-        if pending.height == 0:
-            break
-        step = pending.join(links.rename({"message_id": "next", "parent": "next_parent"}), on="next", how="left")
-        resolved_in_file = step["next"].is_in(links["message_id"].implode())
-        step = step.with_columns(
-            pl.when(resolved_in_file).then(pl.col("next")).otherwise(pl.col("root")).alias("root"),
-            pl.when(resolved_in_file).then(pl.col("next_parent")).otherwise(None).alias("next"),
-            pl.when(resolved_in_file).then(None).otherwise(pl.col("next")).alias("missing"),
-        ).drop("next_parent")
-        done = walk.filter(pl.col("next").is_null())
-        if "missing" not in done.columns:
-            done = done.with_columns(pl.lit(None, dtype=pl.String).alias("missing"))
-        walk = pl.concat([done, step.select(done.columns)])
-    if "missing" not in walk.columns:
-        walk = walk.with_columns(pl.lit(None, dtype=pl.String).alias("missing"))
-
-    tagged = messages.join(walk.select("message_id", "root", "missing"), on="message_id", how="left")
-    roots = tagged.filter(pl.col("message_id") == pl.col("root")).select(
-        pl.col("root"),
-        pl.col("is_inbound").alias("root_inbound"),
-        pl.col("in_reply_to").is_null().alias("root_opens"),
-        pl.col("created_at").alias("root_created"),
-    )
-    tagged = tagged.join(roots, on="root", how="left")
-    reason = (
-        pl.when(pl.col("missing").is_not_null())
-        .then(pl.format("reply to message '{}' which is not in this file", pl.col("missing")))
-        .when(~pl.col("root_inbound").fill_null(False))
-        .then(pl.lit("thread opened by the company, not by a customer"))
-    )
-    tagged = tagged.with_columns(reason.alias(REASON))
-    rejected = tagged.filter(pl.col(REASON).is_not_null()).select(
-        LINE, REASON, pl.lit("in_reply_to").alias(REASON_COLUMN)
-    )
-    kept = tagged.filter(pl.col(REASON).is_null())
-
-    first_reply = (
-        kept.filter(~pl.col("is_inbound") & (pl.col("created_at") >= pl.col("root_created")))
-        .sort("created_at", LINE)
-        .group_by("root")
-        .agg(pl.col("created_at").first().alias("first_response_at"), pl.col("author").first().alias("team"))
-    )
-    replies = kept.filter(~pl.col("is_inbound")).group_by("root").agg(pl.len().cast(pl.Int32).alias("agent_replies"))
-    openers = kept.filter(pl.col("message_id") == pl.col("root"))
-    tickets = (
-        openers.select(
-            pl.col("root").alias("ticket_id"),
-            pl.col("created_at"),
-            pl.col("author").alias("customer_id"),
-            *[pl.col(c) for c in ("channel", "attributes") if c in openers.columns],
-        )
-        .join(first_reply, left_on="ticket_id", right_on="root", how="left")
-        .join(replies, left_on="ticket_id", right_on="root", how="left")
-        .with_columns(pl.col("agent_replies").fill_null(0), pl.lit(False).alias("is_complaint"))
-    )
-    # Every message of a thread feeds its ticket: the opener first, then by time.
-    rows = kept.with_columns(
-        pl.col("root").alias(KEY),
-        pl.struct((pl.col("message_id") != pl.col("root")).alias("not_root"), "created_at", LINE)
-        .rank("ordinal")
-        .over("root")
-        .alias(ORDER),
-    )
-    return rows.select(LINE, KEY, ORDER, RAW), tickets, rejected

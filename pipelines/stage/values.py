@@ -229,32 +229,13 @@ def parse_timestamps(
                 "none",
                 "",
             )
-        hits_by_order: dict[str, int] = {}
-        for hits, order, _ in scored:
-            hits_by_order[order] = max(hits_by_order.get(order, 0), hits)
-        dmy, mdy = hits_by_order.get("DMY", 0), hits_by_order.get("MDY", 0)
-        preferred = date_order or "DMY"
-        day_month = "DMY" if dmy > mdy or (dmy == mdy and preferred == "DMY") else "MDY"
-        excluded = "MDY" if day_month == "DMY" else "DMY"
-        # Most hits first; on a tie the format without fractions (far quicker to parse), then the longest.
-        ranked = sorted((s for s in scored if s[1] != excluded), key=lambda s: (-s[0], "%.f" in s[2], -len(s[2])))
-        usable = [fmt for _, _, fmt in ranked]
+        usable, chosen_order, excluded = _ranked_formats(scored, date_order)
         first_format = usable[0]
-        best_order = ranked[0][1]
-        chosen_order = day_month if best_order in ("DMY", "MDY") else best_order
 
     parsed = _parse_in_turn(prepared, usable, tz)
     missing = prepared.is_not_null() & parsed.is_null()
     if missing.any():
-        # Rare formats the sample missed: try every compatible candidate on what is left.
-        leftovers = prepared.filter(missing).unique()
-        compatible = [fmt for order, fmt in CANDIDATE_FORMATS if order != excluded and fmt not in usable]
-        extra = [fmt for fmt, hits in zip(compatible, _hits(leftovers, compatible), strict=True) if hits]
-        if extra:
-            where = missing.arg_true()
-            parsed = parsed.scatter(where, _parse_in_turn(prepared.gather(where), extra, tz))
-            missing = prepared.is_not_null() & parsed.is_null()
-
+        parsed, missing = _parse_leftovers(prepared, parsed, missing, usable, excluded, tz)
     return TimestampParse(
         parsed.alias(column),
         _unparseable(text, missing, column).alias(column),
@@ -263,6 +244,42 @@ def parse_timestamps(
         tuple(usable),
         excluded,
     )
+
+
+def _ranked_formats(scored: list[tuple[int, str, str]], date_order: str | None) -> tuple[list[str], str, str]:
+    """(formats best first, the column's date order, the order ruled out) from each format's (hits, order, format).
+
+    Day-first versus month-first is settled by which order parses more values (ties go to
+    ``date_order``, then day-first); the formats of the other order are not used.
+    """
+    hits_by_order: dict[str, int] = {}
+    for hits, order, _ in scored:
+        hits_by_order[order] = max(hits_by_order.get(order, 0), hits)
+    dmy, mdy = hits_by_order.get("DMY", 0), hits_by_order.get("MDY", 0)
+    preferred = date_order or "DMY"
+    day_month = "DMY" if dmy > mdy or (dmy == mdy and preferred == "DMY") else "MDY"
+    excluded = "MDY" if day_month == "DMY" else "DMY"
+    # Most hits first; on a tie the format without fractions (far quicker to parse), then the longest.
+    ranked = sorted((s for s in scored if s[1] != excluded), key=lambda s: (-s[0], "%.f" in s[2], -len(s[2])))
+    best_order = ranked[0][1]
+    return [fmt for _, _, fmt in ranked], day_month if best_order in ("DMY", "MDY") else best_order, excluded
+
+
+def _parse_leftovers(
+    prepared: pl.Series, parsed: pl.Series, missing: pl.Series, usable: list[str], excluded: str, tz: str
+) -> tuple[pl.Series, pl.Series]:
+    """Rare formats the sample missed: every compatible candidate tried on the values still unparsed.
+
+    Returns the parsed values and which are still missing.
+    """
+    leftovers = prepared.filter(missing).unique()
+    compatible = [fmt for order, fmt in CANDIDATE_FORMATS if order != excluded and fmt not in usable]
+    extra = [fmt for fmt, hits in zip(compatible, _hits(leftovers, compatible), strict=True) if hits]
+    if extra:
+        where = missing.arg_true()
+        parsed = parsed.scatter(where, _parse_in_turn(prepared.gather(where), extra, tz))
+        missing = prepared.is_not_null() & parsed.is_null()
+    return parsed, missing
 
 
 def parse_booleans(text: pl.Series, column: str) -> tuple[pl.Series, pl.Series]:

@@ -18,6 +18,7 @@ import duckdb
 
 from pipelines.common.diskspace import free_bytes, full_folder, is_disk_full, megabytes
 from pipelines.common.errors import IngestError
+from pipelines.warehouse.hashes import rehash
 
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
 DB_ENV = "CSAT_RADAR_DB"
@@ -346,9 +347,8 @@ def connect(
     except BaseException:
         con.close()
         raise
-    from pipelines.load import rehash  # load needs the schema this module migrates to
-
-    rehash(con)
+    with transaction(con):
+        rehash(con)
     return con
 
 
