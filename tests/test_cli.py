@@ -118,3 +118,17 @@ def test_kpis_bad_dimension_is_one_line(demo):
     assert result.returncode == 2
     assert result.stderr.startswith("csat-radar: kpis: unknown dimension 'colour'")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_no_progress_bar_can_reach_piped_json(tmp_path):
+    """DuckDB draws a progress bar on standard output past two seconds of a query; on a busy
+    machine it landed inside `crises --json > file`. Every connection of the warehouse has it off."""
+    from pipelines.warehouse.store import connect, connect_for_reading
+
+    db = tmp_path / "w.duckdb"
+    con = connect(db)
+    assert con.sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    con.close()
+    reader = connect_for_reading(db)
+    assert reader.sql("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+    reader.close()

@@ -29,6 +29,13 @@ LOCK_WAIT_ENV = "CSAT_RADAR_LOCK_WAIT_SECONDS"
 DEFAULT_LOCK_WAIT_SECONDS = 600.0
 
 
+def _session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """DuckDB draws a progress bar on standard output once a query runs past two seconds, which
+    landed inside `csat-radar crises --json` piped to a file on a busy machine: off, for every session."""
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
     """--db wins, then the CSAT_RADAR_DB environment variable, then data/warehouse.duckdb."""
     if explicit:
@@ -175,7 +182,7 @@ def _open(
     deadline, pause, announced = time.monotonic() + wait, 0.05, False
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            return _session(duckdb.connect(str(path), read_only=read_only))
         except duckdb.IOException as exc:
             if "not a valid duckdb database" in str(exc).lower():
                 raise IngestError(str(path), "not a warehouse this CSAT Radar can open (not a DuckDB file)") from exc
@@ -319,7 +326,7 @@ def connect_for_reading(db_path: str | os.PathLike | None = None, on_wait: Calla
         except IngestError:
             snapshot, _ = _snapshot(path)
             try:
-                return duckdb.connect(str(snapshot), read_only=True)
+                return _session(duckdb.connect(str(snapshot), read_only=True))
             except duckdb.Error:
                 pass  # the load ended while this looked: the warehouse is free again
     return connect(path, on_wait=on_wait)
