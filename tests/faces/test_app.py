@@ -222,7 +222,7 @@ def test_upload_of_a_workbook_with_two_tables_asks_which_sheet(small_warehouse):
 
 
 def test_upload_of_surveys_on_two_scales_asks_for_the_scale(small_warehouse):
-    mixed = (Path(__file__).parent / "bad_inputs" / "mixed_scales.csv").read_bytes()
+    mixed = (Path(__file__).parents[1] / "bad_inputs" / "mixed_scales.csv").read_bytes()
     app = open_page("upload")
     app.radio(key="upload_kind").set_value("surveys").run()
     app.get("file_uploader")[0].set_value(("mixed_scales.csv", mixed, "text/csv")).run()
@@ -245,13 +245,13 @@ def test_upload_of_surveys_on_two_scales_asks_for_the_scale(small_warehouse):
 
 
 def general(reason: str) -> str:
-    """A rejection reason without the values it quotes, as tests/test_bad_inputs.py's OUTCOMES gives it."""
+    """A rejection reason without the values it quotes, as tests/ingest/test_bad_inputs.py's OUTCOMES gives it."""
     return re.sub(r" '[^']*'", "", reason)
 
 
 @pytest.mark.parametrize("kind", ["tickets", "surveys"])
 def test_upload_shows_each_bad_file_s_refusal_or_rejections_as_the_command_line_does(small_warehouse, tmp_path, kind):
-    from tests.test_bad_inputs import CORPUS, OUTCOMES
+    from tests.ingest.test_bad_inputs import CORPUS, OUTCOMES
 
     files = {name: outcome for name, (file_kind, outcome) in OUTCOMES.items() if file_kind == kind}
     app = open_page("upload")
@@ -357,7 +357,7 @@ def test_upload_refuses_a_bad_column_override_in_one_line_as_the_command_line_s_
 def a_command_line_load(db: Path) -> Iterator[subprocess.Popen]:
     """Another process holding the warehouse as ``csat-radar ingest`` does, until the block ends.
 
-    Like tests/test_faults.py's ``hold(as_a_load=True)``: it publishes the copy readers use and
+    Like tests/ingest/test_faults.py's ``hold(as_a_load=True)``: it publishes the copy readers use and
     writes after taking it; at the end it drops the copy and lets go, as a load that finishes does.
     """
     script = (

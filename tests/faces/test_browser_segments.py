@@ -23,7 +23,7 @@ import pytest
 from pipelines.signin import access
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT
-from tests.test_browser import CHROMIUM, FLAGS, free_port, settle
+from tests.faces.test_browser import CHROMIUM, FLAGS, free_port, settle
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 TEAM = "Logistics"  # the demo (seed 3) has crises of teams Logistics, Onboarding and Technical

@@ -73,7 +73,7 @@ def test_the_upload_page_s_preview_refuses_a_deeply_nested_file_in_process(name)
 
 def test_the_upload_page_shows_the_refusal_of_each_deeply_nested_file(tmp_path, monkeypatch):
     from pipelines.warehouse.store import connect
-    from tests.test_app import open_page
+    from tests.faces.test_app import open_page
 
     connect(tmp_path / "w.duckdb").close()
     monkeypatch.setenv("CSAT_RADAR_DB", str(tmp_path / "w.duckdb"))

@@ -199,7 +199,7 @@ def test_in_a_real_browser_a_markdown_name_in_the_sidebar_reads_as_typed(tmp_pat
         pytest.skip("Debian's chromium is not installed")
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import FLAGS, free_port
+    from tests.faces.test_browser import FLAGS, free_port
 
     name = "**boss**[x](http://x.org):red[y]`z`<b>w</b>&#8238;$x$:smile:,www.x.org,ann@x.org"
     db = tmp_path / "old.duckdb"

@@ -19,8 +19,8 @@ from pages._frame.language import PAGE_TITLES
 from pipelines.signin import access
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT
+from tests.faces.test_browser import CHROMIUM, FLAGS, free_port, settle
 from tests.processes import descendants, is_running, kill, still_alive, wait_gone
-from tests.test_browser import CHROMIUM, FLAGS, free_port, settle
 
 
 def start_serve(db: Path, port: int, env: dict | None = None) -> subprocess.Popen:

@@ -17,7 +17,7 @@ from pipelines.ingest import ingest_file
 from pipelines.read.export import read_export
 from tests.conftest import run_cli
 
-CORPUS = Path(__file__).parent / "bad_inputs"
+CORPUS = Path(__file__).parents[1] / "bad_inputs"
 # file: (kind, the one-line problem when refused, or {reason: rows rejected} when loaded)
 OUTCOMES: dict[str, tuple[str, str | dict[str, int]]] = {
     "empty.csv": ("tickets", "the file is empty"),
@@ -155,7 +155,7 @@ def test_a_gbk_file_with_one_chinese_name_among_many_ascii_lines_is_still_gbk(co
 
 
 def test_every_corpus_file_is_in_the_reliability_table():
-    table = (Path(__file__).parent.parent / "docs" / "reliability.md").read_text(encoding="utf-8")
+    table = (Path(__file__).parents[2] / "docs" / "reliability.md").read_text(encoding="utf-8")
     for path in CORPUS.iterdir():
         assert f"`{path.name}`" in table, path.name
 
@@ -177,7 +177,7 @@ def test_the_upload_limit_is_one_gigabyte_unless_configured(monkeypatch):
 
     monkeypatch.delenv("CSAT_RADAR_MAX_UPLOAD_MB", raising=False)
     assert limits.UPLOAD_MB.bytes() == 1024**3
-    config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
+    config = tomllib.loads((Path(__file__).parents[2] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] == 1024  # the browser refuses bigger files before they are sent
 
 

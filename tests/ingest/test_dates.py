@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.ingest import ingest_file
 from tests.conftest import run_cli
-from tests.test_bad_inputs import either_size  # noqa: F401  (the large-and-small fixture)
+from tests.ingest.test_bad_inputs import either_size  # noqa: F401  (the large-and-small fixture)
 
 BOUND = "(the earliest plausible date; set CSAT_RADAR_EARLIEST_DATE to change it)"
 
