@@ -37,16 +37,15 @@ def page_actions(con: duckdb.DuckDBPyConnection) -> dict[str, Callable[[], objec
     settings = load_settings(as_of=data_end(con))
     view = dashboard.View()
 
-    def ask(question: str, args: tuple | None) -> object:
-        function = getattr(dashboard, question)
+    def ask(question: Callable[..., object], args: tuple) -> object:
         return (
-            function(con, *args) if question in dashboard.VIEWLESS_QUESTIONS else function(con, settings, view, *args)
+            question(con, *args) if question in dashboard.VIEWLESS_QUESTIONS else question(con, settings, view, *args)
         )
 
     def page(name: str) -> Callable[[], object]:
         def run() -> None:
             for question, args in dashboard.PAGE_QUESTIONS[name]:
-                if question == "quarterly_review":
+                if question is review.quarterly_review:
                     quarter = review.last_complete_quarter(con)
                     review.quarterly_review(con, quarter, settings, view)
                 else:

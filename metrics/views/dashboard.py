@@ -6,8 +6,10 @@ same date range and segments, and reads metrics from the catalog through ``compu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -17,13 +19,13 @@ from metrics.crises.log import get_crisis, list_crises, record_scan
 from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
-from metrics.kpis.catalog import FILTER_DIMENSIONS, metric
+from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.cube import data_version
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings
-from metrics.reports.review import quarter_bounds
+from metrics.reports.review import quarter_bounds, quarterly_review
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import table_counts
 
@@ -48,39 +50,7 @@ DURATION_BUCKETS = (
     (None, "> 3 days"),
 )
 SPARKLINE_PERIODS = 12
-# Questions asked without the sidebar's view (the list of quarters names no segment).
-VIEWLESS_QUESTIONS = ("quarters",)
 OPEN = ("detected", "acknowledged", "response_plan_active", "resolving")
-# What each page asks when it opens with its default choices, in order: the benchmark times
-# them, and a test checks that every question a page's source asks is listed here.
-PAGE_QUESTIONS: dict[str, tuple[tuple[str, tuple], ...]] = {
-    "overview": (
-        ("headline_tiles", ()),
-        ("record_counts", ()),
-        ("open_crises_by_severity", ()),
-        ("crisis_table", (list(OPEN), None, None, False)),
-    ),
-    "trends": (("kpi_series", ("csat", "week", None)), ("weekly_trend_view", ("csat",))),
-    "crisis_radar": (
-        ("crisis_table", (list(OPEN), None, None)),
-        ("crisis_chart", ("first_response_sla", "overall", "all", "week")),
-    ),
-    "service_levels": (
-        ("backlog_now", ()),
-        ("duration_distribution", ("first_response",)),
-        ("duration_distribution", ("resolution",)),
-        ("by_segment", (SERVICE_METRICS, "channel")),
-        ("by_segment", (SERVICE_METRICS, "team")),
-    ),
-    "complaints": (
-        ("kpi_series", ("complaint_rate", "week", None)),
-        ("complaint_pareto", ()),
-        ("by_segment", (("complaint_volume", "complaint_rate"), "product")),
-    ),
-    "upload": (),
-    "admin": (),
-    "quarterly_review": (("quarters", ()), ("quarterly_review", ())),
-}
 
 
 @dataclass(frozen=True)
@@ -459,3 +429,37 @@ def record_source(name: str) -> str:
     m = metric(name)
     source = m.get("source") or m.get("numerator_source") or "tickets"
     return {"surveys": "surveys", "complaints": "complaints"}.get(source, "tickets")
+
+
+# Questions asked without the sidebar's view (the list of quarters names no segment).
+VIEWLESS_QUESTIONS = (quarters,)
+# What each page asks when it opens with its default choices, in order, as the functions
+# themselves: the benchmark times them, and a test checks that every question a page's source
+# asks is listed here. Last in the module, so every question is defined.
+PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
+    "overview": (
+        (headline_tiles, ()),
+        (record_counts, ()),
+        (open_crises_by_severity, ()),
+        (crisis_table, (list(OPEN), None, None, False)),
+    ),
+    "trends": ((kpi_series, ("csat", "week", None)), (weekly_trend_view, ("csat",))),
+    "crisis_radar": (
+        (crisis_table, (list(OPEN), None, None)),
+        (crisis_chart, ("first_response_sla", "overall", "all", "week")),
+    ),
+    "service_levels": (
+        (backlog_now, ()),
+        (duration_distribution, ("first_response",)),
+        (duration_distribution, ("resolution",)),
+        *((by_segment, (SERVICE_METRICS, dimension)) for dimension in SERVICE_LEVEL_DIMENSIONS),
+    ),
+    "complaints": (
+        (kpi_series, ("complaint_rate", "week", None)),
+        (complaint_pareto, ()),
+        (by_segment, (("complaint_volume", "complaint_rate"), "product")),
+    ),
+    "upload": (),
+    "admin": (),
+    "quarterly_review": ((quarters, ()), (quarterly_review, ())),
+}

@@ -76,7 +76,7 @@ def ask(question: Callable[..., Any], db_path: str, view: View | None, *args: An
     """
     if view is not None:
         view = limited(view)
-    elif question.__name__ not in dashboard.VIEWLESS_QUESTIONS:
+    elif question not in dashboard.VIEWLESS_QUESTIONS:
         raise ValueError(f"{question.__name__} needs a view: ask it with current_view()")
     # The cache knows a question by its qualified name: Streamlit does not hash the function itself.
     return _ask(f"{question.__module__}.{question.__qualname__}", question, db_path, view, *args)

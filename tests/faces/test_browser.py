@@ -34,6 +34,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def answers_health(base: str, seconds: float = 60) -> bool:
+    """Whether the Streamlit server at ``base`` says it is healthy within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 @pytest.fixture(scope="module")
 def served(demo, tmp_path_factory):
     """A private demo warehouse served on a free port; yields (base URL, warehouse path)."""
@@ -58,15 +71,7 @@ def served(demo, tmp_path_factory):
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not answers_health(base):
         server.kill()
         server.wait()
         pytest.fail("csat-radar serve did not answer within 60 s")

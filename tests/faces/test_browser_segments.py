@@ -13,8 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import polars as pl
@@ -23,7 +21,7 @@ import pytest
 from pipelines.signin import access
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT
-from tests.faces.test_browser import CHROMIUM, FLAGS, free_port, settle
+from tests.faces.test_browser import CHROMIUM, FLAGS, answers_health, free_port, settle
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 TEAM = "Logistics"  # the demo (seed 3) has crises of teams Logistics, Onboarding and Technical
@@ -53,15 +51,7 @@ def limited_server(demo, tmp_path_factory):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
+        if not answers_health(base):
             pytest.fail("csat-radar serve did not answer within 60 s")
         yield base, others, foreign
     finally:
