@@ -39,4 +39,4 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 docs: install
-	$(PY) -m metrics.docs
+	$(PY) -m metrics.reports.docs

@@ -1,7 +1,7 @@
 """CSAT Radar's Streamlit entry point: routes to the pages and frames them with the sidebar's filters.
 
 The filters live in the session and are mirrored into the URL's query string, so a filtered
-view is a link a manager can send; every page reads them through ``pages._frame.ui.current_view``.
+view is a link a manager can send; every page reads them through ``pages._frame.questions.current_view``.
 """
 
 from __future__ import annotations
@@ -11,26 +11,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from metrics.dashboard import FILTER_DIMENSIONS
+from metrics.kpis.catalog import FILTER_DIMENSIONS
+from metrics.views import dashboard
 from pages._frame.entry import framed
-from pages._frame.ui import (
-    PAGE_PERMISSIONS,
-    PAGE_TITLES,
-    ask,
-    current_view,
-    db,
-    language,
-    load_summary,
-    page_title,
-    sign_in_gate,
-    sign_out,
-    t,
-    text,
-    warehouse_path,
-)
-from pipelines import access
-from pipelines.names import markdown_text
-from pipelines.warehouse import load_in_progress
+from pages._frame.language import PAGE_TITLES, language, page_title, t, text
+from pages._frame.questions import ask, current_view, load_summary
+from pages._frame.signin import PAGE_PERMISSIONS, sign_in_gate, sign_out
+from pages._frame.warehouse import db, warehouse_path
+from pipelines.common.names import markdown_text
+from pipelines.signin import access
+from pipelines.warehouse.store import load_in_progress
 
 st.set_page_config(page_title="CSAT Radar", page_icon=":material/radar:", layout="wide")
 
@@ -117,7 +107,7 @@ with st.sidebar:
         if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
             st.session_state["filter_dates"] = (max(first, chosen[0]) if chosen else first, last)
         st.date_input(text("dates"), min_value=first, max_value=last, key="filter_dates")
-        options = ask("filter_options", db(), current_view())  # a limited user is offered only their segments
+        options = ask(dashboard.filter_options, db(), current_view())  # a limited user is offered only their segments
         for dimension in FILTER_DIMENSIONS:
             if st.session_state.get(f"filter_{dimension}"):  # a link may name values not (or no longer) offered
                 offered = set(options.get(dimension, []))

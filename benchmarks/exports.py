@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.demo_generator import generate
+from pipelines.demo.generator import generate
 
 # Tickets per day that give one ticket per this many tickets asked for, over the generator's two years.
 TICKETS_PER_DAILY_TICKET = 762.0

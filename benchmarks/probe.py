@@ -13,11 +13,12 @@ from collections.abc import Callable
 
 import duckdb
 
-from metrics import dashboard, review
-from metrics.backtest import data_end
-from metrics.compute import Query, all_metric_names, compute
-from metrics.radar import scan
-from metrics.settings import load_settings
+from metrics.crises.backtest import data_end
+from metrics.crises.radar import scan
+from metrics.kpis.compute import Query, all_metric_names, compute
+from metrics.kpis.settings import load_settings
+from metrics.reports import review
+from metrics.views import dashboard
 
 
 def timed(action: Callable[[], object], runs: int) -> float:
@@ -36,16 +37,15 @@ def page_actions(con: duckdb.DuckDBPyConnection) -> dict[str, Callable[[], objec
     settings = load_settings(as_of=data_end(con))
     view = dashboard.View()
 
-    def ask(question: str, args: tuple | None) -> object:
-        function = getattr(dashboard, question)
+    def ask(question: Callable[..., object], args: tuple) -> object:
         return (
-            function(con, *args) if question in dashboard.VIEWLESS_QUESTIONS else function(con, settings, view, *args)
+            question(con, *args) if question in dashboard.VIEWLESS_QUESTIONS else question(con, settings, view, *args)
         )
 
     def page(name: str) -> Callable[[], object]:
         def run() -> None:
             for question, args in dashboard.PAGE_QUESTIONS[name]:
-                if question == "quarterly_review":
+                if question is review.quarterly_review:
                     quarter = review.last_complete_quarter(con)
                     review.quarterly_review(con, quarter, settings, view)
                 else:

@@ -34,7 +34,7 @@ PARSE_SCRIPT = (
     "[None for _ in pl.scan_csv(sys.argv[1], infer_schema=False).collect_batches(chunk_size=500_000)]"
 )
 CUBE_SCRIPT = (
-    "import sys; from pipelines.warehouse import connect; from metrics.cube import build_cube; "
+    "import sys; from pipelines.warehouse.store import connect; from metrics.kpis.cube import build_cube; "
     "con = connect(sys.argv[1]); build_cube(con); con.close()"
 )
 # The goals: (label, how a figure is judged).
@@ -83,7 +83,7 @@ def fresh(path: Path) -> Path:
 
 
 def cli(*args: str) -> list[str]:
-    return [PYTHON, "-m", "pipelines.cli", *args]
+    return [PYTHON, "-m", "cli.main", *args]
 
 
 def measure_size(tickets: int) -> dict:

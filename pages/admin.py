@@ -5,14 +5,16 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from metrics.catalog import metric
-from metrics.compute import all_metric_names
-from metrics.dashboard import FILTER_DIMENSIONS
-from metrics.settings import SettingsError, load_settings, set_target, settings_file
+from metrics.kpis.catalog import FILTER_DIMENSIONS, metric
+from metrics.kpis.compute import all_metric_names
+from metrics.kpis.settings import SettingsError, load_settings, set_target, settings_file
+from pages._frame.display import table
 from pages._frame.entry import enter
-from pages._frame.ui import current_actor, page_title, read, t, table, write
-from pipelines import access
-from pipelines.names import canonical, markdown_text, printable, printable_frame
+from pages._frame.language import page_title, t
+from pages._frame.questions import read
+from pages._frame.signin import current_actor, write
+from pipelines.common.names import canonical, markdown_text, printable, printable_frame
+from pipelines.signin import access
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("admin"))

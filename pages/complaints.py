@@ -5,18 +5,23 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from metrics.dashboard import records_behind
-from metrics.settings import load_settings
+from metrics.kpis.formats import format_value
+from metrics.kpis.settings import load_settings
+from metrics.views import dashboard
+from metrics.views.dashboard import records_behind
+from pages._frame.display import chart, stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
-from pipelines.names import markdown_text
+from pages._frame.language import page_title, t, text
+from pages._frame.questions import ask, current_view, read
+from pages._frame.warehouse import db
+from pipelines.common.names import markdown_text
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("complaints"))
 stop_if_empty()
 view = current_view()
 
-rate = ask("kpi_series", db(), view, "complaint_rate", "week", None)
+rate = ask(dashboard.kpi_series, db(), view, "complaint_rate", "week", None)
 if rate.is_empty():
     st.info(text("no_data"))
     st.stop()
@@ -30,11 +35,12 @@ figure.add_trace(
 )
 target = rate["target"].drop_nulls()
 if target.len():
-    figure.add_hline(y=target[0], line_dash="dash", line_color="red", annotation_text=f"target ≤ {target[0]:.0%}")
+    target_label = f"target ≤ {format_value(target[0], 'percent')}"
+    figure.add_hline(y=target[0], line_dash="dash", line_color="red", annotation_text=target_label)
 figure.update_layout(title="Complaint rate by week", yaxis_tickformat=".0%")
 chart(figure, key="complaint_rate")
 
-pareto = ask("complaint_pareto", db(), view)
+pareto = ask(dashboard.complaint_pareto, db(), view)
 st.subheader(t("Causes"))
 if pareto.is_empty():
     st.caption(text("no_data"))
@@ -51,7 +57,7 @@ st.subheader(t("Where they come from"))
 dimension = st.selectbox(
     t("Break down by"), ["product", "channel", "region", "team", "category"], key="complaint_dimension"
 )
-breakdown = ask("by_segment", db(), view, ("complaint_volume", "complaint_rate"), dimension)
+breakdown = ask(dashboard.by_segment, db(), view, ("complaint_volume", "complaint_rate"), dimension)
 table(breakdown, f"complaints by {dimension}", key="complaint_breakdown")
 
 segments = breakdown[dimension].to_list() if not breakdown.is_empty() else []

@@ -10,29 +10,22 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics import crisis_log
-from metrics.crisis_model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
-from metrics.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
-from metrics.links import describe_bad_id, parse_id
-from metrics.settings import load_settings
+from metrics.crises import handling
+from metrics.crises.links import describe_bad_id, parse_id
+from metrics.crises.log_rows import OPEN_STATUSES, CrisisLogError
+from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
+from metrics.kpis.formats import format_period
+from metrics.kpis.settings import load_settings
+from metrics.views import dashboard
+from metrics.views.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
+from pages._frame.display import SEVERITY_COLOURS, chart, stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.ui import (
-    SEVERITY_COLOURS,
-    ask,
-    chart,
-    current_actor,
-    current_view,
-    db,
-    format_period,
-    page_title,
-    read,
-    stop_if_empty,
-    t,
-    table,
-    write,
-)
-from pipelines import access
-from pipelines.names import markdown_text
+from pages._frame.language import page_title, t
+from pages._frame.questions import ask, current_view, read
+from pages._frame.signin import current_actor, write
+from pages._frame.warehouse import db
+from pipelines.common.names import markdown_text
+from pipelines.signin import access
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("crisis_radar"))
@@ -50,11 +43,11 @@ if actor.may("crises") and scan_right.button(
     st.toast(f"Scan found {found} crises; the log is up to date.")
 
 filter_status, filter_type, filter_severity = st.columns(3)
-statuses = filter_status.multiselect(t("Status"), STATUSES, default=list(crisis_log.OPEN_STATUSES), key="crisis_status")
+statuses = filter_status.multiselect(t("Status"), STATUSES, default=list(OPEN_STATUSES), key="crisis_status")
 crisis_type = filter_type.selectbox(t("Type"), ["(any)", *CRISIS_TYPES], key="crisis_type")
 severity = filter_severity.selectbox(t("Severity"), ["(any)", *SEVERITIES], key="crisis_severity")
 log = ask(
-    "crisis_table",
+    dashboard.crisis_table,
     db(),
     view,
     statuses,
@@ -81,7 +74,7 @@ if str(crisis_id) != chosen_text:
     st.query_params["crisis"] = str(crisis_id)
 try:
     crisis = read(visible_crisis, view, int(crisis_id))
-except crisis_log.CrisisLogError as exc:
+except CrisisLogError as exc:
     st.error(str(exc))
     st.stop()
 
@@ -106,7 +99,13 @@ segment_view = replace(
     segments=() if crisis["dimension"] == "overall" else ((crisis["dimension"], (crisis["segment"],)),),
 )
 series, method = ask(
-    "crisis_chart", db(), segment_view, crisis["metric"], crisis["dimension"], crisis["segment"], crisis["grain"]
+    dashboard.crisis_chart,
+    db(),
+    segment_view,
+    crisis["metric"],
+    crisis["dimension"],
+    crisis["segment"],
+    crisis["grain"],
 )
 if series.is_empty():
     st.caption(t("No data left for this crisis's metric and segment."))
@@ -141,7 +140,7 @@ else:
     table(contributors, f"crisis {crisis['crisis_id']} contributors", key="contributors")
 
 st.subheader(t("Recommended response"))
-for number, step in enumerate(crisis_log.response_steps(crisis["type"]), start=1):
+for number, step in enumerate(handling.response_steps(crisis["type"]), start=1):
     st.markdown(f"{number}. {step}")
 
 st.subheader(t("Handling"))
@@ -163,7 +162,7 @@ def act(name: str, action, *args, **kwargs) -> None:
     try:
         crisis_number = int(crisis["crisis_id"])
         write(name, action, crisis_number, *args, actor=actor_name.strip(), target=f"crisis {crisis_number}", **kwargs)
-    except crisis_log.CrisisLogError as exc:
+    except CrisisLogError as exc:
         st.error(str(exc))
         return
     st.rerun()
@@ -173,15 +172,15 @@ status = crisis["status"]
 if status == "detected":
     owner = st.text_input(t("Owner"), key="owner")
     if st.button(t("Acknowledge"), type="primary"):
-        act("acknowledge", crisis_log.acknowledge, owner=owner)
+        act("acknowledge", handling.acknowledge, owner=owner)
 elif status in ("acknowledged", "response_plan_active", "resolving"):
     following = {"acknowledged": "response_plan_active", "response_plan_active": "resolving", "resolving": "resolved"}
     note = st.text_input(t("Note"), key="advance_note")
     step_button, recover_button = st.columns(2)
     if step_button.button(f"Advance to {following[status].replace('_', ' ')}", type="primary"):
-        act("advance", crisis_log.advance, following[status], note=note)
+        act("advance", handling.advance, following[status], note=note)
     if recover_button.button(t("Confirm recovery (resolved)")):
-        act("confirm_recovery", crisis_log.confirm_recovery, note=note)
+        act("confirm_recovery", handling.confirm_recovery, note=note)
 elif status == "resolved":
     with st.form("review"):
         category = st.selectbox(t("Root cause (fishbone category)"), FISHBONE_CATEGORIES)
@@ -189,7 +188,7 @@ elif status == "resolved":
         actions = st.text_area(t("Actions taken"))
         review = st.text_area(t("Review"))
         if st.form_submit_button(t("Save review"), type="primary"):
-            act("write_review", crisis_log.write_review, fishbone_category=category, five_whys=whys,
+            act("write_review", handling.write_review, fishbone_category=category, five_whys=whys,
                 actions_taken=actions, review_text=review)  # fmt: skip
 else:
     # typed by a person in the review form: shown as typed, never as a link or an image

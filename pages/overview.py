@@ -5,27 +5,21 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from metrics.kpis.formats import format_period
+from metrics.views import dashboard
+from pages._frame.display import SEVERITY_COLOURS, STATUS_COLOURS, stop_if_empty
 from pages._frame.entry import enter
-from pages._frame.ui import (
-    SEVERITY_COLOURS,
-    STATUS_COLOURS,
-    ask,
-    current_view,
-    db,
-    format_period,
-    page_title,
-    stop_if_empty,
-    t,
-    text,
-)
-from pipelines.names import markdown_text
+from pages._frame.language import page_title, t, text
+from pages._frame.questions import ask, current_view
+from pages._frame.warehouse import db
+from pipelines.common.names import markdown_text
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
 stop_if_empty()
 view = current_view()
 
-tiles = ask("headline_tiles", db(), view)
+tiles = ask(dashboard.headline_tiles, db(), view)
 latest = max((t.period_start for t in tiles if t.period_start), default=None)
 st.caption(
     f"Latest complete week, starting {format_period(latest)}. Arrows show the change on the week before, "
@@ -55,9 +49,9 @@ for column, tile in zip(columns, tiles, strict=True):
             st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
 
 st.subheader(t("Open crises"))
-by_severity = ask("open_crises_by_severity", db(), view)
-open_crises = ask("crisis_table", db(), view, ["detected", "acknowledged", "response_plan_active", "resolving"], None,
-                  None, False)  # fmt: skip
+by_severity = ask(dashboard.open_crises_by_severity, db(), view)
+open_crises = ask(dashboard.crisis_table, db(), view, ["detected", "acknowledged", "response_plan_active", "resolving"],
+                  None, None, False)  # fmt: skip
 counts = st.columns(4)
 for column, (severity, count) in zip(counts, by_severity.items(), strict=True):
     column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{severity}] **{count}** open")
@@ -78,7 +72,7 @@ else:
                 "pages/crisis_radar.py", query_params={**st.query_params.to_dict(), "crisis": str(row["id"])}
             )
 
-counts = ask("record_counts", db(), view)
+counts = ask(dashboard.record_counts, db(), view)
 if counts is not None:  # None for a limited user: these are the whole organisation's
     st.caption(
         f"{counts['tickets']:,} tickets, {counts['survey_responses']:,} survey answers and "

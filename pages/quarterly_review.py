@@ -7,17 +7,21 @@ import io
 
 import streamlit as st
 
-from metrics import review
-from metrics.settings import load_settings
+from metrics.kpis.settings import load_settings
+from metrics.reports import review
+from metrics.views import dashboard
+from pages._frame.display import stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.ui import ask, current_view, db, page_title, read, stop_if_empty, t, table
+from pages._frame.language import page_title, t
+from pages._frame.questions import ask, current_view, read
+from pages._frame.warehouse import db
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("quarterly_review"))
 stop_if_empty()
 view = current_view()
 
-quarters = ask("quarters", db(), None)
+quarters = ask(dashboard.quarters, db(), None)
 if not quarters:
     st.info(t("No complete quarter of data yet."))
     st.stop()

@@ -5,19 +5,25 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from metrics.dashboard import SERVICE_METRICS, records_behind
-from metrics.settings import load_settings
+from metrics.kpis.catalog import SERVICE_LEVEL_DIMENSIONS
+from metrics.kpis.formats import format_value
+from metrics.kpis.settings import load_settings
+from metrics.views import dashboard
+from metrics.views.dashboard import SERVICE_METRICS, records_behind
+from pages._frame.display import chart, stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
+from pages._frame.language import page_title, t, text
+from pages._frame.questions import ask, current_view, read
+from pages._frame.warehouse import db
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("service_levels"))
 stop_if_empty()
 view = current_view()
 
-backlog = ask("backlog_now", db(), view)
+backlog = ask(dashboard.backlog_now, db(), view)
 open_tickets, age = st.columns(2)
-open_tickets.metric(t("Open tickets (backlog)"), f"{backlog['open_tickets']:,}")
+open_tickets.metric(t("Open tickets (backlog)"), format_value(backlog["open_tickets"], "count"))
 age.metric(t("Median age of open tickets"), backlog["median_age_text"])
 
 left, right = st.columns(2)
@@ -25,7 +31,7 @@ for column, stage, title in (
     (left, "first_response", "First response time"),
     (right, "resolution", "Resolution time"),
 ):
-    distribution = ask("duration_distribution", db(), view, stage)
+    distribution = ask(dashboard.duration_distribution, db(), view, stage)
     with column:
         if distribution["tickets"].sum() == 0:
             st.caption(f"{title}: {text('no_data')}")
@@ -38,9 +44,9 @@ for column, stage, title in (
 
 targets = "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours."
 st.caption(targets)
-for dimension in ("channel", "team"):
+for dimension in SERVICE_LEVEL_DIMENSIONS:
     st.subheader(f"By {dimension}")
-    table(ask("by_segment", db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
+    table(ask(dashboard.by_segment, db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
           key=f"service_{dimension}")  # fmt: skip
 
 with st.expander(t("Tickets behind these figures")):

@@ -8,11 +8,16 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics.catalog import GRAINS, catalog
-from metrics.dashboard import record_source, records_behind
-from metrics.settings import load_settings
+from metrics.kpis.catalog import GRAINS, SPLIT_DIMENSIONS, catalog
+from metrics.kpis.formats import format_value
+from metrics.kpis.settings import load_settings
+from metrics.views import dashboard
+from metrics.views.dashboard import record_source, records_behind
+from pages._frame.display import chart, stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.ui import ask, chart, current_view, db, page_title, read, stop_if_empty, t, table, text
+from pages._frame.language import page_title, t, text
+from pages._frame.questions import ask, current_view, read
+from pages._frame.warehouse import db
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("trends"))
@@ -23,11 +28,10 @@ names = [name for name, m in catalog().items() if m.kind != "backlog"]
 left, middle, right = st.columns(3)
 name = left.selectbox(t("KPI"), names, format_func=view.label, key="trend_metric")
 grain = middle.selectbox(t("Grain"), GRAINS, index=GRAINS.index("week"), key="trend_grain")
-split = right.selectbox(t("Split by"), ["(none)", "channel", "team", "product", "region", "customer_tier", "category"],
-                        key="trend_split")  # fmt: skip
+split = right.selectbox(t("Split by"), ["(none)", *SPLIT_DIMENSIONS], key="trend_split")
 dimension = None if split == "(none)" else split
 
-series = ask("kpi_series", db(), view, name, grain, dimension)
+series = ask(dashboard.kpi_series, db(), view, name, grain, dimension)
 if series.is_empty():
     st.info(text("no_data"))
     st.stop()
@@ -54,7 +58,8 @@ for segment in sorted(series["segment"].unique().to_list()):
         )
 target = series["target"].drop_nulls()
 if target.len():
-    figure.add_hline(y=target[0], line_dash="dash", line_color="green", annotation_text=f"target {target[0]:g}")
+    target_label = f"target {format_value(target[0], catalog()[name].format)}"
+    figure.add_hline(y=target[0], line_dash="dash", line_color="green", annotation_text=target_label)
 incomplete = series.filter(~pl.col("complete"))
 if incomplete.height:
     figure.add_vrect(x0=incomplete["period_start"].min(), x1=incomplete["period_end"].max(), fillcolor="gray",
@@ -64,7 +69,7 @@ chart(figure, key="trend_chart")
 
 if dimension is None and grain == "week":
     with st.expander(t("Forecast and seasonal decomposition (STL)")):
-        trend = ask("weekly_trend_view", db(), view, name)
+        trend = ask(dashboard.weekly_trend_view, db(), view, name)
         if trend is None:
             st.caption(t("Too few complete weeks for a forecast."))
         else:

@@ -5,17 +5,22 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from metrics.kpis.marts import load_export, undo_export
+from metrics.views.summary import rejected_rows
+from pages._frame.display import table
 from pages._frame.entry import enter
-from pages._frame.ui import batch_history, current_actor, page_title, read, t, table, write
-from pipelines import access
-from pipelines.errors import IngestError
-from pipelines.ingest import ingest_file, local_timezone, preview_file
-from pipelines.personal import mask
-from pipelines.profiles import builtin_profiles
-from pipelines.readers import workbook_tables
-from pipelines.scales import SCALES
-from pipelines.schema import KINDS
-from pipelines.undo import undo_batch
+from pages._frame.language import page_title, t
+from pages._frame.questions import batch_history, read
+from pages._frame.signin import current_actor, write
+from pipelines.common.errors import IngestError
+from pipelines.ingest import local_timezone, preview_file
+from pipelines.read.workbook import workbook_tables
+from pipelines.signin import access
+from pipelines.stage.overrides import parse_column_overrides
+from pipelines.stage.personal import mask
+from pipelines.stage.profiles import builtin_profiles
+from pipelines.stage.scales import SCALES
+from pipelines.warehouse.schema import KINDS
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("upload"))
@@ -41,9 +46,11 @@ for number, uploaded in enumerate(files or []):
         mapping_text = st.text_input(
             t("Column overrides (canonical=Source header, comma-separated)"), key=f"map_{number}_{uploaded.name}"
         )
-        mapping = (
-            dict(part.split("=", 1) for part in (p.strip() for p in mapping_text.split(",")) if "=" in part) or None
-        )
+        try:  # the command line's --map parser: a bad pair is refused here too, not dropped
+            mapping = parse_column_overrides([p.strip() for p in mapping_text.split(",") if p.strip()]) or None
+        except IngestError as exc:
+            st.error(f"{uploaded.name}: column overrides: {exc.problem}")
+            continue
         sheet = None
         if uploaded.name.lower().endswith((".xlsx", ".xlsm")):
             try:
@@ -88,7 +95,7 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
     for done, (name, data, profile, mapping, sheet, scale) in enumerate(plans, start=1):
         progress.progress((done - 1) / len(plans), text=f"Loading {name}…")
         try:
-            result = write("upload", ingest_file, data, kind, file_name=name, profile=profile, mapping=mapping,
+            result = write("upload", load_export, data, kind, file_name=name, profile=profile, mapping=mapping,
                            source_tz=zone, loaded_by=actor.name, on_wait=st.info, sheet=sheet, scale=scale,
                            target=name if sheet is None else f"{name} [{sheet}]")  # fmt: skip
         except IngestError as exc:
@@ -104,14 +111,7 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
         )
         if result.rejections:
             st.markdown("Rejected by reason: " + "; ".join(f"{r}: {n}" for r, n in result.rejections.items()))
-            rejected = read(
-                lambda con, batch: con.sql(
-                    "SELECT line_number, reason, column_name, raw_record::VARCHAR AS record FROM rejected_rows "
-                    "WHERE batch_id = ? ORDER BY line_number",
-                    params=[batch],
-                ).pl(),
-                result.batch_id,
-            )
+            rejected = read(rejected_rows, result.batch_id)
             table(rejected, f"rejected rows batch {result.batch_id}", key=f"rejected_{result.batch_id}")
 
 st.subheader(t("Batch history"))
@@ -128,7 +128,7 @@ else:
                                key="undo_batch")  # fmt: skip
         if right.button(t("Undo batch"), key="undo_button"):
             try:
-                outcome = write("undo", undo_batch, int(batch), on_wait=st.info, target=f"batch {batch}")
+                outcome = write("undo", undo_export, int(batch), on_wait=st.info, target=f"batch {batch}")
             except IngestError as exc:
                 st.error(str(exc))
             else:

@@ -1,4 +1,11 @@
-"""Ingest one export file end to end: read → stage → load, as one transaction."""
+"""Ingest one export file end to end: read → stage → load, as one transaction.
+
+Every file takes one path, whatever its size: it is read as parts (a file read whole is one
+part), each part is staged with the same profile, zone and timestamp formats, and the parts are
+loaded inside the file's one transaction. What the user asked travels as one ``LoadRequest``.
+Only the writing differs: a large text table goes into the warehouse in one streaming INSERT,
+and part by part when its keys repeat across parts (each part must see the ones before it).
+"""
 
 from __future__ import annotations
 
@@ -9,18 +16,19 @@ import queue
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 import polars as pl
 import pyarrow as pa
 
-from pipelines import limits
-from pipelines.errors import IngestError
+from pipelines.common import limits
+from pipelines.common.errors import IngestError
 from pipelines.load import (
     BatchMeta,
     BatchResult,
@@ -29,18 +37,20 @@ from pipelines.load import (
     count_part,
     finish_batch,
     known_keys,
-    load_part,
-    load_staged,
+    load_parts,
     replace_changed,
-    row_hash_sql,
     store_rejected,
 )
-from pipelines.profiles import Profile, choose_profile
-from pipelines.readers import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream, read_export
-from pipelines.scales import SCALE_ALIASES
-from pipelines.schema import KINDS, TABLES
-from pipelines.staging import KEY, LINE, LINES, RAW, Staged, stage
-from pipelines.warehouse import disk_full_in_one_line, exclusive_write, rollback, warehouse_name
+from pipelines.read.export import read_export, source_name
+from pipelines.read.raw import LINE, RawExport
+from pipelines.read.stream import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream
+from pipelines.stage.columns import KEY, LINES, RAW
+from pipelines.stage.profiles import Profile, choose_profile
+from pipelines.stage.scales import SCALE_ALIASES
+from pipelines.stage.staging import Staged, stage
+from pipelines.warehouse.hashes import row_hash_sql
+from pipelines.warehouse.schema import KINDS, TABLES
+from pipelines.warehouse.store import disk_full_in_one_line, exclusive_write, rollback, warehouse_name
 
 
 def local_timezone() -> str:
@@ -59,6 +69,75 @@ def local_timezone() -> str:
     return "UTC" if name in (None, "UTC", "GMT") else name
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    """What was asked of one file's load, besides the file itself: handed whole to every step."""
+
+    kind: str
+    file_name: str | None = None
+    profile: str | None = None  # a built-in profile's name or a .toml path; None picks the best match
+    mapping: dict[str, str] | None = None  # canonical column -> source column(s), over the profile's
+    source_tz: str | None = None  # the zone of naive timestamps; None is this machine's
+    loaded_by: str = ""
+    sheet: str | None = None  # the sheet of a workbook
+    scale: str | None = None  # the scale of survey answers that name none, over the profile's
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How every part of one file is staged: one profile, zone and moment for the whole file."""
+
+    kind: str
+    profile: Profile
+    mapping: dict[str, str] | None
+    zone: str
+    now: datetime
+
+
+class FileParts(Protocol):
+    """A file as the parts it is staged in, and how it was read: a ``CsvStream``, or a ``WholeFile``."""
+
+    @property
+    def file_name(self) -> str: ...
+
+    @property
+    def file_format(self) -> str: ...
+
+    @property
+    def encoding(self) -> str: ...
+
+    @property
+    def headers(self) -> list[str]: ...
+
+    def parts(self) -> Iterator[RawExport]: ...
+
+
+@dataclass(frozen=True)
+class WholeFile:
+    """A file read whole (a small one, a workbook, JSON, Parquet, uploaded bytes): its one part is all of it."""
+
+    raw: RawExport
+
+    @property
+    def file_name(self) -> str:
+        return self.raw.file_name
+
+    @property
+    def file_format(self) -> str:
+        return self.raw.file_format
+
+    @property
+    def encoding(self) -> str:
+        return self.raw.encoding
+
+    @property
+    def headers(self) -> list[str]:
+        return self.raw.source_columns
+
+    def parts(self) -> Iterator[RawExport]:
+        yield self.raw
+
+
 def ingest_file(
     con: duckdb.DuckDBPyConnection,
     source: str | Path | bytes,
@@ -68,7 +147,6 @@ def ingest_file(
     mapping: dict[str, str] | None = None,
     source_tz: str | None = None,
     loaded_by: str = "",
-    refresh_cube: bool = True,
     on_wait: Callable[[str], None] | None = None,
     sheet: str | None = None,
     scale: str | None = None,
@@ -79,55 +157,31 @@ def ingest_file(
     over the profile's; without either it is inferred from the answers.
 
     A large text table is read, staged and loaded part by part inside the file's one
-    transaction, so memory stays bounded whatever the file's size. Afterwards the daily KPI
-    cube is rebuilt (``refresh_cube=False`` leaves that to the caller, who loads several files).
+    transaction, so memory stays bounded whatever the file's size. The marts built from the
+    canonical tables are the caller's to rebuild (``metrics.kpis.marts.load_export`` does).
     A load already running into the same warehouse in this process goes first; ``on_wait`` hears
     that this one waits.
     """
-    label = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
+    request = LoadRequest(kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
     with exclusive_write(con, on_wait):
-        target = f"to load {label} into {warehouse_name(con)}"
+        target = f"to load {source_name(source, file_name)} into {warehouse_name(con)}"
         with disk_full_in_one_line(con, target, "nothing was loaded"):
-            result = _ingest(con, source, kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
-        if refresh_cube:
-            refresh_marts(con)
-    return result
+            return _ingest(con, source, request)
 
 
-def refresh_marts(con: duckdb.DuckDBPyConnection) -> None:
-    """Rebuild what metrics/ keeps derived from the canonical tables (the daily KPI cube)."""
-    from metrics.cube import refresh_cube  # marts are built from the metrics catalog
-
-    doing, kept = f"to rebuild the KPI cube of {warehouse_name(con)}", "the rows are in, the cube is as it was"
-    with disk_full_in_one_line(con, doing, kept):
-        refresh_cube(con)
-
-
-def _ingest(
-    con: duckdb.DuckDBPyConnection,
-    source: str | Path | bytes,
-    kind: str,
-    file_name: str | None,
-    profile: str | None,
-    mapping: dict[str, str] | None,
-    source_tz: str | None,
-    loaded_by: str,
-    sheet: str | None = None,
-    scale: str | None = None,
-) -> BatchResult:
-    label = file_name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
-    if kind not in KINDS:
-        raise IngestError(label, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
-    scale = _scale_name(label, scale)
+def _ingest(con: duckdb.DuckDBPyConnection, source: str | Path | bytes, request: LoadRequest) -> BatchResult:
+    """The one path: a large text table on disk is streamed in parts, any other file read whole as one part."""
+    label = source_name(source, request.file_name)
+    if request.kind not in KINDS:
+        raise IngestError(label, f"unknown kind {request.kind!r} (use {', '.join(KINDS)})")
+    _scale_name(label, request.scale)  # refused before the file is opened
     limits.check(label)  # before a file is opened, streamed or not
-    if sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
+    if request.sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
-            stream = open_stream(Path(source), file_name or Path(source).name, Path(workdir))
+            stream = open_stream(Path(source), label, Path(workdir))
             while stream is not None:
                 try:
-                    return _ingest_streamed(
-                        con, stream, Path(source), kind, profile, mapping, source_tz, loaded_by, scale
-                    )
+                    return _ingest_streamed(con, stream, source, request)
                 except InvalidUtf8:
                     # Rare, so the first read stays strict (cheaper); the next rejects those rows.
                     stream = dataclasses.replace(stream, lossy=True)
@@ -136,43 +190,69 @@ def _ingest(
                     stream = dataclasses.replace(stream, python_reader=True)
                 except NotStreamable:
                     break  # a profile that needs every row at once (a conversation log)
-    raw = read_export(source, file_name, sheet)
-    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
-    chosen = with_scale(choose_profile(kind, raw.source_columns, raw.file_name, profile), scale)
-    zone = source_tz or local_timezone()
-    _check_zone(raw.file_name, zone)
-    staged = stage(raw, kind, chosen, mapping, zone)
-    meta = BatchMeta(
-        file_name=raw.file_name,
-        content_hash=hashlib.sha256(data).hexdigest(),
-        profile=chosen.name,
-        file_format=raw.file_format,
-        encoding=raw.encoding,
-        source_tz=zone,
-        mapping=staged.mapping,
-        loaded_by=loaded_by,
-    )
-    return load_staged(con, staged, meta)
+    return _ingest_parts(con, WholeFile(read_export(source, request.file_name, request.sheet)), source, request)
 
 
-def _ingest_streamed(con: duckdb.DuckDBPyConnection, stream: CsvStream, *arguments: Any) -> BatchResult:
+def _reading(file: FileParts, request: LoadRequest, streaming: bool = False) -> Reading:
+    """The profile (with the scale asked for) and zone the file's parts are staged with; IngestError for a bad zone."""
+    profile = choose_profile(request.kind, file.headers, file.file_name, request.profile)
+    profile = with_scale(profile, _scale_name(file.file_name, request.scale))
+    if streaming and profile.options.get("transform"):
+        raise NotStreamable(f"profile {profile.name} needs the whole file")
+    zone = request.source_tz or local_timezone()
+    _check_zone(file.file_name, zone)
+    return Reading(request.kind, profile, request.mapping, zone, datetime.now(UTC))
+
+
+def _ingest_streamed(
+    con: duckdb.DuckDBPyConnection, stream: CsvStream, source: str | Path, request: LoadRequest
+) -> BatchResult:
     """One streaming INSERT, or part by part when keys repeat across parts (an event log)."""
     try:
-        return _ingest_stream(con, stream, *arguments)
+        return _ingest_stream(con, stream, source, request)
     except RepeatedKeys:
-        return _ingest_parts(con, stream, *arguments)  # each part must see the ones before it
+        return _ingest_parts(con, stream, source, request)  # each part must see the ones before it
+
+
+def _ingest_parts(
+    con: duckdb.DuckDBPyConnection, file: FileParts, source: str | Path | bytes, request: LoadRequest
+) -> BatchResult:
+    """Load a file part by part in its one transaction, each part against the warehouse as the last left it.
+
+    A file read whole is one part. For a large file this is slower and holds more memory than
+    the streaming INSERT (DuckDB keeps the parts until commit), but right when a key's rows are
+    spread over several parts. With no order column a first pass over a large file's parts finds
+    the keys whose rows differ, which are rejected as in a small file (whose one part finds its own).
+    """
+    reading = _reading(file, request)
+    started = datetime.now(UTC)
+    conflicts = None
+    ordered = any(column in file.headers for column in reading.profile.options.get("order_by", []))
+    if not isinstance(file, WholeFile) and not ordered:
+        conflicts = _conflicts_across_parts(con, file, reading)
+    staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts)
+    if isinstance(file, WholeFile):
+        # Already in memory, so staged before its batch id is taken: a file that cannot be staged uses none.
+        staged_parts = list(staged_parts)
+    return load_parts(
+        con, request.kind, staged_parts, lambda mapping: _batch_meta(file, source, request, reading, mapping), started
+    )
+
+
+@dataclass
+class StreamLog:
+    """What the parts of a streamed file showed while DuckDB wrote them, for the batch after the INSERT."""
+
+    counts: PartCounts = field(default_factory=PartCounts)
+    formats: dict[str, str] = field(default_factory=dict)
+    mapping: dict[str, list[str]] = field(default_factory=dict)
+    rejected: list[pl.DataFrame] = field(default_factory=list)
+    changed: list[Path] = field(default_factory=list)  # Parquet files of changed records
+    failure: BaseException | None = None  # what stopped the parts, which DuckDB's error would hide
 
 
 def _ingest_stream(
-    con: duckdb.DuckDBPyConnection,
-    stream: CsvStream,
-    path: Path,
-    kind: str,
-    profile: str | None,
-    mapping: dict[str, str] | None,
-    source_tz: str | None,
-    loaded_by: str,
-    scale: str | None,
+    con: duckdb.DuckDBPyConnection, stream: CsvStream, source: str | Path, request: LoadRequest
 ) -> BatchResult:
     """Load a large text table in one streaming INSERT: each part is staged while DuckDB writes the last.
 
@@ -182,90 +262,25 @@ def _ingest_stream(
     as it was before this file; changed records wait in Parquet files and replace their old
     versions after the stream. A key repeated across parts needs the part-by-part path.
     """
-    chosen = with_scale(choose_profile(kind, stream.headers, stream.file_name, profile), scale)
-    if chosen.options.get("transform"):
-        raise NotStreamable(f"profile {chosen.name} needs the whole file")
-    zone = source_tz or local_timezone()
-    _check_zone(stream.file_name, zone)
-    table = TABLES[kind]
-    columns = [*table.column_names, "attributes"]
-    started, now = datetime.now(UTC), datetime.now(UTC)
-    counts = PartCounts()
-    state: dict = {"formats": {}, "mapping": {}, "rejected": [], "changed": []}
+    reading = _reading(stream, request, streaming=True)
+    table = TABLES[request.kind]
+    started = datetime.now(UTC)
+    log = StreamLog()
     probe = con.cursor()
     warehouse_has_rows = bool(probe.sql(f"SELECT count(*) FROM {table.name}").fetchall()[0][0])
     workdir = Path(tempfile.mkdtemp(prefix="csat-radar-stream-"))
-
-    def staged_parts():
-        for number, staged in enumerate(_staged_parts(stream, kind, chosen, mapping, zone, now)):
-            state.update(formats=staged.formats, mapping=staged.mapping)
-            records = staged.records.select(columns)
-            if warehouse_has_rows:
-                key_status = known_keys(probe, table, records)
-                changed_keys = key_status.filter(pl.col("status") == "changed")
-                changed = records.join(changed_keys, left_on=table.key, right_on=KEY, how="semi")
-                if changed.height:
-                    changed.write_parquet(workdir / f"changed-{number}.parquet")
-                    state["changed"].append(workdir / f"changed-{number}.parquet")
-                new = key_status.filter(pl.col("status") == "new")
-                records = records.join(new, left_on=table.key, right_on=KEY, how="semi")
-            else:
-                key_status = records.select(pl.col(table.key).alias(KEY), pl.lit("new").alias("status"))
-            count_part(staged, key_status, counts)
-            if staged.rejected.height:
-                state["rejected"].append(staged.rejected)
-            yield records
-
     # DuckDB would otherwise cache up to 80% of the machine's memory while it writes; Polars needs its share.
     memory_limit = con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
     con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
     batch_id = begin_batch(con)
     try:
-        parts = _prefetched(staged_parts())
-        first = next(parts, None)
-        if first is not None:
-            schema = first.to_arrow().schema
-
-            def batches():
-                try:
-                    for frame in itertools.chain([first], parts):
-                        yield from frame.to_arrow().cast(schema).to_batches()
-                except BaseException as exc:  # DuckDB wraps it in its own error; raised below as it was
-                    state["failure"] = exc
-                    raise
-
-            con.register("streamed_records", pa.RecordBatchReader.from_batches(schema, batches()))
-            column_list = ", ".join(columns)
-            try:
-                con.execute(
-                    f"""INSERT INTO {table.name} ({column_list}, row_hash, batch_id)
-                        SELECT {column_list}, {row_hash_sql(table)}, {batch_id} FROM streamed_records"""
-                )
-            except duckdb.Error:
-                if state.get("failure") is not None:
-                    raise state["failure"] from None
-                raise
-            con.unregister("streamed_records")
-            repeated = con.sql(
-                f"SELECT count(*) - count(DISTINCT {table.key}) FROM {table.name} WHERE batch_id = {batch_id}"
-            ).fetchall()[0][0]
-            if repeated:
-                raise RepeatedKeys(f"{repeated} keys repeat across parts of the file")
-            if state["changed"]:
-                replace_changed(con, table, [str(p) for p in state["changed"]], batch_id)
-        for rejected in state["rejected"]:
+        records = _new_records(stream, reading, probe if warehouse_has_rows else None, workdir, log)
+        if _insert_stream(con, _prefetched(records), request.kind, batch_id, log) and log.changed:
+            replace_changed(con, table, [str(p) for p in log.changed], batch_id)
+        for rejected in log.rejected:
             store_rejected(con, rejected, batch_id)
-        meta = BatchMeta(
-            file_name=stream.file_name,
-            content_hash=_file_hash(path),
-            profile=chosen.name,
-            file_format=stream.file_format,
-            encoding=stream.encoding,
-            source_tz=zone,
-            mapping=state["mapping"],
-            loaded_by=loaded_by,
-        )
-        return finish_batch(con, batch_id, kind, meta, counts, started, state["formats"])
+        meta = _batch_meta(stream, source, request, reading, log.mapping)
+        return finish_batch(con, batch_id, request.kind, meta, log.counts, started, log.formats)
     except BaseException:
         rollback(con)
         raise
@@ -273,6 +288,74 @@ def _ingest_stream(
         probe.close()
         con.execute(f"SET memory_limit = '{memory_limit}'")
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _new_records(
+    stream: CsvStream, reading: Reading, probe: duckdb.DuckDBPyConnection | None, workdir: Path, log: StreamLog
+) -> Iterator[pl.DataFrame]:
+    """Each staged part's records whose keys are new; changed ones wait in ``workdir``, counts go to ``log``.
+
+    ``probe`` is a second cursor, which sees the warehouse as it was before this file (None
+    when it was empty: every key is new).
+    """
+    table = TABLES[reading.kind]
+    columns = [*table.column_names, "attributes"]
+    for number, staged in enumerate(_staged_parts(stream, reading)):
+        log.formats, log.mapping = staged.formats, staged.mapping
+        records = staged.records.select(columns)
+        if probe is not None:
+            key_status = known_keys(probe, table, records)
+            changed_keys = key_status.filter(pl.col("status") == "changed")
+            changed = records.join(changed_keys, left_on=table.key, right_on=KEY, how="semi")
+            if changed.height:
+                changed.write_parquet(workdir / f"changed-{number}.parquet")
+                log.changed.append(workdir / f"changed-{number}.parquet")
+            new = key_status.filter(pl.col("status") == "new")
+            records = records.join(new, left_on=table.key, right_on=KEY, how="semi")
+        else:
+            key_status = records.select(pl.col(table.key).alias(KEY), pl.lit("new").alias("status"))
+        count_part(staged, key_status, log.counts)
+        if staged.rejected.height:
+            log.rejected.append(staged.rejected)
+        yield records
+
+
+def _insert_stream(
+    con: duckdb.DuckDBPyConnection, parts: Iterator[pl.DataFrame], kind: str, batch_id: int, log: StreamLog
+) -> bool:
+    """Write the parts' records in one INSERT; False when there were no parts. RepeatedKeys if a key repeats."""
+    table = TABLES[kind]
+    first = next(parts, None)
+    if first is None:
+        return False
+    schema = first.to_arrow().schema
+
+    def batches():
+        try:
+            for frame in itertools.chain([first], parts):
+                yield from frame.to_arrow().cast(schema).to_batches()
+        except BaseException as exc:  # DuckDB wraps it in its own error; raised below as it was
+            log.failure = exc
+            raise
+
+    con.register("streamed_records", pa.RecordBatchReader.from_batches(schema, batches()))
+    column_list = ", ".join([*table.column_names, "attributes"])
+    try:
+        con.execute(
+            f"""INSERT INTO {table.name} ({column_list}, row_hash, batch_id)
+                SELECT {column_list}, {row_hash_sql(table)}, {batch_id} FROM streamed_records"""
+        )
+    except duckdb.Error:
+        if log.failure is not None:
+            raise log.failure from None
+        raise
+    con.unregister("streamed_records")
+    repeated = con.sql(
+        f"SELECT count(*) - count(DISTINCT {table.key}) FROM {table.name} WHERE batch_id = {batch_id}"
+    ).fetchall()[0][0]
+    if repeated:
+        raise RepeatedKeys(f"{repeated} keys repeat across parts of the file")
+    return True
 
 
 def _prefetched(parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -304,60 +387,7 @@ class RepeatedKeys(NotStreamable):
     """A key appears in more than one part of a streamed file."""
 
 
-def _ingest_parts(
-    con: duckdb.DuckDBPyConnection,
-    stream: CsvStream,
-    path: Path,
-    kind: str,
-    profile: str | None,
-    mapping: dict[str, str] | None,
-    source_tz: str | None,
-    loaded_by: str,
-    scale: str | None,
-) -> BatchResult:
-    """Load a large file part by part in its one transaction, each part against the warehouse as the last left it.
-
-    Slower and holding more memory than the streaming INSERT (DuckDB keeps the parts until
-    commit), but right when a key's rows are spread over several parts. With no order column
-    a first pass finds the keys whose rows differ, which are rejected as in a small file.
-    """
-    chosen = with_scale(choose_profile(kind, stream.headers, stream.file_name, profile), scale)
-    zone = source_tz or local_timezone()
-    started, now = datetime.now(UTC), datetime.now(UTC)
-    conflicts = None
-    if not any(column in stream.headers for column in chosen.options.get("order_by", [])):
-        conflicts = _conflicts_across_parts(con, stream, kind, chosen, mapping, zone, now)
-    counts, formats, columns = PartCounts(), {}, {}
-    batch_id = begin_batch(con)
-    try:
-        for staged in _staged_parts(stream, kind, chosen, mapping, zone, now, conflicts):
-            formats, columns = staged.formats, staged.mapping
-            load_part(con, staged, batch_id, counts)
-        meta = BatchMeta(
-            file_name=stream.file_name,
-            content_hash=_file_hash(path),
-            profile=chosen.name,
-            file_format=stream.file_format,
-            encoding=stream.encoding,
-            source_tz=zone,
-            mapping=columns,
-            loaded_by=loaded_by,
-        )
-        return finish_batch(con, batch_id, kind, meta, counts, started, formats)
-    except BaseException:
-        rollback(con)
-        raise
-
-
-def _conflicts_across_parts(
-    con: duckdb.DuckDBPyConnection,
-    stream: CsvStream,
-    kind: str,
-    profile: Profile,
-    mapping: dict[str, str] | None,
-    zone: str,
-    now: datetime,
-) -> pl.DataFrame:
+def _conflicts_across_parts(con: duckdb.DuckDBPyConnection, file: FileParts, reading: Reading) -> pl.DataFrame:
     """Keys whose valid rows differ anywhere in a large file (as ``conflicting_keys``): a first pass over its parts.
 
     The rows' keys and hashes wait in Parquet files and are grouped by DuckDB, which spills to
@@ -366,7 +396,7 @@ def _conflicts_across_parts(
     workdir = Path(tempfile.mkdtemp(prefix="csat-radar-keys-"))
     try:
         files = []
-        for number, staged in enumerate(_staged_parts(stream, kind, profile, mapping, zone, now)):
+        for number, staged in enumerate(_staged_parts(file, reading)):
             if staged.versions is not None and staged.versions.height:
                 files.append(str(workdir / f"versions-{number}.parquet"))
                 staged.versions.write_parquet(files[-1])
@@ -381,21 +411,30 @@ def _conflicts_across_parts(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _staged_parts(
-    stream: CsvStream,
-    kind: str,
-    profile: Profile,
-    mapping: dict[str, str] | None,
-    zone: str,
-    now: datetime,
-    conflicts: pl.DataFrame | None = None,
-) -> Iterator[Staged]:
-    """Each part of a large file staged, with the timestamp formats and survey scale its first parts showed."""
-    plan = None
-    for raw in stream.parts():
-        staged = stage(raw, kind, profile, mapping, zone, now=now, plan=plan, conflicts=conflicts)
+def _staged_parts(file: FileParts, reading: Reading, conflicts: pl.DataFrame | None = None) -> Iterator[Staged]:
+    """Each part of a file staged, with the timestamp formats and survey scale its first parts showed."""
+    plan, profile = None, reading.profile
+    for raw in file.parts():
+        staged = stage(raw, reading.kind, profile, reading.mapping, reading.zone, now=reading.now, plan=plan,
+                       conflicts=conflicts)  # fmt: skip
         plan, profile = staged.plan, with_scale(profile, staged.scale)  # one reading for the whole file
         yield staged
+
+
+def _batch_meta(
+    file: FileParts, source: str | Path | bytes, request: LoadRequest, reading: Reading, mapping: dict
+) -> BatchMeta:
+    """The batch record of a loaded file: how it was read, mapped and by whom."""
+    return BatchMeta(
+        file_name=file.file_name,
+        content_hash=_content_hash(source),
+        profile=reading.profile.name,
+        file_format=file.file_format,
+        encoding=file.encoding,
+        source_tz=reading.zone,
+        mapping=mapping,
+        loaded_by=request.loaded_by,
+    )
 
 
 def with_scale(profile: Profile, scale: str | None) -> Profile:
@@ -414,17 +453,17 @@ def _scale_name(file_name: str, scale: str | None) -> str | None:
     return name
 
 
-def _file_hash(path: Path) -> str:
+def _content_hash(source: str | Path | bytes) -> str:
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with Path(source).open("rb") as handle:
         while chunk := handle.read(16 * 1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 def _check_zone(file_name: str, zone: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Asia" is a folder of zones; OSError too
@@ -462,17 +501,17 @@ def preview_file(
     if kind not in KINDS:
         raise IngestError(file_name, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
     raw = read_export(source, file_name, sheet)
-    chosen = with_scale(choose_profile(kind, raw.source_columns, raw.file_name, profile), _scale_name(file_name, scale))
-    zone = source_tz or local_timezone()
-    _check_zone(raw.file_name, zone)
-    staged = stage(raw, kind, chosen, mapping, zone)
+    reading = _reading(
+        WholeFile(raw), LoadRequest(kind, file_name, profile, mapping, source_tz, sheet=sheet, scale=scale)
+    )
+    staged = stage(raw, kind, reading.profile, mapping, reading.zone)
     used = {column for sources in staged.mapping.values() for column in sources}
     reasons = dict(staged.rejected.group_by("reason").len().iter_rows()) if "reason" in staged.rejected.columns else {}
     return Preview(
         file_name=raw.file_name,
         file_format=raw.file_format,
         encoding=raw.encoding,
-        profile=chosen.name,
+        profile=reading.profile.name,
         mapping=staged.mapping,
         unmapped=[c for c in raw.source_columns if c not in used],
         rows_read=staged.rows_read,

@@ -10,15 +10,18 @@ from __future__ import annotations
 import getpass
 import json
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
 
-from pipelines.schema import TABLES, Table
-from pipelines.staging import KEY, ORDER, RAW, Staged
-from pipelines.warehouse import rollback, transaction
+from pipelines.stage.columns import KEY, ORDER, RAW
+from pipelines.stage.staging import Staged
+from pipelines.warehouse.hashes import row_hash_sql
+from pipelines.warehouse.schema import TABLES, Table
+from pipelines.warehouse.store import rollback
 
 
 @dataclass
@@ -51,34 +54,6 @@ class BatchResult:
     def to_json(self) -> dict:
         """The record printed by ``ingest --json``."""
         return asdict(self)
-
-
-def row_hash_sql(table: Table, alias: str = "") -> str:
-    """The row hash of a canonical record: DuckDB's hash of every column, each cast to its declared type.
-
-    Fast (a tenth of md5 over JSON) but only stable within one DuckDB version, so the warehouse
-    records which engine computed its hashes and ``rehash`` recomputes them after an upgrade.
-    """
-    prefix = f"{alias}." if alias else ""
-    parts = [f"{prefix}{c.name}::{c.sql_type}" for c in table.columns] + [f"{prefix}attributes::VARCHAR"]
-    return f"hash({', '.join(parts)})::VARCHAR"
-
-
-HASH_ENGINE = f"duckdb {duckdb.__version__}"
-
-
-def rehash(con: duckdb.DuckDBPyConnection) -> bool:
-    """Recompute every row hash when this warehouse's were made by another engine; True if it did."""
-    recorded = con.sql("SELECT value FROM warehouse_meta WHERE key = 'row_hash_engine'").fetchall()
-    if recorded and recorded[0][0] == HASH_ENGINE:
-        return False
-    with transaction(con):
-        for table in TABLES.values():
-            for name in (table.name, f"{table.name}_history"):
-                con.execute(f"UPDATE {name} SET row_hash = {row_hash_sql(table)}")
-        con.execute("DELETE FROM warehouse_meta WHERE key = 'row_hash_engine'")
-        con.execute("INSERT INTO warehouse_meta VALUES ('row_hash_engine', ?)", [HASH_ENGINE])
-    return True
 
 
 def classify_rows(rows: pl.DataFrame, key_status: pl.DataFrame) -> pl.Series:
@@ -272,17 +247,34 @@ def finish_batch(
     return result
 
 
-def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, meta: BatchMeta) -> BatchResult:
-    """Write one staged file in a single transaction; on any failure nothing is written."""
-    started = datetime.now(UTC)
+def load_parts(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    parts: Iterable[Staged],
+    describe: Callable[[dict[str, list[str]]], BatchMeta],
+    started: datetime | None = None,
+) -> BatchResult:
+    """Write the staged parts of one file in a single transaction, each against the warehouse as the last left it.
+
+    ``describe`` makes the batch record from the column mapping the parts showed. On any
+    failure nothing is written.
+    """
+    started = started or datetime.now(UTC)
+    counts, formats, mapping = PartCounts(), {}, {}
     batch_id = begin_batch(con)
     try:
-        counts = PartCounts()
-        load_part(con, staged, batch_id, counts)
-        return finish_batch(con, batch_id, staged.kind, meta, counts, started, staged.formats)
+        for staged in parts:
+            formats, mapping = staged.formats, staged.mapping
+            load_part(con, staged, batch_id, counts)
+        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats)
     except BaseException:
         rollback(con)
         raise
+
+
+def load_staged(con: duckdb.DuckDBPyConnection, staged: Staged, meta: BatchMeta) -> BatchResult:
+    """Write one staged file in a single transaction; on any failure nothing is written."""
+    return load_parts(con, staged.kind, [staged], lambda _mapping: meta)
 
 
 def _summaries(reasons: pl.Series) -> pl.Series:

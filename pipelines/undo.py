@@ -6,22 +6,21 @@ from collections.abc import Callable
 
 import duckdb
 
-from pipelines.errors import IngestError
-from pipelines.schema import TABLES
-from pipelines.warehouse import disk_full_in_one_line, exclusive_write, transaction, warehouse_name
+from pipelines.common.errors import IngestError
+from pipelines.warehouse.schema import TABLES
+from pipelines.warehouse.store import disk_full_in_one_line, exclusive_write, transaction, warehouse_name
 
 
 def undo_batch(
     con: duckdb.DuckDBPyConnection, batch_id: int, on_wait: Callable[[str], None] | None = None
 ) -> dict[str, int]:
-    """Undo one batch, after any load or undo already running into the warehouse in this process."""
-    with exclusive_write(con, on_wait):
-        with disk_full_in_one_line(con, f"to undo batch {batch_id} in {warehouse_name(con)}", "nothing was undone"):
-            outcome = _undo_batch(con, batch_id)
-        from pipelines.ingest import refresh_marts
+    """Undo one batch, after any load or undo already running into the warehouse in this process.
 
-        refresh_marts(con)
-        return outcome
+    The marts are the caller's to rebuild (``metrics.kpis.marts.undo_export`` does).
+    """
+    doing = f"to undo batch {batch_id} in {warehouse_name(con)}"
+    with exclusive_write(con, on_wait), disk_full_in_one_line(con, doing, "nothing was undone"):
+        return _undo_batch(con, batch_id)
 
 
 def _undo_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> dict[str, int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.warehouse import connect
+from pipelines.warehouse.store import connect
 
 # Fails the run if a test leaves a process (a server, a browser, a load) running at its end.
 pytest_plugins = ["tests.processes"]
@@ -34,7 +34,7 @@ def con(db_path: Path):
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory):
     """A demo warehouse (seed 3) shared by every test that only reads it: (path, truth path, summary)."""
-    from pipelines.demo import build_demo
+    from cli.demo import build_demo
 
     folder = tmp_path_factory.mktemp("demo")
     db, truth = folder / "demo.duckdb", folder / "truth.json"
@@ -54,7 +54,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     """Run ``csat-radar`` as a user would, in a separate process (``input`` is its stdin)."""
     return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         input=input,
         capture_output=True,
         text=True,

@@ -1,0 +1,327 @@
+"""The commands that answer questions of the warehouse: ``kpis``, ``crises``, ``backtest`` and ``report``.
+
+The metrics layer is imported inside each command, so that ``csat-radar --help`` and the
+warehouse commands start without loading it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from cli.common import EXIT_FAILED, EXIT_OK, with_db
+from metrics.crises.model import SEVERITIES
+from pipelines.common import names
+from pipelines.common.diskspace import write_whole
+from pipelines.common.errors import IngestError
+from pipelines.common.segments import Segments, as_segments
+from pipelines.signin import access
+from pipelines.warehouse.store import connect, print_waiting, resolve_db_path
+
+
+def _parse_date(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise IngestError("--from/--to", f"expected a date like 2026-07-01, got {text!r}") from exc
+
+
+def _parse_filters(pairs: list[str]) -> Segments:
+    grouped: dict[str, list[str]] = {}
+    for pair in pairs:
+        dimension, sep, value = pair.partition("=")
+        if not sep or not dimension or not value:
+            raise IngestError("--filter", f"expected DIMENSION=VALUE, got {pair!r}")
+        grouped.setdefault(dimension.strip(), []).append(value.strip())
+    return as_segments(grouped)
+
+
+def _settings(path: str | None):
+    """The targets and conventions of ``--targets`` (default targets.toml); a bad file is the user's error."""
+    from metrics.kpis.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(path)
+    except SettingsError as exc:
+        raise IngestError("targets", str(exc)) from exc
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from metrics.kpis.compute import RESULT_SCHEMA, Query, all_metric_names, compute
+
+    settings = _settings(args.targets)
+    query = Query(
+        metrics=tuple(args.metric) or all_metric_names(),
+        grain=args.grain,
+        dimension=args.by,
+        date_from=_parse_date(args.date_from),
+        date_to=_parse_date(args.date_to),
+        filters=_parse_filters(args.filter),
+    )
+    con = connect(args.db, read_only=True, on_wait=print_waiting)
+    try:
+        result = compute(con, query, settings)
+    except ValueError as exc:
+        raise IngestError("kpis", str(exc)) from exc
+    finally:
+        con.close()
+    if args.explain:
+        print(f"targets and conventions from {settings.source}:", file=sys.stderr)
+        for convention, meaning in settings.conventions.describe().items():
+            print(f"  {convention}: {meaning}", file=sys.stderr)
+    columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
+    records = result.select(columns).with_columns(pl.col("period_start").cast(pl.String))
+    if args.json:
+        print(json.dumps(records.to_dicts(), ensure_ascii=False))
+    elif args.csv:
+        sys.stdout.write(records.write_csv())
+    else:
+        from metrics.kpis.catalog import metric
+        from metrics.kpis.formats import format_value
+
+        if records.is_empty():
+            print("no data for this selection")
+        for row in records.iter_rows(named=True):
+            fmt = metric(row["metric"]).format
+            interval = (
+                f" [{format_value(row['ci_low'], fmt)}, {format_value(row['ci_high'], fmt)}]"
+                if row["ci_low"] is not None
+                else ""
+            )
+            target = f" target {format_value(row['target'], fmt)}" if row["target"] is not None else ""
+            print(  # a segment is the data's own text: printable, so no escape sequence reaches the terminal
+                f"{row['period_start']} {names.printable(str(row['segment'])):<14} {row['metric']:<26} "
+                f"{format_value(row['value'], fmt):>10}{interval} n={row['n']}{target} {row['status']}"
+            )
+    return EXIT_OK
+
+
+def cmd_crises(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from metrics.crises.log import list_crises
+    from metrics.crises.log_rows import CLOSED_STATUSES
+    from metrics.views.dashboard import refresh_crisis_log
+
+    settings = _settings(args.targets)
+    since = _parse_date(args.since) or (datetime.now(UTC) - timedelta(days=90)).date()
+    con = connect(args.db, on_wait=print_waiting)
+    try:
+        # Audited as the Crisis radar page's "Scan now" is: it writes to the crisis log.
+        access.perform(con, access.local_actor(), "scan", refresh_crisis_log, settings, args.grain, since=since)
+        log = list_crises(con, since=since).filter(pl.col("grain") == args.grain)
+    finally:
+        con.close()
+    records = [
+        {
+            "id": row["crisis_id"],
+            "type": row["type"],
+            "metric": row["metric"],
+            "dimension": row["dimension"],
+            "segment": row["segment"],
+            "start": row["start_period"].isoformat(),
+            "end": row["end_period"].isoformat() if row["end_period"] else None,
+            "severity": row["severity"],
+            "status": row["status"],
+            "evidence": json.loads(row["evidence"] or "{}"),
+            "contributors": json.loads(row["contributors"] or "[]"),
+            "reason": row["type_reason"],
+        }
+        for row in log.iter_rows(named=True)
+    ]
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, default=str))
+    elif not records:
+        print(f"no crisis since {since} at {args.grain} grain")
+    else:
+        for r in records:
+            where = "overall" if r["dimension"] == "overall" else f"{r['dimension']}={r['segment']}"
+            print(  # segments and reasons quote the data: printable, as names are
+                f"#{r['id']:<4} {r['severity']:<8} {r['type']:<22} {names.printable(where):<32} {r['start']} → "
+                f"{r['end'] or 'ongoing'}  [{r['status']}]\n      {names.printable(r['reason'])}"
+            )
+    if args.fail_on:
+        threshold = SEVERITIES.index(args.fail_on)
+        open_levels = [SEVERITIES.index(r["severity"]) for r in records if r["status"] not in CLOSED_STATUSES]
+        if any(level >= threshold for level in open_levels):
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from exc
+
+
+def _generated_histories(seeds: list[int], calm_seeds: list[int]) -> list[tuple[str, dict]]:
+    """Backtest freshly generated histories, each in its own throwaway warehouse."""
+    from cli.demo import build_demo
+    from metrics.crises.backtest import backtest
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="csat-radar-backtest-") as folder:
+        runs = [(seed, True) for seed in seeds] + [(seed, False) for seed in calm_seeds]
+        for seed, with_crises in runs:
+            stem = f"seed{seed}" + ("" if with_crises else "-calm")
+            db, truth_path = Path(folder, f"{stem}.duckdb"), Path(folder, f"{stem}.json")
+            build_demo(db, seed=seed, truth_path=truth_path, inject_crises=with_crises, log_crises=False)
+            con = connect(db, read_only=True, on_wait=print_waiting)
+            try:
+                results.append(
+                    (
+                        f"seed {seed}" + ("" if with_crises else ", no crises"),
+                        backtest(con, json.loads(truth_path.read_text())),
+                    )
+                )
+            finally:
+                con.close()
+            db.unlink()
+    return results
+
+
+def _labelled_history(args: argparse.Namespace) -> tuple[str, dict]:
+    from metrics.crises.backtest import backtest
+
+    truth_path = Path(args.truth or "data/demo_truth.json")
+    try:
+        truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise IngestError(
+            str(truth_path), "labels file not found (make one with: csat-radar demo --truth PATH)"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise IngestError(str(truth_path), f"not valid JSON ({exc.msg})") from exc
+    con = connect(args.db, read_only=True, on_wait=print_waiting)
+    try:
+        return str(truth_path), backtest(con, truth)
+    finally:
+        con.close()
+
+
+def _print_backtest(name: str, results: dict) -> None:
+    print(name)
+    for grain, r in results.items():
+        delay = "–" if r["median_delay_days"] is None else f"{r['median_delay_days']:g} days"
+        rate = "–" if r["detection_rate"] is None else f"{r['detection_rate']:.0%}"
+        typed = "–" if r["type_accuracy"] is None else f"{r['type_accuracy']:.0%}"
+        print(
+            f"  {grain}: detected {r['detected']}/{r['injected']} ({rate}), median delay {delay}, "
+            f"types right {typed}, false alarms {r['false_alarms']} "
+            f"(at most {r['max_false_alarms_per_segment_quarter']} per segment and quarter)"
+        )
+        missed = [g for g, ok in r["goals_met"].items() if not ok]
+        print(f"      goals: {'all met' if not missed else 'not met: ' + ', '.join(missed)}")
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from metrics.crises.backtest import pool
+
+    if args.seeds or args.calm_seeds:
+        histories = _generated_histories(args.seeds or [], args.calm_seeds or [])
+    else:
+        histories = [_labelled_history(args)]
+    verdict = histories[0][1] if len(histories) == 1 else pool([r for _, r in histories])
+    if args.json:
+        report = {**verdict, "histories": dict(histories)} if len(histories) > 1 else verdict
+        print(json.dumps(report, ensure_ascii=False, default=str))
+    else:
+        for name, results in histories:
+            _print_backtest(name, results)
+        if len(histories) > 1:
+            _print_backtest(f"pooled over {len(histories)} histories", verdict)
+    return EXIT_OK if all(all(r["goals_met"].values()) for r in verdict.values()) else EXIT_FAILED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from metrics.reports.review import last_complete_quarter, quarterly_review, render_html, write_excel
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".html", ".xlsx"):
+        raise IngestError(str(out), "unknown report format; name the file .html or .xlsx")
+    settings = _settings(args.targets)
+    con = connect(args.db, read_only=True, on_wait=print_waiting)
+    try:
+        quarter = args.quarter or last_complete_quarter(con)
+        if quarter is None:
+            raise IngestError(str(resolve_db_path(args.db)), "the warehouse is empty; there is no quarter to review")
+        try:
+            review = quarterly_review(con, quarter, settings)
+        except ValueError as exc:
+            raise IngestError("--quarter", str(exc)) from exc
+    finally:
+        con.close()
+    if review.kpis.is_empty():
+        raise IngestError("--quarter", f"no data in {review.quarter}; nothing to report")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".html":
+        data = render_html(review).encode("utf-8")
+    else:
+        buffer = io.BytesIO()
+        write_excel(review, buffer)
+        data = buffer.getvalue()
+    write_whole(out, data)
+    print(f"{review.quarter} review written to {out}: {review.kpis.height} KPIs, {review.crises.height} crises")
+    return EXIT_OK
+
+
+def add_kpis(sub: argparse._SubParsersAction) -> None:
+    kpis = with_db(sub.add_parser("kpis", help="KPI values with intervals, targets and status"))
+    kpis.add_argument("--grain", default="week", choices=("day", "week", "month", "quarter"))
+    kpis.add_argument("--by", metavar="DIMENSION", help="break down by channel, team, ... or attr:NAME")
+    kpis.add_argument("--from", dest="date_from", metavar="DATE")
+    kpis.add_argument("--to", dest="date_to", metavar="DATE")
+    kpis.add_argument("--metric", action="append", default=[], metavar="NAME", help="repeatable; default: all")
+    kpis.add_argument("--filter", action="append", default=[], metavar="DIMENSION=VALUE", help="repeatable")
+    kpis.add_argument("--targets", metavar="PATH", help="targets and conventions TOML (default: targets.toml)")
+    kpis.add_argument("--explain", action="store_true", help="also state the conventions behind the numbers")
+    output = kpis.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true")
+    kpis.set_defaults(handler=cmd_kpis)
+
+
+def add_crises(sub: argparse._SubParsersAction) -> None:
+    crises = with_db(sub.add_parser("crises", help="scan for satisfaction crises and list the crisis log"))
+    crises.add_argument("--since", metavar="DATE", help="crises active on or after this date (default: 90 days ago)")
+    crises.add_argument("--grain", default="week", choices=("day", "week"))
+    crises.add_argument("--targets", metavar="PATH")
+    crises.add_argument("--json", action="store_true")
+    crises.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an open crisis is at least this severe")
+    crises.set_defaults(handler=cmd_crises)
+
+
+def add_backtest(sub: argparse._SubParsersAction) -> None:
+    backtest = with_db(sub.add_parser("backtest", help="measure the radar against labelled, injected crises"))
+    backtest.add_argument(
+        "--truth", metavar="PATH", help="labels from csat-radar demo --truth (default data/demo_truth.json)"
+    )
+    backtest.add_argument(
+        "--seeds", type=_seed_list, metavar="N,N,...", help="generate a labelled history per seed and pool the results"
+    )
+    backtest.add_argument(
+        "--calm-seeds",
+        type=_seed_list,
+        metavar="N,N,...",
+        help="also generate crisis-free histories (no alarm allowed)",
+    )
+    backtest.add_argument("--json", action="store_true")
+    backtest.set_defaults(handler=cmd_backtest)
+
+
+def add_report(sub: argparse._SubParsersAction) -> None:
+    report = with_db(sub.add_parser("report", help="the quarterly review as an HTML report or an Excel workbook"))
+    report.add_argument("--quarter", help="like 2026Q3 (default: the last complete quarter of the data)")
+    report.add_argument("--out", required=True, metavar="FILE.html|FILE.xlsx")
+    report.add_argument("--targets", metavar="PATH")
+    report.set_defaults(handler=cmd_report)

@@ -1,0 +1,147 @@
+"""The commands that fill and inspect the warehouse: ``ingest``, ``demo``, ``undo`` and ``status``.
+
+Each writes through the same audited steps the dashboard's Upload page uses; metrics are imported
+inside the commands only, so that ``csat-radar --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cli.common import EXIT_OK, EXIT_UNREADABLE, with_db
+from pipelines.common.errors import IngestError
+from pipelines.signin import access
+from pipelines.stage.overrides import parse_column_overrides
+from pipelines.stage.scales import SCALES
+from pipelines.warehouse.schema import KINDS
+from pipelines.warehouse.store import (
+    close_after_writing,
+    connect,
+    print_waiting,
+    publish_snapshot,
+    resolve_db_path,
+    table_counts,
+)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from metrics.kpis.marts import load_export, refresh_marts
+
+    mapping = parse_column_overrides(args.map)
+    con = connect(args.db, on_wait=print_waiting)
+    actor, exit_code, loaded = access.local_actor(), EXIT_OK, False
+    try:  # the dashboard reads a copy while the load holds the warehouse, if it leaves the files' size free
+        publish_snapshot(con, sum(Path(p).stat().st_size for p in args.paths if Path(p).is_file()), print_waiting)
+        for path in args.paths:
+            try:
+                options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh": False,
+                           "sheet": args.sheet, "scale": args.scale}  # fmt: skip
+                result = access.perform(con, actor, "upload", load_export, path, args.kind, target=path, **options)
+            except IngestError as exc:
+                print(f"csat-radar: {exc}", file=sys.stderr)
+                exit_code = EXIT_UNREADABLE
+                continue
+            loaded = True
+            if args.json:
+                print(json.dumps(result.to_json(), ensure_ascii=False))
+            else:
+                print(
+                    f"{result.file}: {result.rows_read} read as {result.kind} (profile {result.profile}, "
+                    f"{result.encoding}) → {result.rows_loaded} loaded, {result.rows_updated} updated, "
+                    f"{result.rows_duplicate} duplicate, {result.rows_rejected} rejected "
+                    f"[batch {result.batch_id}]"
+                )
+                for reason, count in sorted(result.rejections.items(), key=lambda kv: -kv[1]):
+                    print(f"    {count:>7}  {reason}")
+        if loaded:
+            refresh_marts(con)  # once for all the files, not once per file
+    finally:
+        close_after_writing(con)
+    return exit_code
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cli.demo import build_demo
+
+    db = resolve_db_path(args.db)
+    if db.exists() and not args.force:
+        raise IngestError(str(db), "warehouse already exists; pass --force to replace it with demo data")
+    summary = build_demo(db, seed=args.seed, truth_path=args.truth, inject_crises=not args.no_crises)
+    print(
+        f"demo warehouse {db}: {summary['tickets']} tickets, {summary['survey_responses']} survey answers, "
+        f"{summary['complaints']} complaints, {summary['crises']} injected crises (seed {args.seed})"
+    )
+    if args.truth:
+        print(f"crisis labels written to {args.truth}")
+    return EXIT_OK
+
+
+def cmd_undo(args: argparse.Namespace) -> int:
+    from metrics.kpis.marts import undo_export
+
+    con = connect(args.db, on_wait=print_waiting)
+    try:
+        publish_snapshot(con, on_skip=print_waiting)
+        outcome = access.perform(
+            con, access.local_actor(), "undo", undo_export, args.batch_id, target=f"batch {args.batch_id}"
+        )
+    finally:
+        close_after_writing(con)
+    print(
+        f"batch {args.batch_id} undone: removed {outcome['removed']} rows it added, "
+        f"restored {outcome['restored']} rows it had replaced"
+    )
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    con = connect(args.db, on_wait=print_waiting)
+    try:
+        counts = table_counts(con)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        for table, count in counts.items():
+            print(f"{table:>18}: {count}")
+    return EXIT_OK
+
+
+def add_ingest(sub: argparse._SubParsersAction) -> None:
+    ingest = with_db(sub.add_parser("ingest", help="load ticket, survey or complaint exports"))
+    ingest.add_argument("paths", nargs="+", metavar="PATH")
+    ingest.add_argument("--kind", required=True, choices=KINDS)
+    ingest.add_argument("--profile", help="built-in profile name or a profile .toml file (default: best match)")
+    ingest.add_argument("--map", action="append", default=[], metavar="CANONICAL=SOURCE", help="map one column")
+    ingest.add_argument("--tz", help="time zone of naive timestamps in the file (default: this machine's)")
+    ingest.add_argument("--sheet", help="the sheet of an Excel workbook to load (needed when several hold tables)")
+    ingest.add_argument(
+        "--scale", choices=tuple(SCALES), help="scale of survey scores when the file names none (default: inferred)"
+    )
+    ingest.add_argument("--json", action="store_true", help="one JSON object per file")
+    ingest.set_defaults(handler=cmd_ingest)
+
+
+def add_demo(sub: argparse._SubParsersAction) -> None:
+    demo = with_db(sub.add_parser("demo", help="build a demo warehouse from the seeded generator"))
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--truth", help="write the injected crises (labels) to this JSON file")
+    demo.add_argument("--force", action="store_true", help="replace an existing warehouse")
+    demo.add_argument("--no-crises", action="store_true", help="generate a crisis-free history (for false alarms)")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def add_undo(sub: argparse._SubParsersAction) -> None:
+    undo = with_db(sub.add_parser("undo", help="undo a loaded batch (rows it added go, rows it replaced return)"))
+    undo.add_argument("batch_id", type=int)
+    undo.set_defaults(handler=cmd_undo)
+
+
+def add_status(sub: argparse._SubParsersAction) -> None:
+    status = with_db(sub.add_parser("status", help="row counts of the warehouse tables"))
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_status)

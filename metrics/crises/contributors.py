@@ -1,0 +1,238 @@
+"""Which segments drive a change: each segment's own change and the change of the mix, ranked and tested.
+
+Grain: one ``Contributor`` per segment of every other contributor dimension, for one metric
+in one place over one crisis window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from metrics.crises.rules import STEP, rules, scanned_metric
+from metrics.crises.series import bad_events
+from metrics.kpis.compute import compute_dimensions
+from metrics.kpis.settings import Settings
+from metrics.kpis.trends import change_p_values
+
+COLUMNS = ["contribution", "rate_effect", "mix_effect", "p_value", "weight"]
+
+
+@dataclass(frozen=True)
+class Contributor:
+    """One segment's part in a change: ``contribution`` = ``rate_effect`` (own change) + ``mix_effect``.
+
+    ``share`` is its part of its dimension's total change and ``weight`` its share of the
+    baseline's trials (None when undefined); ``q_value`` the Benjamini-Hochberg adjusted p-value.
+    """
+
+    dimension: str
+    segment: str
+    contribution: float
+    share: float | None
+    rate_effect: float
+    mix_effect: float
+    weight: float | None
+    q_value: float
+    significant: bool
+
+    def as_dict(self) -> dict:
+        """The contributor as the crisis log and ``crises --json`` store it."""
+        return asdict(self)
+
+
+def contributors(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    metric_name: str,
+    dimension: str,
+    segment: str,
+    start: date,
+    last: date,
+    grain: str,
+    limit: int = 10,
+) -> list[Contributor]:
+    """Which segments drive a change: each segment's own rate change and the change of the mix, ranked.
+
+    The crisis window is compared with a baseline of the same length times four just before
+    it. For rates, the change splits exactly into sum(mean weight x rate change) and
+    sum(mean rate x weight change); each segment gets a two-proportion test and the p-values
+    are Benjamini-Hochberg adjusted across all segments compared. Levels (durations, backlog)
+    split the same way, each segment's level weighted by its tickets and tested with Welch's
+    t on its periods' log levels; volumes split into each segment's extra count.
+    """
+    step = STEP[grain]
+    window_days = (last - start).days + step.days
+    base_from = start - timedelta(days=4 * window_days)
+    filters = () if dimension == "overall" else ((dimension, (segment,)),)
+    spec = scanned_metric(metric_name)
+    rows = []
+    breakdowns = [by for by in rules()["scan"]["contributor_dimensions"] if by != dimension]
+    every = compute_dimensions(
+        con, metric_name, grain, settings, tuple(breakdowns), base_from, last + step - timedelta(days=1), filters
+    )
+    for by in breakdowns:
+        result = every.filter(pl.col("dimension") == by)
+        if result.is_empty():
+            continue
+        windowed = result.with_columns(
+            pl.when(pl.col("period_start") >= start).then(pl.lit("now")).otherwise(pl.lit("before")).alias("window")
+        )
+        wide = volume_effects(windowed) if spec["kind"] == "volume" else share_effects(windowed, spec)
+        if wide is not None:
+            rows.append(wide.select(pl.lit(by).alias("dimension"), "segment", *COLUMNS).cast({"weight": pl.Float64}))
+    return ranked(rows, limit) if rows else []
+
+
+def volume_effects(windowed: pl.DataFrame) -> pl.DataFrame:
+    """Per segment: the extra count over a quarter of the four-times-longer baseline, with a Poisson test."""
+    totals = windowed.group_by("segment", "window").agg(pl.col("value").sum().alias("count"))
+    wide = totals.pivot(on="window", index="segment", values="count").fill_null(0)
+    for column in ("now", "before"):
+        if column not in wide.columns:
+            wide = wide.with_columns(pl.lit(0.0).alias(column))
+    wide = wide.with_columns((pl.col("before") / 4).alias("expected"))
+    wide = wide.with_columns((pl.col("now") - pl.col("expected")).alias("contribution"))
+    expected = wide["expected"].to_numpy()
+    observed = wide["now"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_values = 2 * stats.norm.sf(np.abs(observed - expected) / np.sqrt(np.maximum(expected, 1)))
+    return wide.with_columns(
+        pl.lit(p_values).alias("p_value"),
+        pl.lit(0.0).alias("rate_effect"),
+        pl.col("contribution").alias("mix_effect"),
+        (pl.col("before") / pl.col("before").sum()).alias("weight"),
+    )
+
+
+def share_effects(windowed: pl.DataFrame, spec: dict) -> pl.DataFrame | None:
+    """Per segment of a rate or level: its own change (rate effect) and its change of weight (mix effect)."""
+    wide = level_sides(windowed) if spec["kind"] == "level" else rate_sides(windowed, spec)
+    if wide is None:
+        return None
+    n0_total, n1_total = wide["n0"].sum(), wide["n1"].sum()
+    w0, w1 = pl.col("n0") / n0_total, pl.col("n1") / n1_total
+    return wide.with_columns(
+        (((w0 + w1) / 2) * (pl.col("p1") - pl.col("p0"))).alias("rate_effect"),
+        (((pl.col("p0") + pl.col("p1")) / 2) * (w1 - w0)).alias("mix_effect"),
+    ).with_columns((pl.col("rate_effect") + pl.col("mix_effect")).alias("contribution"), w0.alias("weight"))
+
+
+def ranked(rows: list[pl.DataFrame], limit: int) -> list[Contributor]:
+    """The ``limit`` largest positive contributions, with q-values across every segment compared."""
+    # Segments with no observations on one side (e.g. complaint causes that tickets do not have) explain nothing.
+    # Sorted first: the segments come out of group-bys in no set order, and both the float sums
+    # below and the ranking of equal contributions must not change from one run to the next.
+    compared = (
+        pl.concat(rows)
+        .sort("dimension", "segment")
+        .with_columns(pl.col(c).fill_nan(None) for c in ("contribution", "rate_effect", "mix_effect"))
+        .drop_nulls(["contribution"])
+        .with_columns(pl.col("p_value").fill_nan(1.0).fill_null(1.0))
+    )
+    compared = compared.with_columns(pl.lit(benjamini_hochberg(compared["p_value"].to_numpy())).alias("q_value"))
+    total = compared.group_by("dimension", maintain_order=True).agg(
+        pl.col("contribution").sum().alias("dimension_total")
+    )
+    compared = compared.join(total, on="dimension").with_columns(
+        (pl.col("contribution") / pl.col("dimension_total")).alias("share")
+    )
+    top = (
+        compared.filter(pl.col("contribution") > 0)
+        .sort(["contribution", "dimension", "segment"], descending=[True, False, False])
+        .head(limit)
+    )
+    return [
+        Contributor(
+            dimension=r["dimension"],
+            segment=r["segment"],
+            contribution=float(r["contribution"]),
+            share=number_or_none(r["share"]),
+            rate_effect=float(r["rate_effect"]),
+            mix_effect=float(r["mix_effect"]),
+            weight=number_or_none(r["weight"]),
+            q_value=float(r["q_value"]),
+            significant=bool(r["q_value"] < 0.05),
+        )
+        for r in top.iter_rows(named=True)
+    ]
+
+
+def number_or_none(value: float | None) -> float | None:
+    """A float, or None for a missing or undefined (NaN) one."""
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def rate_sides(windowed: pl.DataFrame, spec: dict) -> pl.DataFrame | None:
+    """Per segment: bad share before (p0, of n0) and now (p1, of n1), with a two-proportion test."""
+    totals = windowed.group_by("segment", "window").agg(
+        bad_events(spec).sum().alias("k"), pl.col("denominator").sum().alias("n")
+    )
+    wide = sides(totals, ["k", "n"])
+    if wide["n0"].sum() == 0 or wide["n1"].sum() == 0:
+        return None
+    p0 = pl.when(pl.col("n0") > 0).then(pl.col("k0") / pl.col("n0")).otherwise(pl.col("k1") / pl.col("n1"))
+    p1 = pl.when(pl.col("n1") > 0).then(pl.col("k1") / pl.col("n1")).otherwise(p0)
+    p_values = change_p_values(
+        wide["n0"].to_numpy(), wide["k0"].to_numpy(), wide["n1"].to_numpy(), wide["k1"].to_numpy()
+    )
+    return wide.with_columns(p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"))
+
+
+def level_sides(windowed: pl.DataFrame) -> pl.DataFrame | None:
+    """Per segment: ticket-weighted level before (p0) and now (p1), with Welch's test on the periods' log levels.
+
+    A median does not add up over segments the way a count does; weighting each segment's level
+    by its tickets makes the split into own change and mix exact for the weighted level, which
+    is what the ranking needs.
+    """
+    valued = windowed.filter(pl.col("value") > 0).with_columns(
+        pl.col("value").log().alias("log_value"), pl.col("n").cast(pl.Float64).fill_null(0.0)
+    )
+    totals = valued.group_by("segment", "window").agg(
+        ((pl.col("value") * pl.col("n")).sum() / pl.col("n").sum()).alias("level"),
+        pl.col("n").sum(),
+        pl.col("log_value").mean().alias("mean_log"),
+        pl.col("log_value").var().fill_null(0.0).alias("var_log"),
+        pl.len().cast(pl.Float64).alias("periods"),
+    )
+    wide = sides(totals, ["level", "n", "mean_log", "var_log", "periods"])
+    if wide["n0"].sum() == 0 or wide["n1"].sum() == 0:
+        return None
+    c0, c1 = wide["periods0"].to_numpy(), wide["periods1"].to_numpy()
+    s0 = wide["var_log0"].to_numpy() / np.maximum(c0, 1)
+    s1 = wide["var_log1"].to_numpy() / np.maximum(c1, 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (wide["mean_log1"].to_numpy() - wide["mean_log0"].to_numpy()) / np.sqrt(s0 + s1)
+        df = (s0 + s1) ** 2 / (s0**2 / np.maximum(c0 - 1, 1) + s1**2 / np.maximum(c1 - 1, 1))
+        p_values = 2 * stats.t.sf(np.abs(t), np.maximum(df, 1))
+    p_values = np.where((c0 >= 2) & (c1 >= 1), p_values, np.nan)
+    p0 = pl.when(pl.col("n0") > 0).then(pl.col("level0")).otherwise(pl.col("level1"))
+    p1 = pl.when(pl.col("n1") > 0).then(pl.col("level1")).otherwise(p0)
+    return wide.with_columns(p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"))
+
+
+def sides(totals: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """One row per segment with each column for the baseline (suffix 0) and the crisis window (suffix 1)."""
+    before = totals.filter(pl.col("window") == "before").select("segment", *(pl.col(c).alias(f"{c}0") for c in columns))
+    now = totals.filter(pl.col("window") == "now").select("segment", *(pl.col(c).alias(f"{c}1") for c in columns))
+    return now.join(before, on="segment", how="full", coalesce=True).fill_null(0)
+
+
+def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    if p.size == 0:
+        return p
+    order = np.argsort(p)
+    ranked = p[order] * p.size / np.arange(1, p.size + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1].clip(0, 1)
+    result = np.empty_like(adjusted)
+    result[order] = adjusted
+    return result

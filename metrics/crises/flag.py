@@ -1,0 +1,308 @@
+"""Judging the scanned series: run the detectors, flag periods, and gather flagged periods into episodes.
+
+Grain: ``judge`` returns one row per metric, dimension, segment and period with ``flagged``
+and the signal (spike or drift); ``episodes`` one row per run of flagged periods;
+``judged_series`` one watched metric in one segment, in the KPI's own units, for a chart.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from metrics.crises.detectors import (
+    binomial_cusum,
+    ewma,
+    fill_periods,
+    level_chart,
+    proportion_chart,
+    volume_chart,
+    western_electric,
+    window_score,
+)
+from metrics.crises.rules import EVERY, KEYS, STEP, rules, scanned_metric
+from metrics.crises.series import scanned_series
+from metrics.kpis.settings import Settings
+
+
+def parameters(grain: str) -> pl.DataFrame:
+    """One row per scanned metric: the material change and sample it takes to flag a period at ``grain``."""
+    # A key with a grain suffix (min_ratio_day) overrides the plain one at that grain.
+    limits = rules()["thresholds"][grain]
+    specs = [
+        {**spec, **{k.rsplit("_", 1)[0]: v for k, v in spec.items() if k.endswith(f"_{grain}")}}
+        for spec in rules()["scan"]["metrics"]
+    ]
+    return pl.DataFrame(
+        {
+            "metric": [s["metric"] for s in specs],
+            "min_rise": [float(s.get("min_rise", 0.0)) for s in specs],
+            "min_ratio": [float(s.get("min_ratio", 1.0)) for s in specs],
+            "min_excess": [float(s.get("min_excess", 0.0)) for s in specs],
+            "min_n": [float(s.get("min_n", limits["min_n"])) for s in specs],
+            "watch_drift": [bool(s.get("drift", False)) for s in specs],
+        }
+    )
+
+
+def judge(
+    proportions: pl.DataFrame, volumes: pl.DataFrame, grain: str, levels: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Run the detectors and mark each period ``flagged`` (with ``signal`` spike or drift).
+
+    Returns the charted proportions, the counted volumes and the charted levels (durations, backlog).
+    """
+    params = parameters(grain)
+    charted = pl.DataFrame() if proportions.is_empty() else judge_proportions(proportions, grain, params)
+    counted = pl.DataFrame() if volumes.is_empty() else judge_volumes(volumes, grain, params)
+    leveled = pl.DataFrame() if levels is None or levels.is_empty() else judge_levels(levels, grain, params)
+    return charted, counted, leveled
+
+
+def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFrame) -> pl.DataFrame:
+    """Bad shares on a Laney p' chart: a spike is far and materially above the baseline, a drift a CUSUM alarm."""
+    limits = rules()["thresholds"][grain]
+    filled = fill_periods(proportions, KEYS, EVERY[grain], ["bad", "n"])
+    charted = proportion_chart(filled, KEYS, limits["baseline"], limits["guard"]).join(params, on="metric")
+    charted = western_electric(charted, KEYS)
+    charted = ewma(charted, KEYS, weight=limits["ewma_weight"])
+    shifted = pl.max_horizontal(pl.col("p0") + pl.col("min_rise"), pl.col("p0") * pl.col("min_ratio"))
+    charted = binomial_cusum(charted, KEYS, shifted)
+    material = ((pl.col("p") - pl.col("p0")) >= pl.col("min_rise")) & (
+        pl.col("p") >= pl.col("p0") * pl.col("min_ratio")
+    )
+    window = limits["recent_window"]
+    recent_rise = (
+        pl.col("bad").rolling_sum(window, min_samples=2).over(KEYS)
+        / pl.col("n").rolling_sum(window, min_samples=2).over(KEYS)
+    ) - pl.col("p0")
+    spike = (pl.col("z_adj") >= limits["spike_z"]) & material & (pl.col("n") >= pl.col("min_n"))
+    charted, sustained = pooled_windows(charted, limits)
+    drift = (
+        pl.col("watch_drift")
+        & (pl.col("cusum") >= limits["cusum_h"])
+        & (pl.col("ewma") >= pl.col("ewma_limit"))
+        & (recent_rise >= pl.col("min_rise") / 2)
+    )
+    return charted.with_columns(
+        (spike | sustained).fill_null(False).alias("spike"),
+        sustained.fill_null(False).alias("sustained"),
+        drift.fill_null(False).alias("drift"),
+    ).with_columns(
+        (pl.col("spike") | pl.col("drift")).alias("flagged"),
+        (pl.col("p") - pl.col("p0")).alias("effect"),
+        (pl.col("p") / pl.col("p0")).alias("ratio"),
+        ((pl.col("bad") - pl.col("p0") * pl.col("n")).clip(0, None)).alias("excess"),
+    )
+
+
+def pooled_windows(charted: pl.DataFrame, limits: dict) -> tuple[pl.DataFrame, pl.Expr]:
+    """The last few periods pooled (``windows`` of the grain's thresholds): their scores, and whether any is beyond."""
+    sustained = pl.lit(False)
+    for window in limits.get("windows", []):
+        charted = window_score(charted, KEYS, window).rename(
+            {"z_window": f"z_window_{window}", "p_window": f"p_window_{window}", "n_window": f"n_window_{window}"}
+        )
+        p_window = pl.col(f"p_window_{window}")
+        sustained = sustained | (
+            (pl.col(f"z_window_{window}") >= limits["window_z"])
+            & ((p_window - pl.col("p0")) >= pl.col("min_rise"))
+            & (p_window >= pl.col("p0") * pl.col("min_ratio"))
+            & (pl.col(f"n_window_{window}") >= pl.col("min_n"))
+        )
+    return charted, sustained
+
+
+def judge_volumes(volumes: pl.DataFrame, grain: str, params: pl.DataFrame) -> pl.DataFrame:
+    """Counts against their seasonal baseline: flagged when far, many times and many events above it."""
+    limits = rules()["thresholds"][grain]
+    filled = fill_periods(volumes, KEYS, EVERY[grain], ["count"])
+    counted = volume_chart(filled, KEYS, limits["volume_seasonal_lag"], limits["volume_baseline"], guard=1).join(
+        params, on="metric"
+    )
+    flagged = (
+        (pl.col("z") >= limits["spike_z"])
+        & (pl.col("ratio") >= pl.col("min_ratio"))
+        & ((pl.col("count") - pl.col("expected")) >= pl.col("min_excess"))
+    )
+    return counted.with_columns(
+        flagged.fill_null(False).alias("flagged"),
+        flagged.fill_null(False).alias("spike"),
+        pl.lit(False).alias("drift"),
+        (pl.col("count") - pl.col("expected")).clip(0, None).alias("excess"),
+        pl.col("z").alias("z_adj"),
+    )
+
+
+def judge_levels(levels: pl.DataFrame, grain: str, params: pl.DataFrame) -> pl.DataFrame:
+    """Durations and backlog on an individuals chart of their logarithm (each weekday on its own at day grain)."""
+    limits = rules()["thresholds"][grain]
+    season = grain == "day"
+    period = 7 if season else 1
+    leveled = level_chart(
+        levels, KEYS, limits["baseline"] // period, limits["guard"] // period, weekly_season=season
+    ).join(params, on="metric")
+    # Material only when even the low end of the period's own interval is that far above the usual
+    # level: a p90 sitting in the gap between tickets solved at once and reopened ones flips by chance.
+    flagged = (
+        (pl.col("z") >= limits["level_z"])
+        & (pl.col("value_low") >= pl.col("expected") * pl.col("min_ratio"))
+        & (pl.col("n") >= pl.col("min_n"))
+    )
+    return leveled.with_columns(
+        flagged.fill_null(False).alias("flagged"),
+        flagged.fill_null(False).alias("spike"),
+        pl.lit(False).alias("drift"),
+        # The customers whose tickets waited in a period out of control.
+        pl.when(flagged).then(pl.col("n")).otherwise(0.0).alias("excess"),
+        pl.col("z").alias("z_adj"),
+    )
+
+
+def flagged_periods(charted: pl.DataFrame, counted: pl.DataFrame, leveled: pl.DataFrame | None) -> pl.DataFrame:
+    """The flagged periods of all three kinds in one frame: ``p`` the value, ``p0`` its baseline, ``kind``."""
+    columns = [*KEYS, "period_start", "z_adj", "excess", "ratio", "spike", "drift"]
+    parts = []
+    if not charted.is_empty():
+        parts.append(
+            charted.filter("flagged").select(*columns, "p", "p0", "n", "sustained", pl.lit("proportion").alias("kind"))
+        )
+    if not counted.is_empty():
+        parts.append(
+            counted.filter("flagged").select(
+                *columns,
+                pl.col("count").alias("p"),
+                pl.col("expected").alias("p0"),
+                pl.col("count").alias("n"),
+                pl.lit(False).alias("sustained"),
+                pl.lit("volume").alias("kind"),
+            )
+        )
+    if leveled is not None and not leveled.is_empty():
+        parts.append(
+            leveled.filter("flagged").select(
+                *columns,
+                pl.col("value").alias("p"),
+                pl.col("expected").alias("p0"),
+                "n",
+                pl.lit(False).alias("sustained"),
+                pl.lit("level").alias("kind"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame()
+    return pl.concat(
+        [
+            p.with_columns(pl.col(c).cast(pl.Float64) for c in ("p", "p0", "n", "excess", "ratio", "z_adj"))
+            for p in parts
+        ]
+    )
+
+
+def episodes(
+    charted: pl.DataFrame, counted: pl.DataFrame, grain: str, leveled: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Runs of flagged periods per metric and segment (a single unflagged period does not break a run)."""
+    min_run = rules()["thresholds"][grain].get("min_run", 1)
+    alone_z = rules()["thresholds"][grain].get("alone_z", float("inf"))
+    flagged = flagged_periods(charted, counted, leveled)
+    if not flagged.columns:
+        return pl.DataFrame()
+    gap = (pl.col("period_start") - pl.col("period_start").shift(1)).over(KEYS)
+    flagged = flagged.sort([*KEYS, "period_start"]).with_columns(
+        (gap.is_null() | (gap > STEP[grain] * 2)).cum_sum().over(KEYS).alias("episode")
+    )
+    return (
+        flagged.group_by([*KEYS, "episode"])
+        .agg(
+            pl.col("kind").first(),
+            pl.col("period_start").min().alias("start"),
+            pl.col("period_start").max().alias("last"),
+            pl.col("z_adj").max().alias("peak_z"),
+            pl.col("ratio").max().alias("peak_ratio"),
+            pl.col("excess").sum().alias("excess"),
+            pl.col("p0").first().alias("baseline"),
+            pl.col("p").sort_by("z_adj").last().alias("peak_value"),
+            pl.col("spike").any().alias("spike"),
+            pl.col("spike").first().alias("opens_with_spike"),
+            pl.col("drift").any().alias("drift"),
+            pl.col("period_start").sort().slice(min_run - 1, 1).first().alias("_run_complete"),
+            # A level (a median of few tickets) is never trusted on one period alone.
+            pl.col("period_start")
+            .filter(((pl.col("z_adj") >= alone_z) & (pl.col("kind") != "level")) | pl.col("sustained"))
+            .min()
+            .alias("_alone"),
+        )
+        .with_columns(
+            # The period in which the radar would have spoken: volume bursts at once, rates
+            # once the run is long enough, one period is extreme or the last few pooled are
+            # (else scan() drops it).
+            pl.when(pl.col("kind") == "volume")
+            .then(pl.col("start"))
+            .otherwise(pl.min_horizontal("_run_complete", "_alone"))
+            .alias("raised")
+        )
+        .drop("_run_complete", "_alone")
+        .sort([*KEYS, "start"])
+    )
+
+
+def judged_series(
+    con: duckdb.DuckDBPyConnection, settings: Settings, metric_name: str, dimension: str, segment: str, grain: str
+) -> tuple[pl.DataFrame, str]:
+    """One watched metric in one segment as the radar judged it, in the KPI's own units, and the method used.
+
+    One row per complete period: ``value``, ``centre`` (the trailing baseline), ``limit`` (the
+    control limit on the bad side: below the centre for CSAT and SLA attainment, above it for
+    complaints, durations and volumes), ``flagged`` and, for proportions, ``rules`` (the
+    Western Electric rules broken). The text names the chart, and for a proportion whether the
+    observed variation made it a Laney p' chart.
+    """
+    spec = scanned_metric(metric_name)
+    # The whole dimension, not a filter on the segment: the daily KPI cube answers that, and a segment's
+    # control limits depend only on its own series.
+    proportions, volumes, levels = scanned_series(con, settings, grain, [spec], [dimension])
+    charted, counted, leveled = judge(proportions, volumes, grain, levels)
+    judged = {"proportion": charted, "volume": counted, "level": leveled}[spec["kind"]]
+    if judged.is_empty():
+        return pl.DataFrame(), ""
+    judged = judged.filter(pl.col("segment") == segment).sort("period_start")
+    if spec["kind"] == "proportion":
+        return proportion_series(judged, spec)
+    limits = rules()["thresholds"][grain]
+    if spec["kind"] == "level":
+        frame = judged.select("period_start", "value", pl.col("expected").alias("centre"), pl.col("ucl").alias("limit"))
+        method = "XmR chart of the logarithm (robust limits)" + (
+            ", each weekday against earlier ones" if grain == "day" else ""
+        )
+    else:
+        spread = (pl.col("expected").clip(1, None) * pl.col("dispersion")).sqrt()
+        frame = judged.select(
+            "period_start", pl.col("count").alias("value"), pl.col("expected").alias("centre"),
+            (pl.col("expected") + limits["spike_z"] * spread).alias("limit"),
+        )  # fmt: skip
+        method = "counts against the same " + (
+            "weekday of the previous eight weeks" if grain == "day" else "previous eight weeks"
+        )
+    return frame.with_columns(judged["flagged"], pl.lit(None, pl.String).alias("rules")), method
+
+
+def proportion_series(judged: pl.DataFrame, spec: dict) -> tuple[pl.DataFrame, str]:
+    """A judged proportion in the KPI's own direction (satisfied shares flipped back), and its chart's name."""
+    flip = spec["bad"] == "complement"
+    kpi = (lambda c: 1 - pl.col(c)) if flip else pl.col
+    broken = pl.concat_str(
+        [pl.when(pl.col(f"rule_{r}")).then(pl.lit(str(r))) for r in (1, 2, 3, 4)], separator=", ", ignore_nulls=True
+    )
+    frame = judged.select(
+        "period_start", kpi("p").alias("value"), kpi("p0").alias("centre"), kpi("ucl").alias("limit"), "flagged",
+        broken.alias("rules"),
+    )  # fmt: skip
+    dispersion = judged["sigma_z"].drop_nulls().drop_nans()
+    ratio = float(dispersion[-1]) if dispersion.len() else 1.0
+    method = (
+        f"Laney p' chart: observed variation {ratio:.1f}x what binomial sampling allows, limits widened"
+        if ratio > 1
+        else f"p-chart: observed variation {ratio:.1f}x binomial, limits from each period's own sample size"
+    )
+    return frame, method + "; Western Electric rules 1-4, EWMA and binomial CUSUM on top"

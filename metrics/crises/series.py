@@ -1,0 +1,78 @@
+"""The series the radar judges, read from the KPIs: one row per metric, dimension, segment and complete period.
+
+A period still in progress is never judged: an incomplete week is not a drop. Proportions
+carry their bad events and trials, volumes their count, levels (durations, backlog) their
+value and the low end of its interval.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from metrics.crises.rules import KEYS, rules
+from metrics.kpis.compute import Query, compute, compute_dimensions
+from metrics.kpis.settings import Settings
+
+EMPTY_PROPORTIONS = {**dict.fromkeys(KEYS, pl.String), "period_start": pl.Date, "bad": pl.Float64, "n": pl.Float64}
+EMPTY_VOLUMES = {**dict.fromkeys(KEYS, pl.String), "period_start": pl.Date, "count": pl.Float64}
+EMPTY_LEVELS = {
+    **dict.fromkeys(KEYS, pl.String),
+    "period_start": pl.Date,
+    **dict.fromkeys(("value", "value_low", "n"), pl.Float64),
+}
+
+
+def scanned_series(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    grain: str,
+    specs: list[dict] | None = None,
+    dimensions: list[str] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The proportions, volumes and levels of the scanned metrics (``specs``) per dimension, complete periods only."""
+    scan = rules()["scan"]
+    proportion_parts, volume_parts, level_parts = [], [], []
+    for spec in specs or scan["metrics"]:
+        wanted = dimensions or scan["dimensions"]
+        if spec["kind"] == "level":
+            # Medians and backlog ages are not in the cube: every dimension in one pass over the rows.
+            every = compute_dimensions(con, spec["metric"], grain, settings, tuple(wanted))
+            results = [(d, every.filter(pl.col("dimension") == d).drop("dimension")) for d in wanted]
+        else:
+            results = [
+                (d, compute(con, Query((spec["metric"],), grain, None if d == "overall" else d), settings))
+                for d in wanted
+            ]
+        for dimension, result in results:
+            result = result.filter(pl.col("complete"))
+            if result.is_empty():
+                continue
+            tagged = result.with_columns(pl.lit(dimension).alias("dimension"))
+            if spec["kind"] == "volume":
+                volume_parts.append(tagged.select(*KEYS, "period_start", pl.col("value").alias("count")))
+            elif spec["kind"] == "level":
+                level_parts.append(
+                    tagged.select(
+                        *KEYS,
+                        "period_start",
+                        "value",
+                        pl.col("ci_low").fill_null(pl.col("value")).alias("value_low"),
+                        pl.col("n").cast(pl.Float64).fill_null(0.0),
+                    )
+                )
+            else:
+                proportion_parts.append(
+                    tagged.select(
+                        *KEYS, "period_start", bad_events(spec).alias("bad"), pl.col("denominator").alias("n")
+                    )
+                )
+    proportions = pl.concat(proportion_parts) if proportion_parts else pl.DataFrame(schema=EMPTY_PROPORTIONS)
+    volumes = pl.concat(volume_parts) if volume_parts else pl.DataFrame(schema=EMPTY_VOLUMES)
+    levels = pl.concat(level_parts) if level_parts else pl.DataFrame(schema=EMPTY_LEVELS)
+    return proportions, volumes, levels
+
+
+def bad_events(spec: dict) -> pl.Expr:
+    """A proportion's bad events: the complement of a satisfied share, or the numerator itself."""
+    return pl.col("denominator") - pl.col("numerator") if spec["bad"] == "complement" else pl.col("numerator")

@@ -1,0 +1,323 @@
+"""The one compute function: KPI values with intervals, targets and status, from SQL generated from the catalog.
+
+Grain of the result: one row per metric, period and segment. Ratios are counted at that
+grain (sum of numerator over sum of denominator), never averaged from finer periods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from metrics.kpis import cube_answers
+from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
+from metrics.kpis.cube import cube_state
+from metrics.kpis.intervals import means_from_sums, values_and_intervals
+from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
+from metrics.kpis.trends import Decomposition, Forecast, change_p_values, decompose, forecast
+from pipelines.common.segments import Segments
+
+RESULT_SCHEMA = {
+    "period_start": pl.Date,
+    "period_end": pl.Date,
+    "grain": pl.String,
+    "dimension": pl.String,
+    "segment": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "numerator": pl.Float64,
+    "denominator": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "n": pl.Int64,
+    "target": pl.Float64,
+    "target_bound": pl.String,
+    "status": pl.String,
+    "complete": pl.Boolean,
+}
+STATUSES = {
+    "met": "target met",
+    "not_credibly_missed": "below target, but within the uncertainty",
+    "missed": "target credibly missed",
+    "small_sample": "too few observations to judge",
+    "no_target": "no target set",
+    "no_data": "no data",
+}
+
+
+def compute_dimensions(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    grain: str,
+    settings: Settings,
+    dimensions: tuple[str, ...],
+    date_from: date | None = None,
+    date_to: date | None = None,
+    filters: Segments = (),
+) -> pl.DataFrame:
+    """One metric at ``grain`` overall and per segment of several dimensions, in one scan.
+
+    For what the daily cube does not hold (the radar's medians, p90s and backlog ages; a
+    segment's breakdown by every other dimension): one pass with GROUPING SETS instead of one
+    per dimension, or weekly medians and p90s from the duration histograms. Columns as
+    ``compute`` (with ``dimension``), no target or status.
+    """
+    m = metric(name)
+    query = Query((name,), grain, None, date_from, date_to, filters)
+    compiler = Compiler(query, settings)
+    declare_macros(con, settings.conventions)
+    state = cube_state(con, settings)
+    cubed = tuple(d for d in dimensions if d in ("overall", *CUBE_DIMENSIONS))
+    if m.kind == "quantile" and cube_answers.answers(state, m, query):
+        sql = cube_answers.quantile_sql(m, query, settings, cubed)
+    elif m.kind == "backlog" and m.fields["aggregate"] != "count" and cube_answers.answers(state, m, query):
+        sql = cube_answers.backlog_age_sql(m, query, settings, state, cubed)
+    else:
+        sql = compiler.sql(m, cube=True)
+    finished = values_and_intervals(m, means_from_sums(m, con.sql(sql).pl()))
+    missing = [
+        pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in ("ci_low", "ci_high") if c not in finished.columns
+    ]
+    return (
+        finished.with_columns(missing)
+        .filter(pl.col("dimension").is_in(list(dimensions)))
+        .with_columns(
+            pl.lit(name).alias("metric"),
+            (pl.col("period_start").dt.offset_by(_PERIOD_STEP[grain]) <= settings.as_of.date()).alias("complete"),
+        )
+    )
+
+
+def metric_sql(name: str, query: Query, settings: Settings) -> str:
+    """The SQL that computes one metric for a query (shown in docs and used by tests and benchmarks)."""
+    return Compiler(query, settings).sql(metric(name))
+
+
+def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str | None) -> pl.DataFrame:
+    targets = {}
+    default = settings.target_for(m.name)
+    if dimension:
+        for t in settings.targets:
+            if t.metric == m.name and t.dimension == dimension:
+                targets[t.segment] = t
+    value_by_segment = {s: t.value for s, t in targets.items()}
+    bound_by_segment = {s: t.bound for s, t in targets.items()}
+    frame = frame.with_columns(
+        pl.col("segment")
+        .replace_strict(value_by_segment, default=default.value if default else None, return_dtype=pl.Float64)
+        .alias("target"),
+        pl.col("segment")
+        .replace_strict(bound_by_segment, default=default.bound if default else None, return_dtype=pl.String)
+        .alias("target_bound"),
+    )
+    value, low, high, target = pl.col("value"), pl.col("ci_low"), pl.col("ci_high"), pl.col("target")
+    is_min = pl.col("target_bound") == "min"
+    met = pl.when(is_min).then(value >= target).otherwise(value <= target)
+    credibly_missed = pl.when(is_min).then(high < target).otherwise(low > target)
+    small = pl.col("n").fill_null(0) < settings.conventions.min_sample
+    status = (
+        pl.when(value.is_null())
+        .then(pl.lit("no_data"))
+        .when(target.is_null())
+        .then(pl.lit("no_target"))
+        .when(small & m.is_interval_metric)
+        .then(pl.lit("small_sample"))
+        .when(met)
+        .then(pl.lit("met"))
+        .when(credibly_missed.fill_null(True))
+        .then(pl.lit("missed"))
+        .otherwise(pl.lit("not_credibly_missed"))
+    )
+    return frame.with_columns(status.alias("status"))
+
+
+_PERIOD_STEP = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo"}
+
+
+def compute(
+    con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | None = None, use_cube: bool = True
+) -> pl.DataFrame:
+    """Every requested metric at the query's grain and dimension, with interval, target and status.
+
+    Periods with no data for a metric do not appear; the caller decides whether a gap is zero
+    (counts) or unknown (rates). Additive metrics are read from the daily KPI cube when it is
+    current (metrics/kpis/cube.py), with the same result as from the raw tables (``use_cube=False``).
+    """
+    settings = settings or load_settings()
+    if query.grain not in (*GRAINS, RANGE):
+        raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
+    compiler = Compiler(query, settings)
+    declare_macros(con, settings.conventions)
+    state = cube_state(con, settings) if use_cube else None
+    frames = []
+    for name in query.metrics:
+        m = metric(name)
+        sql = (
+            cube_answers.cube_sql(m, query, settings, state)
+            if cube_answers.answers(state, m, query)
+            else compiler.sql(m)
+        )
+        raw = means_from_sums(m, con.sql(sql).pl())
+        finished = values_and_intervals(m, raw)
+        for column, dtype in RESULT_SCHEMA.items():
+            if column not in finished.columns:
+                finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        period_end = (
+            pl.lit((query.date_to or settings.as_of.date()) + timedelta(days=1))
+            if query.grain == RANGE
+            else pl.col("period_start").dt.offset_by(_PERIOD_STEP[query.grain])
+        )
+        finished = finished.with_columns(
+            pl.lit(name).alias("metric"),
+            pl.lit(query.grain).alias("grain"),
+            pl.lit(query.dimension or "overall").alias("dimension"),
+            period_end.alias("period_end"),
+        )
+        finished = _status(m, finished, settings, query.dimension)
+        as_of_local = settings.as_of.date()
+        finished = finished.with_columns((pl.col("period_end") <= as_of_local).alias("complete"))
+        frames.append(finished.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items()]))
+    if not frames:
+        return pl.DataFrame(schema=RESULT_SCHEMA)
+    return pl.concat(frames).sort("metric", "segment", "period_start")
+
+
+def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
+    """Add the change on the previous period of each metric and segment, and whether it is more than noise.
+
+    Proportions use a pooled two-proportion z-test, counts a Poisson test on the two counts; medians,
+    p90s, means and NPS call a change significant when the two 95% intervals do not overlap (conservative).
+    """
+    ordered = results.sort("metric", "segment", "period_start")
+    previous = [pl.col(c).shift(1).over("metric", "segment") for c in ("value", "numerator", "denominator")]
+    ordered = ordered.with_columns(
+        previous[0].alias("previous_value"),
+        previous[1].alias("previous_numerator"),
+        previous[2].alias("previous_denominator"),
+        pl.col("ci_low").shift(1).over("metric", "segment").alias("previous_ci_low"),
+        pl.col("ci_high").shift(1).over("metric", "segment").alias("previous_ci_high"),
+    ).with_columns((pl.col("value") - pl.col("previous_value")).alias("change"))
+    kinds = {name: m.kind for name, m in catalog().items()}
+    kind = pl.col("metric").replace_strict(kinds, return_dtype=pl.String)
+    proportion_p = change_p_values(
+        ordered["previous_denominator"].fill_null(0).to_numpy(),
+        ordered["previous_numerator"].fill_null(0).to_numpy(),
+        ordered["denominator"].fill_null(0).to_numpy(),
+        ordered["numerator"].fill_null(0).to_numpy(),
+    )
+    counts_now, counts_before = ordered["value"].to_numpy(), ordered["previous_value"].fill_null(np.nan).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        poisson_p = 2 * stats.norm.sf(np.abs(counts_now - counts_before) / np.sqrt(counts_now + counts_before))
+    is_binomial = (
+        kind.is_in(["proportion", "ratio"])
+        & (pl.col("numerator") <= pl.col("denominator"))
+        & (pl.col("previous_numerator") <= pl.col("previous_denominator"))
+    )
+    p_value = (
+        pl.when(pl.col("previous_value").is_null())
+        .then(None)
+        .when(is_binomial)
+        .then(pl.lit(proportion_p))
+        .when(kind == "count")
+        .then(pl.lit(poisson_p))
+    )
+    no_overlap = (pl.col("ci_low") > pl.col("previous_ci_high")) | (pl.col("ci_high") < pl.col("previous_ci_low"))
+    return (
+        ordered.with_columns(p_value.fill_nan(None).alias("change_p_value"))
+        .with_columns(
+            pl.when(pl.col("previous_value").is_null())
+            .then(None)
+            .when(pl.col("change_p_value").is_not_null())
+            .then(pl.col("change_p_value") < alpha)
+            .otherwise(no_overlap)
+            .alias("change_significant")
+        )
+        .drop("previous_numerator", "previous_denominator", "previous_ci_low", "previous_ci_high")
+    )
+
+
+@dataclass(frozen=True)
+class KpiTrend:
+    """A metric's weekly series with its decomposition and forecast against the target."""
+
+    metric: str
+    series: pl.DataFrame  # period_start, value, n, ci_low, ci_high (complete weeks only)
+    decomposition: Decomposition
+    forecast: Forecast
+    target: float | None
+
+
+def weekly_trend(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    settings: Settings | None = None,
+    filters: Segments = (),
+    horizon: int = 12,
+) -> KpiTrend:
+    """STL components and a damped-trend forecast of one metric's complete weeks, with the target crossing."""
+    settings = settings or load_settings()
+    m = metric(name)
+    weekly = compute(con, Query((name,), "week", filters=filters), settings)
+    series = weekly.filter(pl.col("complete")).select("period_start", "value", "n", "ci_low", "ci_high")
+    target = settings.target_for(name)
+    direction = {"higher": "higher", "lower": "lower"}.get(m.direction, "higher")
+    if target is not None:
+        direction = "higher" if target.bound == "min" else "lower"
+    return KpiTrend(
+        metric=name,
+        series=series.sort("period_start"),
+        decomposition=decompose(series.select("period_start", "value", "n")),
+        forecast=forecast(
+            series.select("period_start", "value", "n"),
+            horizon=horizon,
+            target=target.value if target else None,
+            direction=direction,
+            value_format=m.format,
+        ),
+        target=target.value if target else None,
+    )
+
+
+# The moment each record source is dated by.
+RECORD_TIME = {"tickets": "created_at", "complaints": "created_at", "surveys": "responded_at"}
+
+
+def records_sql(source: str, query: Query, settings: Settings, segment: str | None = None) -> str:
+    """SQL for the rows of ``source`` inside the query's dates and filters (and one segment of its dimension)."""
+    if source not in RECORD_TIME:
+        raise ValueError(f"no records for {source!r}; use one of {', '.join(RECORD_TIME)}")
+    compiler = Compiler(query, settings)
+    where = None
+    if segment is not None and query.dimension:
+        where = f"coalesce(CAST({compiler.segment} AS VARCHAR), '(none)') = {literal(segment)}"
+    return f"SELECT * FROM {compiler.source(source)} src WHERE {compiler.conditions(RECORD_TIME[source], where)}"
+
+
+def records(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    query: Query,
+    settings: Settings | None = None,
+    segment: str | None = None,
+    limit: int = 1000,
+) -> pl.DataFrame:
+    """The records behind a number: rows of ``source`` inside the query's dates and filters, newest first.
+
+    With ``segment``, only the rows in that segment of the query's dimension ("(none)" for blanks).
+    """
+    inner = records_sql(source, query, settings or load_settings(), segment)
+    frame = con.sql(
+        f"SELECT * EXCLUDE (attributes) FROM ({inner}) ORDER BY {RECORD_TIME[source]} DESC LIMIT {int(limit)}"
+    ).pl()
+    return frame.drop([c for c in ("row_hash", "batch_id") if c in frame.columns])
+
+
+def all_metric_names() -> tuple[str, ...]:
+    """Every metric of the catalog, in declaration order."""
+    return tuple(catalog())

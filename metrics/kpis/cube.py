@@ -1,0 +1,329 @@
+"""The KPI cube: additive KPIs per local day and segment, durations per local week, rebuilt after each load.
+
+Grain of ``kpi_cube``: one row per metric, day (in the report time zone), dimension (``overall``
+or one of ``CUBE_DIMENSIONS``) and segment, holding the day's numerator and denominator (or
+count, NPS tallies, a mean's sum and sum of squares, or the tickets opened and closed that day).
+Any week, month, quarter or date range is then an exact sum of days, so a question reads
+thousands of cube rows instead of millions of tickets. Built from the catalog's own SQL
+(``Compiler.sql(cube=True)``, metrics/kpis/sql.py), so cube and raw answers are the same numbers.
+
+Grain of ``kpi_histogram``: one row per duration, local week, dimension, segment and 2%-wide
+bucket. Medians and p90s by week or over a date range read it (the days of a week cut by the
+dates are read raw), within 2% of the exact order statistic.
+
+The cube answers (metrics/kpis/cube_answers.py) only when it was built for the conventions in
+force and for the data as it is (the batches it saw); otherwise ``compute`` reads the raw tables.
+Segment filters, other dimensions, daily, monthly and quarterly quantiles and backlog ages
+always read the raw tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+
+from metrics.kpis.catalog import Metric, catalog
+from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.sql import Compiler, Query, declare_macros, fill, grouping_sets, literal, placeholders
+from pipelines.warehouse.store import transaction
+
+# The kinds that add up over days (distinct counts aside, see ``cube_metrics``).
+CUBE_KINDS = ("proportion", "ratio", "count", "nps", "mean")
+
+
+@dataclass(frozen=True)
+class CubeState:
+    built_as_of: datetime
+    metrics: frozenset[str]
+
+
+def conventions_key(settings: Settings) -> str:
+    # The plausible bound decides which rows count: a cube built under another (or before there was one,
+    # when a placeholder date could stretch its days back to year 1) no longer answers.
+    key = f"{settings.conventions!r} earliest {settings.earliest.isoformat()}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def data_version(con: duckdb.DuckDBPyConnection) -> str:
+    """Changes with every load and undo: the cube built at another version no longer answers."""
+    row = con.sql(
+        "SELECT count(*), coalesce(max(batch_id), 0), count(*) FILTER (WHERE status <> 'loaded') FROM batches"
+    ).fetchall()[0]
+    return ":".join(str(v) for v in row)
+
+
+def cube_metrics(settings: Settings) -> list[Metric]:
+    """The catalog's additive metrics under these conventions, and the backlog count (from opened and closed).
+
+    Distinct customers do not add up over days, nor do medians (see ``histogram_metrics``).
+    """
+    values = placeholders(settings.conventions, settings)
+    return [
+        m
+        for m in catalog().values()
+        if (m.kind in CUBE_KINDS and "DISTINCT" not in fill(m.fields.get("denominator_count", ""), values).upper())
+        or (m.kind == "backlog" and m.fields["aggregate"] == "count")
+    ]
+
+
+# A histogram bucket spans this ratio of durations; each keeps its smallest and largest duration,
+# and a quantile is read between them by rank, so it is off by at most 2% and usually far less.
+BUCKET_RATIO = 1.02
+
+
+def histogram_metrics() -> list[Metric]:
+    """The quantile metrics, answered from weekly duration histograms."""
+    return [m for m in catalog().values() if m.kind == "quantile"]
+
+
+def histogram_key(m: Metric) -> str:
+    """Metrics reading the same durations of the same rows (a median and a p90) share one histogram."""
+    return "|".join(str(m.fields.get(f, "")) for f in ("source", "time", "where", "duration"))
+
+
+def bucket_sql(minutes: str) -> str:
+    """Buckets ordered as durations: 2% wide above a hundredth of a minute, one minute wide below zero."""
+    return f"""CASE WHEN {minutes} > 0.01 THEN ceil(ln({minutes}) / ln({BUCKET_RATIO}))::INTEGER
+                    WHEN {minutes} >= 0 THEN -250 ELSE -251 - floor(-{minutes})::INTEGER END"""
+
+
+def _histogram_build_sql(m: Metric, settings: Settings) -> str:
+    compiler = Compiler(Query((m.name,), "week"), settings)
+    f = m.fields
+    duration = fill(f["duration"], compiler.values)
+    segments, dimension, segment, sets = grouping_sets(keys="bucket")
+    return f"""SELECT period_start AS week, {dimension}, {segment}, bucket, count(*) AS n, min(minutes) AS lo,
+                      max(minutes) AS hi
+               FROM (SELECT {compiler.period(f["time"])} AS period_start, {segments}, {duration} AS minutes,
+                            {bucket_sql(duration)} AS bucket
+                     FROM {compiler.source(f["source"])} src
+                     WHERE {compiler.conditions(f["time"], f"({f.get('where') or 'true'}) AND {duration} IS NOT NULL")})
+               GROUP BY GROUPING SETS ({sets})"""
+
+
+def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: Compiler, metrics: list[Metric]) -> None:
+    """The daily rows of every metric: one scan per source and time column, shared by all metrics reading it."""
+    scans: dict[tuple[str, str], list[DailySide]] = {}
+    for m in metrics:
+        if m.kind == "backlog":
+            con.execute(
+                f"""INSERT INTO kpi_cube BY NAME
+                    SELECT {literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
+                    FROM ({_backlog_events_sql(compiler)}) ORDER BY dimension, day"""
+            )
+            continue
+        for side in _daily_sides(compiler, m):
+            scans.setdefault((side.source, side.time_column), []).append(side)
+    for (source, time_column), sides in scans.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE cube_scan AS {_scan_sql(compiler, source, time_column, sides)}")
+        for i, side in enumerate(sides):
+            columns = ", ".join(
+                f"side{i}__{column}::{'BIGINT' if column == 'n' else 'DOUBLE'} AS {column}"
+                for column in side.aggregates
+            )
+            con.execute(
+                f"""INSERT INTO kpi_cube BY NAME
+                    SELECT {literal(side.metric)} AS metric, period_start AS day, dimension, segment, {columns}
+                    FROM cube_scan WHERE side{i}__rows > 0 ORDER BY dimension, day"""
+            )
+    con.execute("DROP TABLE IF EXISTS cube_scan")
+
+
+@dataclass(frozen=True)
+class DailySide:
+    """Aggregates of one metric over the rows of one source dated by one time column that meet ``where``."""
+
+    metric: str
+    source: str
+    time_column: str
+    where: str
+    aggregates: dict[str, tuple[str, str | None]]  # cube column: (aggregate call, its own row condition or None)
+
+
+def _daily_sides(compiler: Compiler, m: Metric) -> list[DailySide]:
+    """The metric's aggregates, on one side per source it reads.
+
+    The cube builds every metric read from the same source by the same time in one scan, each
+    aggregate restricted to its metric's rows (and to its own condition, if any); a ratio has a
+    side for each of its two sources.
+    """
+    f = m.fields
+    where = fill(f.get("where") or "true", compiler.values)
+    if m.kind == "proportion":
+        aggregates = {
+            "numerator": ("count(*)", fill(f["numerator"], compiler.values)),
+            "denominator": ("count(*)", None),
+        }
+    elif m.kind == "count":
+        aggregates = {"value": ("count(*)", None)}
+    elif m.kind == "nps":
+        value = fill(f["value"], compiler.values)
+        aggregates = {
+            "promoters": ("count(*)", f"{value} >= 9"),
+            "detractors": ("count(*)", f"{value} <= 6"),
+            "n": ("count(*)", None),
+        }
+    elif m.kind == "mean":
+        value = fill(f["value"], compiler.values)
+        aggregates = {
+            "value_sum": (f"sum({value})", None),
+            "value_sum_squares": (f"sum(({value}) ^ 2)", None),
+            "n": (f"count({value})", None),
+        }
+    elif m.kind == "ratio":
+        count = fill(f.get("denominator_count", "count(*)"), compiler.values)
+        return [
+            DailySide(m.name, f["numerator_source"], f["numerator_time"],
+                      fill(f.get("numerator_where") or "true", compiler.values), {"numerator": ("count(*)", None)}),
+            DailySide(m.name, f["denominator_source"], f["denominator_time"],
+                      fill(f.get("denominator_where") or "true", compiler.values), {"denominator": (count, None)}),
+        ]  # fmt: skip
+    else:
+        raise ValueError(f"{m.name}: a {m.kind} is not kept in the daily cube")
+    return [DailySide(m.name, f["source"], f["time"], where, aggregates)]
+
+
+def _scan_sql(compiler: Compiler, source: str, time_column: str, sides: list[DailySide]) -> str:
+    """One scan of ``source`` by ``time_column`` for several sides: each aggregate filtered to its side's rows,
+    with ``side{i}__rows`` counting them (a side has no row for a segment and day it has no rows in)."""
+    segments, dimension, segment, sets = grouping_sets()
+    columns = []
+    for i, side in enumerate(sides):
+        columns.append(f"count(*) FILTER (WHERE {side.where}) AS side{i}__rows")
+        for name, (call, condition) in side.aggregates.items():
+            rows = f"({side.where}) AND ({condition})" if condition else side.where
+            columns.append(f"{call} FILTER (WHERE {rows}) AS side{i}__{name}")
+    return f"""SELECT period_start, {dimension}, {segment}, {", ".join(columns)}
+               FROM (SELECT {compiler.period(time_column)} AS period_start, {segments}, src.*
+                     FROM {compiler.source(source)} src WHERE {compiler.conditions(time_column, None)}) src
+               GROUP BY GROUPING SETS ({sets})"""
+
+
+def _backlog_events_sql(compiler: Compiler) -> str:
+    """Tickets opened and closed per local day, overall and per segment: the cube's rows for the backlog count.
+
+    A ticket is open at a moment when it was created before it and closed at or after it, so
+    the backlog at a day's end is the running total of opened minus closed. A close stamped
+    before its creation counts at the creation, which nets to never open, as the raw join has it.
+    """
+    closed, e = "coalesce(resolved_at, closed_at)", compiler.values["earliest"]
+    events = f"""SELECT created_at AS event_at, 1 AS opened, 0 AS closed, * FROM tickets WHERE created_at >= {e}
+                 UNION ALL
+                 SELECT greatest({closed}, created_at) AS event_at, 0, 1, * FROM tickets
+                 WHERE {closed} IS NOT NULL AND created_at >= {e}"""
+    segments, dimension, segment, sets = grouping_sets()
+    return f"""SELECT period_start, {dimension}, {segment}, sum(opened)::BIGINT AS opened,
+                      sum(closed)::BIGINT AS closed
+               FROM (SELECT {compiler.period("event_at")} AS period_start, {segments}, src.*
+                     FROM ({events}) src) src
+               GROUP BY GROUPING SETS ({sets})"""
+
+
+# Below this many tickets a week's segment holds too few durations for buckets to save rows (a
+# histogram would outgrow the tickets), and the raw medians answer in about 100 ms.
+HISTOGRAM_MIN_TICKETS = 3_000_000
+
+
+def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, histograms: bool | None = None) -> int:
+    """Rebuild the cube for ``settings``' conventions in one transaction; returns its number of rows.
+
+    The duration and backlog-age histograms are built with ``histograms``, by default from
+    HISTOGRAM_MIN_TICKETS tickets on; without them those questions read the raw tables.
+    """
+    settings = settings or load_settings()
+    if histograms is None:
+        histograms = con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= HISTOGRAM_MIN_TICKETS
+    metrics = cube_metrics(settings)
+    compiler = Compiler(Query(tuple(m.name for m in metrics), "day"), settings)
+    declare_macros(con, settings.conventions)
+    with transaction(con):
+        con.execute("DELETE FROM kpi_cube")
+        con.execute("DELETE FROM kpi_cube_meta")
+        _insert_daily(con, compiler, metrics)
+        con.execute("DELETE FROM kpi_histogram")
+        con.execute("DELETE FROM kpi_backlog_ages")
+        quantiles = histogram_metrics() if histograms else []
+        for key, m in {histogram_key(m): m for m in quantiles}.items():
+            con.execute(
+                f"""INSERT INTO kpi_histogram BY NAME SELECT {literal(key)} AS key, *
+                    FROM ({_histogram_build_sql(m, settings)}) ORDER BY dimension, week, segment, bucket"""
+            )
+        if histograms:
+            con.execute(
+                f"""INSERT INTO kpi_backlog_ages BY NAME
+                    SELECT * FROM ({_backlog_ages_build_sql(settings)}) ORDER BY dimension, day, segment, bucket"""
+            )
+        names = [m.name for m in metrics] + [m.name for m in quantiles] + (["backlog_age"] if histograms else [])
+        con.execute(
+            "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
+            [conventions_key(settings), data_version(con), settings.as_of, ",".join(names)],
+        )
+        rows = con.sql("SELECT count(*) FROM kpi_cube").fetchall()[0][0]
+    return rows
+
+
+def cube_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> CubeState | None:
+    """The cube, when it was built for these conventions and this data; None when the raw tables must answer."""
+    try:
+        found = con.sql("SELECT conventions_key, data_version, built_as_of, metrics FROM kpi_cube_meta").fetchall()
+    except duckdb.CatalogException:
+        return None  # a warehouse from before the cube, opened read-only
+    if len(found) != 1:
+        return None
+    key, version, built_as_of, names = found[0]
+    if key != conventions_key(settings) or version != data_version(con):
+        return None
+    return CubeState(built_as_of.astimezone(UTC), frozenset(names.split(",")))
+
+
+# Weeks end on Sundays, months and quarters on their last days: the days whose ends the backlog
+# ages are kept for (daily backlog ages are read raw).
+BACKLOG_AGE_GRAINS = ("week", "month", "quarter")
+
+
+def _backlog_ages_build_sql(settings: Settings) -> str:
+    """Ages of the tickets open at the end of each week, month and quarter, bucketed, overall and per segment.
+
+    A ticket is open at the end of day D when it was created before and closed at or after that
+    moment; the days run to the last one ended when the cube is built.
+    """
+    zone = literal(settings.conventions.report_time_zone)
+    built = f"({placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
+    closed = "coalesce(resolved_at, closed_at)"
+    age = "((epoch(timezone(" + zone + ", (day + 1)::TIMESTAMP)) - epoch(created_at)) / 60.0)"
+    segments, dimension, segment, sets = grouping_sets(keys="bucket")
+    return f"""
+        WITH spanning AS (
+            SELECT *, (created_at AT TIME ZONE {zone})::DATE AS first_day,
+                   least(coalesce(({closed} AT TIME ZONE {zone})::DATE, {built}), {built}) - 1 AS last_day
+            FROM tickets
+            WHERE created_at >= {placeholders(settings.conventions, settings)["earliest"]}),
+        open_at_day_end AS (
+            SELECT * EXCLUDE (first_sunday),
+                   unnest(generate_series(first_sunday, last_day, INTERVAL 7 DAY))::DATE AS day
+            FROM (SELECT *, first_day + ((7 - isodow(first_day)) % 7)::INTEGER AS first_sunday FROM spanning)
+            WHERE last_day >= first_sunday
+            UNION ALL
+            SELECT * EXCLUDE (month), last_day(month) AS day
+            FROM (SELECT *, unnest(generate_series(date_trunc('month', first_day), last_day, INTERVAL 1 MONTH))::DATE
+                            AS month
+                  FROM spanning WHERE last_day >= first_day)
+            WHERE last_day(month) <= last_day AND isodow(last_day(month)) <> 7)
+        SELECT day, {dimension}, {segment}, bucket, count(*) AS n, min(age) AS lo, max(age) AS hi
+        FROM (SELECT day, {segments}, {age} AS age, {bucket_sql(age)} AS bucket FROM open_at_day_end src)
+        GROUP BY GROUPING SETS ({sets.replace("period_start", "day")})"""
+
+
+# Below this many tickets the raw tables answer in well under a second: no cube to keep up.
+CUBE_MIN_TICKETS = 100_000
+
+
+def refresh_cube(con: duckdb.DuckDBPyConnection) -> None:
+    """After a load or an undo: rebuild the cube for the conventions in force, or drop it for a small warehouse."""
+    if con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= CUBE_MIN_TICKETS:
+        build_cube(con, load_settings())
+    else:
+        con.execute("DELETE FROM kpi_cube_meta")

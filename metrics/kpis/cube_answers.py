@@ -1,0 +1,280 @@
+"""Answering from the KPI cube (metrics/kpis/cube.py): whether it can, and the SQL over its days and histograms.
+
+Grain: SQL text, with the same columns as the metric's raw SQL (metrics/kpis/sql.py) for the
+same query, so ``compute`` reads either alike. Days the cube cannot vouch for (a metric counted
+as of now, the period in progress, the days of a week cut by the dates) are read raw and added in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from metrics.kpis.catalog import Metric
+from metrics.kpis.cube import BACKLOG_AGE_GRAINS, CubeState, bucket_sql, histogram_key
+from metrics.kpis.intervals import order_statistic_ranks
+from metrics.kpis.settings import Settings
+from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, fill, literal, placeholders
+
+MEASURES = {
+    "proportion": "sum(numerator) AS numerator, sum(denominator) AS denominator",
+    # A ratio's two sides are rows of their own: a day may have complaints and no tickets, or the reverse.
+    "ratio": "coalesce(sum(numerator), 0) AS numerator, coalesce(sum(denominator), 0) AS denominator",
+    "count": "sum(value) AS value",
+    "nps": "sum(promoters) AS promoters, sum(detractors) AS detractors, sum(n)::BIGINT AS n",
+    "mean": "sum(value_sum) AS value_sum, sum(value_sum_squares) AS value_sum_squares, sum(n)::BIGINT AS n",
+}
+# Metrics counted "as of now" (an unanswered ticket becomes a breach once its SLA passes): their
+# last days are read raw, since the cube counted them at the moment it was built.
+RECENT_DAYS_READ_RAW = 2
+# The grains the weekly histograms answer whatever the dates (months and quarters need both dates).
+HISTOGRAM_GRAINS = ("week", RANGE)
+
+
+def answers(state: CubeState | None, m: Metric, query: Query) -> bool:
+    """Whether the cube can answer this metric for this query."""
+    return (
+        state is not None
+        and m.name in state.metrics
+        and not query.filters
+        and (query.dimension is None or query.dimension in CUBE_DIMENSIONS)
+        and not (m.kind == "backlog" and query.grain == RANGE)  # a level at a moment: the raw SQL says so
+        and (m.kind != "quantile" or _histograms_answer(query))
+        and (m.kind != "backlog" or m.fields["aggregate"] == "count" or query.grain in BACKLOG_AGE_GRAINS)
+    )
+
+
+COLUMNS = {
+    "proportion": ("numerator", "denominator"),
+    "ratio": ("numerator", "denominator"),
+    "count": ("value",),
+    "nps": ("promoters", "detractors", "n"),
+    "mean": ("value_sum", "value_sum_squares", "n"),
+}
+
+
+def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> str:
+    """SQL over the cube with the same columns as the metric's raw SQL for ``query``.
+
+    A metric counted as of now has its last days read raw and added to the cube's days.
+    """
+    if m.kind == "backlog" and m.fields["aggregate"] != "count":
+        return backlog_age_sql(m, query, settings, state)
+    if m.kind == "backlog":
+        return _backlog_sql(m, query, settings)
+    if m.kind == "quantile":
+        return quantile_sql(m, query, settings)
+    if query.grain == RANGE:
+        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+    else:
+        period = "day" if query.grain == "day" else f"date_trunc('{query.grain}', day)::DATE"
+    conditions = [f"metric = {literal(m.name)}", f"dimension = {literal(query.dimension or 'overall')}"]
+    if query.date_from:
+        conditions.append(f"day >= DATE {literal(query.date_from.isoformat())}")
+    if query.date_to:
+        conditions.append(f"day <= DATE {literal(query.date_to.isoformat())}")
+    cutoff = None
+    if "{as_of}" in str(m.fields):
+        zone = ZoneInfo(settings.conventions.report_time_zone)
+        earliest = min(state.built_as_of, settings.as_of)
+        cutoff = earliest.astimezone(zone).date() - timedelta(days=RECENT_DAYS_READ_RAW)
+        if query.date_to and query.date_to < cutoff:
+            cutoff = None
+    if cutoff is None:
+        return f"""SELECT {period} AS period_start, segment, {MEASURES[m.kind]}
+                   FROM kpi_cube WHERE {" AND ".join(conditions)} GROUP BY ALL"""
+    conditions.append(f"day < DATE {literal(cutoff.isoformat())}")
+    recent = replace(query, date_from=max(query.date_from or cutoff, cutoff))
+    raw = Compiler(recent, settings).sql(m)
+    columns = ", ".join(COLUMNS[m.kind])
+    recent_period = period if query.grain == RANGE else "period_start"
+    return f"""SELECT period_start, segment, {MEASURES[m.kind]}
+               FROM (SELECT {period} AS period_start, segment, {columns}
+                     FROM kpi_cube WHERE {" AND ".join(conditions)}
+                     UNION ALL
+                     SELECT {recent_period} AS period_start, segment, {columns} FROM ({raw}))
+               GROUP BY ALL"""
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _period_start(day: date, grain: str) -> date:
+    if grain == "month":
+        return day.replace(day=1)
+    return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+
+
+def _period_start_of(day: date, grain: str) -> date:
+    if grain == "day":
+        return day
+    return _week_start(day) if grain == "week" else _period_start(day, grain)
+
+
+def _histograms_answer(query: Query) -> bool:
+    """Weeks and ranges always; months and quarters when the dates bound them (each boundary is read raw)."""
+    return query.grain in HISTOGRAM_GRAINS or (
+        query.grain in ("month", "quarter") and query.date_from is not None and query.date_to is not None
+    )
+
+
+def _pieces(query: Query) -> list[tuple[str, str, date | None, date | None]]:
+    """Each period's start (as histogram rows and as raw edge rows name it) with the dates it covers."""
+    if query.grain == "week":
+        return [("week", "period_start", query.date_from, query.date_to)]
+    if query.grain == RANGE:
+        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+        return [(period, period, query.date_from, query.date_to)]
+    pieces, start = [], _period_start(query.date_from, query.grain)
+    step = 1 if query.grain == "month" else 3
+    while start <= query.date_to:
+        following = date(start.year + (start.month - 1 + step) // 12, (start.month - 1 + step) % 12 + 1, 1)
+        period = f"DATE {literal(start.isoformat())}"
+        pieces.append((period, period, max(start, query.date_from), min(following - timedelta(days=1), query.date_to)))
+        start = following
+    return pieces
+
+
+def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[str, ...] | None = None) -> str:
+    """A median or p90 with its interval, per week (or over the whole range) and segment, from the histograms.
+
+    Whole weeks come from the histograms; the days of a week cut by the query's dates are read raw
+    and bucketed alike. Ranks are those of the raw SQL: the value at ceil(n q), the interval
+    between the order statistics n q -/+ 1.96 sqrt(n q (1 - q)). With ``dimensions``, every one of
+    them at once (a ``dimension`` column before ``segment``).
+    """
+    if not _histograms_answer(query):
+        raise ValueError(f"the histograms hold whole weeks: they answer weeks and bounded ranges, not {query.grain}s")
+    f = m.fields
+    wanted = [query.dimension or "overall"] if dimensions is None else list(dimensions)
+    keep_dimension = "dimension, " if dimensions is not None else ""
+    parts = []
+    for histogram_period, edge_period, first, last in _pieces(query):
+        conditions = [f"key = {literal(histogram_key(m))}", f"dimension IN ({', '.join(map(literal, wanted))})"]
+        edges = []
+        if first:
+            first_whole = _week_start(first + timedelta(days=6))
+            conditions.append(f"week >= DATE {literal(first_whole.isoformat())}")
+            if first_whole > first:
+                edges.append((first, min(first_whole - timedelta(days=1), last or date.max)))
+        if last:
+            last_whole = _week_start(last + timedelta(days=1)) - timedelta(days=7)
+            conditions.append(f"week <= DATE {literal(last_whole.isoformat())}")
+            cut = last_whole + timedelta(days=7)
+            if cut <= last and not (edges and edges[0][1] >= cut):
+                edges.append((max(cut, first or cut), last))
+        parts.append(
+            f"""SELECT {histogram_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi
+                FROM kpi_histogram WHERE {" AND ".join(conditions)}"""
+        )
+        for edge_from, edge_to in edges:
+            compiler = Compiler(replace(query, metrics=(m.name,), date_from=edge_from, date_to=edge_to), settings)
+            duration = fill(f["duration"], compiler.values)
+            where = f"({f.get('where') or 'true'}) AND {duration} IS NOT NULL"
+            select = f"{bucket_sql(duration)} AS bucket, count(*) AS n, min({duration}) AS lo, max({duration}) AS hi"
+            if dimensions is None:
+                edge = compiler.grouped(m, select, f["source"], f["time"], where)
+            else:
+                edge = f"""SELECT * FROM ({compiler.cube_grouped(m, select, f["source"], f["time"], where)})
+                           WHERE dimension IN ({", ".join(map(literal, wanted))})"""
+            parts.append(
+                f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})"
+            )
+    ranks = order_statistic_ranks("total", float(f["quantile"]))
+    return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks)
+
+
+def _read_ranks(parts: list[str], keys: str, ranks: dict[str, str]) -> str:
+    """The values at the given ranks (expressions of ``total``) of histograms merged from ``parts``.
+
+    Within a bucket the value is read between its smallest and largest duration by rank, so a
+    bucket holding one distinct value gives it exactly.
+    """
+
+    def at(rank: str) -> str:
+        position = f"({rank} - (cum - n) - 1) / greatest(n - 1, 1)"
+        return f"arg_min(lo + (hi - lo) * {position}, bucket) FILTER (WHERE cum >= {rank})"
+
+    rank_columns = ", ".join(f"{rank} AS __rank_{name}" for name, rank in ranks.items())
+    values = ", ".join(f"{at(f'__rank_{name}')} AS {name}" for name in ranks)
+    return f"""
+        WITH merged AS (
+            SELECT {keys}, bucket, sum(n) AS n, min(lo) AS lo, max(hi) AS hi
+            FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL),
+        ranked AS (
+            SELECT *, sum(n) OVER (PARTITION BY {keys} ORDER BY bucket) AS cum,
+                   sum(n) OVER (PARTITION BY {keys}) AS total
+            FROM merged)
+        SELECT {keys}, any_value(total)::BIGINT AS n, {values}
+        FROM (SELECT *, {rank_columns} FROM ranked) GROUP BY ALL"""
+
+
+def backlog_age_sql(
+    m: Metric, query: Query, settings: Settings, state: CubeState, dimensions: tuple[str, ...] | None = None
+) -> str:
+    """The median age of the tickets open at each period's end, from the end-of-day histograms.
+
+    Periods that ended by the as-of time and by the cube's build are read at their last day's end;
+    the one in progress (which ends at the as-of moment) is read raw. The median of an even count is
+    the mean of the two middle ages, as DuckDB's ``median`` gives it.
+    """
+    grain, zone = query.grain, ZoneInfo(settings.conventions.report_time_zone)
+    known = min(state.built_as_of, settings.as_of).astimezone(zone).date()
+    wanted = [query.dimension or "overall"] if dimensions is None else list(dimensions)
+    keep_dimension = "dimension, " if dimensions is not None else ""
+    conditions = [
+        f"dimension IN ({', '.join(map(literal, wanted))})",
+        f"day = (date_trunc('{grain}', day) + INTERVAL 1 {grain})::DATE - 1",
+        f"day < DATE {literal(known.isoformat())}",
+    ]
+    if query.date_from:
+        conditions.append(f"date_trunc('{grain}', day)::DATE >= DATE {literal(query.date_from.isoformat())}")
+    if query.date_to:
+        conditions.append(f"date_trunc('{grain}', day)::DATE <= DATE {literal(query.date_to.isoformat())}")
+    histogram = f"""SELECT date_trunc('{grain}', day)::DATE AS period_start, {keep_dimension}segment, bucket, n, lo, hi
+                    FROM kpi_backlog_ages WHERE {" AND ".join(conditions)}"""
+    first_raw = _period_start_of(known, grain)
+    recent = Compiler(replace(query, date_from=max(query.date_from or first_raw, first_raw)), settings)
+    raw = recent.sql(m) if dimensions is None else recent.sql(m, cube=True)
+    middle = {
+        "value_low": "greatest(1, floor((total + 1) / 2))",
+        "value_high": "greatest(1, ceil((total + 1) / 2))",
+    }
+    keys = f"period_start, {keep_dimension}segment"
+    raw_dimensions = f"dimension IN ({', '.join(map(literal, wanted))})" if dimensions is not None else "true"
+    return f"""SELECT {keys}, (value_low + value_high) / 2 AS value, n
+               FROM ({_read_ranks([histogram], keys, middle)})
+               UNION ALL SELECT {keys}, value, n FROM ({raw}) WHERE {raw_dimensions}"""
+
+
+def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
+    """Tickets open at the end of each period: opened minus closed over every day before its end.
+
+    Periods that ended by the as-of time come from the cube; the one in progress ends at the as-of
+    time itself, so it is read raw.
+    """
+    grain, zone = query.grain, literal(settings.conventions.report_time_zone)
+    as_of_day = f"({placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
+    period_filters = [f"(p + INTERVAL 1 {grain})::DATE <= {as_of_day}"]
+    if query.date_from:
+        period_filters.append(f"p::DATE >= DATE {literal(query.date_from.isoformat())}")
+    if query.date_to:
+        period_filters.append(f"p::DATE <= DATE {literal(query.date_to.isoformat())}")
+    days = f"kpi_cube WHERE metric = {literal(m.name)} AND dimension = {literal(query.dimension or 'overall')}"
+    in_progress = _period_start_of(
+        settings.as_of.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date(), grain
+    )
+    raw = Compiler(replace(query, date_from=max(query.date_from or in_progress, in_progress)), settings).sql(m)
+    return f"""
+        WITH periods AS (
+            SELECT p::DATE AS period_start, (p + INTERVAL 1 {grain})::DATE AS end_day
+            FROM (SELECT date_trunc('{grain}', min(day))::DATE AS first_period FROM {days}),
+                 unnest(generate_series(first_period::TIMESTAMP, {as_of_day}::TIMESTAMP, INTERVAL 1 {grain})) AS g(p)
+            WHERE {" AND ".join(period_filters)})
+        SELECT p.period_start, c.segment, (sum(c.opened) - sum(c.closed))::DOUBLE AS value
+        FROM periods p JOIN (SELECT day, segment, opened, closed FROM {days}) c ON c.day < p.end_day
+        GROUP BY ALL HAVING sum(c.opened) - sum(c.closed) > 0
+        UNION ALL
+        SELECT period_start, segment, value FROM ({raw})"""

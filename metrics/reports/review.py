@@ -1,0 +1,261 @@
+"""The quarterly service-process review: KPIs against target and the previous quarter, the quarter's crises
+and their handling, the top complaint causes and the slowest stages; as frames, HTML and an Excel workbook."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import IO
+
+import duckdb
+import polars as pl
+
+from metrics.crises.log import list_crises
+from metrics.kpis.catalog import catalog
+from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
+from metrics.kpis.formats import format_change, format_interval, format_target, format_value
+from metrics.kpis.scope import View
+from metrics.kpis.settings import Settings, load_settings
+from metrics.reports.exports import escape_formula_cells
+
+QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+SHEETS = {"kpis": "KPIs", "crises": "Crises", "top_causes": "Complaint causes", "slowest_stages": "Slowest stages"}
+STATUS_COLOURS = {"met": "#1b7f3b", "not_credibly_missed": "#b26a00", "missed": "#c62828"}
+
+
+@dataclass(frozen=True)
+class QuarterlyReview:
+    """One quarter's review; every table is ready to show (formatted text where people read it)."""
+
+    quarter: str
+    previous: str
+    start: date
+    end: date
+    generated_at: datetime
+    kpis: pl.DataFrame
+    crises: pl.DataFrame
+    top_causes: pl.DataFrame
+    slowest_stages: pl.DataFrame
+
+
+def quarter_bounds(quarter: str) -> tuple[date, date]:
+    """First and last day of a quarter written like 2026Q3, or a ValueError saying what is expected."""
+    match = QUARTER.match(quarter.strip().upper()) if isinstance(quarter, str) else None
+    if not match:
+        raise ValueError(f"quarter {quarter!r} is not like 2026Q3")
+    year, number = int(match.group(1)), int(match.group(2))
+    start = date(year, 3 * number - 2, 1)
+    following = date(year + (number == 4), 1 if number == 4 else 3 * number + 1, 1)
+    return start, following - timedelta(days=1)
+
+
+def previous_quarter(quarter: str) -> str:
+    start, _ = quarter_bounds(quarter)
+    before = start - timedelta(days=1)
+    return f"{before.year}Q{(before.month - 1) // 3 + 1}"
+
+
+def last_complete_quarter(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The latest quarter the data covers to its end (None for an empty warehouse)."""
+    last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
+    if last is None:
+        return None
+    following = last + timedelta(days=1)
+    return previous_quarter(f"{following.year}Q{(following.month - 1) // 3 + 1}")
+
+
+def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFrame:
+    previous_start, _ = quarter_bounds(previous_quarter(f"{start.year}Q{(start.month - 1) // 3 + 1}"))
+    names = tuple(catalog())
+    results = with_changes(compute(con, Query(names, "quarter", None, previous_start, end, filters), settings))
+    this_quarter = results.filter(pl.col("period_start") == start)
+    rows = []
+    for name, m in catalog().items():
+        found = this_quarter.filter(pl.col("metric") == name)
+        if found.is_empty() or found["value"][0] is None:
+            continue
+        row = found.row(0, named=True)
+        target = settings.target_for(name)
+        rows.append(
+            {
+                "metric": name,
+                "label": m.label,
+                "value": format_value(row["value"], m.format),
+                "interval": format_interval(row["ci_low"], row["ci_high"], m.format),
+                "n": row["n"],
+                "target": "" if target is None else format_target(target.bound, target.value, m.format),
+                "status": row["status"],
+                "status_text": STATUSES[row["status"]],
+                "previous_quarter": format_value(row["previous_value"], m.format),
+                "change": format_change(row["change"], m.format),
+                "change_significant": {None: "–", True: "yes", False: "no"}[row["change_significant"]],
+            }
+        )
+    schema = {
+        "metric": pl.String, "label": pl.String, "value": pl.String, "interval": pl.String, "n": pl.Int64,
+        "target": pl.String, "status": pl.String, "status_text": pl.String, "previous_quarter": pl.String,
+        "change": pl.String, "change_significant": pl.String,
+    }  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _crises(con, view: View, start: date, end: date) -> pl.DataFrame:
+    log = view.crises(list_crises(con))
+    overlapping = log.filter(
+        (pl.col("start_period") <= end) & (pl.col("end_period").is_null() | (pl.col("end_period") >= start))
+    )
+    return overlapping.sort("start_period", "crisis_id").select(
+        pl.col("crisis_id").alias("id"),
+        "severity",
+        "type",
+        (pl.col("dimension") + " " + pl.col("segment")).alias("where"),
+        "metric",
+        pl.col("start_period").cast(pl.String).alias("start"),
+        pl.col("end_period").cast(pl.String).alias("end"),
+        pl.col("status").alias("handling_reached"),
+        pl.col("owner").fill_null(""),
+        pl.col("fishbone_category").fill_null("").alias("root_cause"),
+        pl.col("review_text").fill_null("").alias("review"),
+    )
+
+
+def _top_causes(con, settings: Settings, start: date, end: date, filters, top: int) -> pl.DataFrame:
+    previous_start, previous_end = quarter_bounds(previous_quarter(f"{start.year}Q{(start.month - 1) // 3 + 1}"))
+
+    def counted(first: date, last: date, column: str) -> pl.DataFrame:
+        frame = compute(con, Query(("complaint_volume",), RANGE, "category", first, last, filters), settings)
+        return frame.select(pl.col("segment").alias("cause"), pl.col("value").cast(pl.Int64).alias(column))
+
+    now = counted(start, end, "complaints")
+    if now.is_empty():
+        return pl.DataFrame(
+            schema={"cause": pl.String, "complaints": pl.Int64, "share": pl.Float64, "previous_quarter": pl.Int64}
+        )
+    before = counted(previous_start, previous_end, "previous_quarter")
+    return (
+        now.join(before, on="cause", how="left")
+        .with_columns(
+            (pl.col("complaints") / pl.col("complaints").sum()).round(3).alias("share"),
+            pl.col("previous_quarter").fill_null(0),
+        )
+        .sort(["complaints", "cause"], descending=[True, False])
+        .head(top)
+        .select("cause", "complaints", "share", "previous_quarter")
+    )
+
+
+def _slowest_stages(con, settings: Settings, start: date, end: date, filters, top: int) -> pl.DataFrame:
+    tickets = records_sql("tickets", Query(("ticket_volume",), RANGE, None, start, end, filters), settings)
+    hours = "(epoch({end}) - epoch(created_at)) / 3600.0"
+    first, resolved = hours.format(end="first_response_at"), hours.format(end="resolved_at")
+    return con.sql(
+        f"""SELECT coalesce(category, '(none)') AS case_type, count(*) AS tickets,
+                   round(quantile_disc({first}, 0.5), 1) AS first_response_median_h,
+                   round(quantile_disc({first}, 0.9), 1) AS first_response_p90_h,
+                   round(quantile_disc({resolved}, 0.5), 1) AS resolution_median_h,
+                   round(quantile_disc({resolved}, 0.9), 1) AS resolution_p90_h
+            FROM ({tickets})
+            GROUP BY ALL
+            ORDER BY resolution_p90_h DESC NULLS LAST, case_type
+            LIMIT {int(top)}"""
+    ).pl()
+
+
+def quarterly_review(
+    con: duckdb.DuckDBPyConnection,
+    quarter: str,
+    settings: Settings | None = None,
+    view: View | None = None,
+    top: int = 10,
+) -> QuarterlyReview:
+    """Everything the quarterly review shows for ``quarter`` (like 2026Q3), within the view's segments.
+
+    The view's dates are not used (the quarter is); its segment filters narrow the KPIs, causes
+    and stages, and its limit (the reader's segments) the crises as well.
+    """
+    start, end = quarter_bounds(quarter)
+    settings = settings or load_settings()
+    view = view or View()
+    filters = view.segments
+    label = f"{start.year}Q{(start.month - 1) // 3 + 1}"
+    return QuarterlyReview(
+        quarter=label,
+        previous=previous_quarter(label),
+        start=start,
+        end=end,
+        generated_at=datetime.now(UTC),
+        kpis=_kpis(con, settings, start, end, filters),
+        crises=_crises(con, view, start, end),
+        top_causes=_top_causes(con, settings, start, end, filters, top),
+        slowest_stages=_slowest_stages(con, settings, start, end, filters, top),
+    )
+
+
+def _html_table(frame: pl.DataFrame, status_column: str | None = None) -> str:
+    if frame.is_empty():
+        return "<p class='empty'>None in this quarter.</p>"
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for column, value in row.items():
+            text = "" if value is None else html.escape(str(value))
+            style = ""
+            if column == status_column and value in STATUS_COLOURS:
+                style = f" style='color:{STATUS_COLOURS[value]};font-weight:600'"
+            cells.append(f"<td{style}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(review: QuarterlyReview, title: str | None = None) -> str:
+    """The review as one self-contained HTML page: inline styles, no scripts, fonts or images fetched."""
+    heading = html.escape(title or f"CSAT Radar quarterly review {review.quarter}")
+    met = review.kpis.filter(pl.col("status") == "met").height
+    judged = review.kpis.filter(pl.col("status").is_in(["met", "missed", "not_credibly_missed"])).height
+    sections = [
+        ("KPIs against target", "Status in words and colour; change on " + review.previous + ".",
+         _html_table(review.kpis.drop("metric"), "status")),
+        ("Crises and their handling", "Every crisis active during the quarter, with the handling step it reached.",
+         _html_table(review.crises)),
+        ("Top complaint causes", "Complaints by category, with the previous quarter's count.",
+         _html_table(review.top_causes)),
+        ("Slowest process stages by case type", "Hours from creation to first response and to resolution.",
+         _html_table(review.slowest_stages)),
+    ]  # fmt: skip
+    body = "".join(
+        f"<section><h2>{html.escape(name)}</h2><p class='note'>{html.escape(note)}</p>{table}</section>"
+        for name, note, table in sections
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{heading}</title>
+<style>
+body {{ font-family: "Inter", "WenQuanYi Micro Hei", "Noto Sans CJK SC", "Microsoft YaHei", sans-serif;
+       margin: 2rem auto; max-width: 1100px; color: #1f2933; }}
+h1 {{ margin-bottom: 0.2rem; }} h2 {{ margin-top: 2rem; border-bottom: 2px solid #e4e7eb; padding-bottom: 0.3rem; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
+th, td {{ border-bottom: 1px solid #e4e7eb; padding: 0.35rem 0.5rem; text-align: left; vertical-align: top; }}
+th {{ background: #f5f7fa; }} .note, .meta {{ color: #616e7c; }} .empty {{ color: #9aa5b1; font-style: italic; }}
+</style></head><body>
+<h1>{heading}</h1>
+<p class="meta">{review.start:%Y-%m-%d} to {review.end:%Y-%m-%d}, compared with {review.previous}.
+{met} of {judged} KPIs with a target met. Generated {review.generated_at:%Y-%m-%d %H:%M} UTC.</p>
+{body}
+</body></html>
+"""
+
+
+def write_excel(review: QuarterlyReview, target: str | IO[bytes]) -> None:
+    """The review as a workbook, one sheet per table, formula-looking cells escaped."""
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(target, {"in_memory": True})
+    try:
+        for attribute, sheet in SHEETS.items():
+            frame = getattr(review, attribute)
+            frame = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))
+            escape_formula_cells(frame).write_excel(workbook=workbook, worksheet=sheet, autofit=True)
+    finally:
+        workbook.close()

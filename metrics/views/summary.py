@@ -1,0 +1,59 @@
+"""What the warehouse holds: row counts, the data's date range, the latest loads and a load's rejected rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import polars as pl
+
+from pipelines.common.plausible import earliest_moment
+from pipelines.warehouse.store import table_counts
+
+
+@dataclass(frozen=True)
+class WarehouseSummary:
+    counts: dict[str, int]
+    first_activity: datetime | None
+    last_activity: datetime | None
+    last_load: datetime | None
+    recent_batches: pl.DataFrame
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.counts[t] for t in ("tickets", "survey_responses", "complaints"))
+
+
+def warehouse_summary(
+    con: duckdb.DuckDBPyConnection, recent: int = 10, loaded_by: str | None = None
+) -> WarehouseSummary:
+    """Counts per table, the span of the data (UTC) and the most recent batches (only ``loaded_by``'s, if named).
+
+    The span is that of the rows the KPIs read: not of a placeholder date an older version loaded.
+    """
+    span = con.sql(
+        """SELECT min(t), max(t) FROM (
+               SELECT created_at AS t FROM tickets
+               UNION ALL SELECT responded_at FROM survey_responses
+               UNION ALL SELECT created_at FROM complaints)
+           WHERE t >= $earliest""",
+        params={"earliest": earliest_moment()},
+    ).fetchall()[0]
+    last_load = con.sql("SELECT max(finished_at) FROM batches WHERE status = 'loaded'").fetchall()[0][0]
+    batches = con.sql(
+        f"""SELECT batch_id, file_name, kind, profile, rows_read, rows_loaded, rows_updated,
+                   rows_duplicate, rows_rejected, finished_at, loaded_by, status
+            FROM batches WHERE $who IS NULL OR loaded_by = $who ORDER BY batch_id DESC LIMIT {int(recent)}""",
+        params={"who": loaded_by},
+    ).pl()
+    return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches)
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pl.DataFrame:
+    """One batch's rejected rows in file order, with why and the raw record as text."""
+    return con.sql(
+        "SELECT line_number, reason, column_name, raw_record::VARCHAR AS record FROM rejected_rows "
+        "WHERE batch_id = ? ORDER BY line_number",
+        params=[batch_id],
+    ).pl()

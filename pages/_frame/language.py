@@ -1,0 +1,173 @@
+"""The interface's words in English and Chinese: the session's language, the pages' titles and every label.
+
+Metric labels are not here: they come from the catalog (``View.label``).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+# Words of the interface in both languages; metric labels come from the catalog.
+TEXT = {
+    "en": {
+        "filters": "Filters",
+        "dates": "Dates",
+        "language": "Language",
+        "no_data": "No data for these filters. Widen the date range or clear a filter.",
+        "empty": "The warehouse is empty. Upload exports on the Upload page, or build the demo with `csat-radar demo`.",
+    },
+    "zh": {
+        "filters": "筛选",
+        "dates": "日期",
+        "language": "语言",
+        "no_data": "当前筛选条件下没有数据。请放宽日期范围或清除筛选。",
+        "empty": "数据仓库为空。请在“上传”页面上传导出文件，或运行 `csat-radar demo` 生成演示数据。",
+    },
+}
+# The interface's own words in Chinese, keyed by the English (a test checks every t("...") has one).
+ZH = {
+    "Sheet": "工作表",
+    "Scale of the scores": "评分量表",
+    "(from the file)": "（按文件）",
+    "Targets": "目标",
+    "Read from": "读取自",
+    "changes are written to": "修改写入",
+    "Bound": "界限",
+    "Target (a share as a fraction: 0.9 for 90%)": "目标值（比例用小数：0.9 表示 90%）",
+    "Save target": "保存目标",
+    "Acknowledging and advancing a crisis is for managers.": "确认受理和推进危机处理由经理负责。",
+    "Add a user": "添加用户",
+    "Add user": "添加",
+    "Audit log": "审计日志",
+    "Change a user": "修改用户",
+    "Disabled": "已停用",
+    "Limited to segments (e.g. team=Billing, team=Onboarding; empty = all)": (
+        "限定细分（如 team=Billing, team=Onboarding；留空表示全部）"
+    ),
+    "Name (the e-mail address for identity-provider sign-in)": "用户名（使用身份提供商登录时为电子邮件地址）",
+    "New password (leave empty to keep)": "新密码（留空则不变）",
+    "Password (none for identity-provider sign-in)": "密码（使用身份提供商登录时留空）",
+    "Role": "角色",
+    "Save changes": "保存修改",
+    "Saved.": "已保存。",
+    "This page is for administrators.": "此页面仅供管理员使用。",
+    "User": "用户",
+    "Users": "用户",
+    "Loading and undoing write rows of every segment: they are for users not limited to segments.": (
+        "导入和撤销会写入所有细分的数据：仅限未限定细分的用户使用。"
+    ),
+    "Your role reads the batch history; loading and undoing are for analysts.": (
+        "您的角色可查看导入批次记录；导入和撤销由分析师负责。"
+    ),
+    "Acknowledge": "确认受理",
+    "Actions taken": "已采取的措施",
+    "Batch history": "导入批次记录",
+    "Break down by": "细分维度",
+    "CSV, TSV, Excel, Parquet, JSON or JSON Lines; UTF-8, UTF-16 or GBK. Nothing is written until you load.": (
+        "支持 CSV、TSV、Excel、Parquet、JSON 和 JSON Lines；UTF-8、UTF-16 或 GBK 编码。点击导入前不会写入任何数据。"
+    ),
+    "Causes": "投诉原因",
+    "Column overrides (canonical=Source header, comma-separated)": "列映射覆盖（标准列=源列名，逗号分隔）",
+    "Confirm recovery (resolved)": "确认已恢复（已解决）",
+    "Crises and their handling": "危机及处理情况",
+    "Crisis": "危机",
+    "Download report (HTML)": "下载报告（HTML）",
+    "Download workbook (Excel)": "下载工作簿（Excel）",
+    "Evidence": "证据",
+    "Exports": "导出文件",
+    "Forecast and seasonal decomposition (STL)": "预测与季节分解（STL）",
+    "Grain": "时间粒度",
+    "Handling": "处理流程",
+    "History of this crisis": "处理记录",
+    "KPI": "指标",
+    "KPIs against target": "指标与目标对比",
+    "Kept as extra attributes: ": "作为附加属性保留：",
+    "Median age of open tickets": "未结工单的中位时长",
+    "No complete quarter of data yet.": "尚无完整季度的数据。",
+    "No crisis in the log matches these filters. Press 'Scan now' to run the radar.": (
+        "危机日志中没有符合筛选条件的危机。点击“立即扫描”运行雷达。"
+    ),
+    "No data left for this crisis's metric and segment.": "该危机的指标和细分已无数据。",
+    "No file has been loaded yet.": "尚未导入任何文件。",
+    "No open crisis. The radar checks each KPI by segment; see the Crisis radar page.": (
+        "当前没有未关闭的危机。雷达会按细分检查每项指标，详见“危机雷达”页面。"
+    ),
+    "No segment stands out: the change is spread evenly.": "没有突出的细分：变化分布均匀。",
+    "Note": "备注",
+    "Open": "打开",
+    "Open crises": "未关闭的危机",
+    "Open tickets (backlog)": "未结工单（积压）",
+    "Owner": "负责人",
+    "Period": "时段",
+    "Profile": "导入模板",
+    "Quarter": "季度",
+    "Recommended response": "建议的应对步骤",
+    "Records behind a period": "该时段的明细记录",
+    "Records behind this crisis": "该危机的明细记录",
+    "baseline": "基线",
+    "control limit": "控制限",
+    "flagged": "已预警",
+    "Review": "复盘总结",
+    "Root cause (fishbone category)": "根本原因（鱼骨图类别）",
+    "Save review": "保存复盘",
+    "Scan grain": "扫描粒度",
+    "Scan now": "立即扫描",
+    "Severity": "严重程度",
+    "Slowest process stages by case type": "按工单类型的最慢环节",
+    "Split by": "拆分维度",
+    "Status": "状态",
+    "The 500 most recent tickets within the filters.": "筛选范围内最近的 500 张工单。",
+    "These files hold": "文件内容",
+    "Tickets behind these figures": "这些数字背后的工单",
+    "Time zone of the timestamps (when the file does not say)": "时间戳的时区（文件未注明时）",
+    "Too few complete weeks for a forecast.": "完整周数太少，无法预测。",
+    "Top complaint causes": "主要投诉原因",
+    "Type": "类型",
+    "Undo a batch": "撤销导入批次",
+    "Undo batch": "撤销批次",
+    "What drives it": "主要驱动因素",
+    "Where they come from": "投诉来源",
+    "Would be rejected: ": "将被拒绝：",
+    "Your name (recorded with each action)": "您的姓名（每项操作都会记录）",
+    # KPI statuses (metrics.kpis.compute.STATUSES).
+    "target met": "达标",
+    "below target, but within the uncertainty": "低于目标，但在不确定范围内",
+    "target credibly missed": "确实未达标",
+    "too few observations to judge": "样本太少，无法判断",
+    "no target set": "未设目标",
+    "no data": "无数据",
+    # Filter dimensions in the sidebar.
+    "Channel": "渠道",
+    "Team": "团队",
+    "Product": "产品",
+    "Region": "地区",
+    "Customer tier": "客户等级",
+}
+PAGE_TITLES = {
+    "overview": ("Overview", "总览"),
+    "trends": ("Trends", "趋势"),
+    "crisis_radar": ("Crisis radar", "危机雷达"),
+    "service_levels": ("Service levels", "服务水平"),
+    "complaints": ("Complaints", "投诉"),
+    "upload": ("Upload", "上传"),
+    "quarterly_review": ("Quarterly review", "季度回顾"),
+    "admin": ("Administration", "管理"),
+}
+
+
+def language() -> str:
+    return st.session_state.get("language", "en")
+
+
+def text(key: str) -> str:
+    return TEXT[language()][key]
+
+
+def t(english: str) -> str:
+    """The interface's words in the chosen language (English is the key)."""
+    return ZH.get(english, english) if language() == "zh" else english
+
+
+def page_title(page: str) -> str:
+    english, chinese = PAGE_TITLES[page]
+    return chinese if language() == "zh" else english

@@ -1,0 +1,143 @@
+"""Header-mapping profiles: plain TOML data in ``pipelines/stage/profiles/``, one file per source tool.
+
+A profile maps canonical columns to the headers a tool writes; an alias is a header or a
+list of headers joined with a space (a date column and a time column). The profile that
+matches a file's headers best is chosen unless the user names one.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.common.errors import IngestError
+from pipelines.warehouse.schema import TABLES
+
+# Source columns a profile may map that are not stored as such but feed a stored column.
+PSEUDO_COLUMNS = {
+    "first_response_minutes": ("minutes from created_at to the first response", ("tickets", "complaints")),
+    "first_response_hours": ("hours from created_at to the first response", ("tickets", "complaints")),
+    "resolution_minutes": ("minutes from created_at to resolution", ("tickets", "complaints")),
+    "resolution_hours": ("hours from created_at to resolution", ("tickets", "complaints")),
+    "message_id": ("message identifier in a conversation log", ("tickets",)),
+    "author": ("message author in a conversation log", ("tickets",)),
+    "is_inbound": ("whether a message came from the customer", ("tickets",)),
+    "in_reply_to": ("the message this one answers", ("tickets",)),
+}
+TRANSFORMS = ("event_log", "conversation")
+PROFILE_DIR = Path(__file__).parent / "profiles"
+
+
+def normalise_header(header: str) -> str:
+    """Lower-case, with punctuation and runs of spaces folded, so 'Ticket #' matches 'ticket'."""
+    return re.sub(r"[^\w]+", " ", header.strip().lower()).strip()
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    label: str
+    kinds: tuple[str, ...]
+    columns: dict[str, tuple[tuple[str, ...], ...]]
+    signature: tuple[str, ...] = ()
+    signature_min: int = 0
+    constants: dict[str, str] = field(default_factory=dict)
+    status_map: dict[str, str] = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    source: str = ""
+
+    def resolve(self, kind: str, headers: list[str]) -> dict[str, tuple[str, ...]]:
+        """Canonical (or pseudo) column → the source header(s) present in this file."""
+        by_norm = {}
+        for header in headers:
+            by_norm.setdefault(normalise_header(header), header)
+        wanted = set(TABLES[kind].column_names) | {p for p, (_, kinds) in PSEUDO_COLUMNS.items() if kind in kinds}
+        mapping: dict[str, tuple[str, ...]] = {}
+        used: set[str] = set()
+        for canonical, aliases in self.columns.items():
+            if canonical not in wanted:
+                continue
+            for alias in aliases:
+                found = tuple(by_norm.get(normalise_header(part)) for part in alias)
+                if all(found) and not used.intersection(found):
+                    mapping[canonical] = found  # type: ignore[assignment]
+                    used.update(found)  # type: ignore[arg-type]
+                    break
+        return mapping
+
+    def score(self, kind: str, headers: list[str]) -> float:
+        """How well this profile fits: mapped columns, plus a large bonus for its signature."""
+        if kind not in self.kinds:
+            return -1.0
+        norm = {normalise_header(h) for h in headers}
+        signature_hits = sum(1 for s in self.signature if normalise_header(s) in norm)
+        if self.signature and signature_hits < self.signature_min:
+            return -1.0
+        mapping = self.resolve(kind, headers)
+        table = TABLES[kind]
+        has_key = (
+            table.key in mapping
+            or self.options.get("transform") == "conversation"
+            or (kind == "surveys" and "ticket_id" in mapping)
+        )
+        time_column = "responded_at" if kind == "surveys" else "created_at"
+        if not has_key or time_column not in mapping:
+            return 0.0
+        return len(mapping) + 5.0 * signature_hits
+
+
+def _parse_profile(data: dict, source: str) -> Profile:
+    columns = {}
+    for canonical, aliases in data.get("columns", {}).items():
+        columns[canonical] = tuple((a,) if isinstance(a, str) else tuple(a) for a in aliases)
+    options = dict(data.get("options", {}))
+    if options.get("transform") not in (None, *TRANSFORMS):
+        raise ValueError(f"profile {data.get('name')}: unknown transform {options['transform']!r}")
+    return Profile(
+        name=data["name"],
+        label=data.get("label", data["name"]),
+        kinds=tuple(data.get("kinds", TABLES)),
+        columns=columns,
+        signature=tuple(data.get("signature", ())),
+        signature_min=int(data.get("signature_min", len(data.get("signature", ())))),
+        constants={k: str(v) for k, v in data.get("constants", {}).items()},
+        status_map={k.lower(): v for k, v in data.get("status", {}).items()},
+        options=options,
+        source=source,
+    )
+
+
+def builtin_profiles() -> dict[str, Profile]:
+    """Every profile shipped in pipelines/stage/profiles, by name."""
+    profiles = {}
+    for entry in sorted(PROFILE_DIR.glob("*.toml")):
+        profile = _parse_profile(tomllib.loads(entry.read_text(encoding="utf-8")), entry.name)
+        profiles[profile.name] = profile
+    return profiles
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    """A user's own profile file, same format as the built-in ones."""
+    path = Path(path)
+    try:
+        return _parse_profile(tomllib.loads(path.read_text(encoding="utf-8")), str(path))
+    except (OSError, tomllib.TOMLDecodeError, KeyError, ValueError) as exc:
+        raise IngestError(path.name, f"unusable profile file: {exc}") from exc
+
+
+def choose_profile(kind: str, headers: list[str], file_name: str, requested: str | None = None) -> Profile:
+    """The named profile (a built-in name or a .toml path), or the best match for the headers."""
+    profiles = builtin_profiles()
+    if requested:
+        if requested.endswith(".toml"):
+            return load_profile_file(requested)
+        if requested not in profiles:
+            raise IngestError(file_name, f"unknown profile {requested!r} (known: {', '.join(profiles)})")
+        return profiles[requested]
+    ranked = sorted(profiles.values(), key=lambda p: (p.score(kind, headers), p.name != "generic"), reverse=True)
+    best = ranked[0]
+    if best.score(kind, headers) <= 0:
+        return profiles["generic"]
+    return best
