@@ -332,3 +332,13 @@ K5,2026-03-04 11:00,delivery delay,Parcel late
     rate = kpi(con, settings_file(tmp_path), "communication_complaint_rate")[(WEEK1, "all")]
     assert (rate["numerator"], rate["denominator"], rate["value"]) == (3, 5, pytest.approx(0.6))
     assert kpi(con, narrow, "communication_complaint_rate")[(WEEK1, "all")]["value"] == pytest.approx(0.2)
+
+
+def test_a_table_column_reads_exactly_as_a_single_value_does():
+    """Segment tables format whole columns; they must not write a number another way than the tiles."""
+    from metrics.kpis.formats import FORMATS, format_values
+
+    values = [0.32, 5.0, 45.0, 350.0, 12345.0, 0.9123, None]
+    for fmt in FORMATS:
+        column = pl.DataFrame({"v": values}, schema={"v": pl.Float64}).select(format_values(pl.col("v"), fmt))
+        assert column.to_series().to_list() == [format_value(v, fmt) for v in values], fmt
