@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from metrics.kpis.catalog import metric as catalog_metric
 from pipelines.common.plausible import earliest_moment
+from pipelines.warehouse.store import warehouse_as_of
 
 DEFAULT_FILE = Path(__file__).parent / "default_targets.toml"
 TARGETS_ENV = "CSAT_RADAR_TARGETS"
@@ -114,8 +117,21 @@ def _targets(data: dict, name: str) -> list[Target]:
     return targets
 
 
+def settings_for(con: duckdb.DuckDBPyConnection, path: str | os.PathLike | None = None) -> Settings:
+    """The targets and conventions (as ``load_settings``) as of the warehouse's data, not the wall clock.
+
+    "Now" (SLA breaches counted now, backlog and its age, the period in progress, the radar's
+    window) is the moment the loaded exports describe, so a history that ended weeks ago is
+    judged where it ends; an empty warehouse has only the clock.
+    """
+    return load_settings(path, as_of=warehouse_as_of(con))
+
+
 def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None = None) -> Settings:
-    """Read targets and conventions: the given file, $CSAT_RADAR_TARGETS, ./targets.toml, or the defaults."""
+    """Read targets and conventions: the given file, $CSAT_RADAR_TARGETS, ./targets.toml, or the defaults.
+
+    Without ``as_of`` "now" is the wall clock: code with a warehouse at hand uses ``settings_for``.
+    """
     candidates = [path, os.environ.get(TARGETS_ENV), "targets.toml" if Path("targets.toml").exists() else None]
     chosen = Path(next((c for c in candidates if c), DEFAULT_FILE))
     try:
