@@ -83,6 +83,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         con.close()
     if args.explain:
         print(f"targets and conventions from {settings.source}:", file=sys.stderr)
+        print(f"  now: {settings.as_of:%Y-%m-%d %H:%M} UTC, the moment the loaded data describes", file=sys.stderr)
         for convention, meaning in settings.conventions.describe().items():
             print(f"  {convention}: {meaning}", file=sys.stderr)
     columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
@@ -310,7 +311,9 @@ def add_kpis(sub: argparse._SubParsersAction) -> None:
 
 def add_crises(sub: argparse._SubParsersAction) -> None:
     crises = with_db(sub.add_parser("crises", help="scan for satisfaction crises and list the crisis log"))
-    crises.add_argument("--since", metavar="DATE", help="crises active on or after this date (default: 90 days ago)")
+    crises.add_argument(
+        "--since", metavar="DATE", help="crises active on or after this date (default: the data's last 90 days)"
+    )
     crises.add_argument("--grain", default="week", choices=("day", "week"))
     crises.add_argument("--targets", metavar="PATH")
     crises.add_argument("--json", action="store_true")

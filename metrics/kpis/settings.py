@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -92,6 +92,11 @@ class Settings:
     as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Rows stamped before this (loaded before ingest checked it) are no data: no KPI, series or span reads them.
     earliest: datetime = field(default_factory=earliest_moment)
+    # True when no moment was given and as_of is the wall clock standing in: wherever a warehouse is
+    # at hand (compute, scan, the cube, the review, the dashboard's scan) its data's own moment
+    # replaces it (on_data_clock), so a page or command that just loads the settings is not judged
+    # against today.
+    as_of_from_clock: bool = False
 
     def target_for(self, metric: str, dimension: str | None = None, segment: str | None = None) -> Target | None:
         """The segment's override if there is one, else the organisation-wide target."""
@@ -124,13 +129,23 @@ def settings_for(con: duckdb.DuckDBPyConnection, path: str | os.PathLike | None 
     window) is the moment the loaded exports describe, so a history that ended weeks ago is
     judged where it ends; an empty warehouse has only the clock.
     """
-    return load_settings(path, as_of=warehouse_as_of(con))
+    return on_data_clock(con, load_settings(path))
+
+
+def on_data_clock(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> Settings:
+    """``settings`` (default: ``load_settings()``) with the warehouse's as-of for "now", unless a moment was given."""
+    settings = settings or load_settings()
+    if not settings.as_of_from_clock:
+        return settings
+    moment = warehouse_as_of(con)
+    return replace(settings, as_of=moment, as_of_from_clock=False) if moment is not None else settings
 
 
 def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None = None) -> Settings:
     """Read targets and conventions: the given file, $CSAT_RADAR_TARGETS, ./targets.toml, or the defaults.
 
-    Without ``as_of`` "now" is the wall clock: code with a warehouse at hand uses ``settings_for``.
+    Without ``as_of`` "now" is the wall clock until code with the warehouse at hand puts the
+    data's own moment in its place (``on_data_clock``; ``settings_for`` does both at once).
     """
     candidates = [path, os.environ.get(TARGETS_ENV), "targets.toml" if Path("targets.toml").exists() else None]
     chosen = Path(next((c for c in candidates if c), DEFAULT_FILE))
@@ -153,7 +168,13 @@ def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None 
         raise SettingsError(f"{chosen}: hours must be calendar or business")
     if conventions.complaint_rate_denominator not in ("tickets", "customers", "orders"):
         raise SettingsError(f"{chosen}: complaint_rate_denominator must be tickets, customers or orders")
-    return Settings(tuple(_targets(data, chosen.name)), conventions, str(chosen), as_of or datetime.now(UTC))
+    return Settings(
+        tuple(_targets(data, chosen.name)),
+        conventions,
+        str(chosen),
+        as_of or datetime.now(UTC),
+        as_of_from_clock=as_of is None,
+    )
 
 
 def settings_file() -> Path:

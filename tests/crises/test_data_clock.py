@@ -11,9 +11,13 @@ import json
 import shutil
 from datetime import date, timedelta
 
+import polars as pl
 import pytest
 
 from cli.demo import build_demo
+from metrics.crises.log import list_crises
+from metrics.kpis.settings import load_settings
+from metrics.views.dashboard import refresh_crisis_log
 from pipelines.warehouse.store import connect, warehouse_as_of
 from tests.conftest import run_cli, write
 
@@ -64,3 +68,19 @@ def test_crises_found_in_no_window_say_which_window_and_the_data_s_span(tmp_path
     assert "--since" in scanned.stderr
     shown = run_cli("crises", "--since", "2016-01-01", "--db", str(db))
     assert "no crisis at week grain in the window scanned, 2016-01-01 → 2017-03-24" in shown.stdout
+
+
+def test_scan_now_with_settings_loaded_without_a_moment_raises_nothing_after_the_data_s_end(demo_without_log, tmp_path):
+    """The Crisis radar page's "Scan now" loads the settings with no moment: the scan is still the data's."""
+    db = shutil.copy(demo_without_log, tmp_path / "demo.duckdb")
+    con = connect(db)
+    try:
+        refresh_crisis_log(con, load_settings(), "week")
+        log = list_crises(con)
+        data_end = warehouse_as_of(con)
+    finally:
+        con.close()
+    assert log.height > 0
+    assert log["start_period"].max() <= data_end.date()
+    assert log.filter(pl.col("metric") == "backlog_age").is_empty()
+    assert (log["created_at"] == data_end).all()  # the log's moments are the data's, not today's

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
-from metrics.kpis.settings import settings_for
+from metrics.kpis.compute import compute
+from metrics.kpis.settings import load_settings, settings_for
+from metrics.kpis.sql import Query
 from pipelines.warehouse.store import connect, warehouse_as_of
 from tests.conftest import ROOT, run_cli, write
 
@@ -23,6 +25,9 @@ A-3,2024-03-11 08:30,2024-03-12 09:15,phone
 A-4,2024-03-12 11:00,,phone
 A-5,2024-03-20 15:45,2024-03-21 10:30,mail
 """
+
+# A moment given explicitly, weeks after the data ends.
+LATER = datetime(2024, 5, 1, tzinfo=UTC)
 
 
 def test_a_batch_records_the_latest_event_of_its_export(tmp_path):
@@ -81,3 +86,19 @@ def test_a_session_reads_timestamps_in_utc_whatever_the_host_zone(tmp_path):
             env={"TZ": zone, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=True,
         ).stdout.strip()  # fmt: skip
         assert shown == "('UTC', datetime.date(2024, 3, 4))", (zone, shown)
+
+
+def test_settings_loaded_without_a_moment_follow_the_data_wherever_a_warehouse_answers(tmp_path):
+    """The dashboard's pages load the settings with no moment: the KPIs they ask for end with the data."""
+    db = tmp_path / "w.duckdb"
+    assert run_cli("ingest", str(write(tmp_path / "m.csv", TICKETS)), "--kind", "tickets", "--tz", "UTC",
+                   "--db", str(db)).returncode == 0  # fmt: skip
+    con = connect(db, read_only=True)
+    try:
+        after = compute(con, Query(("backlog", "backlog_age"), "week", None, date(2024, 4, 1)), load_settings())
+        assert after.is_empty()
+        explicit = compute(con, Query(("backlog",), "week", None, date(2024, 4, 1)), load_settings(as_of=LATER))
+        assert explicit["period_start"].min() == date(2024, 4, 1)  # a moment given is kept: the open two, still open
+        assert set(explicit["value"]) == {2}
+    finally:
+        con.close()
