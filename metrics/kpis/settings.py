@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -138,7 +138,11 @@ def on_data_clock(con: duckdb.DuckDBPyConnection, settings: Settings | None = No
     if not settings.as_of_from_clock:
         return settings
     moment = warehouse_as_of(con)
-    return replace(settings, as_of=moment, as_of_from_clock=False) if moment is not None else settings
+    if moment is None:
+        return settings
+    # Just after the data's last event, so that event has happened: a ticket resolved at that very
+    # moment is not open "now" (the KPIs' moments are ends of half-open intervals).
+    return replace(settings, as_of=moment + timedelta(microseconds=1), as_of_from_clock=False)
 
 
 def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None = None) -> Settings:

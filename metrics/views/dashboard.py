@@ -200,7 +200,7 @@ def duration_distribution(
     if stage not in ("first_response", "resolution"):
         raise ValueError(f"unknown stage {stage!r}; use first_response or resolution")
     end = "first_response_at" if stage == "first_response" else "resolved_at"
-    tickets = records_sql("tickets", view.query(("ticket_volume",), RANGE), settings)
+    tickets = records_sql("tickets", view.query(("ticket_volume",), RANGE), on_data_clock(con, settings))
     cases = " ".join(
         f"WHEN minutes < {upper} THEN {position}" for position, (upper, _) in enumerate(DURATION_BUCKETS) if upper
     )

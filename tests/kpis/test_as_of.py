@@ -40,7 +40,12 @@ def test_a_batch_records_the_latest_event_of_its_export(tmp_path):
         assert con.sql("SELECT as_of FROM batches").fetchall()[0][0] == datetime(2024, 3, 21, 10, 30, tzinfo=UTC)
         assert warehouse_as_of(con) == datetime(2024, 3, 21, 10, 30, tzinfo=UTC)
         # Nothing of the wall clock: the settings every KPI and the radar use are as of the data.
-        assert settings_for(con).as_of == datetime(2024, 3, 21, 10, 30, tzinfo=UTC)
+        # (just after that moment, so what happened then has happened)
+        assert (
+            datetime(2024, 3, 21, 10, 30, tzinfo=UTC)
+            < settings_for(con).as_of
+            < datetime(2024, 3, 21, 10, 31, tzinfo=UTC)
+        )
     finally:
         con.close()
 
@@ -70,6 +75,8 @@ def test_backlog_after_the_data_ends_is_no_data_not_growing_with_the_clock(tmp_p
     during = {(r["metric"], r["period_start"]): r["value"] for r in json.loads(run_cli(*asked).stdout)}
     # At the end of the week of 11 March, A-2 and A-4 were open (A-3 closed on the 12th).
     assert during[("backlog", "2024-03-11")] == 2
+    # Now is the data's last moment, when A-5 was closed: it is not open, A-2 and A-4 are.
+    assert during[("backlog", "2024-03-18")] == 2
     assert max(p for _, p in during) == "2024-03-18"  # the week the data ends in, and none after
 
 
