@@ -11,8 +11,10 @@ import io
 import json
 import sys
 import tempfile
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
+
+import duckdb
 
 from cli.common import EXIT_FAILED, EXIT_OK, with_db
 from metrics.crises.model import SEVERITIES
@@ -21,7 +23,10 @@ from pipelines.common.diskspace import write_whole
 from pipelines.common.errors import IngestError
 from pipelines.common.segments import Segments, as_segments
 from pipelines.signin import access
-from pipelines.warehouse.store import connect, print_waiting, resolve_db_path
+from pipelines.warehouse.store import connect, data_span, print_waiting, resolve_db_path
+
+# The crisis window without --since: this many days before the data's own last moment.
+DEFAULT_CRISIS_DAYS = 90
 
 
 def _parse_date(text: str | None) -> date | None:
@@ -43,12 +48,13 @@ def _parse_filters(pairs: list[str]) -> Segments:
     return as_segments(grouped)
 
 
-def _settings(path: str | None):
-    """The targets and conventions of ``--targets`` (default targets.toml); a bad file is the user's error."""
-    from metrics.kpis.settings import SettingsError, load_settings
+def _settings(path: str | None, con: duckdb.DuckDBPyConnection | None = None):
+    """The targets and conventions of ``--targets`` (default targets.toml), as of the warehouse's data when
+    ``con`` is given; a bad file is the user's error."""
+    from metrics.kpis.settings import SettingsError, load_settings, settings_for
 
     try:
-        return load_settings(path)
+        return settings_for(con, path) if con is not None else load_settings(path)
     except SettingsError as exc:
         raise IngestError("targets", str(exc)) from exc
 
@@ -58,7 +64,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
 
     from metrics.kpis.compute import RESULT_SCHEMA, Query, all_metric_names, compute
 
-    settings = _settings(args.targets)
+    _settings(args.targets)  # a bad targets file is said before the warehouse is opened
     query = Query(
         metrics=tuple(args.metric) or all_metric_names(),
         grain=args.grain,
@@ -69,6 +75,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     )
     con = connect(args.db, read_only=True, on_wait=print_waiting)
     try:
+        settings = _settings(args.targets, con)
         result = compute(con, query, settings)
     except ValueError as exc:
         raise IngestError("kpis", str(exc)) from exc
@@ -76,6 +83,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         con.close()
     if args.explain:
         print(f"targets and conventions from {settings.source}:", file=sys.stderr)
+        print(f"  now: {settings.as_of:%Y-%m-%d %H:%M} UTC, the moment the loaded data describes", file=sys.stderr)
         for convention, meaning in settings.conventions.describe().items():
             print(f"  {convention}: {meaning}", file=sys.stderr)
     columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
@@ -112,10 +120,14 @@ def cmd_crises(args: argparse.Namespace) -> int:
     from metrics.crises.log_rows import CLOSED_STATUSES
     from metrics.views.dashboard import refresh_crisis_log
 
-    settings = _settings(args.targets)
-    since = _parse_date(args.since) or (datetime.now(UTC) - timedelta(days=90)).date()
+    _settings(args.targets)
     con = connect(args.db, on_wait=print_waiting)
     try:
+        # "Now" is the moment the data describes, so a history that ended weeks ago is scanned where
+        # it ends, and by default over its own last 90 days (DEFAULT_CRISIS_DAYS).
+        settings = _settings(args.targets, con)
+        span = data_span(con)
+        since = _parse_date(args.since) or (settings.as_of - timedelta(days=DEFAULT_CRISIS_DAYS)).date()
         # Audited as the Crisis radar page's "Scan now" is: it writes to the crisis log.
         access.perform(con, access.local_actor(), "scan", refresh_crisis_log, settings, args.grain, since=since)
         log = list_crises(con, since=since).filter(pl.col("grain") == args.grain)
@@ -138,10 +150,16 @@ def cmd_crises(args: argparse.Namespace) -> int:
         }
         for row in log.iter_rows(named=True)
     ]
+    if not records:
+        covered = f"the data spans {span[0]:%Y-%m-%d} → {span[1]:%Y-%m-%d}" if span else "the warehouse holds no data"
+        why = (
+            f"no crisis at {args.grain} grain in the window scanned, {since} → {settings.as_of:%Y-%m-%d} "
+            f"(as of the data's last moment, {settings.as_of:%Y-%m-%d %H:%M} UTC); {covered}"
+            + ("" if args.since else f"; the window is the data's last {DEFAULT_CRISIS_DAYS} days, --since widens it")
+        )
+        print(why, file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(records, ensure_ascii=False, default=str))
-    elif not records:
-        print(f"no crisis since {since} at {args.grain} grain")
     else:
         for r in records:
             where = "overall" if r["dimension"] == "overall" else f"{r['dimension']}={r['segment']}"
@@ -293,7 +311,9 @@ def add_kpis(sub: argparse._SubParsersAction) -> None:
 
 def add_crises(sub: argparse._SubParsersAction) -> None:
     crises = with_db(sub.add_parser("crises", help="scan for satisfaction crises and list the crisis log"))
-    crises.add_argument("--since", metavar="DATE", help="crises active on or after this date (default: 90 days ago)")
+    crises.add_argument(
+        "--since", metavar="DATE", help="crises active on or after this date (default: the data's last 90 days)"
+    )
     crises.add_argument("--grain", default="week", choices=("day", "week"))
     crises.add_argument("--targets", metavar="PATH")
     crises.add_argument("--json", action="store_true")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from cli.common import EXIT_OK, EXIT_UNREADABLE, with_db
@@ -38,7 +39,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for path in args.paths:
             try:
                 options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh": False,
-                           "sheet": args.sheet, "scale": args.scale}  # fmt: skip
+                           "sheet": args.sheet, "scale": args.scale, "as_of": args.as_of}  # fmt: skip
                 result = access.perform(con, actor, "upload", load_export, path, args.kind, target=path, **options)
             except IngestError as exc:
                 print(f"csat-radar: {exc}", file=sys.stderr)
@@ -111,6 +112,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _moment(text: str) -> datetime:
+    """An --as-of: an ISO date (its end, UTC: the export covers that whole day) or moment (naive means UTC)."""
+    try:
+        if len(text.strip()) == 10:
+            return datetime.combine(date.fromisoformat(text.strip()) + timedelta(days=1), time(), tzinfo=UTC)
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date or moment like 2026-11-15T18:00, got {text!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def add_ingest(sub: argparse._SubParsersAction) -> None:
     ingest = with_db(sub.add_parser("ingest", help="load ticket, survey or complaint exports"))
     ingest.add_argument("paths", nargs="+", metavar="PATH")
@@ -121,6 +133,12 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     ingest.add_argument("--sheet", help="the sheet of an Excel workbook to load (needed when several hold tables)")
     ingest.add_argument(
         "--scale", choices=tuple(SCALES), help="scale of survey scores when the file names none (default: inferred)"
+    )
+    ingest.add_argument(
+        "--as-of",
+        type=_moment,
+        metavar="MOMENT",
+        help="the moment the export describes, e.g. 2026-11-15 or 2026-11-15T18:00+01:00 (default: its latest event)",
     )
     ingest.add_argument("--json", action="store_true", help="one JSON object per file")
     ingest.set_defaults(handler=cmd_ingest)

@@ -81,6 +81,7 @@ class LoadRequest:
     loaded_by: str = ""
     sheet: str | None = None  # the sheet of a workbook
     scale: str | None = None  # the scale of survey answers that name none, over the profile's
+    as_of: datetime | None = None  # the moment the export describes; None is its latest event
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,13 @@ def ingest_file(
     on_wait: Callable[[str], None] | None = None,
     sheet: str | None = None,
     scale: str | None = None,
+    as_of: datetime | None = None,
 ) -> BatchResult:
     """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read.
 
     ``scale`` names the scale of survey answers that name none (1-5, 1-7, 0-10, good-bad),
-    over the profile's; without either it is inferred from the answers.
+    over the profile's; without either it is inferred from the answers. ``as_of`` is the moment
+    the export describes (aware, or naive meaning UTC); without it, the latest event in the file.
 
     A large text table is read, staged and loaded part by part inside the file's one
     transaction, so memory stays bounded whatever the file's size. The marts built from the
@@ -162,7 +165,9 @@ def ingest_file(
     A load already running into the same warehouse in this process goes first; ``on_wait`` hears
     that this one waits.
     """
-    request = LoadRequest(kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    request = LoadRequest(kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale, as_of)
     with exclusive_write(con, on_wait):
         target = f"to load {source_name(source, file_name)} into {warehouse_name(con)}"
         with disk_full_in_one_line(con, target, "nothing was loaded"):
@@ -434,6 +439,7 @@ def _batch_meta(
         source_tz=reading.zone,
         mapping=mapping,
         loaded_by=request.loaded_by,
+        as_of=request.as_of,
     )
 
 

@@ -20,7 +20,7 @@ import polars as pl
 from pipelines.stage.columns import KEY, ORDER, RAW
 from pipelines.stage.staging import Staged
 from pipelines.warehouse.hashes import row_hash_sql
-from pipelines.warehouse.schema import TABLES, Table
+from pipelines.warehouse.schema import TABLES, Table, event_columns
 from pipelines.warehouse.store import rollback
 
 
@@ -34,6 +34,7 @@ class BatchMeta:
     source_tz: str = "UTC"
     mapping: dict = field(default_factory=dict)
     loaded_by: str = ""
+    as_of: datetime | None = None  # the moment the export describes, when given (--as-of); else its latest event
 
 
 @dataclass
@@ -91,6 +92,7 @@ class PartCounts:
     rejected: int = 0
     read: int = 0
     rejections: Counter = field(default_factory=Counter)
+    latest: datetime | None = None  # the latest event of the accepted rows: the moment the file describes
 
 
 def begin_batch(con: duckdb.DuckDBPyConnection) -> int:
@@ -191,9 +193,18 @@ def count_part(staged: Staged, key_status: pl.DataFrame, counts: PartCounts) -> 
     counts.duplicate += found.get("duplicate", 0)
     counts.rejected += staged.rejected.height
     counts.read += staged.rows_read
+    counts.latest = max(filter(None, (counts.latest, latest_event(staged))), default=None)
     counts.rejections.update(
         staged.rejected.select(pl.col("reason").map_batches(_summaries, return_dtype=pl.String)).to_series().to_list()
     )
+
+
+def latest_event(staged: Staged) -> datetime | None:
+    """The latest moment any accepted record of ``staged`` names (created, answered, resolved, closed ...)."""
+    columns = [c for c in event_columns(TABLES[staged.kind]) if c in staged.records.columns]
+    if not columns or staged.records.is_empty():
+        return None
+    return staged.records.select(pl.max_horizontal(pl.col(columns).max())).item()
 
 
 def store_rejected(con: duckdb.DuckDBPyConnection, rejected: pl.DataFrame, batch_id: int) -> None:
@@ -234,13 +245,13 @@ def finish_batch(
     con.execute(
         """INSERT INTO batches (batch_id, file_name, content_hash, kind, profile, mapping, file_format,
                encoding, source_tz, rows_read, rows_loaded, rows_updated, rows_duplicate, rows_rejected,
-               started_at, finished_at, loaded_by, status)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, 'loaded')""",
+               started_at, finished_at, loaded_by, status, as_of)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, 'loaded', ?)""",
         [
             batch_id, meta.file_name, meta.content_hash, kind, meta.profile,
             json.dumps(mapping, ensure_ascii=False), meta.file_format, meta.encoding, meta.source_tz,
             result.rows_read, result.rows_loaded, result.rows_updated, result.rows_duplicate,
-            result.rows_rejected, started, meta.loaded_by or _current_user(),
+            result.rows_rejected, started, meta.loaded_by or _current_user(), meta.as_of or counts.latest,
         ],
     )  # fmt: skip
     con.execute("COMMIT")

@@ -18,7 +18,7 @@ from metrics.kpis import cube_answers
 from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
 from metrics.kpis.cube import cube_state
 from metrics.kpis.intervals import means_from_sums, values_and_intervals
-from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
 from metrics.kpis.trends import Decomposition, Forecast, change_p_values, decompose, forecast
 from pipelines.common.segments import Segments
@@ -149,7 +149,7 @@ def compute(
     (counts) or unknown (rates). Additive metrics are read from the daily KPI cube when it is
     current (metrics/kpis/cube.py), with the same result as from the raw tables (``use_cube=False``).
     """
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     if query.grain not in (*GRAINS, RANGE):
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
     compiler = Compiler(query, settings)
@@ -261,7 +261,7 @@ def weekly_trend(
     horizon: int = 12,
 ) -> KpiTrend:
     """STL components and a damped-trend forecast of one metric's complete weeks, with the target crossing."""
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     m = metric(name)
     weekly = compute(con, Query((name,), "week", filters=filters), settings)
     series = weekly.filter(pl.col("complete")).select("period_start", "value", "n", "ci_low", "ci_high")
@@ -311,7 +311,7 @@ def records(
 
     With ``segment``, only the rows in that segment of the query's dimension ("(none)" for blanks).
     """
-    inner = records_sql(source, query, settings or load_settings(), segment)
+    inner = records_sql(source, query, on_data_clock(con, settings), segment)
     frame = con.sql(
         f"SELECT * EXCLUDE (attributes) FROM ({inner}) ORDER BY {RECORD_TIME[source]} DESC LIMIT {int(limit)}"
     ).pl()

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from metrics.kpis.catalog import Metric, catalog
-from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.settings import Settings, on_data_clock, settings_for
 from metrics.kpis.sql import Compiler, Query, declare_macros, fill, grouping_sets, literal, placeholders
 from pipelines.warehouse.store import transaction
 
@@ -233,7 +233,7 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
     The duration and backlog-age histograms are built with ``histograms``, by default from
     HISTOGRAM_MIN_TICKETS tickets on; without them those questions read the raw tables.
     """
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     if histograms is None:
         histograms = con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= HISTOGRAM_MIN_TICKETS
     metrics = cube_metrics(settings)
@@ -324,6 +324,6 @@ CUBE_MIN_TICKETS = 100_000
 def refresh_cube(con: duckdb.DuckDBPyConnection) -> None:
     """After a load or an undo: rebuild the cube for the conventions in force, or drop it for a small warehouse."""
     if con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= CUBE_MIN_TICKETS:
-        build_cube(con, load_settings())
+        build_cube(con, settings_for(con))
     else:
         con.execute("DELETE FROM kpi_cube_meta")

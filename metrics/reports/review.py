@@ -17,7 +17,7 @@ from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.settings import Settings, on_data_clock
 from metrics.reports.exports import escape_formula_cells
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
@@ -176,7 +176,7 @@ def quarterly_review(
     and stages, and its limit (the reader's segments) the crises as well.
     """
     start, end = quarter_bounds(quarter)
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     view = view or View()
     filters = view.segments
     label = f"{start.year}Q{(start.month - 1) // 3 + 1}"

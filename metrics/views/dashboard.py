@@ -24,7 +24,7 @@ from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, recor
 from metrics.kpis.cube import data_version
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings
+from metrics.kpis.settings import Settings, on_data_clock
 from metrics.reports.review import quarter_bounds, quarterly_review
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import table_counts
@@ -200,7 +200,7 @@ def duration_distribution(
     if stage not in ("first_response", "resolution"):
         raise ValueError(f"unknown stage {stage!r}; use first_response or resolution")
     end = "first_response_at" if stage == "first_response" else "resolved_at"
-    tickets = records_sql("tickets", view.query(("ticket_volume",), RANGE), settings)
+    tickets = records_sql("tickets", view.query(("ticket_volume",), RANGE), on_data_clock(con, settings))
     cases = " ".join(
         f"WHEN minutes < {upper} THEN {position}" for position, (upper, _) in enumerate(DURATION_BUCKETS) if upper
     )
@@ -245,7 +245,8 @@ def by_segment(
 
 
 def backlog_now(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict:
-    """Open tickets and the median age of the open ones at the end of the latest week."""
+    """Open tickets and the median age of the open ones at the end of the latest week of the data."""
+    settings = on_data_clock(con, settings)
     end = min(view.date_to or settings.as_of.date(), settings.as_of.date())
     latest_week = end - timedelta(days=end.weekday())
     frame = compute(
@@ -290,6 +291,7 @@ def refresh_crisis_log(
     The scan covers the whole organisation (the log is shared); the count returned is of the
     crises ``view`` may show, so a limited user is not told how many lie outside their segments.
     """
+    settings = on_data_clock(con, settings)  # the log's moments (detected, recovering) are the data's
     found = scan(con, settings, grain, since=since)
     needed = rules()["scan"]["recovery_periods"][grain]
     record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain)

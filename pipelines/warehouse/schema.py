@@ -132,3 +132,13 @@ ORDERS = Table(
 TABLES: dict[str, Table] = {t.kind: t for t in (TICKETS, SURVEYS, COMPLAINTS, ORDERS)}
 
 TIMESTAMP_COLUMNS = {c.name for t in TABLES.values() for c in t.columns if c.sql_type == "TIMESTAMPTZ"}
+
+
+def event_columns(table: Table) -> tuple[str, ...]:
+    """The columns saying when something happened to a record; the latest of them is the moment its export describes.
+
+    Order counts are a denominator, not events: their days do not move the data's clock.
+    """
+    if table is ORDERS:
+        return ()
+    return tuple(c.name for c in table.columns if c.sql_type == "TIMESTAMPTZ")

@@ -28,6 +28,7 @@ from pipelines.warehouse.store import LOCK_WAIT_ENV, connect, load_in_progress
 from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page, run_cli
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+WEEK_AFTER_ANSWERS = datetime(2026, 7, 6, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -35,7 +36,9 @@ def small_warehouse(tmp_path, monkeypatch) -> Path:
     db = tmp_path / "app.duckdb"
     con = connect(db)
     ingest_file(con, FIXTURES / "profiles" / "generic.csv", "tickets", source_tz="UTC")
-    ingest_file(con, FIXTURES / "profiles" / "chatwoot.csv", "surveys", source_tz="UTC")
+    # The answers end on Thursday 2026-07-02; the export is said to describe that whole week, so the
+    # week is complete on the data's own clock and the tiles have a latest complete week to show.
+    ingest_file(con, FIXTURES / "profiles" / "chatwoot.csv", "surveys", source_tz="UTC", as_of=WEEK_AFTER_ANSWERS)
     ingest_file(con, FIXTURES / "profiles" / "comcast_fcc.csv", "complaints", source_tz="UTC")
     con.close()
     monkeypatch.setenv("CSAT_RADAR_DB", str(db))
