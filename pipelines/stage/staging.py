@@ -2,7 +2,8 @@
 
 Grain in: one row per source record. Grain out: ``records`` one row per key (ticket,
 answer or complaint), ``rows`` one row per accepted source record with the key it feeds,
-``rejected`` one row per source record that cannot be loaded.
+``rejected`` one row per source record that cannot be loaded. A record without an id is
+keyed by its content (``derived_keys``), so it is loaded, once, however often it is loaded.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pipelines.common import limits
 from pipelines.common.errors import IngestError
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.sniff import REPLACEMENT
-from pipelines.stage.columns import KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
+from pipelines.stage.columns import CONTENT, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
+from pipelines.stage.derived_keys import content_text, derive_keys, is_derived
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
 from pipelines.stage.surveys import score_answers
@@ -59,6 +61,8 @@ class Staged:
     scale: str | None = None
     # Each valid row's LINE, KEY and RAW, in a file with no order column: where keys conflict.
     versions: pl.DataFrame | None = None
+    # Accepted rows whose id was empty, keyed by their content instead ("derived:<16 hex>").
+    derived_keys: int = 0
 
     @property
     def rows_read(self) -> int:
@@ -122,7 +126,7 @@ def stage(
     raw = _without_personal_data(raw)
     mapping = _resolve_mapping(raw, kind, profile, overrides or {})
     time_column = _check_mapping(raw, kind, profile, mapping)
-    typed = _typed_columns(_canonical(raw, mapping, profile), table, profile, source_tz, plan or {})
+    typed = _typed_columns(_canonical(raw, mapping, profile, kind), table, profile, source_tz, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
     if kind == "surveys":
         frame, column_scale = _survey_answers(frame, raw.file_name, profile, typed)
@@ -131,6 +135,8 @@ def stage(
         typed.reasons.append(order_reasons)
     transform = profile.options.get("transform")
     key_name = "message_id" if transform == "conversation" else table.key
+    if transform != "conversation" and kind != "orders":
+        frame = _with_derived_keys(frame, table)
     checks = _row_checks(frame, raw, table, key_name, time_column, now or datetime.now(UTC))
     # Column-level parse failures come first: they explain a null more precisely.
     reason, reason_column = _first_reason(typed.reasons + checks)
@@ -155,7 +161,21 @@ def stage(
         plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in typed.plans.items()},
         scale=column_scale,
         versions=versions,
+        derived_keys=rows.filter(is_derived(pl.col(KEY))).height if transform != "conversation" else 0,
     )
+
+
+def _with_derived_keys(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """Rows without an id keyed by their content; their RAW follows the key, so rows of one content are one record.
+
+    Two rows can be the same record in other spellings (a date re-saved in another format):
+    they get one key and must not conflict with each other.
+    """
+    values = [c for c in frame.columns if c in table.column_names and c != table.key]
+    frame = frame.with_columns(content_text(frame, [*values, EXTRA]).alias(CONTENT))
+    frame = frame.with_columns(derive_keys(frame, table.key, CONTENT))
+    raw = pl.when(is_derived(pl.col(table.key))).then(pl.col(table.key).hash()).otherwise(pl.col(RAW))
+    return frame.with_columns(raw.alias(RAW)).drop(CONTENT, EXTRA)
 
 
 def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]]) -> str:
@@ -192,15 +212,18 @@ def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[st
     return time_column
 
 
-def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile) -> pl.DataFrame:
+def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile, kind: str) -> pl.DataFrame:
     """The source columns renamed by the mapping, still text; unmapped ones kept as JSON ``attributes``.
 
-    Also the profile's constants, each row's RAW hash and its order columns (``__by_N``).
+    Also the profile's constants, each row's RAW hash, its unmapped values as text (``EXTRA``,
+    for a key derived from its content) and its order columns (``__by_N``).
     """
     source = raw.source_columns
     frame = normalise_nulls(raw.frame, source)
     mapped_sources = {h for parts in mapping.values() for h in parts}
     extra = [c for c in source if c not in mapped_sources]
+    # An answer's record is the same whichever ticket a row of it names (one review of several orders).
+    same_record = [c for c in source if kind != "surveys" or c not in mapping.get("ticket_id", ())]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
     order_by = [c for c in profile.options.get("order_by", []) if c in source]
     return frame.select(
@@ -208,8 +231,9 @@ def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Pro
         *[_combined(parts).alias(name) for name, parts in mapping.items()],
         *[pl.lit(value).alias(name) for name, value in profile.constants.items() if name not in mapping],
         attributes.alias("attributes"),
+        content_text(frame, extra).alias(EXTRA),
         # Only compared between rows of one key within this file, so a hash of the record will do.
-        pl.struct(source).hash().alias(RAW),
+        pl.struct(same_record).hash().alias(RAW),
         *[pl.col(c).alias(f"__by_{i}") for i, c in enumerate(order_by)],
     )
 
@@ -414,8 +438,11 @@ def _keyed_rows(
                 rejected = pl.concat([rejected, conflicting.join(records, on=LINE, how="left")]).sort(LINE)
     if good[KEY].is_duplicated().any():
         good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
-        # The latest state of each key wins (event logs, or a key repeated in one export).
-        record_source = good.sort(ORDER).group_by(KEY, maintain_order=True).last()
+        by_key = good.sort(ORDER).group_by(KEY, maintain_order=True)
+        # With an order, the latest state of each key wins (an event log). Without one, a key's rows
+        # left are the same record (the others conflict): the first line names its ticket, where
+        # one survey answer covers several tickets.
+        record_source = by_key.last() if order_columns else by_key.first()
     else:
         good = good.with_columns(pl.lit(1, dtype=pl.UInt32).alias(ORDER))
         record_source = good
