@@ -115,12 +115,15 @@ def stage(
     now: datetime | None = None,
     plan: dict[str, TimestampParse] | None = None,
     conflicts: pl.DataFrame | None = None,
+    first_tickets: pl.DataFrame | None = None,
 ) -> Staged:
     """Map, type and validate one export for ``kind``; the input frame is not modified.
 
     ``plan`` is the ``plan`` of an earlier part of the same file: its timestamp formats are
     used again instead of being detected anew. ``conflicts`` are the keys (``conflicting_keys``)
     whose rows differ anywhere in the file this export is a part of; without it, this part's own.
+    ``first_tickets`` (``KEY``, ``ticket_id``) are the tickets on the first lines of that file's
+    survey answers repeated over several tickets; without it, this part's first lines decide.
     """
     table = TABLES[kind]
     raw = _without_personal_data(raw)
@@ -148,7 +151,7 @@ def stage(
             [rejected, thread_rejected.join(_raw_records(raw, raw.source_columns, thread_rejected[LINE]), on=LINE)]
         )
     else:
-        rows, record_source, rejected, versions = _keyed_rows(good, rejected, raw, table, conflicts)
+        rows, record_source, rejected, versions = _keyed_rows(good, rejected, raw, table, conflicts, first_tickets)
     return Staged(
         kind=kind,
         records=_canonical_records(record_source, table),
@@ -417,7 +420,12 @@ def _set_aside(frame: pl.DataFrame, raw: RawExport) -> tuple[pl.DataFrame, pl.Da
 
 
 def _keyed_rows(
-    good: pl.DataFrame, rejected: pl.DataFrame, raw: RawExport, table: Table, conflicts: pl.DataFrame | None
+    good: pl.DataFrame,
+    rejected: pl.DataFrame,
+    raw: RawExport,
+    table: Table,
+    conflicts: pl.DataFrame | None,
+    first_tickets: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
     """(rows with their KEY and ORDER, one record source row per key, rejected rows, versions).
 
@@ -428,7 +436,9 @@ def _keyed_rows(
     good = good.with_columns(pl.col(table.key).alias(KEY))
     versions = None
     if not order_columns:
-        versions = good.select(LINE, KEY, RAW)
+        # An answer's ticket travels with it: a large file's first pass finds each answer's first line's.
+        linked = ["ticket_id"] if table.kind == "surveys" and "ticket_id" in good.columns else []
+        versions = good.select(LINE, KEY, RAW, *linked)
         if conflicts is None and good[KEY].is_duplicated().any():
             conflicts = conflicting_keys(versions)
         if conflicts is not None:
@@ -446,6 +456,14 @@ def _keyed_rows(
     else:
         good = good.with_columns(pl.lit(1, dtype=pl.UInt32).alias(ORDER))
         record_source = good
+    if first_tickets is not None and first_tickets.height and not order_columns:
+        # The answer's first line may be in an earlier part of the file: its ticket, not this part's.
+        firsts = first_tickets.rename({"ticket_id": "__first_ticket"})
+        record_source = (
+            record_source.join(firsts, on=KEY, how="left", maintain_order="left")
+            .with_columns(pl.coalesce("__first_ticket", "ticket_id").alias("ticket_id"))
+            .drop("__first_ticket")
+        )
     return good.select(LINE, KEY, ORDER, RAW), record_source, rejected, versions
 
 

@@ -110,6 +110,22 @@ def test_one_answer_on_two_tickets_is_loaded_once_linked_to_the_first(con, tmp_p
     assert counts(again) == (0, 0, 3, 0)
 
 
+def test_an_answer_whose_tickets_are_parts_apart_is_linked_to_its_first_line(con, tmp_path, monkeypatch):
+    """Streamed in parts of two lines, the answer's second ticket comes in a later part than its first."""
+    monkeypatch.setattr(stream, "STREAM_BYTES", 0)
+    monkeypatch.setattr(stream, "STREAM_ROWS", 2)
+    apart = """Review,Order,Answered,Stars
+R1,O-100,2026-04-01 12:00,2
+R2,O-102,2026-04-02 09:00,5
+R3,O-103,2026-04-02 10:00,4
+R1,O-101,2026-04-01 12:00,2
+"""
+    mapping = {"response_id": "Review", "ticket_id": "Order", "responded_at": "Answered", "score": "Stars"}
+    result = ingest_file(con, write(tmp_path / "reviews.csv", apart), "surveys", source_tz="UTC", mapping=mapping)
+    assert counts(result) == (3, 0, 1, 0)
+    assert con.sql("SELECT ticket_id FROM survey_responses WHERE response_id = 'R1'").fetchall() == [("O-100",)]
+
+
 def test_one_answer_id_with_two_different_scores_is_still_rejected(con, tmp_path):
     conflicting = SURVEYS.replace("R1,O-101,2026-04-01 12:00,2", "R1,O-101,2026-04-01 12:00,4")
     mapping = {"response_id": "Review", "ticket_id": "Order", "responded_at": "Answered", "score": "Stars"}
