@@ -28,20 +28,17 @@ def content_text(frame: pl.DataFrame, names: list[str]) -> pl.Expr:
     return pl.concat_str(parts, separator=SEPARATOR, ignore_nulls=True)
 
 
-def derive_keys(frame: pl.DataFrame, key: str, content: str) -> pl.Series:
-    """``key`` where a row has one, else ``derived:`` and the first 16 hex digits of its ``content``'s md5."""
-    missing = frame[key].is_null()
-    if not missing.any():
-        return frame[key]
-    texts = frame.select(pl.int_range(pl.len()).alias("row"), pl.col(content).alias("content")).filter(missing)
+def content_keys(content: pl.Series) -> pl.Series:
+    """``derived:`` and the first 16 hex digits of the md5 of each content text, in the same order."""
+    texts = pl.DataFrame({"row": pl.int_range(content.len(), eager=True), "content": content})
     with duckdb.connect() as con:
         con.register("texts", texts)
-        hashed = con.sql(f"SELECT row, '{PREFIX}' || left(md5(content), 16) AS derived FROM texts ORDER BY row").pl()
-    keys = frame.select(pl.int_range(pl.len()).alias("row"), pl.col(key)).join(hashed, on="row", how="left")
-    return keys.sort("row").select(pl.coalesce(key, "derived").alias(key))[key]
+        keys = con.sql(f"SELECT '{PREFIX}' || left(md5(content), 16) AS key FROM texts ORDER BY row").pl()
+    return keys["key"]
 
 
 def is_derived(key: pl.Expr) -> pl.Expr:
+    """Whether a key was derived from its record's content."""
     return key.str.starts_with(PREFIX)
 
 

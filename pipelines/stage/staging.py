@@ -17,9 +17,9 @@ from pipelines.common import limits
 from pipelines.common.errors import IngestError
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.sniff import REPLACEMENT
-from pipelines.stage.columns import CONTENT, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
+from pipelines.stage.columns import CONTENT, DERIVED, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
-from pipelines.stage.derived_keys import content_text, derive_keys, is_derived
+from pipelines.stage.derived_keys import content_keys, content_text, is_derived
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
 from pipelines.stage.surveys import score_answers
@@ -139,7 +139,7 @@ def stage(
     transform = profile.options.get("transform")
     key_name = "message_id" if transform == "conversation" else table.key
     if transform != "conversation" and kind != "orders":
-        frame = _with_derived_keys(frame, table)
+        frame = _with_derived_keys(frame, table, raw, _unmapped(raw, mapping))
     checks = _row_checks(frame, raw, table, key_name, time_column, now or datetime.now(UTC))
     # Column-level parse failures come first: they explain a null more precisely.
     reason, reason_column = _first_reason(typed.reasons + checks)
@@ -168,17 +168,32 @@ def stage(
     )
 
 
-def _with_derived_keys(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+def _with_derived_keys(frame: pl.DataFrame, table: Table, raw: RawExport, unmapped: list[str]) -> pl.DataFrame:
     """Rows without an id keyed by their content; their RAW follows the key, so rows of one content are one record.
 
     Two rows can be the same record in other spellings (a date re-saved in another format):
-    they get one key and must not conflict with each other.
+    they get one key and must not conflict with each other. Only rows without an id are read
+    for their content, so a file with ids pays nothing.
     """
-    values = [c for c in frame.columns if c in table.column_names and c != table.key]
-    frame = frame.with_columns(content_text(frame, [*values, EXTRA]).alias(CONTENT))
-    frame = frame.with_columns(derive_keys(frame, table.key, CONTENT))
-    raw = pl.when(is_derived(pl.col(table.key))).then(pl.col(table.key).hash()).otherwise(pl.col(RAW))
-    return frame.with_columns(raw.alias(RAW)).drop(CONTENT, EXTRA)
+    keyless = frame.filter(pl.col(table.key).is_null())
+    if not keyless.height:
+        return frame
+    source = normalise_nulls(raw.frame.select(LINE, *unmapped), unmapped)
+    extra = source.select(LINE, content_text(source, unmapped).alias(EXTRA))
+    keyless = keyless.join(extra, on=LINE, how="left")
+    values = [c for c in keyless.columns if c in table.column_names and c != table.key]
+    keyless = keyless.select(LINE, content_text(keyless, [*values, EXTRA]).alias(CONTENT))
+    derived = keyless.select(LINE, content_keys(keyless[CONTENT]).alias(DERIVED))
+    frame = frame.join(derived, on=LINE, how="left", maintain_order="left")
+    key = pl.coalesce(table.key, DERIVED)
+    raw_hash = pl.when(pl.col(DERIVED).is_not_null()).then(pl.col(DERIVED).hash()).otherwise(pl.col(RAW))
+    return frame.with_columns(key.alias(table.key), raw_hash.alias(RAW)).drop(DERIVED)
+
+
+def _unmapped(raw: RawExport, mapping: dict[str, tuple[str, ...]]) -> list[str]:
+    """The source columns no canonical column is read from: kept as attributes."""
+    mapped = {h for parts in mapping.values() for h in parts}
+    return [c for c in raw.source_columns if c not in mapped]
 
 
 def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]]) -> str:
@@ -218,13 +233,11 @@ def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[st
 def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile, kind: str) -> pl.DataFrame:
     """The source columns renamed by the mapping, still text; unmapped ones kept as JSON ``attributes``.
 
-    Also the profile's constants, each row's RAW hash, its unmapped values as text (``EXTRA``,
-    for a key derived from its content) and its order columns (``__by_N``).
+    Also the profile's constants, each row's RAW hash and its order columns (``__by_N``).
     """
     source = raw.source_columns
     frame = normalise_nulls(raw.frame, source)
-    mapped_sources = {h for parts in mapping.values() for h in parts}
-    extra = [c for c in source if c not in mapped_sources]
+    extra = _unmapped(raw, mapping)
     # An answer's record is the same whichever ticket a row of it names (one review of several orders).
     same_record = [c for c in source if kind != "surveys" or c not in mapping.get("ticket_id", ())]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
@@ -234,7 +247,6 @@ def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Pro
         *[_combined(parts).alias(name) for name, parts in mapping.items()],
         *[pl.lit(value).alias(name) for name, value in profile.constants.items() if name not in mapping],
         attributes.alias("attributes"),
-        content_text(frame, extra).alias(EXTRA),
         # Only compared between rows of one key within this file, so a hash of the record will do.
         pl.struct(same_record).hash().alias(RAW),
         *[pl.col(c).alias(f"__by_{i}") for i, c in enumerate(order_by)],
