@@ -17,7 +17,7 @@ from pipelines.common.errors import IngestError
 from pipelines.signin import access
 from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.scales import SCALES
-from pipelines.warehouse.schema import KINDS
+from pipelines.warehouse.schema import KINDS, TABLES
 from pipelines.warehouse.store import (
     close_after_writing,
     connect,
@@ -55,6 +55,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     f"{result.rows_duplicate} duplicate, {result.rows_rejected} rejected "
                     f"[batch {result.batch_id}]"
                 )
+                if result.keys_derived:
+                    key = TABLES[result.kind].key
+                    print(f"    {result.keys_derived} rows had no {key}: each is keyed by its content (derived:…)")
                 for reason, count in sorted(result.rejections.items(), key=lambda kv: -kv[1]):
                     print(f"    {count:>7}  {reason}")
         if loaded:

@@ -227,15 +227,16 @@ def _ingest_parts(
     A file read whole is one part. For a large file this is slower and holds more memory than
     the streaming INSERT (DuckDB keeps the parts until commit), but right when a key's rows are
     spread over several parts. With no order column a first pass over a large file's parts finds
-    the keys whose rows differ, which are rejected as in a small file (whose one part finds its own).
+    the keys whose rows differ, which are rejected as in a small file (whose one part finds its own),
+    and the ticket on the first line of each survey answer repeated over several tickets.
     """
     reading = _reading(file, request)
     started = datetime.now(UTC)
-    conflicts = None
+    conflicts, first_tickets = None, None
     ordered = any(column in file.headers for column in reading.profile.options.get("order_by", []))
     if not isinstance(file, WholeFile) and not ordered:
-        conflicts = _conflicts_across_parts(con, file, reading)
-    staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts)
+        conflicts, first_tickets = _conflicts_across_parts(con, file, reading)
+    staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts, first_tickets)
     if isinstance(file, WholeFile):
         # Already in memory, so staged before its batch id is taken: a file that cannot be staged uses none.
         staged_parts = list(staged_parts)
@@ -392,8 +393,13 @@ class RepeatedKeys(NotStreamable):
     """A key appears in more than one part of a streamed file."""
 
 
-def _conflicts_across_parts(con: duckdb.DuckDBPyConnection, file: FileParts, reading: Reading) -> pl.DataFrame:
+def _conflicts_across_parts(
+    con: duckdb.DuckDBPyConnection, file: FileParts, reading: Reading
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Keys whose valid rows differ anywhere in a large file (as ``conflicting_keys``): a first pass over its parts.
+
+    Also, for survey answers on several lines, the ticket of each one's first line (``KEY``,
+    ``ticket_id``; None for other kinds), which every part links the answer to.
 
     The rows' keys and hashes wait in Parquet files and are grouped by DuckDB, which spills to
     disk, so memory stays bounded however many keys the file has.
@@ -406,22 +412,35 @@ def _conflicts_across_parts(con: duckdb.DuckDBPyConnection, file: FileParts, rea
                 files.append(str(workdir / f"versions-{number}.parquet"))
                 staged.versions.write_parquet(files[-1])
         if not files:
-            return pl.DataFrame(schema={KEY: pl.String, LINES: pl.String})
-        return con.sql(
+            return pl.DataFrame(schema={KEY: pl.String, LINES: pl.String}), None
+        conflicts = con.sql(
             f"""SELECT {KEY}, string_agg("{LINE}"::VARCHAR, ', ' ORDER BY "{LINE}") AS {LINES}
                 FROM read_parquet(?) GROUP BY {KEY} HAVING count(DISTINCT {RAW}) > 1""",
             params=[files],
         ).pl()
+        if "ticket_id" not in con.sql("SELECT * FROM read_parquet(?) LIMIT 0", params=[files]).columns:
+            return conflicts, None
+        first_tickets = con.sql(
+            f"""SELECT {KEY}, arg_min(ticket_id, "{LINE}") AS ticket_id
+                FROM read_parquet(?) GROUP BY {KEY} HAVING count(*) > 1""",
+            params=[files],
+        ).pl()
+        return conflicts, first_tickets
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _staged_parts(file: FileParts, reading: Reading, conflicts: pl.DataFrame | None = None) -> Iterator[Staged]:
+def _staged_parts(
+    file: FileParts,
+    reading: Reading,
+    conflicts: pl.DataFrame | None = None,
+    first_tickets: pl.DataFrame | None = None,
+) -> Iterator[Staged]:
     """Each part of a file staged, with the timestamp formats and survey scale its first parts showed."""
     plan, profile = None, reading.profile
     for raw in file.parts():
         staged = stage(raw, reading.kind, profile, reading.mapping, reading.zone, now=reading.now, plan=plan,
-                       conflicts=conflicts)  # fmt: skip
+                       conflicts=conflicts, first_tickets=first_tickets)  # fmt: skip
         plan, profile = staged.plan, with_scale(profile, staged.scale)  # one reading for the whole file
         yield staged
 

@@ -3,6 +3,7 @@
 Each accepted source row ends up loaded (a new key), updated (it changed a known key),
 or duplicate (it changed nothing); rejected rows are stored with their reasons, so
 rows_read = rows_loaded + rows_updated + rows_duplicate + rows_rejected, always.
+``keys_derived`` says how many of the accepted rows had no id and were keyed by their content.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class BatchResult:
     batch_id: int
     encoding: str = ""
     file_format: str = ""
+    keys_derived: int = 0  # accepted rows without an id, keyed by their content ("derived:<16 hex>")
 
     def to_json(self) -> dict:
         """The record printed by ``ingest --json``."""
@@ -91,6 +93,7 @@ class PartCounts:
     duplicate: int = 0
     rejected: int = 0
     read: int = 0
+    derived: int = 0
     rejections: Counter = field(default_factory=Counter)
     latest: datetime | None = None  # the latest event of the accepted rows: the moment the file describes
 
@@ -194,6 +197,7 @@ def count_part(staged: Staged, key_status: pl.DataFrame, counts: PartCounts) -> 
     counts.rejected += staged.rejected.height
     counts.read += staged.rows_read
     counts.latest = max(filter(None, (counts.latest, latest_event(staged))), default=None)
+    counts.derived += staged.derived_keys
     counts.rejections.update(
         staged.rejected.select(pl.col("reason").map_batches(_summaries, return_dtype=pl.String)).to_series().to_list()
     )
@@ -237,6 +241,7 @@ def finish_batch(
         batch_id=batch_id,
         encoding=meta.encoding,
         file_format=meta.file_format,
+        keys_derived=counts.derived,
     )
     accounted = result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     if accounted != result.rows_read:
@@ -245,13 +250,14 @@ def finish_batch(
     con.execute(
         """INSERT INTO batches (batch_id, file_name, content_hash, kind, profile, mapping, file_format,
                encoding, source_tz, rows_read, rows_loaded, rows_updated, rows_duplicate, rows_rejected,
-               started_at, finished_at, loaded_by, status, as_of)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, 'loaded', ?)""",
+               keys_derived, started_at, finished_at, loaded_by, status, as_of)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, 'loaded', ?)""",
         [
             batch_id, meta.file_name, meta.content_hash, kind, meta.profile,
             json.dumps(mapping, ensure_ascii=False), meta.file_format, meta.encoding, meta.source_tz,
             result.rows_read, result.rows_loaded, result.rows_updated, result.rows_duplicate,
-            result.rows_rejected, started, meta.loaded_by or _current_user(), meta.as_of or counts.latest,
+            result.rows_rejected, result.keys_derived, started, meta.loaded_by or _current_user(),
+            meta.as_of or counts.latest,
         ],
     )  # fmt: skip
     con.execute("COMMIT")

@@ -2,7 +2,8 @@
 
 Grain in: one row per source record. Grain out: ``records`` one row per key (ticket,
 answer or complaint), ``rows`` one row per accepted source record with the key it feeds,
-``rejected`` one row per source record that cannot be loaded.
+``rejected`` one row per source record that cannot be loaded. A record without an id is
+keyed by its content (``derived_keys``), so it is loaded, once, however often it is loaded.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pipelines.common import limits
 from pipelines.common.errors import IngestError
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.sniff import REPLACEMENT
-from pipelines.stage.columns import KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
+from pipelines.stage.columns import CONTENT, DERIVED, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
+from pipelines.stage.derived_keys import content_keys, content_text, is_derived
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
 from pipelines.stage.surveys import score_answers
@@ -59,6 +61,8 @@ class Staged:
     scale: str | None = None
     # Each valid row's LINE, KEY and RAW, in a file with no order column: where keys conflict.
     versions: pl.DataFrame | None = None
+    # Accepted rows whose id was empty, keyed by their content instead ("derived:<16 hex>").
+    derived_keys: int = 0
 
     @property
     def rows_read(self) -> int:
@@ -111,18 +115,21 @@ def stage(
     now: datetime | None = None,
     plan: dict[str, TimestampParse] | None = None,
     conflicts: pl.DataFrame | None = None,
+    first_tickets: pl.DataFrame | None = None,
 ) -> Staged:
     """Map, type and validate one export for ``kind``; the input frame is not modified.
 
     ``plan`` is the ``plan`` of an earlier part of the same file: its timestamp formats are
     used again instead of being detected anew. ``conflicts`` are the keys (``conflicting_keys``)
     whose rows differ anywhere in the file this export is a part of; without it, this part's own.
+    ``first_tickets`` (``KEY``, ``ticket_id``) are the tickets on the first lines of that file's
+    survey answers repeated over several tickets; without it, this part's first lines decide.
     """
     table = TABLES[kind]
     raw = _without_personal_data(raw)
     mapping = _resolve_mapping(raw, kind, profile, overrides or {})
     time_column = _check_mapping(raw, kind, profile, mapping)
-    typed = _typed_columns(_canonical(raw, mapping, profile), table, profile, source_tz, plan or {})
+    typed = _typed_columns(_canonical(raw, mapping, profile, kind), table, profile, source_tz, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
     if kind == "surveys":
         frame, column_scale = _survey_answers(frame, raw.file_name, profile, typed)
@@ -131,6 +138,8 @@ def stage(
         typed.reasons.append(order_reasons)
     transform = profile.options.get("transform")
     key_name = "message_id" if transform == "conversation" else table.key
+    if transform != "conversation" and kind != "orders":
+        frame = _with_derived_keys(frame, table, raw, _unmapped(raw, mapping))
     checks = _row_checks(frame, raw, table, key_name, time_column, now or datetime.now(UTC))
     # Column-level parse failures come first: they explain a null more precisely.
     reason, reason_column = _first_reason(typed.reasons + checks)
@@ -142,7 +151,7 @@ def stage(
             [rejected, thread_rejected.join(_raw_records(raw, raw.source_columns, thread_rejected[LINE]), on=LINE)]
         )
     else:
-        rows, record_source, rejected, versions = _keyed_rows(good, rejected, raw, table, conflicts)
+        rows, record_source, rejected, versions = _keyed_rows(good, rejected, raw, table, conflicts, first_tickets)
     return Staged(
         kind=kind,
         records=_canonical_records(record_source, table),
@@ -155,7 +164,36 @@ def stage(
         plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in typed.plans.items()},
         scale=column_scale,
         versions=versions,
+        derived_keys=rows.filter(is_derived(pl.col(KEY))).height if transform != "conversation" else 0,
     )
+
+
+def _with_derived_keys(frame: pl.DataFrame, table: Table, raw: RawExport, unmapped: list[str]) -> pl.DataFrame:
+    """Rows without an id keyed by their content; their RAW follows the key, so rows of one content are one record.
+
+    Two rows can be the same record in other spellings (a date re-saved in another format):
+    they get one key and must not conflict with each other. Only rows without an id are read
+    for their content, so a file with ids pays nothing.
+    """
+    keyless = frame.filter(pl.col(table.key).is_null())
+    if not keyless.height:
+        return frame
+    source = normalise_nulls(raw.frame.select(LINE, *unmapped), unmapped)
+    extra = source.select(LINE, content_text(source, unmapped).alias(EXTRA))
+    keyless = keyless.join(extra, on=LINE, how="left")
+    values = [c for c in keyless.columns if c in table.column_names and c != table.key]
+    keyless = keyless.select(LINE, content_text(keyless, [*values, EXTRA]).alias(CONTENT))
+    derived = keyless.select(LINE, content_keys(keyless[CONTENT]).alias(DERIVED))
+    frame = frame.join(derived, on=LINE, how="left", maintain_order="left")
+    key = pl.coalesce(table.key, DERIVED)
+    raw_hash = pl.when(pl.col(DERIVED).is_not_null()).then(pl.col(DERIVED).hash()).otherwise(pl.col(RAW))
+    return frame.with_columns(key.alias(table.key), raw_hash.alias(RAW)).drop(DERIVED)
+
+
+def _unmapped(raw: RawExport, mapping: dict[str, tuple[str, ...]]) -> list[str]:
+    """The source columns no canonical column is read from: kept as attributes."""
+    mapped = {h for parts in mapping.values() for h in parts}
+    return [c for c in raw.source_columns if c not in mapped]
 
 
 def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]]) -> str:
@@ -192,15 +230,16 @@ def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[st
     return time_column
 
 
-def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile) -> pl.DataFrame:
+def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile, kind: str) -> pl.DataFrame:
     """The source columns renamed by the mapping, still text; unmapped ones kept as JSON ``attributes``.
 
     Also the profile's constants, each row's RAW hash and its order columns (``__by_N``).
     """
     source = raw.source_columns
     frame = normalise_nulls(raw.frame, source)
-    mapped_sources = {h for parts in mapping.values() for h in parts}
-    extra = [c for c in source if c not in mapped_sources]
+    extra = _unmapped(raw, mapping)
+    # An answer's record is the same whichever ticket a row of it names (one review of several orders).
+    same_record = [c for c in source if kind != "surveys" or c not in mapping.get("ticket_id", ())]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
     order_by = [c for c in profile.options.get("order_by", []) if c in source]
     return frame.select(
@@ -209,7 +248,7 @@ def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Pro
         *[pl.lit(value).alias(name) for name, value in profile.constants.items() if name not in mapping],
         attributes.alias("attributes"),
         # Only compared between rows of one key within this file, so a hash of the record will do.
-        pl.struct(source).hash().alias(RAW),
+        pl.struct(same_record).hash().alias(RAW),
         *[pl.col(c).alias(f"__by_{i}") for i, c in enumerate(order_by)],
     )
 
@@ -393,7 +432,12 @@ def _set_aside(frame: pl.DataFrame, raw: RawExport) -> tuple[pl.DataFrame, pl.Da
 
 
 def _keyed_rows(
-    good: pl.DataFrame, rejected: pl.DataFrame, raw: RawExport, table: Table, conflicts: pl.DataFrame | None
+    good: pl.DataFrame,
+    rejected: pl.DataFrame,
+    raw: RawExport,
+    table: Table,
+    conflicts: pl.DataFrame | None,
+    first_tickets: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
     """(rows with their KEY and ORDER, one record source row per key, rejected rows, versions).
 
@@ -404,7 +448,9 @@ def _keyed_rows(
     good = good.with_columns(pl.col(table.key).alias(KEY))
     versions = None
     if not order_columns:
-        versions = good.select(LINE, KEY, RAW)
+        # An answer's ticket travels with it: a large file's first pass finds each answer's first line's.
+        linked = ["ticket_id"] if table.kind == "surveys" and "ticket_id" in good.columns else []
+        versions = good.select(LINE, KEY, RAW, *linked)
         if conflicts is None and good[KEY].is_duplicated().any():
             conflicts = conflicting_keys(versions)
         if conflicts is not None:
@@ -414,11 +460,22 @@ def _keyed_rows(
                 rejected = pl.concat([rejected, conflicting.join(records, on=LINE, how="left")]).sort(LINE)
     if good[KEY].is_duplicated().any():
         good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
-        # The latest state of each key wins (event logs, or a key repeated in one export).
-        record_source = good.sort(ORDER).group_by(KEY, maintain_order=True).last()
+        by_key = good.sort(ORDER).group_by(KEY, maintain_order=True)
+        # With an order, the latest state of each key wins (an event log). Without one, a key's rows
+        # left are the same record (the others conflict): the first line names its ticket, where
+        # one survey answer covers several tickets.
+        record_source = by_key.last() if order_columns else by_key.first()
     else:
         good = good.with_columns(pl.lit(1, dtype=pl.UInt32).alias(ORDER))
         record_source = good
+    if first_tickets is not None and first_tickets.height and not order_columns:
+        # The answer's first line may be in an earlier part of the file: its ticket, not this part's.
+        firsts = first_tickets.rename({"ticket_id": "__first_ticket"})
+        record_source = (
+            record_source.join(firsts, on=KEY, how="left", maintain_order="left")
+            .with_columns(pl.coalesce("__first_ticket", "ticket_id").alias("ticket_id"))
+            .drop("__first_ticket")
+        )
     return good.select(LINE, KEY, ORDER, RAW), record_source, rejected, versions
 
 
