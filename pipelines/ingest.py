@@ -45,6 +45,7 @@ from pipelines.read.export import read_export, source_name
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.stream import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream
 from pipelines.stage.columns import KEY, LINES, RAW
+from pipelines.stage.matching import with_guesses
 from pipelines.stage.profiles import Profile, choose_profile
 from pipelines.stage.scales import SCALE_ALIASES
 from pipelines.stage.staging import Staged, stage
@@ -417,7 +418,8 @@ def _staged_parts(file: FileParts, reading: Reading, conflicts: pl.DataFrame | N
     for raw in file.parts():
         staged = stage(raw, reading.kind, profile, reading.mapping, reading.zone, now=reading.now, plan=plan,
                        conflicts=conflicts)  # fmt: skip
-        plan, profile = staged.plan, with_scale(profile, staged.scale)  # one reading for the whole file
+        # One reading for the whole file: the first part's scale and guessed columns hold for the rest.
+        plan, profile = staged.plan, with_guesses(with_scale(profile, staged.scale), staged.guesses)
         yield staged
 
 

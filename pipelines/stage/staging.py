@@ -18,6 +18,7 @@ from pipelines.read.raw import LINE, RawExport
 from pipelines.read.sniff import REPLACEMENT
 from pipelines.stage.columns import KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
+from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
 from pipelines.stage.surveys import score_answers
@@ -59,6 +60,8 @@ class Staged:
     scale: str | None = None
     # Each valid row's LINE, KEY and RAW, in a file with no order column: where keys conflict.
     versions: pl.DataFrame | None = None
+    # Columns the profile did not map, found by their names or values (the confident ones are used).
+    guesses: tuple[Guess, ...] = ()
 
     @property
     def rows_read(self) -> int:
@@ -67,7 +70,8 @@ class Staged:
 
 def _resolve_mapping(
     raw: RawExport, kind: str, profile: Profile, overrides: dict[str, str]
-) -> dict[str, tuple[str, ...]]:
+) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
+    """The profile's mapping with the user's overrides, then the confident guesses for what neither maps."""
     table = TABLES[kind]
     mapping = profile.resolve(kind, raw.source_columns)
     known = {h.lower(): h for h in raw.source_columns}
@@ -82,7 +86,10 @@ def _resolve_mapping(
         if missing:
             raise IngestError(raw.file_name, f"--map {canonical}={source}: no column {missing[0]!r} in the file")
         mapping[canonical] = tuple(known[p.lower()] for p in parts)
-    return mapping
+    if profile.options.get("transform"):
+        return mapping, ()  # a transformed export's columns are not the table's: nothing to guess
+    guesses = guess_columns(raw, kind, mapping)
+    return apply_guesses(mapping, guesses), guesses
 
 
 def _combined(parts: tuple[str, ...]) -> pl.Expr:
@@ -120,12 +127,12 @@ def stage(
     """
     table = TABLES[kind]
     raw = _without_personal_data(raw)
-    mapping = _resolve_mapping(raw, kind, profile, overrides or {})
-    time_column = _check_mapping(raw, kind, profile, mapping)
+    mapping, guesses = _resolve_mapping(raw, kind, profile, overrides or {})
+    time_column = _check_mapping(raw, kind, profile, mapping, guesses)
     typed = _typed_columns(_canonical(raw, mapping, profile), table, profile, source_tz, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
     if kind == "surveys":
-        frame, column_scale = _survey_answers(frame, raw.file_name, profile, typed)
+        frame, column_scale = _survey_answers(frame, raw, profile, typed, guesses)
     if kind == "orders":
         frame, order_reasons = _order_keys(frame, raw.file_name, profile.name)
         typed.reasons.append(order_reasons)
@@ -155,10 +162,13 @@ def stage(
         plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in typed.plans.items()},
         scale=column_scale,
         versions=versions,
+        guesses=guesses,
     )
 
 
-def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]]) -> str:
+def _check_mapping(
+    raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]], guesses: tuple[Guess, ...]
+) -> str:
     """IngestError unless the mapping finds the key and time columns, each from one column of its name.
 
     Returns the time column: when a survey was answered, when anything else was created.
@@ -172,15 +182,9 @@ def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[st
     )
     time_column = "responded_at" if kind == "surveys" else "created_at"
     if not key_present:
-        raise IngestError(
-            raw.file_name,
-            f"no column for {table.key} (profile {profile.name}); name one with --map {table.key}=COLUMN",
-        )
+        raise IngestError(raw.file_name, missing_column(table.key, profile, raw.source_columns, guesses))
     if time_column not in mapping:
-        raise IngestError(
-            raw.file_name,
-            f"no column for {time_column} (profile {profile.name}); name one with --map {time_column}=COLUMN",
-        )
+        raise IngestError(raw.file_name, missing_column(time_column, profile, raw.source_columns, guesses))
     for repeated in raw.repeated_headers:
         used_as = next((name for name, parts in mapping.items() if repeated in parts), None)
         if used_as:
@@ -290,7 +294,7 @@ def _derived_columns(typed: pl.DataFrame, profile: Profile) -> pl.DataFrame:
 
 
 def _survey_answers(
-    frame: pl.DataFrame, file_name: str, profile: Profile, typed: TypedColumns
+    frame: pl.DataFrame, raw: RawExport, profile: Profile, typed: TypedColumns, guesses: tuple[Guess, ...]
 ) -> tuple[pl.DataFrame, str | None]:
     """Survey answers scored on their scales (reasons and the scale read go to ``typed``), with id and type.
 
@@ -299,8 +303,8 @@ def _survey_answers(
     if "response_id" not in frame.columns:
         frame = frame.with_columns(pl.col("ticket_id").alias("response_id"))
     if "score" not in frame.columns:
-        raise IngestError(file_name, f"no column for score (profile {profile.name}); name one with --map score=COLUMN")
-    frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), file_name)
+        raise IngestError(raw.file_name, missing_column("score", profile, raw.source_columns, guesses))
+    frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), raw.file_name)
     if column_scale:
         typed.formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
     typed.reasons.extend(score_reasons)
