@@ -6,6 +6,7 @@ import pytest
 
 from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
+from pipelines.read import stream
 from pipelines.read.export import read_export
 from pipelines.stage.matching import guess_columns
 from pipelines.stage.profiles import choose_profile, header_key
@@ -129,3 +130,15 @@ def test_without_a_confident_guess_the_error_lists_the_files_columns_not_flags(c
     assert "no column for ticket_id" in message and "--map" not in message
     assert "the file's columns are: 'Subject', 'Opened On', 'Mood'" in message
     assert "perhaps 'Subject'" in message
+
+
+def test_a_large_file_reads_every_part_with_the_columns_its_first_part_showed(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(stream, "STREAM_BYTES", 0)
+    monkeypatch.setattr(stream, "STREAM_ROWS", 5)  # parts of 5, 5 and 2 rows: the last too small to guess from
+    rows = "".join(f"TRK-{9000 + n},2026-04-{n:02d} 09:00,2026-04-{n:02d} 17:00,North,Case {n}\n" for n in range(1, 13))
+    path = write(tmp_path / "desk_large.csv", "Tracking,Began,Finished,Desk,Summary\n" + rows)
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (12, 12, 0)
+    assert con.sql("SELECT min(ticket_id), max(ticket_id), count(closed_at) FROM tickets").fetchall() == [
+        ("TRK-9001", "TRK-9012", 12)
+    ]
