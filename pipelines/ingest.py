@@ -228,7 +228,7 @@ def _ingest_parts(
     reading = _reading(file, request)
     started = datetime.now(UTC)
     conflicts = None
-    ordered = any(column in file.headers for column in reading.profile.options.get("order_by", []))
+    ordered = bool(reading.profile.order_columns(file.headers))
     if not isinstance(file, WholeFile) and not ordered:
         conflicts = _conflicts_across_parts(con, file, reading)
     staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts)

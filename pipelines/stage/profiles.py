@@ -78,6 +78,14 @@ class Profile:
                     break
         return mapping
 
+    def order_columns(self, headers: list[str]) -> list[str]:
+        """The file's headers for the profile's ``order_by`` columns (in any case or separator), in its order."""
+        by_key = {}
+        for header in headers:
+            by_key.setdefault(header_key(header), header)
+        found = (by_key.get(header_key(name)) for name in self.options.get("order_by", []))
+        return [header for header in found if header]
+
     def score(self, kind: str, headers: list[str]) -> float:
         """How well this profile fits: mapped columns, plus a large bonus for its signature."""
         if kind not in self.kinds:

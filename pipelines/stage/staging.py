@@ -206,7 +206,7 @@ def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Pro
     mapped_sources = {h for parts in mapping.values() for h in parts}
     extra = [c for c in source if c not in mapped_sources]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
-    order_by = [c for c in profile.options.get("order_by", []) if c in source]
+    order_by = profile.order_columns(source)
     return frame.select(
         pl.col(LINE),
         *[_combined(parts).alias(name) for name, parts in mapping.items()],
