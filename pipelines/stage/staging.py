@@ -134,7 +134,7 @@ def stage(
     if kind == "surveys":
         frame, column_scale = _survey_answers(frame, raw, profile, typed, guesses)
     if kind == "orders":
-        frame, order_reasons = _order_keys(frame, raw.file_name, profile.name)
+        frame, order_reasons = _order_keys(frame, raw, profile)
         typed.reasons.append(order_reasons)
     transform = profile.options.get("transform")
     key_name = "message_id" if transform == "conversation" else table.key
@@ -487,12 +487,10 @@ def _raw_records(raw: RawExport, source: list[str], lines: pl.Series) -> pl.Data
     return wanted.select(LINE, pl.struct(source).struct.json_encode().alias("raw_record"))
 
 
-def _order_keys(typed: pl.DataFrame, file_name: str, profile_name: str) -> tuple[pl.DataFrame, tuple]:
+def _order_keys(typed: pl.DataFrame, raw: RawExport, profile: Profile) -> tuple[pl.DataFrame, tuple]:
     """Order counts are keyed by day and segment; a count must be present and not negative."""
     if "orders" not in typed.columns:
-        raise IngestError(
-            file_name, f"no column for orders (profile {profile_name}); name one with --map orders=COLUMN"
-        )
+        raise IngestError(raw.file_name, missing_column("orders", profile, raw.source_columns, ()))
     segment = [pl.col(c).fill_null("") for c in ("channel", "product", "region", "team") if c in typed.columns]
     day = pl.col("created_at").dt.truncate("1d")
     keyed = typed.with_columns(

@@ -142,3 +142,23 @@ def test_a_large_file_reads_every_part_with_the_columns_its_first_part_showed(co
     assert con.sql("SELECT min(ticket_id), max(ticket_id), count(closed_at) FROM tickets").fetchall() == [
         ("TRK-9001", "TRK-9012", 12)
     ]
+
+
+def test_an_orders_file_without_a_count_column_is_told_its_columns(con, tmp_path):
+    path = write(tmp_path / "orders.csv", "Date,Shop\n2026-02-01,North\n2026-02-02,South\n")
+    with pytest.raises(IngestError) as caught:
+        ingest_file(con, path, "orders", source_tz="UTC")
+    assert str(caught.value) == (
+        "orders.csv: no column for orders (profile generic); the file's columns are: 'Date', 'Shop'"
+    )
+
+
+def test_a_survey_file_without_a_score_is_told_its_columns_and_the_unsure_guesses(con, tmp_path):
+    # Two columns of whole numbers 1-5: the values cannot tell which one is the rating.
+    text = "Answer Ref,When,Q1,Q2\n" + "".join(f"A-{n},2026-05-0{n} 10:00,{n},{6 - n}\n" for n in range(1, 6))
+    path = write(tmp_path / "two_scores.csv", text)
+    with pytest.raises(IngestError) as caught:
+        ingest_file(con, path, "surveys", source_tz="UTC")
+    message = str(caught.value)
+    assert "no column for score" in message and "--map" not in message
+    assert "perhaps 'Q1' (whole numbers from 1 to 5 only, as a 1-5 rating)" in message
