@@ -46,15 +46,32 @@ class Guess:
         return self.confidence >= CONFIDENT
 
 
-def guess_columns(raw: RawExport, kind: str, mapping: dict[str, tuple[str, ...]]) -> tuple[Guess, ...]:
-    """Guesses for the canonical columns ``mapping`` lacks, best first per column, from the file's unused columns."""
+def guess_columns(
+    raw: RawExport, kind: str, mapping: dict[str, tuple[str, ...]], profile: Profile | None = None
+) -> tuple[Guess, ...]:
+    """Guesses for the canonical columns ``mapping`` lacks, best first per column, from the file's unused columns.
+
+    A tool's own profile (not a language one) reads what its authors listed: only the columns a
+    load cannot do without are guessed for it.
+    """
     used = {h for parts in mapping.values() for h in parts}
     guesses = list(_by_name(raw.source_columns, kind, mapping, used))
     named = {g.column: g.source for g in guesses if g.confident}
     known = {**{c: parts[0] for c, parts in mapping.items() if len(parts) == 1}, **named}
     free = [h for h in raw.source_columns if h not in used and h not in named.values()]
     guesses += _by_values(raw, kind, known, free)
+    if profile is not None and profile.name not in SYNONYM_PROFILES:
+        guesses = [g for g in guesses if g.column in required_columns(kind)]
     return tuple(guesses)
+
+
+def required_columns(kind: str) -> tuple[str, ...]:
+    """The columns a load of ``kind`` cannot do without (a survey answer's id may be its ticket's)."""
+    if kind == "surveys":
+        return ("response_id", "ticket_id", "responded_at", "score")
+    if kind == "orders":
+        return ("created_at", "orders")
+    return (TABLES[kind].key, "created_at")
 
 
 def with_guesses(profile: Profile, guesses: tuple[Guess, ...]) -> Profile:

@@ -88,7 +88,7 @@ def _resolve_mapping(
         mapping[canonical] = tuple(known[p.lower()] for p in parts)
     if profile.options.get("transform"):
         return mapping, ()  # a transformed export's columns are not the table's: nothing to guess
-    guesses = guess_columns(raw, kind, mapping)
+    guesses = guess_columns(raw, kind, mapping, profile)
     return apply_guesses(mapping, guesses), guesses
 
 

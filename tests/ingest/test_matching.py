@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
 from pipelines.read import stream
 from pipelines.read.export import read_export
+from pipelines.read.raw import LINE
 from pipelines.stage.matching import guess_columns
 from pipelines.stage.profiles import choose_profile, header_key
-from tests.conftest import write
+from tests.conftest import FIXTURES, write
 
 
 def test_header_spellings_a_person_reads_as_one_are_one():
@@ -162,3 +164,15 @@ def test_a_survey_file_without_a_score_is_told_its_columns_and_the_unsure_guesse
     message = str(caught.value)
     assert "no column for score" in message and "--map" not in message
     assert "perhaps 'Q1' (whole numbers from 1 to 5 only, as a 1-5 rating)" in message
+
+
+def test_a_tool_profile_reads_only_its_own_columns_and_a_generic_file_its_usual_names(con, tmp_path):
+    freshdesk = read_export(FIXTURES / "profiles" / "freshdesk.csv")
+    path = tmp_path / "freshdesk_with_borough.csv"
+    freshdesk.frame.drop(LINE).with_columns(pl.lit("QUEENS").alias("Borough")).write_csv(path)
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert result.profile == "freshdesk"
+    assert con.sql("SELECT DISTINCT region, attributes->>'Borough' FROM tickets").fetchall() == [(None, "QUEENS")]
+    generic = write(tmp_path / "generic.csv", "Ticket ID,Created Date,Borough\nT1,2026-03-01 10:00,BRONX\n")
+    ingest_file(con, generic, "tickets", source_tz="UTC")
+    assert con.sql("SELECT region FROM tickets WHERE ticket_id = 'T1'").fetchall() == [("BRONX",)]
