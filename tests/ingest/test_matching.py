@@ -176,3 +176,23 @@ def test_a_tool_profile_reads_only_its_own_columns_and_a_generic_file_its_usual_
     generic = write(tmp_path / "generic.csv", "Ticket ID,Created Date,Borough\nT1,2026-03-01 10:00,BRONX\n")
     ingest_file(con, generic, "tickets", source_tz="UTC")
     assert con.sql("SELECT region FROM tickets WHERE ticket_id = 'T1'").fetchall() == [("BRONX",)]
+
+
+def test_a_shop_review_export_loads_as_survey_answers_without_help(con, tmp_path):
+    text = (
+        "review_id,order_id,review_score,review_comment_title,review_comment_message,"
+        "review_creation_date,review_answer_timestamp\n"
+        "rv01,or01,5,,Arrived early,2026-03-01 00:00:00,2026-03-02 10:15:00\n"
+        "rv02,or02,1,Late,Never arrived,2026-03-01 00:00:00,2026-03-04 18:40:00\n"
+        "rv03,or03,4,,,2026-03-02 00:00:00,2026-03-02 21:05:00\n"
+    )
+    result = ingest_file(con, write(tmp_path / "order_reviews.csv", text), "surveys", source_tz="UTC")
+    assert (result.profile, result.rows_loaded, result.rows_rejected) == ("generic", 3, 0)
+    rows = con.sql(
+        "SELECT response_id, score, strftime(responded_at, '%Y-%m-%d %H:%M'), comment FROM survey_responses"
+    ).fetchall()
+    assert sorted(rows) == [
+        ("rv01", 5.0, "2026-03-02 10:15", "Arrived early"),
+        ("rv02", 1.0, "2026-03-04 18:40", "Never arrived"),
+        ("rv03", 4.0, "2026-03-02 21:05", None),
+    ]
