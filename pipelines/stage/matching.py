@@ -59,9 +59,18 @@ def guess_columns(
     named = {g.column: g.source for g in guesses if g.confident}
     known = {**{c: parts[0] for c, parts in mapping.items() if len(parts) == 1}, **named}
     free = [h for h in raw.source_columns if h not in used and h not in named.values()]
-    guesses += _by_values(raw, kind, known, free)
     if profile is not None and profile.name not in SYNONYM_PROFILES:
-        guesses = [g for g in guesses if g.column in required_columns(kind)]
+        wanted = set(required_columns(kind))
+        guesses = [g for g in guesses if g.column in wanted]
+    elif kind == "tickets" and "resolved_at" not in known:
+        wanted = {*required_columns(kind), "closed_at"}  # a ticket's closing, when nothing says when it ended
+    else:
+        wanted = set(required_columns(kind))
+    missing = wanted - set(known)
+    if kind == "surveys" and {"response_id", "ticket_id"} & set(known):
+        missing -= {"response_id", "ticket_id"}  # an answer's id may be its ticket's
+    if missing:  # a load that has its id, time and score (and a ticket its closing) reads no values
+        guesses += [g for g in _by_values(raw, kind, known, free) if g.column in wanted]
     return tuple(guesses)
 
 
