@@ -172,7 +172,7 @@ def _id_guesses(frame: pl.DataFrame, key: str, candidates: list[str]) -> list[Gu
     ]
     if not unique:
         return []
-    named = [h for h in unique if ID_WORDS.search(h)]
+    named = [h for h in unique if ID_WORDS.search(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", h))]  # caseRef: case Ref
     best = (named or unique)[0]
     if len(unique) == 1:
         confidence = 0.9

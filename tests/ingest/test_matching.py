@@ -196,3 +196,11 @@ def test_a_shop_review_export_loads_as_survey_answers_without_help(con, tmp_path
         ("rv02", 1.0, "2026-03-04 18:40", "Never arrived"),
         ("rv03", 4.0, "2026-03-02 21:05", None),
     ]
+
+
+def test_of_several_unique_columns_the_one_named_like_an_id_is_the_id(tmp_path):
+    text = "Note,caseRef,Logged\n" + "".join(f"n{n},C{n}77,2026-02-0{n} 10:00\n" for n in range(1, 7))
+    guesses = [g for g in guess_columns(read_export(write(tmp_path / "cases.csv", text)), "tickets", {})]
+    (key,) = [g for g in guesses if g.column == "ticket_id"]
+    assert (key.source, key.confident) == ("caseRef", True)
+    assert "its name reads as an identifier; 1 other column(s) are unique too" in key.reason
