@@ -45,7 +45,7 @@ from pipelines.read.export import read_export, source_name
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.stream import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream
 from pipelines.stage.columns import KEY, LINES, RAW
-from pipelines.stage.matching import with_guesses
+from pipelines.stage.matching import Guess, with_guesses
 from pipelines.stage.profiles import Profile, choose_profile
 from pipelines.stage.scales import SCALE_ALIASES
 from pipelines.stage.staging import Staged, stage
@@ -486,6 +486,8 @@ class Preview:
     rows_valid: int
     rejections: dict[str, int]
     head: pl.DataFrame
+    # Columns found by their names or values, each with its reason and confidence (used when confident).
+    guesses: tuple[Guess, ...] = ()
 
 
 def preview_file(
@@ -520,4 +522,5 @@ def preview_file(
         rows_valid=staged.rows.height,
         rejections={str(k): int(v) for k, v in reasons.items()},
         head=staged.records.head(rows),
+        guesses=staged.guesses,
     )

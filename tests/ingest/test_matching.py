@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from pipelines.common.errors import IngestError
-from pipelines.ingest import ingest_file
+from pipelines.ingest import ingest_file, preview_file
 from pipelines.read import stream
 from pipelines.read.export import read_export
 from pipelines.read.raw import LINE
@@ -204,3 +204,11 @@ def test_of_several_unique_columns_the_one_named_like_an_id_is_the_id(tmp_path):
     (key,) = [g for g in guesses if g.column == "ticket_id"]
     assert (key.source, key.confident) == ("caseRef", True)
     assert "its name reads as an identifier; 1 other column(s) are unique too" in key.reason
+
+
+def test_the_preview_shows_each_guessed_column_with_its_reason(tmp_path):
+    preview = preview_file(UNNAMED.encode(), "tickets", "desk_export.csv", source_tz="UTC")
+    assert preview.mapping["ticket_id"] == ["Tracking"] and preview.rows_valid == 5
+    shown = {g.column: (g.source, g.confident) for g in preview.guesses}
+    assert shown == {"ticket_id": ("Tracking", True), "created_at": ("Began", True), "closed_at": ("Finished", True)}
+    assert all(g.reason for g in preview.guesses)
