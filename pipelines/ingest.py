@@ -45,6 +45,7 @@ from pipelines.read.export import read_export, source_name
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.stream import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream
 from pipelines.stage.columns import KEY, LINES, RAW
+from pipelines.stage.matching import Guess, with_guesses
 from pipelines.stage.profiles import Profile, choose_profile
 from pipelines.stage.scales import SCALE_ALIASES
 from pipelines.stage.staging import Staged, stage
@@ -233,7 +234,7 @@ def _ingest_parts(
     reading = _reading(file, request)
     started = datetime.now(UTC)
     conflicts, first_tickets = None, None
-    ordered = any(column in file.headers for column in reading.profile.options.get("order_by", []))
+    ordered = bool(reading.profile.order_columns(file.headers))
     if not isinstance(file, WholeFile) and not ordered:
         conflicts, first_tickets = _conflicts_across_parts(con, file, reading)
     staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts, first_tickets)
@@ -441,7 +442,8 @@ def _staged_parts(
     for raw in file.parts():
         staged = stage(raw, reading.kind, profile, reading.mapping, reading.zone, now=reading.now, plan=plan,
                        conflicts=conflicts, first_tickets=first_tickets)  # fmt: skip
-        plan, profile = staged.plan, with_scale(profile, staged.scale)  # one reading for the whole file
+        # One reading for the whole file: the first part's scale and guessed columns hold for the rest.
+        plan, profile = staged.plan, with_guesses(with_scale(profile, staged.scale), staged.guesses)
         yield staged
 
 
@@ -509,6 +511,8 @@ class Preview:
     rows_valid: int
     rejections: dict[str, int]
     head: pl.DataFrame
+    # Columns found by their names or values, each with its reason and confidence (used when confident).
+    guesses: tuple[Guess, ...] = ()
 
 
 def preview_file(
@@ -543,4 +547,5 @@ def preview_file(
         rows_valid=staged.rows.height,
         rejections={str(k): int(v) for k, v in reasons.items()},
         head=staged.records.head(rows),
+        guesses=staged.guesses,
     )

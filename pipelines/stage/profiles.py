@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +31,19 @@ TRANSFORMS = ("event_log", "conversation")
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
 
-def normalise_header(header: str) -> str:
-    """Lower-case, with punctuation and runs of spaces folded, so 'Ticket #' matches 'ticket'."""
-    return re.sub(r"[^\w]+", " ", header.strip().lower()).strip()
+def header_key(header: str) -> str:
+    """A header as a person reads it: case, spaces, underscores and punctuation ignored.
+
+    'Date received', 'date_received', 'DATE-RECEIVED' and 'dateReceived' are one key; so are
+    'Ticket #' and 'ticket'. Full-width letters and digits fold to their plain forms (NFKC).
+    A header of punctuation only keeps its text, so '#' still matches only '#'; so does one
+    starting with two underscores, a tool's own column (pandas' '__index_level_0__'), not a
+    person's: '__reason' is not 'Reason'.
+    """
+    folded = unicodedata.normalize("NFKC", header).casefold().strip()
+    if folded.startswith("__"):
+        return folded
+    return re.sub(r"[\W_]+", "", folded) or folded
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class Profile:
         """Canonical (or pseudo) column → the source header(s) present in this file."""
         by_norm = {}
         for header in headers:
-            by_norm.setdefault(normalise_header(header), header)
+            by_norm.setdefault(header_key(header), header)
         wanted = set(TABLES[kind].column_names) | {p for p, (_, kinds) in PSEUDO_COLUMNS.items() if kind in kinds}
         mapping: dict[str, tuple[str, ...]] = {}
         used: set[str] = set()
@@ -60,19 +71,27 @@ class Profile:
             if canonical not in wanted:
                 continue
             for alias in aliases:
-                found = tuple(by_norm.get(normalise_header(part)) for part in alias)
+                found = tuple(by_norm.get(header_key(part)) for part in alias)
                 if all(found) and not used.intersection(found):
                     mapping[canonical] = found  # type: ignore[assignment]
                     used.update(found)  # type: ignore[arg-type]
                     break
         return mapping
 
+    def order_columns(self, headers: list[str]) -> list[str]:
+        """The file's headers for the profile's ``order_by`` columns (in any case or separator), in its order."""
+        by_key = {}
+        for header in headers:
+            by_key.setdefault(header_key(header), header)
+        found = (by_key.get(header_key(name)) for name in self.options.get("order_by", []))
+        return [header for header in found if header]
+
     def score(self, kind: str, headers: list[str]) -> float:
         """How well this profile fits: mapped columns, plus a large bonus for its signature."""
         if kind not in self.kinds:
             return -1.0
-        norm = {normalise_header(h) for h in headers}
-        signature_hits = sum(1 for s in self.signature if normalise_header(s) in norm)
+        norm = {header_key(h) for h in headers}
+        signature_hits = sum(1 for s in self.signature if header_key(s) in norm)
         if self.signature and signature_hits < self.signature_min:
             return -1.0
         mapping = self.resolve(kind, headers)

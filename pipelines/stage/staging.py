@@ -20,6 +20,7 @@ from pipelines.read.sniff import REPLACEMENT
 from pipelines.stage.columns import CONTENT, DERIVED, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
 from pipelines.stage.derived_keys import content_keys, content_text, is_derived
+from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
 from pipelines.stage.surveys import score_answers
@@ -63,6 +64,8 @@ class Staged:
     versions: pl.DataFrame | None = None
     # Accepted rows whose id was empty, keyed by their content instead ("derived:<16 hex>").
     derived_keys: int = 0
+    # Columns the profile did not map, found by their names or values (the confident ones are used).
+    guesses: tuple[Guess, ...] = ()
 
     @property
     def rows_read(self) -> int:
@@ -71,7 +74,8 @@ class Staged:
 
 def _resolve_mapping(
     raw: RawExport, kind: str, profile: Profile, overrides: dict[str, str]
-) -> dict[str, tuple[str, ...]]:
+) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
+    """The profile's mapping with the user's overrides, then the confident guesses for what neither maps."""
     table = TABLES[kind]
     mapping = profile.resolve(kind, raw.source_columns)
     known = {h.lower(): h for h in raw.source_columns}
@@ -86,7 +90,10 @@ def _resolve_mapping(
         if missing:
             raise IngestError(raw.file_name, f"--map {canonical}={source}: no column {missing[0]!r} in the file")
         mapping[canonical] = tuple(known[p.lower()] for p in parts)
-    return mapping
+    if profile.options.get("transform"):
+        return mapping, ()  # a transformed export's columns are not the table's: nothing to guess
+    guesses = guess_columns(raw, kind, mapping, profile)
+    return apply_guesses(mapping, guesses), guesses
 
 
 def _combined(parts: tuple[str, ...]) -> pl.Expr:
@@ -127,14 +134,14 @@ def stage(
     """
     table = TABLES[kind]
     raw = _without_personal_data(raw)
-    mapping = _resolve_mapping(raw, kind, profile, overrides or {})
-    time_column = _check_mapping(raw, kind, profile, mapping)
+    mapping, guesses = _resolve_mapping(raw, kind, profile, overrides or {})
+    time_column = _check_mapping(raw, kind, profile, mapping, guesses)
     typed = _typed_columns(_canonical(raw, mapping, profile, kind), table, profile, source_tz, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
     if kind == "surveys":
-        frame, column_scale = _survey_answers(frame, raw.file_name, profile, typed)
+        frame, column_scale = _survey_answers(frame, raw, profile, typed, guesses)
     if kind == "orders":
-        frame, order_reasons = _order_keys(frame, raw.file_name, profile.name)
+        frame, order_reasons = _order_keys(frame, raw, profile)
         typed.reasons.append(order_reasons)
     transform = profile.options.get("transform")
     key_name = "message_id" if transform == "conversation" else table.key
@@ -165,6 +172,7 @@ def stage(
         scale=column_scale,
         versions=versions,
         derived_keys=rows.filter(is_derived(pl.col(KEY))).height if transform != "conversation" else 0,
+        guesses=guesses,
     )
 
 
@@ -196,7 +204,9 @@ def _unmapped(raw: RawExport, mapping: dict[str, tuple[str, ...]]) -> list[str]:
     return [c for c in raw.source_columns if c not in mapped]
 
 
-def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]]) -> str:
+def _check_mapping(
+    raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]], guesses: tuple[Guess, ...]
+) -> str:
     """IngestError unless the mapping finds the key and time columns, each from one column of its name.
 
     Returns the time column: when a survey was answered, when anything else was created.
@@ -210,15 +220,9 @@ def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[st
     )
     time_column = "responded_at" if kind == "surveys" else "created_at"
     if not key_present:
-        raise IngestError(
-            raw.file_name,
-            f"no column for {table.key} (profile {profile.name}); name one with --map {table.key}=COLUMN",
-        )
+        raise IngestError(raw.file_name, missing_column(table.key, profile, raw.source_columns, guesses))
     if time_column not in mapping:
-        raise IngestError(
-            raw.file_name,
-            f"no column for {time_column} (profile {profile.name}); name one with --map {time_column}=COLUMN",
-        )
+        raise IngestError(raw.file_name, missing_column(time_column, profile, raw.source_columns, guesses))
     for repeated in raw.repeated_headers:
         used_as = next((name for name, parts in mapping.items() if repeated in parts), None)
         if used_as:
@@ -241,7 +245,7 @@ def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Pro
     # An answer's record is the same whichever ticket a row of it names (one review of several orders).
     same_record = [c for c in source if kind != "surveys" or c not in mapping.get("ticket_id", ())]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
-    order_by = [c for c in profile.options.get("order_by", []) if c in source]
+    order_by = profile.order_columns(source)
     return frame.select(
         pl.col(LINE),
         *[_combined(parts).alias(name) for name, parts in mapping.items()],
@@ -329,7 +333,7 @@ def _derived_columns(typed: pl.DataFrame, profile: Profile) -> pl.DataFrame:
 
 
 def _survey_answers(
-    frame: pl.DataFrame, file_name: str, profile: Profile, typed: TypedColumns
+    frame: pl.DataFrame, raw: RawExport, profile: Profile, typed: TypedColumns, guesses: tuple[Guess, ...]
 ) -> tuple[pl.DataFrame, str | None]:
     """Survey answers scored on their scales (reasons and the scale read go to ``typed``), with id and type.
 
@@ -338,8 +342,8 @@ def _survey_answers(
     if "response_id" not in frame.columns:
         frame = frame.with_columns(pl.col("ticket_id").alias("response_id"))
     if "score" not in frame.columns:
-        raise IngestError(file_name, f"no column for score (profile {profile.name}); name one with --map score=COLUMN")
-    frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), file_name)
+        raise IngestError(raw.file_name, missing_column("score", profile, raw.source_columns, guesses))
+    frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), raw.file_name)
     if column_scale:
         typed.formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
     typed.reasons.extend(score_reasons)
@@ -540,12 +544,10 @@ def _raw_records(raw: RawExport, source: list[str], lines: pl.Series) -> pl.Data
     return wanted.select(LINE, pl.struct(source).struct.json_encode().alias("raw_record"))
 
 
-def _order_keys(typed: pl.DataFrame, file_name: str, profile_name: str) -> tuple[pl.DataFrame, tuple]:
+def _order_keys(typed: pl.DataFrame, raw: RawExport, profile: Profile) -> tuple[pl.DataFrame, tuple]:
     """Order counts are keyed by day and segment; a count must be present and not negative."""
     if "orders" not in typed.columns:
-        raise IngestError(
-            file_name, f"no column for orders (profile {profile_name}); name one with --map orders=COLUMN"
-        )
+        raise IngestError(raw.file_name, missing_column("orders", profile, raw.source_columns, ()))
     segment = [pl.col(c).fill_null("") for c in ("channel", "product", "region", "team") if c in typed.columns]
     day = pl.col("created_at").dt.truncate("1d")
     keyed = typed.with_columns(
