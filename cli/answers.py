@@ -16,14 +16,14 @@ from pathlib import Path
 
 import duckdb
 
-from cli.common import EXIT_FAILED, EXIT_OK, with_db
+from cli.common import EXIT_FAILED, EXIT_OK, print_as_of, with_db
 from metrics.crises.model import SEVERITIES
 from pipelines.common import names
 from pipelines.common.diskspace import write_whole
 from pipelines.common.errors import IngestError
 from pipelines.common.segments import Segments, as_segments
 from pipelines.signin import access
-from pipelines.warehouse.store import connect, data_span, print_waiting, resolve_db_path
+from pipelines.warehouse.store import connect, data_span, print_waiting, resolve_db_path, warehouse_as_of
 
 # The crisis window without --since: this many days before the data's own last moment.
 DEFAULT_CRISIS_DAYS = 90
@@ -63,6 +63,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     import polars as pl
 
     from metrics.kpis.compute import RESULT_SCHEMA, Query, all_metric_names, compute
+    from metrics.kpis.formats import format_moment
 
     _settings(args.targets)  # a bad targets file is said before the warehouse is opened
     query = Query(
@@ -77,13 +78,15 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     try:
         settings = _settings(args.targets, con)
         result = compute(con, query, settings)
+        as_of = warehouse_as_of(con)
     except ValueError as exc:
         raise IngestError("kpis", str(exc)) from exc
     finally:
         con.close()
+    print_as_of(as_of, machine=args.json or args.csv)
     if args.explain:
         print(f"targets and conventions from {settings.source}:", file=sys.stderr)
-        print(f"  now: {settings.as_of:%Y-%m-%d %H:%M} UTC, the moment the loaded data describes", file=sys.stderr)
+        print(f"  now: {format_moment(settings.as_of)}, the moment the loaded data describes", file=sys.stderr)
         for convention, meaning in settings.conventions.describe().items():
             print(f"  {convention}: {meaning}", file=sys.stderr)
     columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
@@ -118,6 +121,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
 
     from metrics.crises.log import list_crises
     from metrics.crises.log_rows import CLOSED_STATUSES
+    from metrics.kpis.formats import format_moment
     from metrics.views.dashboard import refresh_crisis_log
 
     _settings(args.targets)
@@ -126,7 +130,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
         # "Now" is the moment the data describes, so a history that ended weeks ago is scanned where
         # it ends, and by default over its own last 90 days (DEFAULT_CRISIS_DAYS).
         settings = _settings(args.targets, con)
-        span = data_span(con)
+        span, as_of = data_span(con), warehouse_as_of(con)
         since = _parse_date(args.since) or (settings.as_of - timedelta(days=DEFAULT_CRISIS_DAYS)).date()
         # Audited as the Crisis radar page's "Scan now" is: it writes to the crisis log.
         access.perform(con, access.local_actor(), "scan", refresh_crisis_log, settings, args.grain, since=since)
@@ -150,11 +154,12 @@ def cmd_crises(args: argparse.Namespace) -> int:
         }
         for row in log.iter_rows(named=True)
     ]
+    print_as_of(as_of, machine=args.json)
     if not records:
         covered = f"the data spans {span[0]:%Y-%m-%d} → {span[1]:%Y-%m-%d}" if span else "the warehouse holds no data"
         why = (
             f"no crisis at {args.grain} grain in the window scanned, {since} → {settings.as_of:%Y-%m-%d} "
-            f"(as of the data's last moment, {settings.as_of:%Y-%m-%d %H:%M} UTC); {covered}"
+            f"(as of the data's last moment, {format_moment(settings.as_of)}); {covered}"
             + ("" if args.since else f"; the window is the data's last {DEFAULT_CRISIS_DAYS} days, --since widens it")
         )
         print(why, file=sys.stderr if args.json else sys.stdout)
@@ -277,6 +282,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             review = quarterly_review(con, quarter, settings)
         except ValueError as exc:
             raise IngestError("--quarter", str(exc)) from exc
+        as_of = warehouse_as_of(con)
     finally:
         con.close()
     if review.kpis.is_empty():
@@ -289,6 +295,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_excel(review, buffer)
         data = buffer.getvalue()
     write_whole(out, data)
+    print_as_of(as_of)
     print(f"{review.quarter} review written to {out}: {review.kpis.height} KPIs, {review.crises.height} crises")
     return EXIT_OK
 

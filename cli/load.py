@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from cli.common import EXIT_OK, EXIT_UNREADABLE, with_db
+from cli.common import EXIT_OK, EXIT_UNREADABLE, print_as_of, with_db
 from pipelines.common.errors import IngestError
 from pipelines.signin import access
 from pipelines.stage.overrides import parse_column_overrides
@@ -25,6 +25,7 @@ from pipelines.warehouse.store import (
     publish_snapshot,
     resolve_db_path,
     table_counts,
+    warehouse_as_of,
 )
 
 
@@ -32,6 +33,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from metrics.kpis.marts import load_export, refresh_marts
 
     mapping = parse_column_overrides(args.map)
+    as_of = moment(args.as_of) if args.as_of is not None else None  # a bad one is said before the warehouse opens
     con = connect(args.db, on_wait=print_waiting)
     actor, exit_code, loaded = access.local_actor(), EXIT_OK, False
     try:  # the dashboard reads a copy while the load holds the warehouse, if it leaves the files' size free
@@ -39,7 +41,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for path in args.paths:
             try:
                 options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh": False,
-                           "sheet": args.sheet, "scale": args.scale, "as_of": args.as_of}  # fmt: skip
+                           "sheet": args.sheet, "scale": args.scale, "as_of": as_of}  # fmt: skip
                 result = access.perform(con, actor, "upload", load_export, path, args.kind, target=path, **options)
             except IngestError as exc:
                 print(f"csat-radar: {exc}", file=sys.stderr)
@@ -104,26 +106,33 @@ def cmd_undo(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     con = connect(args.db, on_wait=print_waiting)
     try:
-        counts = table_counts(con)
+        counts, as_of = table_counts(con), warehouse_as_of(con)
     finally:
         con.close()
-    if args.json:
-        print(json.dumps(counts))
+    if args.json:  # as_of beside the counts: the moment the data describes, ISO 8601 in UTC, or null
+        print(json.dumps({**counts, "as_of": as_of.isoformat() if as_of else None}))
     else:
+        print_as_of(as_of)
         for table, count in counts.items():
             print(f"{table:>18}: {count}")
     return EXIT_OK
 
 
-def _moment(text: str) -> datetime:
-    """An --as-of: an ISO date (its end, UTC: the export covers that whole day) or moment (naive means UTC)."""
+def moment(text: str) -> datetime:
+    """An --as-of: an ISO date (its end, UTC: the export covers that whole day) or moment (naive means UTC).
+
+    A bad one is an ``IngestError``, so it is said in one line, not under argparse's usage text.
+    """
+    text = text.strip()
     try:
-        if len(text.strip()) == 10:
-            return datetime.combine(date.fromisoformat(text.strip()) + timedelta(days=1), time(), tzinfo=UTC)
-        moment = datetime.fromisoformat(text.strip())
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time(), tzinfo=UTC)
+        given = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a date or moment like 2026-11-15T18:00, got {text!r}") from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise IngestError(
+            "--as-of", f"expected a date or moment like 2026-11-15 or 2026-11-15T18:00+01:00, got {text!r}"
+        ) from exc
+    return given if given.tzinfo else given.replace(tzinfo=UTC)
 
 
 def add_ingest(sub: argparse._SubParsersAction) -> None:
@@ -139,7 +148,6 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     )
     ingest.add_argument(
         "--as-of",
-        type=_moment,
         metavar="MOMENT",
         help="the moment the export describes, e.g. 2026-11-15 or 2026-11-15T18:00+01:00 (default: its latest event)",
     )

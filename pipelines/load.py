@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from pipelines.common.errors import IngestError
 from pipelines.stage.columns import KEY, ORDER, RAW
 from pipelines.stage.staging import Staged
 from pipelines.warehouse.hashes import row_hash_sql
@@ -53,10 +54,13 @@ class BatchResult:
     encoding: str = ""
     file_format: str = ""
     keys_derived: int = 0  # accepted rows without an id, keyed by their content ("derived:<16 hex>")
+    as_of: datetime | None = None  # the moment the batch describes: its --as-of, else its latest event (UTC)
 
     def to_json(self) -> dict:
-        """The record printed by ``ingest --json``."""
-        return asdict(self)
+        """The record printed by ``ingest --json``: ``as_of`` in ISO 8601 (UTC), or null for a file of no event."""
+        record = asdict(self)
+        record["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return record
 
 
 def classify_rows(rows: pl.DataFrame, key_status: pl.DataFrame) -> pl.Series:
@@ -242,7 +246,15 @@ def finish_batch(
         encoding=meta.encoding,
         file_format=meta.file_format,
         keys_derived=counts.derived,
+        as_of=_in_utc(meta.as_of or counts.latest),
     )
+    if meta.as_of is not None and counts.latest is not None and result.as_of < counts.latest:
+        # "Now" before the file's own events would leave them in the future of every KPI and the radar.
+        raise IngestError(
+            meta.file_name,
+            f"--as-of {result.as_of:%Y-%m-%d %H:%M} UTC is before the file's latest event, "
+            f"{_in_utc(counts.latest):%Y-%m-%d %H:%M} UTC; the moment an export describes is at or after its events",
+        )
     accounted = result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     if accounted != result.rows_read:
         raise RuntimeError(f"row accounting broken: read {result.rows_read}, accounted {accounted}")
@@ -257,11 +269,18 @@ def finish_batch(
             json.dumps(mapping, ensure_ascii=False), meta.file_format, meta.encoding, meta.source_tz,
             result.rows_read, result.rows_loaded, result.rows_updated, result.rows_duplicate,
             result.rows_rejected, result.keys_derived, started, meta.loaded_by or _current_user(),
-            meta.as_of or counts.latest,
+            result.as_of,
         ],
     )  # fmt: skip
     con.execute("COMMIT")
     return result
+
+
+def _in_utc(moment: datetime | None) -> datetime | None:
+    """A moment in UTC, as the warehouse reads it back (naive means UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def load_parts(

@@ -15,12 +15,15 @@ import polars as pl
 from metrics.crises.log import list_crises
 from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
-from metrics.kpis.formats import format_change, format_interval, format_target, format_value
+from metrics.kpis.formats import as_of_line, format_change, format_interval, format_moment, format_target, format_value
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.reports.exports import escape_formula_cells
+from pipelines.warehouse.store import warehouse_as_of
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+# The workbook's first sheet: what the review covers and the moment its data describes.
+ABOUT_SHEET = "Review"
 SHEETS = {"kpis": "KPIs", "crises": "Crises", "top_causes": "Complaint causes", "slowest_stages": "Slowest stages"}
 STATUS_COLOURS = {"met": "#1b7f3b", "not_credibly_missed": "#b26a00", "missed": "#c62828"}
 
@@ -38,6 +41,7 @@ class QuarterlyReview:
     crises: pl.DataFrame
     top_causes: pl.DataFrame
     slowest_stages: pl.DataFrame
+    as_of: datetime | None = None  # the moment the data describes (its "now"); None when nothing is loaded
 
 
 def quarter_bounds(quarter: str) -> tuple[date, date]:
@@ -176,6 +180,8 @@ def quarterly_review(
     and stages, and its limit (the reader's segments) the crises as well.
     """
     start, end = quarter_bounds(quarter)
+    # A moment the caller chose is the review's; otherwise it is the data's own.
+    as_of = warehouse_as_of(con) if settings is None or settings.as_of_from_clock else settings.as_of
     settings = on_data_clock(con, settings)
     view = view or View()
     filters = view.segments
@@ -190,6 +196,7 @@ def quarterly_review(
         crises=_crises(con, view, start, end),
         top_causes=_top_causes(con, settings, start, end, filters, top),
         slowest_stages=_slowest_stages(con, settings, start, end, filters, top),
+        as_of=as_of,
     )
 
 
@@ -241,18 +248,33 @@ th {{ background: #f5f7fa; }} .note, .meta {{ color: #616e7c; }} .empty {{ color
 </style></head><body>
 <h1>{heading}</h1>
 <p class="meta">{review.start:%Y-%m-%d} to {review.end:%Y-%m-%d}, compared with {review.previous}.
-{met} of {judged} KPIs with a target met. Generated {review.generated_at:%Y-%m-%d %H:%M} UTC.</p>
+{met} of {judged} KPIs with a target met. {as_of_line(review.as_of)}.
+Generated {format_moment(review.generated_at)}.</p>
 {body}
 </body></html>
 """
 
 
+def about(review: QuarterlyReview) -> pl.DataFrame:
+    """The workbook's header sheet: which quarter, compared with which, and the moment the data describes."""
+    facts = {
+        "Review": f"CSAT Radar quarterly review {review.quarter}",
+        "From": f"{review.start:%Y-%m-%d}",
+        "To": f"{review.end:%Y-%m-%d}",
+        "Compared with": review.previous,
+        "Data as of": format_moment(review.as_of) if review.as_of else "no data loaded yet",
+        "Generated": format_moment(review.generated_at),
+    }
+    return pl.DataFrame({"field": list(facts), "value": list(facts.values())})
+
+
 def write_excel(review: QuarterlyReview, target: str | IO[bytes]) -> None:
-    """The review as a workbook, one sheet per table, formula-looking cells escaped."""
+    """The review as a workbook: a header sheet (``about``), then one sheet per table, formula-looking cells escaped."""
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(target, {"in_memory": True})
     try:
+        about(review).write_excel(workbook=workbook, worksheet=ABOUT_SHEET, autofit=True)
         for attribute, sheet in SHEETS.items():
             frame = getattr(review, attribute)
             frame = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))

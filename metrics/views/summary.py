@@ -1,4 +1,5 @@
-"""What the warehouse holds: row counts, the data's date range, the latest loads and a load's rejected rows."""
+"""What the warehouse holds: row counts, the data's date range and as-of moment, the latest loads and a load's
+rejected rows."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import duckdb
 import polars as pl
 
 from pipelines.common.plausible import earliest_moment
-from pipelines.warehouse.store import table_counts
+from pipelines.warehouse.store import table_counts, warehouse_as_of
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class WarehouseSummary:
     last_activity: datetime | None
     last_load: datetime | None
     recent_batches: pl.DataFrame
+    as_of: datetime | None = None  # the moment the data describes, every page's "now"; None when nothing is loaded
 
     @property
     def is_empty(self) -> bool:
@@ -47,7 +49,7 @@ def warehouse_summary(
             FROM batches WHERE $who IS NULL OR loaded_by = $who ORDER BY batch_id DESC LIMIT {int(recent)}""",
         params={"who": loaded_by},
     ).pl()
-    return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches)
+    return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches, warehouse_as_of(con))
 
 
 def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pl.DataFrame:

@@ -13,7 +13,7 @@ from metrics.kpis.compute import Query, compute
 from metrics.kpis.formats import format_change, format_value
 from metrics.kpis.settings import load_settings
 from metrics.reports.exports import csv_bytes, escape_formula_cells
-from metrics.reports.review import SHEETS, quarter_bounds, quarterly_review, render_html, write_excel
+from metrics.reports.review import ABOUT_SHEET, SHEETS, quarter_bounds, quarterly_review, render_html, write_excel
 from tests.conftest import run_cli
 
 QUARTER = "2026Q2"
@@ -103,7 +103,7 @@ def test_workbook_has_a_sheet_per_table_with_formulas_escaped(review):
     buffer = io.BytesIO()
     write_excel(hostile, buffer)
     sheets = pl.read_excel(io.BytesIO(buffer.getvalue()), sheet_id=0)
-    assert list(sheets) == list(SHEETS.values())
+    assert list(sheets) == [ABOUT_SHEET, *SHEETS.values()]
     assert sheets["Complaint causes"]["cause"][0] == '\'=HYPERLINK("http://x","y")'
     assert "CSAT" in sheets["KPIs"]["label"].to_list()
 
