@@ -17,16 +17,13 @@ from pathlib import Path
 import duckdb
 
 from cli.common import EXIT_FAILED, EXIT_OK, print_as_of, with_db
-from metrics.crises.model import SEVERITIES
+from metrics.crises.model import RECENT_DAYS, SEVERITIES
 from pipelines.common import names
 from pipelines.common.diskspace import write_whole
 from pipelines.common.errors import IngestError
 from pipelines.common.segments import Segments, as_segments
 from pipelines.signin import access
 from pipelines.warehouse.store import connect, data_span, print_waiting, resolve_db_path, warehouse_as_of
-
-# The crisis window without --since: this many days before the data's own last moment.
-DEFAULT_CRISIS_DAYS = 90
 
 
 def _parse_date(text: str | None) -> date | None:
@@ -128,13 +125,17 @@ def cmd_crises(args: argparse.Namespace) -> int:
     con = connect(args.db, on_wait=print_waiting)
     try:
         # "Now" is the moment the data describes, so a history that ended weeks ago is scanned where
-        # it ends, and by default over its own last 90 days (DEFAULT_CRISIS_DAYS).
+        # it ends, and by default over its own last 90 days (RECENT_DAYS).
         settings = _settings(args.targets, con)
         span, as_of = data_span(con), warehouse_as_of(con)
-        since = _parse_date(args.since) or (settings.as_of - timedelta(days=DEFAULT_CRISIS_DAYS)).date()
+        since = _parse_date(args.since) or (settings.as_of - timedelta(days=RECENT_DAYS)).date()
         # Audited as the Crisis radar page's "Scan now" is: it writes to the crisis log.
         access.perform(con, access.local_actor(), "scan", refresh_crisis_log, settings, args.grain, since=since)
-        log = list_crises(con, since=since).filter(pl.col("grain") == args.grain)
+        # Active in the window, as --since says: a crisis of a history scanned whole, flagged last long
+        # before the window and never confirmed over, is still open in the log but not listed here.
+        log = list_crises(con, since=since).filter(
+            (pl.col("grain") == args.grain) & (pl.coalesce("end_period", "last_flagged") >= since)
+        )
     finally:
         con.close()
     records = [
@@ -160,7 +161,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
         why = (
             f"no crisis at {args.grain} grain in the window scanned, {since} → {settings.as_of:%Y-%m-%d} "
             f"(as of the data's last moment, {format_moment(settings.as_of)}); {covered}"
-            + ("" if args.since else f"; the window is the data's last {DEFAULT_CRISIS_DAYS} days, --since widens it")
+            + ("" if args.since else f"; the window is the data's last {RECENT_DAYS} days, --since widens it")
         )
         print(why, file=sys.stderr if args.json else sys.stdout)
     if args.json:

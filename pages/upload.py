@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from metrics.kpis.marts import load_export, undo_export
+from metrics.views.history import after_load
 from metrics.views.summary import rejected_rows
 from pages._frame.display import table
 from pages._frame.entry import enter
@@ -102,6 +103,7 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
             st.error(str(exc))
             continue
         results.append(result)
+    write("history_scan", after_load, target="crisis log")  # a first load of years: its past crises in the log
     progress.progress(1.0, text="Done")
     for result in results:
         st.success(

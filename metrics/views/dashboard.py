@@ -27,7 +27,7 @@ from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.reports.review import quarter_bounds, quarterly_review
 from pipelines.common.plausible import earliest_moment
-from pipelines.warehouse.store import table_counts
+from pipelines.warehouse.store import data_span, table_counts
 
 # The manager's five headline KPIs, in the order the tiles show them.
 HEADLINE = ("csat", "complaint_rate", "first_response_sla", "complaint_resolution_sla", "ticket_volume")
@@ -294,7 +294,9 @@ def refresh_crisis_log(
     settings = on_data_clock(con, settings)  # the log's moments (detected, recovering) are the data's
     found = scan(con, settings, grain, since=since)
     needed = rules()["scan"]["recovery_periods"][grain]
-    record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain)
+    span = data_span(con)  # the window recorded: since, else the whole history (crisis_scans)
+    window_from = since or (span[0].date() if span else None)
+    record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain, window_from=window_from)
     if view is None or not view.limit:
         return len(found.crises)
     return sum(view.shows_crisis(c.dimension, c.segment) for c in found.crises)
