@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
 
 from cli.demo import build_demo
+from metrics.crises.backtest import data_end
 from metrics.crises.log import list_crises
 from metrics.kpis.settings import load_settings, settings_for
 from metrics.views.dashboard import refresh_crisis_log
@@ -85,3 +86,25 @@ def test_scan_now_with_settings_loaded_without_a_moment_raises_nothing_after_the
     assert log["start_period"].max() <= data_end.date()
     assert log.filter(pl.col("metric") == "backlog_age").is_empty()
     assert (log["created_at"] == now).all() and now - data_end < timedelta(seconds=1)  # the data's moment, not today
+
+
+def test_the_backtest_s_data_end_is_the_warehouse_s_as_of_to_the_end_of_its_day(tmp_path):
+    """One rule for where the data ends: the backtest read the last ticket's creation, blind to later events."""
+    db = tmp_path / "ends.duckdb"
+    tickets = "Ref,Logged,Done\nE-1,2026-03-02 09:00,2026-03-02 10:00\nE-2,2026-03-05 11:00,2026-03-07 16:20\n"
+    source = write(tmp_path / "t.csv", tickets)
+    mapped = ("--map", "ticket_id=Ref", "--map", "created_at=Logged", "--map", "closed_at=Done")
+    assert run_cli("ingest", str(source), "--kind", "tickets", "--tz", "UTC", *mapped, "--db", str(db)).returncode == 0
+    con = connect(db, read_only=True)
+    try:  # the last event is a closing on Saturday the 7th, two days after the last ticket was opened
+        assert data_end(con) == datetime(2026, 3, 8, tzinfo=UTC)
+    finally:
+        con.close()
+    said = run_cli("ingest", str(source), "--kind", "tickets", "--tz", "UTC", *mapped, "--as-of", "2026-03-09",
+                   "--db", str(db))  # fmt: skip
+    assert said.returncode == 0, said.stderr
+    con = connect(db, read_only=True)
+    try:  # an --as-of is where the data ends, kept as given when it is a midnight
+        assert data_end(con) == datetime(2026, 3, 10, tzinfo=UTC) == warehouse_as_of(con)
+    finally:
+        con.close()
