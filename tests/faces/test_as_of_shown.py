@@ -12,11 +12,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from metrics.reports.review import quarterly_review, render_html, write_excel
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT, run_cli, write
+from tests.faces.test_app import open_page
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
 # The export's last event: a ticket closed on Tuesday 2026-10-20 at 17:45 UTC, weeks before today.
@@ -44,13 +44,7 @@ def old_warehouse(tmp_path_factory) -> Path:
 
 def sidebar_captions(db: Path, page: str, monkeypatch) -> list[str]:
     monkeypatch.setenv("CSAT_RADAR_DB", str(db))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    app.run()
-    if page != "overview":
-        app.switch_page(f"pages/{page}.py")
-        app.run()
-    assert not app.exception, app.exception
-    return [c.value for c in app.sidebar.caption]
+    return [c.value for c in open_page(page).sidebar.caption]
 
 
 @pytest.mark.parametrize("page", PAGE_FILES)

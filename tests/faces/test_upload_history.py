@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import duckdb
-from streamlit.testing.v1 import AppTest
 
 from pipelines.warehouse.store import connect
-from tests.conftest import ROOT
 from tests.crises.test_history_scan import OLD_DIP, RECENT_DIP, two_years_of_answers, week_of
+from tests.faces.test_app import open_page
 
 
 def test_a_history_uploaded_on_the_page_is_scanned_whole_into_the_crisis_log(tmp_path, monkeypatch):
@@ -15,10 +14,7 @@ def test_a_history_uploaded_on_the_page_is_scanned_whole_into_the_crisis_log(tmp
     connect(db).close()
     monkeypatch.setenv("CSAT_RADAR_DB", str(db))
     answers = two_years_of_answers(tmp_path / "answers.csv").read_bytes()
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
-    app.run()
-    app.switch_page("pages/upload.py")
-    app.run()
+    app = open_page("upload")
     app.radio(key="upload_kind").set_value("surveys").run()
     app.text_input(key="upload_tz").set_value("UTC").run()
     app.get("file_uploader")[0].set_value(("answers.csv", answers, "text/csv")).run()
