@@ -60,6 +60,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     import polars as pl
 
     from metrics.kpis.compute import RESULT_SCHEMA, Query, all_metric_names, compute
+    from metrics.kpis.dimensions import segments_that_exist
     from metrics.kpis.formats import format_moment
 
     _settings(args.targets)  # a bad targets file is said before the warehouse is opened
@@ -74,7 +75,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     con = connect(args.db, read_only=True, on_wait=print_waiting)
     try:
         settings = _settings(args.targets, con)
-        result = compute(con, query, settings)
+        computed = compute(con, query, settings)
         as_of = warehouse_as_of(con)
     except ValueError as exc:
         raise IngestError("kpis", str(exc)) from exc
@@ -86,6 +87,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         print(f"  now: {format_moment(settings.as_of)}, the moment the loaded data describes", file=sys.stderr)
         for convention, meaning in settings.conventions.describe().items():
             print(f"  {convention}: {meaning}", file=sys.stderr)
+    # A dimension no record has is no breakdown: not one row "(none)" repeating the whole organisation.
+    result = segments_that_exist(computed, "n") if args.by else computed
     columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
     records = result.select(columns).with_columns(pl.col("period_start").cast(pl.String))
     if args.json:
@@ -97,7 +100,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         from metrics.kpis.formats import format_value
 
         if records.is_empty():
-            print("no data for this selection")
+            absent = f"no record has a {args.by}: nothing to break down by"
+            print(absent if computed.height else "no data for this selection")
         for row in records.iter_rows(named=True):
             fmt = metric(row["metric"]).format
             interval = (

@@ -61,6 +61,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 if result.keys_derived:
                     key = TABLES[result.kind].key
                     print(f"    {result.keys_derived} rows had no {key}: each is keyed by its content (derived:…)")
+                if result.merged_spellings:
+                    print("    spellings merged (values differing only in case or spacing are one segment):")
+                    for merged in result.merged_spellings:
+                        print(f"      {merged.column}: {merged}")
                 for reason, count in sorted(result.rejections.items(), key=lambda kv: -kv[1]):
                     print(f"    {count:>7}  {reason}")
         if loaded:

@@ -44,7 +44,7 @@ for column, stage, title in (
 
 targets = "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours."
 st.caption(targets)
-for dimension in SERVICE_LEVEL_DIMENSIONS:
+for dimension in ask(dashboard.split_dimensions, db(), view, SERVICE_LEVEL_DIMENSIONS):
     st.subheader(f"By {dimension}")
     table(ask(dashboard.by_segment, db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
           key=f"service_{dimension}")  # fmt: skip

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics.kpis.catalog import GRAINS, SPLIT_DIMENSIONS, catalog
+from metrics.kpis.catalog import GRAINS, catalog
 from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
@@ -28,7 +28,8 @@ names = [name for name, m in catalog().items() if m.kind != "backlog"]
 left, middle, right = st.columns(3)
 name = left.selectbox(t("KPI"), names, format_func=view.label, key="trend_metric")
 grain = middle.selectbox(t("Grain"), GRAINS, index=GRAINS.index("week"), key="trend_grain")
-split = right.selectbox(t("Split by"), ["(none)", *SPLIT_DIMENSIONS], key="trend_split")
+splits = ask(dashboard.split_dimensions, db(), view)  # only what the data records: no split into one "(none)"
+split = right.selectbox(t("Split by"), ["(none)", *splits], key="trend_split")
 dimension = None if split == "(none)" else split
 
 series = ask(dashboard.kpi_series, db(), view, name, grain, dimension)

@@ -48,6 +48,7 @@ from pipelines.stage.columns import KEY, LINES, RAW
 from pipelines.stage.matching import Guess, with_guesses
 from pipelines.stage.profiles import Profile, choose_profile
 from pipelines.stage.scales import SCALE_ALIASES
+from pipelines.stage.spellings import held_spellings, no_spellings
 from pipelines.stage.staging import Staged, stage
 from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import KINDS, TABLES
@@ -94,6 +95,8 @@ class Reading:
     mapping: dict[str, str] | None
     zone: str
     now: datetime
+    # The spellings of segment values the warehouse holds: a file's own spelling of one does not win.
+    spellings: pl.DataFrame = field(default_factory=no_spellings)
 
 
 class FileParts(Protocol):
@@ -199,15 +202,21 @@ def _ingest(con: duckdb.DuckDBPyConnection, source: str | Path | bytes, request:
     return _ingest_parts(con, WholeFile(read_export(source, request.file_name, request.sheet)), source, request)
 
 
-def _reading(file: FileParts, request: LoadRequest, streaming: bool = False) -> Reading:
-    """The profile (with the scale asked for) and zone the file's parts are staged with; IngestError for a bad zone."""
+def _reading(
+    file: FileParts, request: LoadRequest, streaming: bool = False, con: duckdb.DuckDBPyConnection | None = None
+) -> Reading:
+    """The profile (with the scale asked for), zone and spellings the file's parts are staged with.
+
+    IngestError for a bad zone. Without ``con`` (a preview), no spelling is known beforehand.
+    """
     profile = choose_profile(request.kind, file.headers, file.file_name, request.profile)
     profile = with_scale(profile, _scale_name(file.file_name, request.scale))
     if streaming and profile.options.get("transform"):
         raise NotStreamable(f"profile {profile.name} needs the whole file")
     zone = request.source_tz or local_timezone()
     _check_zone(file.file_name, zone)
-    return Reading(request.kind, profile, request.mapping, zone, datetime.now(UTC))
+    spellings = held_spellings(con, request.kind) if con is not None else no_spellings()
+    return Reading(request.kind, profile, request.mapping, zone, datetime.now(UTC), spellings)
 
 
 def _ingest_streamed(
@@ -231,7 +240,7 @@ def _ingest_parts(
     the keys whose rows differ, which are rejected as in a small file (whose one part finds its own),
     and the ticket on the first line of each survey answer repeated over several tickets.
     """
-    reading = _reading(file, request)
+    reading = _reading(file, request, con=con)
     started = datetime.now(UTC)
     conflicts, first_tickets = None, None
     ordered = bool(reading.profile.order_columns(file.headers))
@@ -269,7 +278,7 @@ def _ingest_stream(
     as it was before this file; changed records wait in Parquet files and replace their old
     versions after the stream. A key repeated across parts needs the part-by-part path.
     """
-    reading = _reading(stream, request, streaming=True)
+    reading = _reading(stream, request, streaming=True, con=con)
     table = TABLES[request.kind]
     started = datetime.now(UTC)
     log = StreamLog()
@@ -438,12 +447,13 @@ def _staged_parts(
     first_tickets: pl.DataFrame | None = None,
 ) -> Iterator[Staged]:
     """Each part of a file staged, with the timestamp formats and survey scale its first parts showed."""
-    plan, profile = None, reading.profile
+    plan, profile, spellings = None, reading.profile, reading.spellings
     for raw in file.parts():
         staged = stage(raw, reading.kind, profile, reading.mapping, reading.zone, now=reading.now, plan=plan,
-                       conflicts=conflicts, first_tickets=first_tickets)  # fmt: skip
-        # One reading for the whole file: the first part's scale and guessed columns hold for the rest.
+                       conflicts=conflicts, first_tickets=first_tickets, spellings=spellings)  # fmt: skip
+        # One reading for the whole file: the first part's scale, guessed columns and spellings hold for the rest.
         plan, profile = staged.plan, with_guesses(with_scale(profile, staged.scale), staged.guesses)
+        spellings = staged.spellings
         yield staged
 
 

@@ -3,7 +3,8 @@
 Each accepted source row ends up loaded (a new key), updated (it changed a known key),
 or duplicate (it changed nothing); rejected rows are stored with their reasons, so
 rows_read = rows_loaded + rows_updated + rows_duplicate + rows_rejected, always.
-``keys_derived`` says how many of the accepted rows had no id and were keyed by their content.
+``keys_derived`` says how many of the accepted rows had no id and were keyed by their content,
+``merged_spellings`` which spellings of a segment value were stored as one (pipelines/stage/spellings.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,38 @@ class BatchMeta:
     as_of: datetime | None = None  # the moment the export describes, when given (--as-of); else its latest event
 
 
+@dataclass(frozen=True)
+class MergedSpellings:
+    """Spellings of one value of a segment column stored as one: "web, WEB → Web (312 rows)"."""
+
+    column: str
+    canonical: str
+    spellings: tuple[str, ...]  # the file's other spellings, sorted
+    rows: int  # the file's rows that had one of them
+
+    def __str__(self) -> str:
+        rows = f"{self.rows:,} row" + ("s" if self.rows != 1 else "")
+        return f"{', '.join(self.spellings)} → {self.canonical} ({rows})"
+
+
+def merged_spellings(respelled: list[pl.DataFrame]) -> list[MergedSpellings]:
+    """The respelled values of a file's parts (``Staged.respelled``), one entry per column and canonical value."""
+    if not respelled or all(part.is_empty() for part in respelled):
+        return []
+    merged = (
+        pl.concat(respelled)
+        .group_by("column", "canonical", "spelling")
+        .agg(pl.col("rows").sum())
+        .sort("column", "canonical", "spelling")
+        .group_by("column", "canonical", maintain_order=True)
+        .agg(pl.col("spelling"), pl.col("rows").sum())
+    )
+    return [
+        MergedSpellings(r["column"], r["canonical"], tuple(r["spelling"]), int(r["rows"]))
+        for r in merged.iter_rows(named=True)
+    ]
+
+
 @dataclass
 class BatchResult:
     file: str
@@ -55,6 +88,8 @@ class BatchResult:
     file_format: str = ""
     keys_derived: int = 0  # accepted rows without an id, keyed by their content ("derived:<16 hex>")
     as_of: datetime | None = None  # the moment the batch describes: its --as-of, else its latest event (UTC)
+    # Values of segment columns differing only in case or spacing, stored in one spelling (shown to the user).
+    merged_spellings: list[MergedSpellings] = field(default_factory=list)
 
     def to_json(self) -> dict:
         """The record printed by ``ingest --json``: ``as_of`` in ISO 8601 (UTC), or null for a file of no event."""
@@ -100,6 +135,7 @@ class PartCounts:
     derived: int = 0
     rejections: Counter = field(default_factory=Counter)
     latest: datetime | None = None  # the latest event of the accepted rows: the moment the file describes
+    respelled: list[pl.DataFrame] = field(default_factory=list)  # each part's ``Staged.respelled``
 
 
 def begin_batch(con: duckdb.DuckDBPyConnection) -> int:
@@ -202,6 +238,7 @@ def count_part(staged: Staged, key_status: pl.DataFrame, counts: PartCounts) -> 
     counts.read += staged.rows_read
     counts.latest = max(filter(None, (counts.latest, latest_event(staged))), default=None)
     counts.derived += staged.derived_keys
+    counts.respelled.append(staged.respelled)
     counts.rejections.update(
         staged.rejected.select(pl.col("reason").map_batches(_summaries, return_dtype=pl.String)).to_series().to_list()
     )
@@ -247,6 +284,7 @@ def finish_batch(
         file_format=meta.file_format,
         keys_derived=counts.derived,
         as_of=_in_utc(meta.as_of or counts.latest),
+        merged_spellings=merged_spellings(counts.respelled),
     )
     if meta.as_of is not None and counts.latest is not None and result.as_of < counts.latest:
         # "Now" before the file's own events would leave them in the future of every KPI and the radar.
@@ -258,7 +296,12 @@ def finish_batch(
     accounted = result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     if accounted != result.rows_read:
         raise RuntimeError(f"row accounting broken: read {result.rows_read}, accounted {accounted}")
-    mapping = {"columns": meta.mapping, "formats": formats}
+    # How the file was read: its columns, formats, and the spellings it merged (for the batch history).
+    mapping = {
+        "columns": meta.mapping,
+        "formats": formats,
+        "spellings": [asdict(m) for m in result.merged_spellings],
+    }
     con.execute(
         """INSERT INTO batches (batch_id, file_name, content_hash, kind, profile, mapping, file_format,
                encoding, source_tz, rows_read, rows_loaded, rows_updated, rows_duplicate, rows_rejected,

@@ -19,9 +19,10 @@ from metrics.crises.log import get_crisis, list_crises, record_scan
 from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
-from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, metric
+from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, SPLIT_DIMENSIONS, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.cube import data_version
+from metrics.kpis.dimensions import recorded_dimensions, segments_that_exist
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, on_data_clock
@@ -88,6 +89,13 @@ def filter_options(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
         ).fetchall()
         options[dimension] = sorted(str(r[0]) for r in rows)
     return view.offered(options)
+
+
+def split_dimensions(
+    con: duckdb.DuckDBPyConnection, settings: Settings, view: View, dimensions: tuple[str, ...] = SPLIT_DIMENSIONS
+) -> tuple[str, ...]:
+    """The ``dimensions`` a page may split by: those the data records, so no split is one "(none)" line."""
+    return recorded_dimensions(con, dimensions)
 
 
 def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: View, grain: str = "week") -> list[Tile]:
@@ -226,7 +234,8 @@ def by_segment(
     con: duckdb.DuckDBPyConnection, settings: Settings, view: View, metrics: tuple[str, ...], dimension: str
 ) -> pl.DataFrame:
     """The metrics over the whole selected range, one row per segment of ``dimension``, formatted for a table."""
-    results = compute(con, view.query(metrics, RANGE, dimension), settings)
+    # A dimension nobody recorded has no rows, not one row "(none)" repeating the organisation.
+    results = segments_that_exist(compute(con, view.query(metrics, RANGE, dimension), settings), "n")
     if results.is_empty():
         return pl.DataFrame({dimension: []}, schema={dimension: pl.String})
     wide = results.select("segment", "metric", "value").pivot(on="metric", index="segment", values="value")
@@ -447,7 +456,7 @@ PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
         (open_crises_by_severity, ()),
         (crisis_table, (list(OPEN), None, None, False)),
     ),
-    "trends": ((kpi_series, ("csat", "week", None)), (weekly_trend_view, ("csat",))),
+    "trends": ((split_dimensions, ()), (kpi_series, ("csat", "week", None)), (weekly_trend_view, ("csat",))),
     "crisis_radar": (
         (crisis_table, (list(OPEN), None, None)),
         (crisis_chart, ("first_response_sla", "overall", "all", "week")),
@@ -456,6 +465,7 @@ PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
         (backlog_now, ()),
         (duration_distribution, ("first_response",)),
         (duration_distribution, ("resolution",)),
+        (split_dimensions, (SERVICE_LEVEL_DIMENSIONS,)),
         *((by_segment, (SERVICE_METRICS, dimension)) for dimension in SERVICE_LEVEL_DIMENSIONS),
     ),
     "complaints": (

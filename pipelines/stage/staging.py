@@ -23,6 +23,7 @@ from pipelines.stage.derived_keys import content_keys, content_text, is_derived
 from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
+from pipelines.stage.spellings import RESPELLED_SCHEMA, no_spellings, respell
 from pipelines.stage.surveys import score_answers
 from pipelines.stage.values import (
     TimestampParse,
@@ -66,6 +67,9 @@ class Staged:
     derived_keys: int = 0
     # Columns the profile did not map, found by their names or values (the confident ones are used).
     guesses: tuple[Guess, ...] = ()
+    # The spelling of each folded segment value after this part (for the next), and the values respelled.
+    spellings: pl.DataFrame = field(default_factory=no_spellings)
+    respelled: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RESPELLED_SCHEMA))
 
     @property
     def rows_read(self) -> int:
@@ -123,6 +127,7 @@ def stage(
     plan: dict[str, TimestampParse] | None = None,
     conflicts: pl.DataFrame | None = None,
     first_tickets: pl.DataFrame | None = None,
+    spellings: pl.DataFrame | None = None,
 ) -> Staged:
     """Map, type and validate one export for ``kind``; the input frame is not modified.
 
@@ -131,6 +136,8 @@ def stage(
     whose rows differ anywhere in the file this export is a part of; without it, this part's own.
     ``first_tickets`` (``KEY``, ``ticket_id``) are the tickets on the first lines of that file's
     survey answers repeated over several tickets; without it, this part's first lines decide.
+    ``spellings`` (``pipelines.stage.spellings``) are the segment values' spellings already
+    decided, by the warehouse and the file's earlier parts.
     """
     table = TABLES[kind]
     raw = _without_personal_data(raw)
@@ -138,6 +145,8 @@ def stage(
     time_column = _check_mapping(raw, kind, profile, mapping, guesses)
     typed = _typed_columns(_canonical(raw, mapping, profile, kind), table, profile, source_tz, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
+    # Before any key is made of them (order counts, derived keys): one value, one key, however spelled.
+    frame, spellings, respelled = respell(frame, no_spellings() if spellings is None else spellings)
     if kind == "surveys":
         frame, column_scale = _survey_answers(frame, raw, profile, typed, guesses)
     if kind == "orders":
@@ -173,6 +182,8 @@ def stage(
         versions=versions,
         derived_keys=rows.filter(is_derived(pl.col(KEY))).height if transform != "conversation" else 0,
         guesses=guesses,
+        spellings=spellings,
+        respelled=respelled,
     )
 
 

@@ -131,6 +131,10 @@ ORDERS = Table(
 
 TABLES: dict[str, Table] = {t.kind: t for t in (TICKETS, SURVEYS, COMPLAINTS, ORDERS)}
 
+# The columns the KPIs break down and filter by (metrics/kpis/catalog.py DIMENSION_LIST, which
+# a test keeps equal): their values are segments, one spelling each (pipelines/stage/spellings.py).
+SEGMENT_COLUMNS = ("channel", "category", "team", "agent", "product", "region", "customer_tier")
+
 TIMESTAMP_COLUMNS = {c.name for t in TABLES.values() for c in t.columns if c.sql_type == "TIMESTAMPTZ"}
 
 
