@@ -19,6 +19,8 @@ import duckdb
 import polars as pl
 
 from pipelines.stage.columns import KEY, ORDER, RAW
+from pipelines.stage.matching import Guess
+from pipelines.stage.saved_profiles import SavedProfile, save_profile
 from pipelines.stage.staging import Staged
 from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import TABLES, Table, event_columns
@@ -36,6 +38,8 @@ class BatchMeta:
     mapping: dict = field(default_factory=dict)
     loaded_by: str = ""
     as_of: datetime | None = None  # the moment the export describes, when given (--as-of); else its latest event
+    saved_profile: SavedProfile | None = None  # the mapping used, saved by name in the batch's transaction
+    chosen: dict[str, str] = field(default_factory=dict)  # the columns the user chose (the mapper, --map)
 
 
 @dataclass
@@ -53,10 +57,11 @@ class BatchResult:
     encoding: str = ""
     file_format: str = ""
     keys_derived: int = 0  # accepted rows without an id, keyed by their content ("derived:<16 hex>")
+    as_of: datetime | None = None  # the moment the batch's export describes (batches.as_of)
 
     def to_json(self) -> dict:
-        """The record printed by ``ingest --json``."""
-        return asdict(self)
+        """The record printed by ``ingest --json`` (the as-of as ISO 8601 text)."""
+        return {**asdict(self), "as_of": self.as_of.isoformat() if self.as_of else None}
 
 
 def classify_rows(rows: pl.DataFrame, key_status: pl.DataFrame) -> pl.Series:
@@ -225,9 +230,13 @@ def store_rejected(con: duckdb.DuckDBPyConnection, rejected: pl.DataFrame, batch
 
 def finish_batch(
     con: duckdb.DuckDBPyConnection, batch_id: int, kind: str, meta: BatchMeta, counts: PartCounts,
-    started: datetime, formats: dict[str, str],
+    started: datetime, formats: dict[str, str], guesses: tuple[Guess, ...] = (),
 ) -> BatchResult:  # fmt: skip
-    """Record the batch, check that every row read is accounted for, and commit the file's transaction."""
+    """Record the batch, check that every row read is accounted for, and commit the file's transaction.
+
+    The batch's ``mapping`` says which column each canonical one was read from, which of them the
+    user chose, and which were guessed, with the guess's reason and confidence.
+    """
     result = BatchResult(
         file=meta.file_name,
         kind=kind,
@@ -242,11 +251,13 @@ def finish_batch(
         encoding=meta.encoding,
         file_format=meta.file_format,
         keys_derived=counts.derived,
+        as_of=meta.as_of or counts.latest,
     )
     accounted = result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     if accounted != result.rows_read:
         raise RuntimeError(f"row accounting broken: read {result.rows_read}, accounted {accounted}")
-    mapping = {"columns": meta.mapping, "formats": formats}
+    mapping = {"columns": meta.mapping, "formats": formats, "chosen": meta.chosen,
+               "guessed": [asdict(g) for g in used_guesses(meta.mapping, guesses)]}  # fmt: skip
     con.execute(
         """INSERT INTO batches (batch_id, file_name, content_hash, kind, profile, mapping, file_format,
                encoding, source_tz, rows_read, rows_loaded, rows_updated, rows_duplicate, rows_rejected,
@@ -256,12 +267,18 @@ def finish_batch(
             batch_id, meta.file_name, meta.content_hash, kind, meta.profile,
             json.dumps(mapping, ensure_ascii=False), meta.file_format, meta.encoding, meta.source_tz,
             result.rows_read, result.rows_loaded, result.rows_updated, result.rows_duplicate,
-            result.rows_rejected, result.keys_derived, started, meta.loaded_by or _current_user(),
-            meta.as_of or counts.latest,
+            result.rows_rejected, result.keys_derived, started, meta.loaded_by or _current_user(), result.as_of,
         ],
     )  # fmt: skip
+    if meta.saved_profile is not None:
+        save_profile(con, meta.saved_profile, meta.loaded_by or _current_user())
     con.execute("COMMIT")
     return result
+
+
+def used_guesses(mapping: dict[str, list[str]], guesses: tuple[Guess, ...]) -> list[Guess]:
+    """The guesses a load read its columns by: confident ones whose column is the one ``mapping`` used."""
+    return [g for g in guesses if g.confident and mapping.get(g.column) == [g.source]]
 
 
 def load_parts(
@@ -277,13 +294,13 @@ def load_parts(
     failure nothing is written.
     """
     started = started or datetime.now(UTC)
-    counts, formats, mapping = PartCounts(), {}, {}
+    counts, formats, mapping, guesses = PartCounts(), {}, {}, ()
     batch_id = begin_batch(con)
     try:
         for staged in parts:
-            formats, mapping = staged.formats, staged.mapping
+            formats, mapping, guesses = staged.formats, staged.mapping, guesses or staged.guesses
             load_part(con, staged, batch_id, counts)
-        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats)
+        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats, guesses)
     except BaseException:
         rollback(con)
         raise
