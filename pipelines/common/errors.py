@@ -8,3 +8,15 @@ class IngestError(Exception):
         self.file_name = file_name
         self.problem = problem
         super().__init__(f"{file_name}: {problem}")
+
+
+class ColumnNotFound(IngestError):
+    """No column of the file can be read as ``column`` (or more than one could): the user must choose one.
+
+    Each face says how in its own words: the Upload page's mapper has a drop-down for it, the
+    command line a ``--map`` flag; the message itself names neither.
+    """
+
+    def __init__(self, file_name: str, problem: str, column: str):
+        self.column = column
+        super().__init__(file_name, problem)

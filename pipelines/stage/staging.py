@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from pipelines.common import limits
-from pipelines.common.errors import IngestError
+from pipelines.common.errors import ColumnNotFound, IngestError
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.sniff import REPLACEMENT
 from pipelines.stage.columns import CONTENT, DERIVED, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
@@ -75,7 +75,10 @@ class Staged:
 def _resolve_mapping(
     raw: RawExport, kind: str, profile: Profile, overrides: dict[str, str]
 ) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
-    """The profile's mapping with the user's overrides, then the confident guesses for what neither maps."""
+    """The profile's mapping with the user's overrides, then the confident guesses for what neither maps.
+
+    An override to no column ("") takes the column out, and no guess puts it back.
+    """
     table = TABLES[kind]
     mapping = profile.resolve(kind, raw.source_columns)
     known = {h.lower(): h for h in raw.source_columns}
@@ -84,16 +87,29 @@ def _resolve_mapping(
             "first_response_minutes",
             "resolution_minutes",
         ):
-            raise IngestError(raw.file_name, f"--map {canonical}=...: {canonical!r} is not a {kind} column")
+            raise IngestError(raw.file_name, f"a column was chosen for {canonical!r}, which is not a {kind} column")
+        if not source.strip():
+            mapping.pop(canonical, None)
+            continue
         parts = tuple(p.strip() for p in source.split("+"))
         missing = [p for p in parts if p.lower() not in known]
         if missing:
-            raise IngestError(raw.file_name, f"--map {canonical}={source}: no column {missing[0]!r} in the file")
+            columns = ", ".join(repr(h) for h in raw.source_columns)
+            raise ColumnNotFound(raw.file_name, f"no column {missing[0]!r} in the file for {canonical} "
+                                 f"(its columns: {columns})", canonical)  # fmt: skip
         mapping[canonical] = tuple(known[p.lower()] for p in parts)
     if profile.options.get("transform"):
         return mapping, ()  # a transformed export's columns are not the table's: nothing to guess
-    guesses = guess_columns(raw, kind, mapping, profile)
+    unmapped = {canonical for canonical, source in overrides.items() if not source.strip()}
+    guesses = tuple(g for g in guess_columns(raw, kind, mapping, profile) if g.column not in unmapped)
     return apply_guesses(mapping, guesses), guesses
+
+
+def proposed_columns(
+    raw: RawExport, kind: str, profile: Profile
+) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
+    """The columns ``stage`` reads with no overrides, and its guesses: what the Upload page's mapper proposes."""
+    return _resolve_mapping(_without_personal_data(raw), kind, profile, {})
 
 
 def _combined(parts: tuple[str, ...]) -> pl.Expr:
@@ -219,17 +235,17 @@ def _check_mapping(
         or kind == "orders"
     )
     time_column = "responded_at" if kind == "surveys" else "created_at"
-    if not key_present:
-        raise IngestError(raw.file_name, missing_column(table.key, profile, raw.source_columns, guesses))
-    if time_column not in mapping:
-        raise IngestError(raw.file_name, missing_column(time_column, profile, raw.source_columns, guesses))
+    for needed, found in ((table.key, key_present), (time_column, time_column in mapping)):
+        if not found:
+            raise ColumnNotFound(raw.file_name, missing_column(needed, profile, raw.source_columns, guesses), needed)
     for repeated in raw.repeated_headers:
         used_as = next((name for name, parts in mapping.items() if repeated in parts), None)
         if used_as:
-            raise IngestError(
+            raise ColumnNotFound(
                 raw.file_name,
                 f"two or more columns are named {repeated!r}, read as {used_as}; rename them in the file, "
-                f"or name the right one with --map {used_as}={repeated}_2 (the second)",
+                f"or choose the right one for {used_as} ({repeated}_2 is the second)",
+                used_as,
             )
     return time_column
 
@@ -342,7 +358,7 @@ def _survey_answers(
     if "response_id" not in frame.columns:
         frame = frame.with_columns(pl.col("ticket_id").alias("response_id"))
     if "score" not in frame.columns:
-        raise IngestError(raw.file_name, missing_column("score", profile, raw.source_columns, guesses))
+        raise ColumnNotFound(raw.file_name, missing_column("score", profile, raw.source_columns, guesses), "score")
     frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), raw.file_name)
     if column_scale:
         typed.formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
@@ -547,7 +563,7 @@ def _raw_records(raw: RawExport, source: list[str], lines: pl.Series) -> pl.Data
 def _order_keys(typed: pl.DataFrame, raw: RawExport, profile: Profile) -> tuple[pl.DataFrame, tuple]:
     """Order counts are keyed by day and segment; a count must be present and not negative."""
     if "orders" not in typed.columns:
-        raise IngestError(raw.file_name, missing_column("orders", profile, raw.source_columns, ()))
+        raise ColumnNotFound(raw.file_name, missing_column("orders", profile, raw.source_columns, ()), "orders")
     segment = [pl.col(c).fill_null("") for c in ("channel", "product", "region", "team") if c in typed.columns]
     day = pl.col("created_at").dt.truncate("1d")
     keyed = typed.with_columns(
