@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from cli.common import EXIT_OK, EXIT_UNREADABLE, with_db
-from pipelines.common.errors import ColumnNotFound, IngestError
+from pipelines.common.errors import ChoiceNeeded, ColumnNotFound, IngestError
 from pipelines.signin import access
 from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.scales import SCALES
@@ -43,9 +43,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                            "save_profile": args.save_profile}  # fmt: skip
                 result = access.perform(con, actor, "upload", load_export, path, args.kind, target=path, **options)
             except IngestError as exc:
-                # The message says what is missing; how to name a column is each face's own (the page has drop-downs).
-                hint = f"; name the column with --map {exc.column}=COLUMN" if isinstance(exc, ColumnNotFound) else ""
-                print(f"csat-radar: {exc}{hint}", file=sys.stderr)
+                print(f"csat-radar: {exc}{_how_to_choose(exc)}", file=sys.stderr)
                 exit_code = EXIT_UNREADABLE
                 continue
             loaded = True
@@ -71,6 +69,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         close_after_writing(con)
     return exit_code
+
+
+# A message says what the file needs chosen; how to choose it is each face's own (the page has boxes for it).
+CHOICE_FLAGS = {
+    "sheet": "; choose it with --sheet NAME",
+    "scale": "; name it with --scale (1-5, 1-7, 0-10 or good-bad)",
+}
+
+
+def _how_to_choose(error: IngestError) -> str:
+    """The command line's words for a choice a file needs, after its message; '' for any other refusal."""
+    if isinstance(error, ColumnNotFound):
+        return f"; name the column with --map {error.column}=COLUMN"
+    return CHOICE_FLAGS.get(error.choice, "") if isinstance(error, ChoiceNeeded) else ""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

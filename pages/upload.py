@@ -21,7 +21,7 @@ from pages._frame.entry import enter
 from pages._frame.language import page_title, t
 from pages._frame.questions import batch_history, read
 from pages._frame.signin import current_actor, write
-from pipelines.common.errors import ColumnNotFound, IngestError
+from pipelines.common.errors import ChoiceNeeded, IngestError
 from pipelines.ingest import local_timezone, preview_file
 from pipelines.load import BatchResult
 from pipelines.read.export import read_export
@@ -145,8 +145,9 @@ for number, uploaded in enumerate(files or []):
                                    saved=saved)  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))
-            if isinstance(exc, ColumnNotFound):
-                st.caption(t("Choose its column in the list above."))
+            if isinstance(exc, ChoiceNeeded):  # the page's own words for it: its boxes above
+                st.caption(t("Choose its column in the lists above." if exc.choice == "column" else
+                             "Choose it in the box above."))  # fmt: skip
             continue
         st.markdown(
             f"Read as **{preview.file_format}**, encoding **{preview.encoding}**, profile **{preview.profile}**: "

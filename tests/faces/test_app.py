@@ -232,7 +232,7 @@ def test_upload_of_surveys_on_two_scales_asks_for_the_scale(small_warehouse):
     assert not app.exception, app.exception
     assert [e.value for e in app.error] == [
         "mixed_scales.csv: the scores look like two scales in one column (4 at 4-5 as on a 1-5 survey, 2 at 9-10 "
-        "as on 0-10, 1 between); add a scale column, or name the scale with --scale (the scale box on the Upload page)"
+        "as on 0-10, 1 between); add a scale column, or name the scale"
     ]
     assert not [b for b in app.button if b.label.startswith("Load")]  # nothing to load until the scale is named
     scale = next(s for s in app.selectbox if s.label == "Scale of the scores")

@@ -5,15 +5,12 @@ profile, and the next file with those headers loads with no questions.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import duckdb
 import pytest
 
 from pipelines.warehouse.store import connect
-from tests.conftest import ROOT
-from tests.faces.test_browser import CHROMIUM, FLAGS, answers_health, free_port, settle
+from tests.faces.test_browser import CHROMIUM, FLAGS, serving, settle
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
@@ -35,25 +32,8 @@ def served(tmp_path):
     """An empty warehouse served on a free port; yields (base URL, warehouse path)."""
     db = tmp_path / "mapper.duckdb"
     connect(db).close()
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "serve", "--db", str(db), "--port", str(port), "--address", "127.0.0.1"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        if not answers_health(base):
-            pytest.fail("csat-radar serve did not answer within 60 s")
+    with serving(db) as base:
         yield base, db
-    finally:
-        server.terminate()  # serve is the Streamlit server itself (execve): this ends it, port and all
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ OUTCOMES: dict[str, tuple[str, str | dict[str, int]]] = {
     "mixed_scales.csv": (
         "surveys",
         "the scores look like two scales in one column (4 at 4-5 as on a 1-5 survey, 2 at 9-10 as on 0-10, "
-        "1 between); add a scale column, or name the scale with --scale (the scale box on the Upload page)",
+        "1 between); add a scale column, or name the scale",
     ),
     "declared_utf8_but_gbk.csv": ("tickets", {}),
     "offsets_in_some_rows.csv": ("tickets", {}),
@@ -182,7 +182,10 @@ def test_the_upload_limit_is_one_gigabyte_unless_configured(monkeypatch):
 
 
 # The command line's own words after a message any face shows: how to name a column there.
-CLI_HINTS = {"duplicate_column_names.csv": "; name the column with --map channel=COLUMN"}
+CLI_HINTS = {
+    "duplicate_column_names.csv": "; name the column with --map channel=COLUMN",
+    "mixed_scales.csv": "; name it with --scale (1-5, 1-7, 0-10 or good-bad)",
+}
 
 
 @pytest.mark.parametrize("name", sorted(n for n, (_, outcome) in OUTCOMES.items() if isinstance(outcome, str)))
@@ -372,10 +375,7 @@ def test_an_excel_workbook_with_tables_on_several_sheets_is_refused_naming_them(
 
     with pytest.raises(IngestError) as caught:
         ingest_file(con, _workbook(build), "tickets", file_name="two.xlsx", source_tz="UTC")
-    assert str(caught.value) == (
-        "two.xlsx: the workbook has 2 sheets with tables (Tickets, Surveys); "
-        "choose one (--sheet NAME, or the sheet box on the Upload page)"
-    )
+    assert str(caught.value) == "two.xlsx: the workbook has 2 sheets with tables (Tickets, Surveys); choose one"
     assert con.sql("SELECT count(*) FROM batches").fetchall() == [(0,)]
 
 
