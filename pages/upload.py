@@ -73,7 +73,7 @@ def column_mapper(choices: ColumnChoices, prefix: str) -> dict[str, str]:
         extra = [field.choice] if field.choice not in ("", *choices.headers) else []  # two columns joined
         options = ["", *choices.headers, *extra]
         left, right = st.columns([2, 3])
-        label = f"{field.column} ({t('required')})" if field.required else field.column
+        label = f"{field.column} ({t(field.need)})" if field.need else field.column
         chosen[field.column] = left.selectbox(label, options, index=options.index(field.choice), format_func=shown,
                                               help=field.description, key=f"{prefix}_{field.column}")  # fmt: skip
         if field.why and (chosen[field.column] == field.choice or not field.proposed):
@@ -92,7 +92,7 @@ def result_line(result: BatchResult) -> str:
     if result.keys_derived:
         key = TABLES[result.kind].key.replace("_", " ")
         line += (
-            f" {result.keys_derived:,} rows had no {key}: each was given one made from its content, "
+            f" {result.keys_derived:,} row(s) had no {key}: each was given one made from its content, "
             "so loading the same file again adds nothing twice."
         )
     return line

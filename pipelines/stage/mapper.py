@@ -22,6 +22,10 @@ from pipelines.stage.values import normalise_nulls
 from pipelines.warehouse.schema import TABLES
 
 SAMPLES = 3
+# Columns a load computes, never reads from a file: a day's segment key, a top-two-box flag.
+COMPUTED = {"order_count_id", "is_satisfied"}
+# A survey answer's id may be its ticket's: either one will do.
+EITHER_ID = ("response_id", "ticket_id")
 # Rows looked at for sample values: the first ones hold enough distinct values to recognise a column.
 SAMPLE_ROWS = 500
 
@@ -32,9 +36,13 @@ class Field:
 
     column: str
     description: str
-    required: bool
+    need: str  # '' or what the mapper says beside the name: 'required', 'required, or ticket_id'
     proposed: tuple[str, ...]  # the file's header(s), joined with '+' when several; () for none
     why: str  # "profile generic", "guessed: ... (90%)", "perhaps 'X': ... (60%)" or ""
+
+    @property
+    def required(self) -> bool:
+        return bool(self.need)
 
     @property
     def choice(self) -> str:
@@ -60,9 +68,9 @@ class ColumnChoices:
     def missing(self, chosen: dict[str, str]) -> list[str]:
         """The required columns ``chosen`` gives no column (a survey answer needs its id or its ticket's)."""
         missing = [f.column for f in self.fields if f.required and not chosen.get(f.column)]
-        if self.kind == "surveys" and {"response_id", "ticket_id"} <= set(missing):
-            return ["response_id or ticket_id", *(c for c in missing if c not in ("response_id", "ticket_id"))]
-        return [c for c in missing if self.kind != "surveys" or c not in ("response_id", "ticket_id")]
+        if self.kind == "surveys" and set(EITHER_ID) <= set(missing):
+            return [" or ".join(EITHER_ID), *(c for c in missing if c not in EITHER_ID)]
+        return [c for c in missing if self.kind != "surveys" or c not in EITHER_ID]
 
 
 def column_choices(raw: RawExport, kind: str, profile: Profile) -> ColumnChoices:
@@ -73,7 +81,7 @@ def column_choices(raw: RawExport, kind: str, profile: Profile) -> ColumnChoices
     if profile.options.get("transform") == "conversation":
         required.discard(table.key)  # its tickets are keyed by their threads
     fields = []
-    for column in table.columns:
+    for column in (c for c in table.columns if c.name not in COMPUTED):
         proposed = mapping.get(column.name, ())
         used = next((g for g in guesses if g.column == column.name and (g.source,) == proposed), None)
         unsure = next((g for g in guesses if g.column == column.name and not g.confident), None)
@@ -85,7 +93,10 @@ def column_choices(raw: RawExport, kind: str, profile: Profile) -> ColumnChoices
             why = f"perhaps {unsure.source!r}: {unsure.reason} ({unsure.confidence:.0%})"
         else:
             why = ""
-        fields.append(Field(column.name, column.description, column.name in required, proposed, why))
+        need = "required" if column.name in required else ""
+        if need and kind == "surveys" and column.name in EITHER_ID:
+            need = f"required, or {next(c for c in EITHER_ID if c != column.name)}"
+        fields.append(Field(column.name, column.description, need, proposed, why))
     fields.sort(key=lambda f: not f.required)  # stable: the table's order within each group
     return ColumnChoices(kind, profile.name, tuple(fields), tuple(raw.source_columns), _samples(raw))
 

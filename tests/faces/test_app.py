@@ -369,6 +369,22 @@ def test_upload_asks_for_a_column_it_cannot_find_in_its_mapper_and_never_names_a
     con.close()
 
 
+def test_upload_says_up_to_when_the_data_runs_and_how_many_rows_were_keyed_by_their_content(small_warehouse):
+    app = open_page("upload")
+    csv = b"ticket id,created at,channel\nK1,2026-07-01 10:00,email\n,2026-07-01 11:00,chat\n,2026-07-02 09:30,web\n"
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.text_input(key="upload_tz").set_value("UTC").run()
+    app.get("file_uploader")[0].set_value(("keys.csv", csv, "text/csv")).run()
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    (line,) = [s.value for s in app.success]
+    assert line.startswith("keys.csv: 3 rows read: 3 loaded, 0 updated, 0 duplicate, 0 rejected (batch ")
+    assert line.endswith(
+        "). Its data runs up to 2026-07-02 09:30 UTC. 2 row(s) had no ticket id: each was given one made from its "
+        "content, so loading the same file again adds nothing twice."
+    )
+
+
 @contextmanager
 def a_command_line_load(db: Path) -> Iterator[subprocess.Popen]:
     """Another process holding the warehouse as ``csat-radar ingest`` does, until the block ends.
