@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from cli.common import EXIT_OK, EXIT_UNREADABLE, print_as_of, with_db
-from pipelines.common.errors import IngestError
+from pipelines.common.errors import ChoiceNeeded, ColumnNotFound, IngestError
 from pipelines.signin import access
 from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.scales import SCALES
@@ -42,10 +42,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for path in args.paths:
             try:
                 options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh": False,
-                           "sheet": args.sheet, "scale": args.scale, "as_of": as_of}  # fmt: skip
+                           "sheet": args.sheet, "scale": args.scale, "as_of": as_of,
+                           "save_profile": args.save_profile}  # fmt: skip
                 result = access.perform(con, actor, "upload", load_export, path, args.kind, target=path, **options)
             except IngestError as exc:
-                print(f"csat-radar: {exc}", file=sys.stderr)
+                print(f"csat-radar: {exc}{_how_to_choose(exc)}", file=sys.stderr)
                 exit_code = EXIT_UNREADABLE
                 continue
             loaded = True
@@ -58,6 +59,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     f"{result.rows_duplicate} duplicate, {result.rows_rejected} rejected "
                     f"[batch {result.batch_id}]"
                 )
+                if args.save_profile:
+                    print(f"    columns saved as profile {args.save_profile.strip()!r}: the next file with these "
+                          "headers is read with it")  # fmt: skip
                 if result.keys_derived:
                     key = TABLES[result.kind].key
                     print(f"    {result.keys_derived} rows had no {key}: each is keyed by its content (derived:…)")
@@ -79,6 +83,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         close_after_writing(con)
     return exit_code
+
+
+# A message says what the file needs chosen; how to choose it is each face's own (the page has boxes for it).
+CHOICE_FLAGS = {
+    "sheet": "; choose it with --sheet NAME",
+    "scale": "; name it with --scale (1-5, 1-7, 0-10 or good-bad)",
+}
+
+
+def _how_to_choose(error: IngestError) -> str:
+    """The command line's words for a choice a file needs, after its message; '' for any other refusal."""
+    if isinstance(error, ColumnNotFound):
+        return f"; name the column with --map {error.column}=COLUMN"
+    return CHOICE_FLAGS.get(error.choice, "") if isinstance(error, ChoiceNeeded) else ""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -162,6 +180,12 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
         "--as-of",
         metavar="MOMENT",
         help="the moment the export describes, e.g. 2026-11-15 or 2026-11-15T18:00+01:00 (default: its latest event)",
+    )
+    ingest.add_argument(
+        "--save-profile",
+        metavar="NAME",
+        help="save the columns this load used as profile NAME (in the warehouse): the next file with the same "
+        "headers is read with it",
     )
     ingest.add_argument("--json", action="store_true", help="one JSON object per file")
     ingest.set_defaults(handler=cmd_ingest)

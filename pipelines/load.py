@@ -21,6 +21,8 @@ import polars as pl
 
 from pipelines.common.errors import IngestError
 from pipelines.stage.columns import KEY, ORDER, RAW
+from pipelines.stage.matching import Guess
+from pipelines.stage.saved_profiles import SavedProfile, save_profile
 from pipelines.stage.staging import Staged
 from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import TABLES, Table, event_columns
@@ -38,6 +40,8 @@ class BatchMeta:
     mapping: dict = field(default_factory=dict)
     loaded_by: str = ""
     as_of: datetime | None = None  # the moment the export describes, when given (--as-of); else its latest event
+    saved_profile: SavedProfile | None = None  # the mapping used, saved by name in the batch's transaction
+    chosen: dict[str, str] = field(default_factory=dict)  # the columns the user chose (the mapper, --map)
 
 
 @dataclass(frozen=True)
@@ -266,9 +270,13 @@ def store_rejected(con: duckdb.DuckDBPyConnection, rejected: pl.DataFrame, batch
 
 def finish_batch(
     con: duckdb.DuckDBPyConnection, batch_id: int, kind: str, meta: BatchMeta, counts: PartCounts,
-    started: datetime, formats: dict[str, str],
+    started: datetime, formats: dict[str, str], guesses: tuple[Guess, ...] = (),
 ) -> BatchResult:  # fmt: skip
-    """Record the batch, check that every row read is accounted for, and commit the file's transaction."""
+    """Record the batch, check that every row read is accounted for, and commit the file's transaction.
+
+    The batch's ``mapping`` says which column each canonical one was read from, which of them the
+    user chose, and which were guessed, with the guess's reason and confidence.
+    """
     result = BatchResult(
         file=meta.file_name,
         kind=kind,
@@ -296,10 +304,13 @@ def finish_batch(
     accounted = result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     if accounted != result.rows_read:
         raise RuntimeError(f"row accounting broken: read {result.rows_read}, accounted {accounted}")
-    # How the file was read: its columns, formats, and the spellings it merged (for the batch history).
+    # How the file was read: its columns, formats, what the user chose, the guesses it used and the
+    # spellings it merged (for the batch history).
     mapping = {
         "columns": meta.mapping,
         "formats": formats,
+        "chosen": meta.chosen,
+        "guessed": [asdict(g) for g in used_guesses(meta.mapping, guesses)],
         "spellings": [asdict(m) for m in result.merged_spellings],
     }
     con.execute(
@@ -315,6 +326,8 @@ def finish_batch(
             result.as_of,
         ],
     )  # fmt: skip
+    if meta.saved_profile is not None:
+        save_profile(con, meta.saved_profile, meta.loaded_by or _current_user())
     con.execute("COMMIT")
     return result
 
@@ -324,6 +337,11 @@ def _in_utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def used_guesses(mapping: dict[str, list[str]], guesses: tuple[Guess, ...]) -> list[Guess]:
+    """The guesses a load read its columns by: confident ones whose column is the one ``mapping`` used."""
+    return [g for g in guesses if g.confident and mapping.get(g.column) == [g.source]]
 
 
 def load_parts(
@@ -339,13 +357,13 @@ def load_parts(
     failure nothing is written.
     """
     started = started or datetime.now(UTC)
-    counts, formats, mapping = PartCounts(), {}, {}
+    counts, formats, mapping, guesses = PartCounts(), {}, {}, ()
     batch_id = begin_batch(con)
     try:
         for staged in parts:
-            formats, mapping = staged.formats, staged.mapping
+            formats, mapping, guesses = staged.formats, staged.mapping, guesses or staged.guesses
             load_part(con, staged, batch_id, counts)
-        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats)
+        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats, guesses)
     except BaseException:
         rollback(con)
         raise

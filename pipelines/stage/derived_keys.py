@@ -13,6 +13,11 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from pipelines.read.raw import LINE, RawExport
+from pipelines.stage.columns import CONTENT, DERIVED, EXTRA, RAW
+from pipelines.stage.values import normalise_nulls
+from pipelines.warehouse.schema import Table
+
 PREFIX = "derived:"
 SEPARATOR = "\x1f"  # the ASCII unit separator: not in the values of a text export
 
@@ -48,3 +53,25 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
         utc = pl.col(name).dt.convert_time_zone("UTC") if dtype.time_zone else pl.col(name)
         return utc.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f")
     return pl.col(name).cast(pl.String)
+
+
+def with_derived_keys(frame: pl.DataFrame, table: Table, raw: RawExport, unmapped: list[str]) -> pl.DataFrame:
+    """Rows without an id keyed by their content; their RAW follows the key, so rows of one content are one record.
+
+    Two rows can be the same record in other spellings (a date re-saved in another format):
+    they get one key and must not conflict with each other. Only rows without an id are read
+    for their content, so a file with ids pays nothing.
+    """
+    keyless = frame.filter(pl.col(table.key).is_null())
+    if not keyless.height:
+        return frame
+    source = normalise_nulls(raw.frame.select(LINE, *unmapped), unmapped)
+    extra = source.select(LINE, content_text(source, unmapped).alias(EXTRA))
+    keyless = keyless.join(extra, on=LINE, how="left")
+    values = [c for c in keyless.columns if c in table.column_names and c != table.key]
+    keyless = keyless.select(LINE, content_text(keyless, [*values, EXTRA]).alias(CONTENT))
+    derived = keyless.select(LINE, content_keys(keyless[CONTENT]).alias(DERIVED))
+    frame = frame.join(derived, on=LINE, how="left", maintain_order="left")
+    key = pl.coalesce(table.key, DERIVED)
+    raw_hash = pl.when(pl.col(DERIVED).is_not_null()).then(pl.col(DERIVED).hash()).otherwise(pl.col(RAW))
+    return frame.with_columns(key.alias(table.key), raw_hash.alias(RAW)).drop(DERIVED)

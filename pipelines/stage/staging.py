@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from pipelines.common import limits
-from pipelines.common.errors import IngestError
+from pipelines.common.errors import ColumnNotFound, IngestError
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.sniff import REPLACEMENT
-from pipelines.stage.columns import CONTENT, DERIVED, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
+from pipelines.stage.columns import KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
-from pipelines.stage.derived_keys import content_keys, content_text, is_derived
+from pipelines.stage.derived_keys import is_derived, with_derived_keys
 from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
@@ -79,7 +79,10 @@ class Staged:
 def _resolve_mapping(
     raw: RawExport, kind: str, profile: Profile, overrides: dict[str, str]
 ) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
-    """The profile's mapping with the user's overrides, then the confident guesses for what neither maps."""
+    """The profile's mapping with the user's overrides, then the confident guesses for what neither maps.
+
+    An override to no column ("") takes the column out, and no guess puts it back.
+    """
     table = TABLES[kind]
     mapping = profile.resolve(kind, raw.source_columns)
     known = {h.lower(): h for h in raw.source_columns}
@@ -88,16 +91,29 @@ def _resolve_mapping(
             "first_response_minutes",
             "resolution_minutes",
         ):
-            raise IngestError(raw.file_name, f"--map {canonical}=...: {canonical!r} is not a {kind} column")
+            raise IngestError(raw.file_name, f"a column was chosen for {canonical!r}, which is not a {kind} column")
+        if not source.strip():
+            mapping.pop(canonical, None)
+            continue
         parts = tuple(p.strip() for p in source.split("+"))
         missing = [p for p in parts if p.lower() not in known]
         if missing:
-            raise IngestError(raw.file_name, f"--map {canonical}={source}: no column {missing[0]!r} in the file")
+            columns = ", ".join(repr(h) for h in raw.source_columns)
+            raise ColumnNotFound(raw.file_name, f"no column {missing[0]!r} in the file for {canonical} "
+                                 f"(its columns: {columns})", canonical)  # fmt: skip
         mapping[canonical] = tuple(known[p.lower()] for p in parts)
     if profile.options.get("transform"):
         return mapping, ()  # a transformed export's columns are not the table's: nothing to guess
-    guesses = guess_columns(raw, kind, mapping, profile)
+    unmapped = {canonical for canonical, source in overrides.items() if not source.strip()}
+    guesses = tuple(g for g in guess_columns(raw, kind, mapping, profile) if g.column not in unmapped)
     return apply_guesses(mapping, guesses), guesses
+
+
+def proposed_columns(
+    raw: RawExport, kind: str, profile: Profile
+) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
+    """The columns ``stage`` reads with no overrides, and its guesses: what the Upload page's mapper proposes."""
+    return _resolve_mapping(_without_personal_data(raw), kind, profile, {})
 
 
 def _combined(parts: tuple[str, ...]) -> pl.Expr:
@@ -155,7 +171,7 @@ def stage(
     transform = profile.options.get("transform")
     key_name = "message_id" if transform == "conversation" else table.key
     if transform != "conversation" and kind != "orders":
-        frame = _with_derived_keys(frame, table, raw, _unmapped(raw, mapping))
+        frame = with_derived_keys(frame, table, raw, _unmapped(raw, mapping))
     checks = _row_checks(frame, raw, table, key_name, time_column, now or datetime.now(UTC))
     # Column-level parse failures come first: they explain a null more precisely.
     reason, reason_column = _first_reason(typed.reasons + checks)
@@ -187,28 +203,6 @@ def stage(
     )
 
 
-def _with_derived_keys(frame: pl.DataFrame, table: Table, raw: RawExport, unmapped: list[str]) -> pl.DataFrame:
-    """Rows without an id keyed by their content; their RAW follows the key, so rows of one content are one record.
-
-    Two rows can be the same record in other spellings (a date re-saved in another format):
-    they get one key and must not conflict with each other. Only rows without an id are read
-    for their content, so a file with ids pays nothing.
-    """
-    keyless = frame.filter(pl.col(table.key).is_null())
-    if not keyless.height:
-        return frame
-    source = normalise_nulls(raw.frame.select(LINE, *unmapped), unmapped)
-    extra = source.select(LINE, content_text(source, unmapped).alias(EXTRA))
-    keyless = keyless.join(extra, on=LINE, how="left")
-    values = [c for c in keyless.columns if c in table.column_names and c != table.key]
-    keyless = keyless.select(LINE, content_text(keyless, [*values, EXTRA]).alias(CONTENT))
-    derived = keyless.select(LINE, content_keys(keyless[CONTENT]).alias(DERIVED))
-    frame = frame.join(derived, on=LINE, how="left", maintain_order="left")
-    key = pl.coalesce(table.key, DERIVED)
-    raw_hash = pl.when(pl.col(DERIVED).is_not_null()).then(pl.col(DERIVED).hash()).otherwise(pl.col(RAW))
-    return frame.with_columns(key.alias(table.key), raw_hash.alias(RAW)).drop(DERIVED)
-
-
 def _unmapped(raw: RawExport, mapping: dict[str, tuple[str, ...]]) -> list[str]:
     """The source columns no canonical column is read from: kept as attributes."""
     mapped = {h for parts in mapping.values() for h in parts}
@@ -230,17 +224,17 @@ def _check_mapping(
         or kind == "orders"
     )
     time_column = "responded_at" if kind == "surveys" else "created_at"
-    if not key_present:
-        raise IngestError(raw.file_name, missing_column(table.key, profile, raw.source_columns, guesses))
-    if time_column not in mapping:
-        raise IngestError(raw.file_name, missing_column(time_column, profile, raw.source_columns, guesses))
+    for needed, found in ((table.key, key_present), (time_column, time_column in mapping)):
+        if not found:
+            raise ColumnNotFound(raw.file_name, missing_column(needed, profile, raw.source_columns, guesses), needed)
     for repeated in raw.repeated_headers:
         used_as = next((name for name, parts in mapping.items() if repeated in parts), None)
         if used_as:
-            raise IngestError(
+            raise ColumnNotFound(
                 raw.file_name,
                 f"two or more columns are named {repeated!r}, read as {used_as}; rename them in the file, "
-                f"or name the right one with --map {used_as}={repeated}_2 (the second)",
+                f"or choose the right one for {used_as} ({repeated}_2 is the second)",
+                used_as,
             )
     return time_column
 
@@ -353,7 +347,7 @@ def _survey_answers(
     if "response_id" not in frame.columns:
         frame = frame.with_columns(pl.col("ticket_id").alias("response_id"))
     if "score" not in frame.columns:
-        raise IngestError(raw.file_name, missing_column("score", profile, raw.source_columns, guesses))
+        raise ColumnNotFound(raw.file_name, missing_column("score", profile, raw.source_columns, guesses), "score")
     frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), raw.file_name)
     if column_scale:
         typed.formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
@@ -558,7 +552,7 @@ def _raw_records(raw: RawExport, source: list[str], lines: pl.Series) -> pl.Data
 def _order_keys(typed: pl.DataFrame, raw: RawExport, profile: Profile) -> tuple[pl.DataFrame, tuple]:
     """Order counts are keyed by day and segment; a count must be present and not negative."""
     if "orders" not in typed.columns:
-        raise IngestError(raw.file_name, missing_column("orders", profile, raw.source_columns, ()))
+        raise ColumnNotFound(raw.file_name, missing_column("orders", profile, raw.source_columns, ()), "orders")
     segment = [pl.col(c).fill_null("") for c in ("channel", "product", "region", "team") if c in typed.columns]
     day = pl.col("created_at").dt.truncate("1d")
     keyed = typed.with_columns(
