@@ -29,6 +29,7 @@ from pipelines.stage.values import (
     early_dates,
     normalise_nulls,
     parse_booleans,
+    parse_durations,
     parse_numbers,
     parse_timestamps,
 )
@@ -299,7 +300,11 @@ def _typed_columns(
             values, why = parse_numbers(canon[name], name, pl.Int32 if sql_type == "INTEGER" else pl.Int64)
             columns.append(values)
             typed.reasons.append((why, name))
-        elif (sql_type == "DOUBLE" and name != "score") or name.endswith(("_minutes", "_hours")):
+        elif name.endswith(("_minutes", "_hours")):
+            values, why = parse_durations(canon[name], name, 60 if name.endswith("_hours") else 1)
+            columns.append(values)
+            typed.reasons.append((why, name))
+        elif sql_type == "DOUBLE" and name != "score":
             values, why = parse_numbers(canon[name], name)
             columns.append(values)
             typed.reasons.append((why, name))

@@ -321,6 +321,27 @@ def parse_numbers(text: pl.Series, column: str, dtype: pl.DataType = pl.Float64)
     return numbers.cast(dtype).alias(column), reasons.alias(column)
 
 
+# A duration as a clock reading: hours (any number of them), minutes and optional seconds.
+CLOCK_DURATION = r"^(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?$"
+
+
+def parse_durations(text: pl.Series, column: str, unit_minutes: float) -> tuple[pl.Series, pl.Series]:
+    """Durations in the column's unit (``unit_minutes`` minutes each): numbers, or clock readings like '02:13:44'.
+
+    Helpdesks write a first response or resolution time either as a number of its unit or as
+    hours:minutes[:seconds] (Freshdesk's "First response time (in hrs)", HubSpot's "Time to
+    close (HH:mm:ss)"); a clock reading means the same span whatever unit the header names.
+    """
+    numbers, reasons = parse_numbers(text, column)
+    clock = text.str.strip_chars().str.extract_groups(CLOCK_DURATION)
+    hours, minutes, seconds = (clock.struct.field(str(i)).cast(pl.Float64) for i in (1, 2, 3))
+    spans = pl.select((pl.lit(hours) * 60 + pl.lit(minutes) + pl.lit(seconds).fill_null(0) / 60) / unit_minutes)
+    read = pl.select(pl.coalesce(pl.lit(numbers), spans.to_series())).to_series()
+    return read.alias(column), pl.select(pl.when(pl.lit(read).is_null()).then(pl.lit(reasons))).to_series().alias(
+        column
+    )
+
+
 def early_dates(frame: pl.DataFrame) -> list[tuple[pl.Expr, str]]:
     """For each timestamp column of ``frame``, the reason its value is older than the earliest plausible date.
 

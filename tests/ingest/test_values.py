@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from pipelines.stage import scales
-from pipelines.stage.values import normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
+from pipelines.stage.values import normalise_nulls, parse_booleans, parse_durations, parse_numbers, parse_timestamps
 
 
 def utc(*parts: int) -> datetime:
@@ -95,6 +95,15 @@ def test_whole_numbers():
     values, reasons = parse_numbers(pl.Series(["0", "2", "1,234", "3.0", "2.5", "x"]), "reopen_count", pl.Int32)
     assert values.to_list() == [0, 2, 1234, 3, None, None]
     assert reasons.to_list()[4] == "reopen_count '2.5' is not a whole number"
+
+
+def test_a_span_written_as_a_clock_reading_is_the_same_span_in_any_unit():
+    text = pl.Series(["02:13:44", "1.5", "00:45", "125:00:00", None, "soon"])
+    hours, why = parse_durations(text, "first_response_hours", 60)
+    assert [round(v, 4) if v is not None else None for v in hours.to_list()] == [2.2289, 1.5, 0.75, 125.0, None, None]
+    assert why.to_list() == [None] * 5 + ["first_response_hours 'soon' is not a number"]
+    minutes, _ = parse_durations(text, "first_response_minutes", 1)
+    assert [round(v, 2) if v is not None else None for v in minutes.to_list()][:4] == [133.73, 1.5, 45.0, 7500.0]
 
 
 @pytest.mark.parametrize(
