@@ -31,6 +31,8 @@ MIN_ROWS = 5
 SAMPLE_ROWS = 2000
 ID_WORDS = re.compile(r"(^|[^a-z])(id|key|no|nr|num|number|ref|reference|code)([^a-z]|$)|#|编号|单号|号$", re.I)
 SCALES = ((1, 5), (0, 10))
+# Words that name a column of times, whose plain numbers may then be Unix times.
+TIME_WORDS = frozenset(("time", "date", "timestamp", "datetime", "unix", "created", "updated", "at", "when"))
 # Columns that name a segment: a header ending in one of their usual names, qualified by words
 # before it ("Responsible Agency", "Open Data Channel Type"), is read as that column.
 SEGMENT_COLUMNS = ("channel", "team", "agent", "region", "product", "category", "priority")
@@ -227,12 +229,17 @@ def _id_guesses(frame: pl.DataFrame, key: str, candidates: list[str]) -> list[Gu
 
 
 def _timestamp_columns(sample: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
-    """The columns whose values (nearly all) read as dates and times, parsed; plain numbers are not dates."""
+    """The columns whose values (nearly all) read as dates and times, parsed.
+
+    Plain numbers are dates only in a column named like a time ('Time', 'unixReviewTime'): a
+    person reads 1303862400 there as a Unix time, but in 'Ticket ID' as an id.
+    """
     found = {}
     for column in columns:
         values = sample[column]
         present = values.drop_nulls()
-        if present.len() == 0 or present.str.contains(r"^[\d.,+-]+$").all():
+        numbers = present.len() > 0 and present.str.contains(r"^[\d.,+-]+$").all()
+        if present.len() == 0 or (numbers and not TIME_WORDS.intersection(header_words(column))):
             continue
         parsed = _stamps(sample, column)
         if parsed is not None:

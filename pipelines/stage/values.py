@@ -110,7 +110,7 @@ def normalise_nulls(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 class TimestampParse:
     values: pl.Series  # Datetime("us", "UTC")
     reasons: pl.Series  # String, null where fine
-    format: str  # the format chosen for the column (or "excel serial" / "none")
+    format: str  # the format chosen for the column (or "excel serial" / "unix seconds" / "none")
     date_order: str  # YMD, DMY, MDY, NAMED or ""
     # Every format used, best first, and the date order ruled out: the plan for later parts of a file.
     formats: tuple[str, ...] = ()
@@ -160,6 +160,28 @@ def _excel_serials(text: pl.Series, tz: str) -> pl.Series | None:
     return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
 
 
+# Seconds (10 digits) or milliseconds (13) since 1970 in UTC, from 2000 to 2100: a Unix time.
+UNIX_SPANS = {"unix seconds": 1_000_000, "unix milliseconds": 1_000}
+UNIX_RANGE = (946_684_800, 4_102_444_800)  # 2000-01-01 and 2100-01-01, in seconds
+
+
+def _unix_times(text: pl.Series, unit: str | None = None) -> tuple[pl.Series, str] | None:
+    """Whole numbers of seconds (or milliseconds) since 1970, all between 2000 and 2100, as UTC times; else None.
+
+    A Unix time names its moment in UTC, whatever zone the file's other times are in.
+    """
+    present = text.drop_nulls()
+    if present.len() == 0 or not present.str.contains(r"^\d{10}$|^\d{13}$").all():
+        return None
+    numbers = text.cast(pl.Int64, strict=False)
+    found = unit or ("unix milliseconds" if present.str.len_chars().min() == 13 else "unix seconds")
+    per = UNIX_SPANS[found]
+    seconds = numbers // (1_000_000 // per)
+    if seconds.min() < UNIX_RANGE[0] or seconds.max() > UNIX_RANGE[1]:
+        return None
+    return (numbers * per).cast(pl.Datetime("us", "UTC")), found
+
+
 def _hits(values: pl.Series, formats: list[str]) -> list[int]:
     """How many values each format parses, all formats in one parallel pass."""
     counts = pl.DataFrame({"v": values}).select(
@@ -204,7 +226,11 @@ def parse_timestamps(
         serials = _excel_serials(prepared, tz)
         if serials is not None:
             return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "", plan.formats)
-    if plan is not None and plan.formats and plan.format != "excel serial":
+    if plan is not None and plan.format in UNIX_SPANS:
+        unix = _unix_times(prepared, plan.format)
+        if unix is not None:
+            return TimestampParse(unix[0].alias(column), empty_reasons, unix[1], "", plan.formats)
+    if plan is not None and plan.formats and plan.format != "excel serial" and plan.format not in UNIX_SPANS:
         usable = list(plan.formats)
         excluded = plan.excluded
         chosen_order, first_format = plan.date_order, plan.format
@@ -217,6 +243,9 @@ def parse_timestamps(
         serials = _excel_serials(prepared, tz)
         if serials is not None:
             return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "", ("excel serial",))
+        unix = _unix_times(prepared)
+        if unix is not None:
+            return TimestampParse(unix[0].alias(column), empty_reasons, unix[1], "", (unix[1],))
         sample = distinct.sample(min(sample_size, distinct.len()), seed=0) if distinct.len() > sample_size else distinct
         hits_per_format = _hits(sample, [fmt for _, fmt in CANDIDATE_FORMATS])
         scored = [

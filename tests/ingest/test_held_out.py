@@ -88,6 +88,15 @@ CASES = [
         keys_derived=32,
     ),
     HeldOut(
+        "amazon_fine_food_reviews.csv",
+        "surveys",
+        "America/Los_Angeles",  # Unix times are UTC whatever the zone
+        (150, 150, 0, 0, 0),
+        ("responded_at", "score", "scale", "is_satisfied"),
+        "response_id = '1'",
+        ("2011-04-05 00:00:00", "2.0", "1-5", "false"),
+    ),
+    HeldOut(
         "car_complaints_resaved.csv",
         "complaints",
         "Asia/Shanghai",

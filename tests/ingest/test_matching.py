@@ -262,3 +262,16 @@ def test_an_order_column_is_never_a_tickets_own_id(con, tmp_path):
     result = ingest_file(con, write(tmp_path / "shop_tickets.csv", text), "tickets", source_tz="UTC")
     assert (result.rows_loaded, result.rows_rejected) == (6, 0)
     assert con.sql("SELECT count(DISTINCT ticket_id) FROM tickets WHERE ticket_id LIKE 'T-%'").fetchall() == [(6,)]
+
+
+def test_plain_numbers_are_times_only_in_a_column_named_like_a_time(con, tmp_path):
+    text = "Review Number,Time,Stars\n" + "".join(
+        f"{1_830_000_000 + n * 97},{1_301_961_600 + n * 86_400},{n % 5 + 1}\n" for n in range(6)
+    )
+    guesses = {g.column: g for g in guess_columns(read_export(write(tmp_path / "r.csv", text)), "surveys", {})}
+    assert guesses["responded_at"].source == "Time" and guesses["responded_at"].confident
+    assert guesses["response_id"].source == "Review Number"  # ten digits too, but named as an id, not a time
+    result = ingest_file(con, tmp_path / "r.csv", "surveys", source_tz="UTC")
+    assert (result.rows_loaded, result.rows_rejected) == (6, 0)
+    answered = "SELECT strftime(responded_at, '%Y-%m-%d') FROM survey_responses WHERE response_id = ?"
+    assert con.execute(answered, ["1830000000"]).fetchall() == [("2011-04-05",)]

@@ -97,6 +97,14 @@ def test_whole_numbers():
     assert reasons.to_list()[4] == "reopen_count '2.5' is not a whole number"
 
 
+def test_whole_seconds_or_milliseconds_since_1970_are_unix_times_in_utc_whatever_the_zone():
+    seconds = parse(["1303862400", "1346976000", None], tz="Asia/Shanghai")
+    assert (seconds.format, seconds.values.to_list()) == ("unix seconds", [utc(2011, 4, 27), utc(2012, 9, 7), None])
+    assert parse(["1303862400123"]).values.to_list() == [utc(2011, 4, 27, 0, 0, 0, 123000)]
+    beyond = parse(["5303862400", "1303862400"])  # 2138: a number, not a time
+    assert beyond.format == "none" and beyond.reasons.to_list()[0] == "unparseable date '5303862400' in created_at"
+
+
 def test_a_span_written_as_a_clock_reading_is_the_same_span_in_any_unit():
     text = pl.Series(["02:13:44", "1.5", "00:45", "125:00:00", None, "soon"])
     hours, why = parse_durations(text, "first_response_hours", 60)
