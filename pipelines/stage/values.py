@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -132,7 +132,14 @@ def _parse_with(text: pl.Series, fmt: str, tz: str) -> pl.Series:
         return parsed
     if "%z" in fmt:
         return parsed.dt.convert_time_zone("UTC")
-    return parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    local = parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    skipped = parsed.is_not_null() & local.is_null()
+    if skipped.any():
+        # A time the clock skipped when it sprang forward (2:30 on a night it went from 2:00 to 3:00)
+        # was written on the clock before the change: it is the hour after on the new one.
+        later = (parsed + timedelta(hours=1)).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        local = pl.select(pl.coalesce(pl.lit(local), pl.lit(later))).to_series()
+    return local.dt.convert_time_zone("UTC")
 
 
 def _parse_in_turn(prepared: pl.Series, formats: list[str], tz: str) -> pl.Series:

@@ -67,6 +67,14 @@ def test_naive_times_are_read_in_the_source_zone_and_stored_in_utc():
     assert parse(["2026-03-01T08:30:00+00:00"], tz="Asia/Shanghai").values.to_list() == [utc(2026, 3, 1, 8, 30)]
 
 
+def test_a_local_time_the_clock_skipped_in_spring_is_read_on_the_clock_before_the_change():
+    # New York went from 2:00 EST to 3:00 EDT on 10 March 2024: 2:30 EST is 7:30 UTC, as 3:30 EDT is.
+    text = ["03/10/2024 02:30:00 AM", "03/10/2024 03:30:00 AM", "03/10/2024 01:59:00 AM", "03/13/2024 09:00:00 AM"]
+    result = parse(text, "America/New_York")
+    assert result.reasons.to_list() == [None] * 4
+    assert result.values.to_list()[:3] == [utc(2024, 3, 10, 7, 30), utc(2024, 3, 10, 7, 30), utc(2024, 3, 10, 6, 59)]
+
+
 def test_impossible_date_gets_a_reason_with_the_value():
     result = parse(["28/02/2024", "31/02/2024", None])
     assert result.values.to_list() == [utc(2024, 2, 28), None, None]
