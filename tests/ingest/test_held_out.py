@@ -247,3 +247,20 @@ def test_a_held_out_export_gives_plausible_kpis(loaded):
         assert any(v is not None for v in values["csat"])
     if "first_response_at" in case.columns:  # a first response read from the file reaches the KPIs
         assert any(v is not None for v in values["first_response_median"])
+
+
+def test_a_review_export_with_no_date_at_all_is_told_in_one_line_what_is_missing_and_what_it_has(tmp_path):
+    """A survey answer without a moment cannot be placed in any period: no guess can help, so nothing loads."""
+    db = tmp_path / "warehouse.duckdb"
+    done = run_cli("ingest", str(HELD_OUT / "clothing_reviews_no_dates.csv"), "--kind", "surveys", "--db", str(db))
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("csat-radar: clothing_reviews_no_dates.csv: no column for responded_at")
+    assert "the file's columns are: 'column_1', 'Clothing ID', 'Age', 'Title', 'Review Text', 'Rating'," in line
+    assert "--" not in line  # no command-line flag: the same words serve the Upload page
+    if db.exists():
+        table = duckdb.connect(str(db), read_only=True)
+        try:
+            assert table.sql("SELECT count(*) FROM survey_responses").fetchall() == [(0,)]
+        finally:
+            table.close()
