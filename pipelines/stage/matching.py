@@ -150,6 +150,14 @@ def header_words(header: str) -> tuple[str, ...]:
     return tuple(re.findall(r"[^\W_]+", spaced.casefold()))
 
 
+def named_zone(parts: tuple[str, ...]) -> str | None:
+    """The zone a column's header names for its times ('Review Created (UTC)', 'opened_at_gmt'), or None.
+
+    A person reads such a column in that zone whatever zone the file's other times are in.
+    """
+    return "UTC" if {"utc", "gmt"}.intersection(w for part in parts for w in header_words(part)) else None
+
+
 def _by_qualified_name(headers: list[str], kind: str, mapping: dict, used: set[str], named: list[Guess]) -> list[Guess]:
     """Segment columns still unmapped, from headers that end in one of their usual names after other words."""
     profile = builtin_profiles()[SYNONYM_PROFILES[0]]

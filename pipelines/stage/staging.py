@@ -20,7 +20,7 @@ from pipelines.read.sniff import REPLACEMENT
 from pipelines.stage.columns import CONTENT, DERIVED, EXTRA, KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
 from pipelines.stage.derived_keys import content_keys, content_text, is_derived
-from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column
+from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column, named_zone
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
 from pipelines.stage.surveys import score_answers
@@ -137,7 +137,9 @@ def stage(
     raw = _without_personal_data(raw)
     mapping, guesses = _resolve_mapping(raw, kind, profile, overrides or {})
     time_column = _check_mapping(raw, kind, profile, mapping, guesses)
-    typed = _typed_columns(_canonical(raw, mapping, profile, kind), table, profile, source_tz, plan or {})
+    canon = _canonical(raw, mapping, profile, kind)
+    zones = {name: named_zone(mapping.get(name, ())) or source_tz for name in canon.columns}
+    typed = _typed_columns(canon, table, profile, zones, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
     if kind == "surveys":
         frame, column_scale = _survey_answers(frame, raw, profile, typed, guesses)
@@ -269,9 +271,12 @@ class TypedColumns:
 
 
 def _typed_columns(
-    canon: pl.DataFrame, table: Table, profile: Profile, source_tz: str, plan: dict[str, TimestampParse]
+    canon: pl.DataFrame, table: Table, profile: Profile, zones: dict[str, str], plan: dict[str, TimestampParse]
 ) -> TypedColumns:
-    """Each canonical column parsed by its declared type: ids, timestamps, booleans, numbers, statuses."""
+    """Each canonical column parsed by its declared type: ids, timestamps, booleans, numbers, statuses.
+
+    ``zones`` holds the zone each column's naive times are read in (the file's, or the one its header names).
+    """
     date_order = profile.options.get("date_order")
     typed = TypedColumns(pl.DataFrame(), {}, {}, [])
     columns = []
@@ -283,7 +288,7 @@ def _typed_columns(
             ids = canon[name]
             columns.append(ids.str.replace(r"^(\d+)\.0$", "${1}") if ids.str.ends_with(".0").any() else ids)
         elif sql_type == "TIMESTAMPTZ" or name.startswith("__by_"):
-            parsed = parse_timestamps(canon[name], name, source_tz, date_order, plan=plan.get(name))
+            parsed = parse_timestamps(canon[name], name, zones[name], date_order, plan=plan.get(name))
             typed.plans[name] = parsed
             if name.startswith("__by_") and parsed.format == "none" and canon[name].drop_nulls().len():
                 columns.append(canon[name].str.zfill(12).alias(name))  # numeric order column

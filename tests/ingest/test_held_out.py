@@ -97,6 +97,15 @@ CASES = [
         ("2011-04-05 00:00:00", "2.0", "1-5", "false"),
     ),
     HeldOut(
+        "trustpilot_reviews.csv",
+        "surveys",
+        "Europe/Berlin",  # the shop's own zone; the headers say these times are UTC, and UTC wins
+        (130, 130, 0, 0, 0),
+        ("responded_at", "score", "scale"),
+        "response_id = '40b314e60177c3e1ecdc14d9'",
+        ("2024-03-29 07:16:11", "5.0", "1-5"),
+    ),
+    HeldOut(
         "car_complaints_resaved.csv",
         "complaints",
         "Asia/Shanghai",
