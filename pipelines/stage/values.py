@@ -49,6 +49,8 @@ _DATE_PARTS = {
         "%B %d, %Y",
         "%b %d %Y",
         "%d-%b-%Y",
+        "%d/%b/%y",  # Jira: 05/Mar/24 5:42 PM
+        "%d/%b/%Y",
     ],
 }
 _TIME_PARTS = [

@@ -175,6 +175,15 @@ CASES = [
         ),
     ),
     HeldOut(
+        "jira_service_management.csv",
+        "tickets",
+        "Europe/London",  # British Summer Time from 31 March: +01:00 on 2 April
+        (140, 140, 0, 0, 0),
+        ("created_at", "resolved_at", "status", "priority", "agent", "category"),
+        "ticket_id = 'ITSD-1200'",
+        ("2024-04-02 07:21:00", "2024-04-04 03:23:00", "resolved", "Highest", "Ana Ruiz", "Incident"),
+    ),
+    HeldOut(
         "intercom_conversations.csv",
         "tickets",
         "UTC",

@@ -48,6 +48,7 @@ def test_ambiguous_column_follows_the_stated_order():
         ("2020/6/8", utc(2020, 6, 8)),
         ("2020年6月8日", utc(2020, 6, 8)),
         ("29-02-2016 01:16", utc(2016, 2, 29, 1, 16)),
+        ("05/Mar/24 5:42 PM", utc(2024, 3, 5, 17, 42)),  # Jira
     ],
 )
 def test_common_formats(text, expected):
