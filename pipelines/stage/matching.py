@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import polars as pl
@@ -30,6 +31,16 @@ MIN_ROWS = 5
 SAMPLE_ROWS = 2000
 ID_WORDS = re.compile(r"(^|[^a-z])(id|key|no|nr|num|number|ref|reference|code)([^a-z]|$)|#|编号|单号|号$", re.I)
 SCALES = ((1, 5), (0, 10))
+# Words that name a column of times, whose plain numbers may then be Unix times.
+TIME_WORDS = frozenset(("time", "date", "timestamp", "datetime", "unix", "created", "updated", "at", "when"))
+# Columns that name a segment: a header ending in one of their usual names, qualified by words
+# before it ("Responsible Agency", "Open Data Channel Type"), is read as that column.
+SEGMENT_COLUMNS = ("channel", "team", "agent", "region", "product", "category", "priority")
+# Usual names too vague to stand for a column at the end of a longer header ("Location Type",
+# "Resolution status", "Park Facility Name" say nothing of a category, a status, an agent).
+VAGUE_WORDS = frozenset(
+    ("type", "name", "state", "source", "via", "group", "area", "location", "service", "reason", "issue", "topic")
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ def guess_columns(
     """
     used = {h for parts in mapping.values() for h in parts}
     guesses = list(_by_name(raw.source_columns, kind, mapping, used))
+    guesses += _by_qualified_name(raw.source_columns, kind, mapping, used | {g.source for g in guesses}, guesses)
     named = {g.column: g.source for g in guesses if g.confident}
     known = {**{c: parts[0] for c, parts in mapping.items() if len(parts) == 1}, **named}
     free = [h for h in raw.source_columns if h not in used and h not in named.values()]
@@ -132,6 +144,44 @@ def _by_name(headers: list[str], kind: str, mapping: dict, used: set[str]) -> li
     return guesses
 
 
+def header_words(header: str) -> tuple[str, ...]:
+    """A header's words as a person reads them: 'Open Data Channel Type' and 'openDataChannelType' alike."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", unicodedata.normalize("NFKC", header))
+    return tuple(re.findall(r"[^\W_]+", spaced.casefold()))
+
+
+def named_zone(parts: tuple[str, ...]) -> str | None:
+    """The zone a column's header names for its times ('Review Created (UTC)', 'opened_at_gmt'), or None.
+
+    A person reads such a column in that zone whatever zone the file's other times are in.
+    """
+    return "UTC" if {"utc", "gmt"}.intersection(w for part in parts for w in header_words(part)) else None
+
+
+def _by_qualified_name(headers: list[str], kind: str, mapping: dict, used: set[str], named: list[Guess]) -> list[Guess]:
+    """Segment columns still unmapped, from headers that end in one of their usual names after other words."""
+    profile = builtin_profiles()[SYNONYM_PROFILES[0]]
+    if kind not in profile.kinds:
+        return []
+    taken = set(mapping) | {g.column for g in named}
+    free = [(h, header_words(h)) for h in headers if h not in used]
+    guesses = []
+    for column in SEGMENT_COLUMNS:
+        aliases = profile.columns_for(kind).get(column, ())
+        if column in taken or column not in TABLES[kind].column_names:
+            continue
+        for alias in (header_words(a[0]) for a in aliases if len(a) == 1):
+            if not alias or (len(alias) == 1 and alias[0] in VAGUE_WORDS):
+                continue
+            found = next((h for h, words in free if len(words) > len(alias) and words[-len(alias) :] == alias), None)
+            if found:
+                reason = f"{found!r} ends in {' '.join(alias)!r}, a usual name for {column}"
+                guesses.append(Guess(column, found, reason, CONFIDENT))
+                free = [(h, w) for h, w in free if h != found]
+                break
+    return guesses
+
+
 def _by_values(raw: RawExport, kind: str, known: dict[str, str], free: list[str]) -> list[Guess]:
     """Guesses for the required columns still missing (and a ticket's closing), from the free columns' values."""
     if raw.frame.height < MIN_ROWS or not free:
@@ -187,12 +237,17 @@ def _id_guesses(frame: pl.DataFrame, key: str, candidates: list[str]) -> list[Gu
 
 
 def _timestamp_columns(sample: pl.DataFrame, columns: list[str]) -> dict[str, pl.Series]:
-    """The columns whose values (nearly all) read as dates and times, parsed; plain numbers are not dates."""
+    """The columns whose values (nearly all) read as dates and times, parsed.
+
+    Plain numbers are dates only in a column named like a time ('Time', 'unixReviewTime'): a
+    person reads 1303862400 there as a Unix time, but in 'Ticket ID' as an id.
+    """
     found = {}
     for column in columns:
         values = sample[column]
         present = values.drop_nulls()
-        if present.len() == 0 or present.str.contains(r"^[\d.,+-]+$").all():
+        numbers = present.len() > 0 and present.str.contains(r"^[\d.,+-]+$").all()
+        if present.len() == 0 or (numbers and not TIME_WORDS.intersection(header_words(column))):
             continue
         parsed = _stamps(sample, column)
         if parsed is not None:

@@ -1,8 +1,10 @@
 """Header-mapping profiles: plain TOML data in ``pipelines/stage/profiles/``, one file per source tool.
 
 A profile maps canonical columns to the headers a tool writes; an alias is a header or a
-list of headers joined with a space (a date column and a time column). The profile that
-matches a file's headers best is chosen unless the user names one.
+list of headers joined with a space (a date column and a time column). Aliases under
+``[kind_columns.<kind>]`` are read only when loading that kind, after the others: what a survey
+answer rates is its "ticket", so a shop's order id is one there, but not in a ticket export.
+The profile that matches a file's headers best is chosen unless the user names one.
 """
 
 from __future__ import annotations
@@ -58,6 +60,14 @@ class Profile:
     status_map: dict[str, str] = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     source: str = ""
+    # Aliases read only when loading one kind, after the general ones: kind -> canonical -> aliases.
+    kind_columns: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
+
+    def columns_for(self, kind: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Canonical column -> its aliases when loading ``kind``: the general ones, then that kind's own."""
+        extra = self.kind_columns.get(kind, {})
+        merged = {canonical: aliases + extra.get(canonical, ()) for canonical, aliases in self.columns.items()}
+        return {**merged, **{c: a for c, a in extra.items() if c not in merged}}
 
     def resolve(self, kind: str, headers: list[str]) -> dict[str, tuple[str, ...]]:
         """Canonical (or pseudo) column → the source header(s) present in this file."""
@@ -67,7 +77,7 @@ class Profile:
         wanted = set(TABLES[kind].column_names) | {p for p, (_, kinds) in PSEUDO_COLUMNS.items() if kind in kinds}
         mapping: dict[str, tuple[str, ...]] = {}
         used: set[str] = set()
-        for canonical, aliases in self.columns.items():
+        for canonical, aliases in self.columns_for(kind).items():
             if canonical not in wanted:
                 continue
             for alias in aliases:
@@ -107,10 +117,17 @@ class Profile:
         return len(mapping) + 5.0 * signature_hits
 
 
+def _aliases(table: dict) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Each canonical column's aliases as tuples of headers (one header, or several joined)."""
+    return {
+        canonical: tuple((a,) if isinstance(a, str) else tuple(a) for a in aliases)
+        for canonical, aliases in table.items()
+    }
+
+
 def _parse_profile(data: dict, source: str) -> Profile:
-    columns = {}
-    for canonical, aliases in data.get("columns", {}).items():
-        columns[canonical] = tuple((a,) if isinstance(a, str) else tuple(a) for a in aliases)
+    columns = _aliases(data.get("columns", {}))
+    kind_columns = {kind: _aliases(table) for kind, table in data.get("kind_columns", {}).items()}
     options = dict(data.get("options", {}))
     if options.get("transform") not in (None, *TRANSFORMS):
         raise ValueError(f"profile {data.get('name')}: unknown transform {options['transform']!r}")
@@ -125,6 +142,7 @@ def _parse_profile(data: dict, source: str) -> Profile:
         status_map={k.lower(): v for k, v in data.get("status", {}).items()},
         options=options,
         source=source,
+        kind_columns=kind_columns,
     )
 
 

@@ -20,7 +20,7 @@ from pipelines.read.sniff import REPLACEMENT
 from pipelines.stage.columns import KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
 from pipelines.stage.derived_keys import is_derived, with_derived_keys
-from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column
+from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column, named_zone
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
 from pipelines.stage.spellings import RESPELLED_SCHEMA, no_spellings, respell
@@ -30,6 +30,7 @@ from pipelines.stage.values import (
     early_dates,
     normalise_nulls,
     parse_booleans,
+    parse_durations,
     parse_numbers,
     parse_timestamps,
 )
@@ -159,7 +160,9 @@ def stage(
     raw = _without_personal_data(raw)
     mapping, guesses = _resolve_mapping(raw, kind, profile, overrides or {})
     time_column = _check_mapping(raw, kind, profile, mapping, guesses)
-    typed = _typed_columns(_canonical(raw, mapping, profile, kind), table, profile, source_tz, plan or {})
+    canon = _canonical(raw, mapping, profile, kind)
+    zones = {name: named_zone(mapping.get(name, ())) or source_tz for name in canon.columns}
+    typed = _typed_columns(canon, table, profile, zones, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
     # Before any key is made of them (order counts, derived keys): one value, one key, however spelled.
     frame, spellings, respelled = respell(frame, no_spellings() if spellings is None else spellings)
@@ -273,9 +276,12 @@ class TypedColumns:
 
 
 def _typed_columns(
-    canon: pl.DataFrame, table: Table, profile: Profile, source_tz: str, plan: dict[str, TimestampParse]
+    canon: pl.DataFrame, table: Table, profile: Profile, zones: dict[str, str], plan: dict[str, TimestampParse]
 ) -> TypedColumns:
-    """Each canonical column parsed by its declared type: ids, timestamps, booleans, numbers, statuses."""
+    """Each canonical column parsed by its declared type: ids, timestamps, booleans, numbers, statuses.
+
+    ``zones`` holds the zone each column's naive times are read in (the file's, or the one its header names).
+    """
     date_order = profile.options.get("date_order")
     typed = TypedColumns(pl.DataFrame(), {}, {}, [])
     columns = []
@@ -287,7 +293,7 @@ def _typed_columns(
             ids = canon[name]
             columns.append(ids.str.replace(r"^(\d+)\.0$", "${1}") if ids.str.ends_with(".0").any() else ids)
         elif sql_type == "TIMESTAMPTZ" or name.startswith("__by_"):
-            parsed = parse_timestamps(canon[name], name, source_tz, date_order, plan=plan.get(name))
+            parsed = parse_timestamps(canon[name], name, zones[name], date_order, plan=plan.get(name))
             typed.plans[name] = parsed
             if name.startswith("__by_") and parsed.format == "none" and canon[name].drop_nulls().len():
                 columns.append(canon[name].str.zfill(12).alias(name))  # numeric order column
@@ -304,7 +310,11 @@ def _typed_columns(
             values, why = parse_numbers(canon[name], name, pl.Int32 if sql_type == "INTEGER" else pl.Int64)
             columns.append(values)
             typed.reasons.append((why, name))
-        elif (sql_type == "DOUBLE" and name != "score") or name.endswith(("_minutes", "_hours")):
+        elif name.endswith(("_minutes", "_hours")):
+            values, why = parse_durations(canon[name], name, 60 if name.endswith("_hours") else 1)
+            columns.append(values)
+            typed.reasons.append((why, name))
+        elif sql_type == "DOUBLE" and name != "score":
             values, why = parse_numbers(canon[name], name)
             columns.append(values)
             typed.reasons.append((why, name))

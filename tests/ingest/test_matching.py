@@ -212,3 +212,66 @@ def test_the_preview_shows_each_guessed_column_with_its_reason(tmp_path):
     shown = {g.column: (g.source, g.confident) for g in preview.guesses}
     assert shown == {"ticket_id": ("Tracking", True), "created_at": ("Began", True), "closed_at": ("Finished", True)}
     assert all(g.reason for g in preview.guesses)
+
+
+# A city's case export: its segments named with a qualifier ("Responsible Agency"), a point as
+# "Location", and columns ending in vague words ("Location Type", "Bridge Highway Segment").
+CITY_CASES = (
+    "Case Ref,Opened On,Responsible Agency,Open Data Channel Type,Location Type,Bridge Highway Segment,"
+    "Location,Neighbourhood,Borough\n"
+    + "".join(
+        f'CR-{n},2026-02-0{n} 09:00,Parks Dept,{channel},Street,,"(40.6{n}, -73.9{n})",Astoria,QUEENS\n'
+        for n, channel in [(1, "PHONE"), (2, "ONLINE"), (3, "MOBILE"), (4, "PHONE"), (5, "ONLINE")]
+    )
+)
+
+
+def test_a_header_qualifying_a_usual_name_is_read_as_that_segment_and_a_vague_ending_is_not(con, tmp_path):
+    path = write(tmp_path / "city_cases.csv", CITY_CASES)
+    guesses = {g.column: g for g in guess_columns(read_export(path), "tickets", {})}
+    assert guesses["team"].source == "Responsible Agency" and guesses["team"].confident
+    assert guesses["channel"].source == "Open Data Channel Type"
+    assert guesses["channel"].reason == "'Open Data Channel Type' ends in 'channel type', a usual name for channel"
+    assert "category" not in guesses and "customer_tier" not in guesses  # "... Type", "... Segment" say too little
+    result = ingest_file(con, path, "tickets", source_tz="UTC")
+    assert (result.rows_loaded, result.rows_rejected) == (5, 0)
+    row = con.sql("SELECT team, channel, region, category FROM tickets WHERE ticket_id = 'CR-3'").fetchall()
+    assert row == [("Parks Dept", "MOBILE", "QUEENS", None)]  # the borough, not the point, is the region
+
+
+ORDER_REVIEWS = (
+    "review_id,order_id,review_score,review_answer_timestamp\n"
+    "rv1,o1,5,2026-03-02 10:00:00\n"
+    "rv1,o2,5,2026-03-02 10:00:00\n"  # one review of an order shipped in two parts
+    ",o3,2,2026-03-03 11:00:00\n"
+    "rv4,o4,4,2026-03-04 12:00:00\n"
+    "rv5,o5,3,2026-03-04 13:00:00\n"
+)
+
+
+def test_the_order_a_review_rates_is_its_ticket_so_a_review_of_two_orders_is_one_answer(con, tmp_path):
+    result = ingest_file(con, write(tmp_path / "reviews.csv", ORDER_REVIEWS), "surveys", source_tz="UTC")
+    assert (result.rows_loaded, result.rows_duplicate, result.rows_rejected, result.keys_derived) == (4, 1, 0, 1)
+    assert con.sql("SELECT ticket_id FROM survey_responses WHERE response_id = 'rv1'").fetchall() == [("o1",)]
+
+
+def test_an_order_column_is_never_a_tickets_own_id(con, tmp_path):
+    text = "Ref,Order ID,Created,Subject\n" + "".join(
+        f"T-{n},O-{n % 2},2026-03-0{n} 10:00,Where is my parcel\n" for n in range(1, 7)
+    )
+    result = ingest_file(con, write(tmp_path / "shop_tickets.csv", text), "tickets", source_tz="UTC")
+    assert (result.rows_loaded, result.rows_rejected) == (6, 0)
+    assert con.sql("SELECT count(DISTINCT ticket_id) FROM tickets WHERE ticket_id LIKE 'T-%'").fetchall() == [(6,)]
+
+
+def test_plain_numbers_are_times_only_in_a_column_named_like_a_time(con, tmp_path):
+    text = "Review Number,Time,Stars\n" + "".join(
+        f"{1_830_000_000 + n * 97},{1_301_961_600 + n * 86_400},{n % 5 + 1}\n" for n in range(6)
+    )
+    guesses = {g.column: g for g in guess_columns(read_export(write(tmp_path / "r.csv", text)), "surveys", {})}
+    assert guesses["responded_at"].source == "Time" and guesses["responded_at"].confident
+    assert guesses["response_id"].source == "Review Number"  # ten digits too, but named as an id, not a time
+    result = ingest_file(con, tmp_path / "r.csv", "surveys", source_tz="UTC")
+    assert (result.rows_loaded, result.rows_rejected) == (6, 0)
+    answered = "SELECT strftime(responded_at, '%Y-%m-%d') FROM survey_responses WHERE response_id = ?"
+    assert con.execute(answered, ["1830000000"]).fetchall() == [("2011-04-05",)]
