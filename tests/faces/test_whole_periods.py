@@ -84,3 +84,11 @@ def test_trends_greys_the_partial_weeks_at_both_ends_and_not_between(mid_week):
     assert greyed == [("2026-04-27", "2026-05-04"), ("2026-05-25", "2026-06-01")]
     table = app.dataframe[-1].value
     assert list(table["complete"]) == [False, True, True, True, False]
+
+
+def test_report_says_no_quarter_is_whole_rather_than_reviewing_a_partial_one(mid_week, tmp_path):
+    # April 16 to May 31: 2026Q1 holds no data and 2026Q2 began before it, so there is no quarter to review.
+    made = run_cli("report", "--out", str(tmp_path / "review.html"), "--db", str(mid_week))
+    assert made.returncode != 0
+    assert "the data covers no quarter whole yet; name one with --quarter" in made.stderr
+    assert not (tmp_path / "review.html").exists()
