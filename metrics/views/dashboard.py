@@ -175,7 +175,7 @@ def kpi_series(
     """One KPI over time (one line per segment when split), with interval, target and p-chart limits.
 
     Limits are three binomial sigmas around the centre line of each segment's complete periods,
-    for proportions only; other kinds get null limits.
+    for proportions only; other kinds get null limits. Only complete periods are flagged outside them.
     """
     frame = compute(con, view.query((name,), grain, dimension), settings).sort("segment", "period_start")
     if frame.is_empty():
@@ -197,9 +197,10 @@ def kpi_series(
             pl.lit(None, pl.Float64).alias("ucl"),
             pl.lit(None, pl.Float64).alias("lcl"),
         )
+    # A period cut short is drawn, never flagged: two days' share is no signal.
     return frame.with_columns(
-        (pl.col("value") > pl.col("ucl")).fill_null(False).alias("above_limit"),
-        (pl.col("value") < pl.col("lcl")).fill_null(False).alias("below_limit"),
+        (pl.col("value") > pl.col("ucl")).fill_null(False).and_(pl.col("complete")).alias("above_limit"),
+        (pl.col("value") < pl.col("lcl")).fill_null(False).and_(pl.col("complete")).alias("below_limit"),
     )
 
 

@@ -11,8 +11,13 @@ import io
 import json
 from datetime import date
 
+import polars as pl
 import pytest
 
+from metrics.kpis.scope import View
+from metrics.kpis.settings import load_settings
+from metrics.views.dashboard import kpi_series
+from pipelines.warehouse.store import connect
 from tests.conftest import daily_tickets, run_cli, write
 from tests.faces.test_app import open_page, tiles
 
@@ -92,3 +97,24 @@ def test_report_says_no_quarter_is_whole_rather_than_reviewing_a_partial_one(mid
     assert made.returncode != 0
     assert "the data covers no quarter whole yet; name one with --quarter" in made.stderr
     assert not (tmp_path / "review.html").exists()
+
+
+def test_trends_flags_no_partial_week_outside_the_control_limits(tmp_path):
+    # Every ticket of the data's first four days (Thursday to Sunday) is answered after three hours.
+    lines = daily_tickets(date(2026, 4, 16), date(2026, 5, 31)).splitlines()
+    late = [line.split(",") for line in lines if line.startswith("K-2026041")]
+    for cells in late:
+        cells[2] = cells[3]  # answered when solved, five hours on
+    rows = [lines[0], *(",".join(cells) for cells in late), *(line for line in lines[1:] if line[:9] != "K-2026041")]
+    db = tmp_path / "late.duckdb"
+    export = write(tmp_path / "late.csv", "\n".join(rows) + "\n")
+    assert run_cli("ingest", str(export), "--kind", "tickets", "--tz", "UTC", "--db", str(db)).returncode == 0
+    con = connect(db, read_only=True)
+    try:
+        series = kpi_series(con, load_settings(), View(), "first_response_sla", "week")
+    finally:
+        con.close()
+    first = series.filter(pl.col("period_start") == date(2026, 4, 13)).row(0, named=True)
+    assert first["value"] == 0 and first["value"] < first["lcl"]
+    assert not first["below_limit"], "a four-day week flagged outside the limits"
+    assert first["complete"] is False
