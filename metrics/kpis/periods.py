@@ -17,10 +17,11 @@ import polars as pl
 
 from metrics.kpis.settings import Settings
 from metrics.kpis.sql import RANGE
-from pipelines.warehouse.store import data_span
 
 # How far each calendar grain reaches from its first day (Polars durations).
 PERIOD_STEP = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo"}
+# The moment each table's records are dated by; the earliest of them is where the data begins.
+DATED_BY = {"tickets": "created_at", "complaints": "created_at", "survey_responses": "responded_at"}
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,20 @@ def coverage(
     con: duckdb.DuckDBPyConnection, settings: Settings, date_from: date | None = None, date_to: date | None = None
 ) -> Coverage:
     """What the warehouse's data and the chosen dates cover, as of ``settings.as_of`` (the data's moment)."""
-    zone = ZoneInfo(settings.conventions.report_time_zone)
-    span = data_span(con)
-    # Rows stamped before the earliest plausible moment are no data (an older warehouse may hold some).
-    first_day = max(span[0], settings.earliest).astimezone(zone).date() if span is not None else None
-    return Coverage(first_day, date_from, date_to, settings.as_of.astimezone(zone).date())
+    zone = settings.conventions.report_time_zone
+    return Coverage(first_day(con, settings), date_from, date_to, settings.as_of.astimezone(ZoneInfo(zone)).date())
+
+
+def first_day(con: duckdb.DuckDBPyConnection, settings: Settings) -> date | None:
+    """The day (report time zone) of the warehouse's first record: the start of its data span, None when empty.
+
+    Read from each table's dating column alone, as every KPI call asks it: a record's other events
+    (answered, resolved) come after it. Rows stamped before the earliest plausible moment are no
+    data (an older warehouse may hold some).
+    """
+    earliest = f"TIMESTAMPTZ '{settings.earliest.isoformat()}'"
+    firsts = " UNION ALL ".join(
+        f"SELECT min({column}) FROM {table} WHERE {column} >= {earliest}" for table, column in DATED_BY.items()
+    )
+    first = con.sql(f"SELECT min(f) FROM ({firsts}) AS t(f)").fetchall()[0][0]
+    return first.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date() if first is not None else None
