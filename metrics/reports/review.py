@@ -16,9 +16,9 @@ from metrics.crises.log import list_crises
 from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value
-from metrics.kpis.periods import coverage
+from metrics.kpis.periods import first_day
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings, on_data_clock
+from metrics.kpis.settings import Settings, load_settings, on_data_clock
 from metrics.reports.exports import escape_formula_cells
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
@@ -58,13 +58,13 @@ def previous_quarter(quarter: str) -> str:
     return f"{before.year}Q{(before.month - 1) // 3 + 1}"
 
 
-def quarter_covered(quarter: str, first_day: date | None, last_day: date | None) -> bool:
-    """Whether data from ``first_day`` to ``last_day`` covers the quarter whole: from its first day and past its end.
+def quarter_covered(quarter: str, data_from: date | None, data_to: date | None) -> bool:
+    """Whether data from ``data_from`` to ``data_to`` covers the quarter whole: from its first day and past its end.
 
     Data starting on 18 November does not make a fourth quarter, however it ends.
     """
     start, end = quarter_bounds(quarter)
-    return first_day is not None and last_day is not None and first_day <= start and end < last_day
+    return data_from is not None and data_to is not None and data_from <= start and end < data_to
 
 
 def last_complete_quarter(con: duckdb.DuckDBPyConnection) -> str | None:
@@ -74,8 +74,7 @@ def last_complete_quarter(con: duckdb.DuckDBPyConnection) -> str | None:
         return None
     following = last + timedelta(days=1)
     latest = previous_quarter(f"{following.year}Q{(following.month - 1) // 3 + 1}")
-    first = coverage(con, on_data_clock(con)).first_day
-    return latest if quarter_covered(latest, first, last) else None
+    return latest if quarter_covered(latest, first_day(con, load_settings()), last) else None
 
 
 def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFrame:

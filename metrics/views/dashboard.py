@@ -23,9 +23,9 @@ from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, me
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.cube import data_version
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
-from metrics.kpis.periods import coverage
+from metrics.kpis.periods import coverage, first_day
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings, on_data_clock
+from metrics.kpis.settings import Settings, load_settings, on_data_clock
 from metrics.reports.review import quarter_covered, quarterly_review
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import table_counts
@@ -434,7 +434,7 @@ def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     ).fetchall()
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     labels = [f"{year}Q{number}" for year, number in rows]
-    first = coverage(con, on_data_clock(con)).first_day
+    first = first_day(con, load_settings())
     return [(label, quarter_covered(label, first, last)) for label in labels]
 
 
