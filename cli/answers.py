@@ -89,7 +89,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
             print(f"  {convention}: {meaning}", file=sys.stderr)
     # A dimension no record has is no breakdown: not one row "(none)" repeating the whole organisation.
     result = segments_that_exist(computed, "n") if args.by else computed
-    columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
+    # Every record says whether its period is whole, so a partial week is not read as a drop.
+    columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound")]
     records = result.select(columns).with_columns(pl.col("period_start").cast(pl.String))
     if args.json:
         print(json.dumps(records.to_dicts(), ensure_ascii=False))
@@ -113,6 +114,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
             print(  # a segment is the data's own text: printable, so no escape sequence reaches the terminal
                 f"{row['period_start']} {names.printable(str(row['segment'])):<14} {row['metric']:<26} "
                 f"{format_value(row['value'], fmt):>10}{interval} n={row['n']}{target} {row['status']}"
+                + ("" if row["complete"] else " (incomplete)")
             )
     return EXIT_OK
 
@@ -282,7 +284,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         quarter = args.quarter or last_complete_quarter(con)
         if quarter is None:
-            raise IngestError(str(resolve_db_path(args.db)), "the warehouse is empty; there is no quarter to review")
+            empty = data_span(con) is None
+            raise IngestError(
+                str(resolve_db_path(args.db)),
+                "the warehouse is empty; there is no quarter to review"
+                if empty
+                else "the data covers no quarter whole yet; name one with --quarter (like 2026Q3)",
+            )
         try:
             review = quarterly_review(con, quarter, settings)
         except ValueError as exc:

@@ -61,10 +61,11 @@ target = series["target"].drop_nulls()
 if target.len():
     target_label = f"target {format_value(target[0], catalog()[name].format)}"
     figure.add_hline(y=target[0], line_dash="dash", line_color="green", annotation_text=target_label)
-incomplete = series.filter(~pl.col("complete"))
-if incomplete.height:
-    figure.add_vrect(x0=incomplete["period_start"].min(), x1=incomplete["period_end"].max(), fillcolor="gray",
-                     opacity=0.1, annotation_text="in progress")  # fmt: skip
+# Periods cut short at either end (data or dates starting mid-period, the period in progress) are greyed
+# one stretch at a time, so the whole periods between them stay clear.
+for stretch in dashboard.incomplete_stretches(series).iter_rows(named=True):
+    figure.add_vrect(x0=stretch["start"], x1=stretch["end"], fillcolor="gray", opacity=0.1,
+                     annotation_text="incomplete")  # fmt: skip
 figure.update_layout(title=f"{view.label(name)} by {grain}" + (f", split by {dimension}" if dimension else ""))
 chart(figure, key="trend_chart")
 

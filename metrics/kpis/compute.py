@@ -18,6 +18,7 @@ from metrics.kpis import cube_answers
 from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
 from metrics.kpis.cube import cube_state
 from metrics.kpis.intervals import means_from_sums, values_and_intervals
+from metrics.kpis.periods import PERIOD_STEP, coverage
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
 from metrics.kpis.trends import Decomposition, Forecast, change_p_values, decompose, forecast
@@ -89,8 +90,10 @@ def compute_dimensions(
         .filter(pl.col("dimension").is_in(list(dimensions)))
         .with_columns(
             pl.lit(name).alias("metric"),
-            (pl.col("period_start").dt.offset_by(_PERIOD_STEP[grain]) <= settings.as_of.date()).alias("complete"),
+            pl.col("period_start").dt.offset_by(PERIOD_STEP[grain]).alias("period_end"),
         )
+        .with_columns(coverage(con, settings, date_from, date_to).complete(grain).alias("complete"))
+        .drop("period_end")
     )
 
 
@@ -137,9 +140,6 @@ def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str |
     return frame.with_columns(status.alias("status"))
 
 
-_PERIOD_STEP = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo"}
-
-
 def compute(
     con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | None = None, use_cube: bool = True
 ) -> pl.DataFrame:
@@ -155,6 +155,7 @@ def compute(
     compiler = Compiler(query, settings)
     declare_macros(con, settings.conventions)
     state = cube_state(con, settings) if use_cube else None
+    whole = coverage(con, settings, query.date_from, query.date_to)
     frames = []
     for name in query.metrics:
         m = metric(name)
@@ -171,7 +172,7 @@ def compute(
         period_end = (
             pl.lit((query.date_to or settings.as_of.date()) + timedelta(days=1))
             if query.grain == RANGE
-            else pl.col("period_start").dt.offset_by(_PERIOD_STEP[query.grain])
+            else pl.col("period_start").dt.offset_by(PERIOD_STEP[query.grain])
         )
         finished = finished.with_columns(
             pl.lit(name).alias("metric"),
@@ -180,8 +181,8 @@ def compute(
             period_end.alias("period_end"),
         )
         finished = _status(m, finished, settings, query.dimension)
-        as_of_local = settings.as_of.date()
-        finished = finished.with_columns((pl.col("period_end") <= as_of_local).alias("complete"))
+        # Whole only when the data and the chosen dates cover all of the period, and it has ended.
+        finished = finished.with_columns(whole.complete(query.grain).alias("complete"))
         frames.append(finished.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items()]))
     if not frames:
         return pl.DataFrame(schema=RESULT_SCHEMA)
@@ -193,6 +194,7 @@ def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
 
     Proportions use a pooled two-proportion z-test, counts a Poisson test on the two counts; medians,
     p90s, means and NPS call a change significant when the two 95% intervals do not overlap (conservative).
+    A change is only between two complete periods: next to a period cut short it is null, as is its significance.
     """
     ordered = results.sort("metric", "segment", "period_start")
     previous = [pl.col(c).shift(1).over("metric", "segment") for c in ("value", "numerator", "denominator")]
@@ -239,6 +241,19 @@ def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
             .alias("change_significant")
         )
         .drop("previous_numerator", "previous_denominator", "previous_ci_low", "previous_ci_high")
+        .pipe(between_complete_periods)
+    )
+
+
+def between_complete_periods(changes: pl.DataFrame) -> pl.DataFrame:
+    """``with_changes``'s change, p-value and significance left only where this and the previous period are whole.
+
+    A week of two days is not a drop, nor the whole week after it a rise.
+    """
+    previous_complete = pl.col("complete").shift(1).over("metric", "segment", order_by="period_start")
+    both = (pl.col("complete") & previous_complete).fill_null(False)
+    return changes.with_columns(
+        pl.when(both).then(pl.col(c)).alias(c) for c in ("change", "change_p_value", "change_significant")
     )
 
 

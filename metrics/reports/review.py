@@ -16,8 +16,9 @@ from metrics.crises.log import list_crises
 from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
 from metrics.kpis.formats import as_of_line, format_change, format_interval, format_moment, format_target, format_value
+from metrics.kpis.periods import first_day
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings, on_data_clock
+from metrics.kpis.settings import Settings, load_settings, on_data_clock
 from metrics.reports.exports import escape_formula_cells
 from pipelines.warehouse.store import warehouse_as_of
 
@@ -61,13 +62,23 @@ def previous_quarter(quarter: str) -> str:
     return f"{before.year}Q{(before.month - 1) // 3 + 1}"
 
 
+def quarter_covered(quarter: str, data_from: date | None, data_to: date | None) -> bool:
+    """Whether data from ``data_from`` to ``data_to`` covers the quarter whole: from its first day and past its end.
+
+    Data starting on 18 November does not make a fourth quarter, however it ends.
+    """
+    start, end = quarter_bounds(quarter)
+    return data_from is not None and data_to is not None and data_from <= start and end < data_to
+
+
 def last_complete_quarter(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The latest quarter the data covers to its end (None for an empty warehouse)."""
+    """The latest quarter the data covers whole (None for an empty warehouse, or one holding no whole quarter)."""
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     if last is None:
         return None
     following = last + timedelta(days=1)
-    return previous_quarter(f"{following.year}Q{(following.month - 1) // 3 + 1}")
+    latest = previous_quarter(f"{following.year}Q{(following.month - 1) // 3 + 1}")
+    return latest if quarter_covered(latest, first_day(con, load_settings()), last) else None
 
 
 def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFrame:
@@ -75,6 +86,9 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
     names = tuple(catalog())
     results = with_changes(compute(con, Query(names, "quarter", None, previous_start, end, filters), settings))
     this_quarter = results.filter(pl.col("period_start") == start)
+    # A previous quarter the data began in is shown as such: its partial count is no baseline.
+    before = results.filter(pl.col("period_start") == previous_start)
+    previous_whole = dict(zip(before["metric"], before["complete"], strict=True))
     rows = []
     for name, m in catalog().items():
         found = this_quarter.filter(pl.col("metric") == name)
@@ -92,7 +106,8 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
                 "target": "" if target is None else format_target(target.bound, target.value, m.format),
                 "status": row["status"],
                 "status_text": STATUSES[row["status"]],
-                "previous_quarter": format_value(row["previous_value"], m.format),
+                "previous_quarter": format_value(row["previous_value"], m.format)
+                + ("" if previous_whole.get(name, True) else " (incomplete)"),
                 "change": format_change(row["change"], m.format),
                 "change_significant": {None: "–", True: "yes", False: "no"}[row["change_significant"]],
             }

@@ -24,9 +24,10 @@ from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, recor
 from metrics.kpis.cube import data_version
 from metrics.kpis.dimensions import recorded_dimensions, segments_that_exist
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
+from metrics.kpis.periods import coverage, first_day
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings, on_data_clock
-from metrics.reports.review import quarter_bounds, quarterly_review
+from metrics.kpis.settings import Settings, load_settings, on_data_clock
+from metrics.reports.review import quarter_covered, quarterly_review
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import data_span, table_counts
 
@@ -142,6 +143,35 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
     return tiles
 
 
+def latest_complete_period(
+    con: duckdb.DuckDBPyConnection, settings: Settings, view: View, grain: str = "week"
+) -> date | None:
+    """The first day of the latest period wholly within the view's dates and the data; None when none is.
+
+    The tiles show only such periods: with dates cut mid-week no week may be whole, and then the
+    Overview says so instead of showing a partial week's numbers.
+    """
+    whole = coverage(con, on_data_clock(con, settings), view.date_from, view.date_to)
+    return whole.latest_complete(grain)
+
+
+def incomplete_stretches(series: pl.DataFrame) -> pl.DataFrame:
+    """The runs of incomplete periods of a KPI series (``start``, ``end``, end exclusive), oldest first.
+
+    A series cut short at both ends (data or dates starting mid-period, a period in progress) has
+    two, and a chart greys each of them rather than everything between.
+    """
+    periods = series.group_by("period_start").agg(pl.col("period_end").max(), pl.col("complete").all())
+    runs = periods.sort("period_start").with_columns(pl.col("complete").rle_id().alias("run"))
+    return (
+        runs.filter(~pl.col("complete"))
+        .group_by("run")
+        .agg(pl.col("period_start").min().alias("start"), pl.col("period_end").max().alias("end"))
+        .sort("start")
+        .select("start", "end")
+    )
+
+
 def kpi_series(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -153,7 +183,7 @@ def kpi_series(
     """One KPI over time (one line per segment when split), with interval, target and p-chart limits.
 
     Limits are three binomial sigmas around the centre line of each segment's complete periods,
-    for proportions only; other kinds get null limits.
+    for proportions only; other kinds get null limits. Only complete periods are flagged outside them.
     """
     frame = compute(con, view.query((name,), grain, dimension), settings).sort("segment", "period_start")
     if frame.is_empty():
@@ -175,9 +205,10 @@ def kpi_series(
             pl.lit(None, pl.Float64).alias("ucl"),
             pl.lit(None, pl.Float64).alias("lcl"),
         )
+    # A period cut short is drawn, never flagged: two days' share is no signal.
     return frame.with_columns(
-        (pl.col("value") > pl.col("ucl")).fill_null(False).alias("above_limit"),
-        (pl.col("value") < pl.col("lcl")).fill_null(False).alias("below_limit"),
+        (pl.col("value") > pl.col("ucl")).fill_null(False).and_(pl.col("complete")).alias("above_limit"),
+        (pl.col("value") < pl.col("lcl")).fill_null(False).and_(pl.col("complete")).alias("below_limit"),
     )
 
 
@@ -402,7 +433,8 @@ def weekly_trend_view(con: duckdb.DuckDBPyConnection, settings: Settings, view: 
 
 
 def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
-    """Quarters with tickets, newest first, as ("2026Q3", complete): complete once the data runs past its end."""
+    """Quarters with tickets, newest first, as ("2026Q3", complete): complete when the data covers it whole,
+    from its first day and past its end."""
     current = con.sql("SELECT count(*) FROM kpi_cube_meta WHERE data_version = ?", params=[data_version(con)])
     if current.fetchall()[0][0]:  # the cube's daily ticket counts know the quarters without a pass over the tickets
         days = "SELECT day FROM kpi_cube WHERE metric = 'ticket_volume' AND dimension = 'overall'"
@@ -413,7 +445,8 @@ def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     ).fetchall()
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     labels = [f"{year}Q{number}" for year, number in rows]
-    return [(label, quarter_bounds(label)[1] < last) for label in labels]
+    first = first_day(con, load_settings())
+    return [(label, quarter_covered(label, first, last)) for label in labels]
 
 
 def records_behind(
@@ -451,6 +484,7 @@ VIEWLESS_QUESTIONS = (quarters,)
 # asks is listed here. Last in the module, so every question is defined.
 PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
     "overview": (
+        (latest_complete_period, ()),
         (headline_tiles, ()),
         (record_counts, ()),
         (open_crises_by_severity, ()),

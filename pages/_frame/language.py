@@ -14,6 +14,10 @@ TEXT = {
         "dates": "Dates",
         "language": "Language",
         "no_data": "No data for these filters. Widen the date range or clear a filter.",
+        "no_complete_week": (
+            "No week within the chosen dates is complete (Monday to Sunday, all covered by the data and the dates): "
+            "there is no whole week's number to show. Widen the date range."
+        ),
         "empty": "The warehouse is empty. Upload exports on the Upload page, or build the demo with `csat-radar demo`.",
     },
     "zh": {
@@ -21,6 +25,9 @@ TEXT = {
         "dates": "日期",
         "language": "语言",
         "no_data": "当前筛选条件下没有数据。请放宽日期范围或清除筛选。",
+        "no_complete_week": (
+            "所选日期内没有完整的一周（周一至周日，全部在数据和日期范围内）：没有整周的数字可显示。请放宽日期范围。"
+        ),
         "empty": "数据仓库为空。请在“上传”页面上传导出文件，或运行 `csat-radar demo` 生成演示数据。",
     },
 }
