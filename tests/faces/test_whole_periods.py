@@ -53,7 +53,8 @@ def test_kpis_json_csv_and_text_say_which_periods_are_complete(mid_week):
     assert [(r["period_start"], r["complete"]) for r in months] == [("2026-04-01", False), ("2026-05-01", True)]
     rows = list(csv.DictReader(io.StringIO(run_cli(*asked, "--csv").stdout)))
     assert [row["complete"] for row in rows] == ["false", "true", "true", "false"]
-    lines = run_cli(*asked).stdout.splitlines()
+    as_of, *lines = run_cli(*asked).stdout.splitlines()
+    assert as_of.startswith("Data as of ")
     assert [line.endswith("(incomplete)") for line in lines] == [True, False, False, True], lines
 
 

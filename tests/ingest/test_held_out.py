@@ -275,7 +275,8 @@ def test_a_review_export_with_no_date_at_all_is_told_in_one_line_what_is_missing
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("csat-radar: clothing_reviews_no_dates.csv: no column for responded_at")
     assert "the file's columns are: 'column_1', 'Clothing ID', 'Age', 'Title', 'Review Text', 'Rating'," in line
-    assert "--" not in line  # no command-line flag: the same words serve the Upload page
+    # The words before it serve the Upload page too; only the command line adds how to name a column.
+    assert line.endswith("; name the column with --map responded_at=COLUMN")
     if db.exists():
         table = duckdb.connect(str(db), read_only=True)
         try:
