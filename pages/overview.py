@@ -40,6 +40,8 @@ for column, tile in zip(columns, tiles, strict=True):
         colour = STATUS_COLOURS[tile.status]
         st.markdown(f":{colour}-badge[{t(tile.status_text)}]")
         st.caption(f"Target {tile.target_text} · {tile.interval_text}")
+        if tile.reason:
+            st.caption(markdown_text(tile.reason))
         if tile.sparkline.height > 1:
             spark = tile.sparkline.sort("period_start")
             figure = go.Figure(go.Scatter(x=spark["period_start"], y=spark["value"], mode="lines", line={"width": 2}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -73,14 +74,45 @@ SOURCES = {
                coalesce(c.channel, t.channel) AS channel, coalesce(c.category, t.category) AS category,
                coalesce(c.team, t.team) AS team, t.agent, coalesce(c.product, t.product) AS product,
                coalesce(c.region, t.region) AS region, t.customer_tier,
-               coalesce(c.customer_id, t.customer_id) AS customer_id, c.text AS complaint_text, c.attributes
+               coalesce(c.customer_id, t.customer_id) AS customer_id, c.text AS complaint_text, c.attributes,
+               c.batch_id
         FROM complaints c LEFT JOIN tickets t ON t.ticket_id = c.ticket_id
         UNION ALL
         SELECT t.ticket_id, t.created_at, t.first_response_at, t.resolved_at, t.channel, t.category, t.team,
-               t.agent, t.product, t.region, t.customer_tier, t.customer_id, NULL AS complaint_text, t.attributes
+               t.agent, t.product, t.region, t.customer_tier, t.customer_id, NULL AS complaint_text, t.attributes,
+               t.batch_id
         FROM tickets t
         WHERE t.is_complaint AND NOT EXISTS (SELECT 1 FROM complaints c WHERE c.ticket_id = t.ticket_id)""",
 }
+# Where complaints are known to have been recorded: every complaint, and every ticket said not to
+# be one. A period with none of these has no complaint data, which is not zero complaints.
+SOURCES["complaint_evidence"] = f"""
+    SELECT created_at, channel, category, team, agent, product, region, customer_tier, customer_id, attributes
+    FROM ({SOURCES["complaints"]})
+    UNION ALL
+    SELECT created_at, channel, category, team, agent, product, region, customer_tier, customer_id, attributes
+    FROM tickets WHERE NOT is_complaint"""
+
+
+@dataclass(frozen=True)
+class Input:
+    """What a metric cannot be computed without: rows of ``source`` where ``known`` holds."""
+
+    name: str
+    known: str  # SQL, true on a row that has the input
+    missing: str  # what a record without it says, naming the column that would give it
+    source: str | None = None  # None: the metric's own source (a ratio's denominator source)
+
+    def source_for(self, m: Metric) -> str:
+        return self.source or m.get("source") or m.get("denominator_source")
+
+    def time_for(self, m: Metric) -> str:
+        """The moment the input's rows are dated by: as the metric dates that source, else the source's own."""
+        source = self.source_for(m)
+        for side in ("", "numerator_", "denominator_"):
+            if m.get(f"{side}source") == source:
+                return m.get(f"{side}time")
+        return "responded_at" if source == "surveys" else "created_at"
 
 
 @dataclass(frozen=True)
@@ -110,6 +142,11 @@ class Metric:
     def display_label(self, language: str = "en") -> str:
         return self.label_zh if language == "zh" else self.label
 
+    @property
+    def requires(self) -> tuple[Input, ...]:
+        """The inputs the metric needs, from the catalog's ``requires``."""
+        return tuple(inputs()[name] for name in self.fields["requires"])
+
 
 def _validate(entry: dict) -> Metric:
     name = entry.get("name", "?")
@@ -123,6 +160,9 @@ def _validate(entry: dict) -> Metric:
     missing = [f for f in REQUIRED_FIELDS[entry["kind"]] if f not in entry]
     if missing:
         raise ValueError(f"catalog metric {name}: kind {entry['kind']} needs {', '.join(missing)}")
+    unknown = [r for r in entry.get("requires", ()) if r not in inputs()]
+    if not entry.get("requires") or unknown:
+        raise ValueError(f"catalog metric {name}: requires must name its inputs, declared under [inputs]")
     for key in ("source", "numerator_source", "denominator_source"):
         if key in entry and entry[key] not in SOURCES:
             raise ValueError(f"catalog metric {name}: unknown {key} {entry[key]}")
@@ -140,9 +180,33 @@ def _validate(entry: dict) -> Metric:
 
 
 @cache
+def _catalog_data() -> dict:
+    return tomllib.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+
+
+@cache
+def catalog_version() -> str:
+    """Changes with any definition in catalog.toml (a cube built from other definitions no longer answers)."""
+    return hashlib.sha256(CATALOG_FILE.read_bytes()).hexdigest()[:16]
+
+
+@cache
+def inputs() -> dict[str, Input]:
+    """Every input metrics may require, by name."""
+    found = {}
+    for name, entry in _catalog_data().get("inputs", {}).items():
+        if not entry.get("known") or not entry.get("missing"):
+            raise ValueError(f"catalog input {name}: needs known and missing")
+        if entry.get("source") is not None and entry["source"] not in SOURCES:
+            raise ValueError(f"catalog input {name}: unknown source {entry['source']}")
+        found[name] = Input(name, entry["known"], entry["missing"], entry.get("source"))
+    return found
+
+
+@cache
 def catalog() -> dict[str, Metric]:
     """Every metric in catalog.toml, by name, in declaration order."""
-    data = tomllib.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    data = _catalog_data()
     metrics = [_validate(entry) for entry in data["metrics"]]
     names = [m.name for m in metrics]
     if len(set(names)) != len(names):
