@@ -67,7 +67,7 @@ SOURCES = {
     "surveys": """
         SELECT s.response_id, s.responded_at, s.survey_type, s.score, s.scale, s.is_satisfied,
                s.ticket_id, t.channel, t.category, t.team, t.agent, t.product, t.region, t.customer_tier,
-               t.customer_id, coalesce(s.attributes, t.attributes) AS attributes
+               t.customer_id, coalesce(s.attributes, t.attributes) AS attributes, s.batch_id
         FROM survey_responses s LEFT JOIN tickets t ON t.ticket_id = s.ticket_id""",
     "complaints": """
         SELECT c.complaint_id, c.created_at, c.first_response_at, c.resolved_at,
@@ -84,14 +84,14 @@ SOURCES = {
         FROM tickets t
         WHERE t.is_complaint AND NOT EXISTS (SELECT 1 FROM complaints c WHERE c.ticket_id = t.ticket_id)""",
 }
-# Where complaints are known to have been recorded: every complaint, and every ticket said not to
-# be one. A period with none of these has no complaint data, which is not zero complaints.
+# Where complaints are known to have been recorded: every complaint, and every ticket of an export
+# saying which tickets are complaints. A period with none has no complaint data, not zero complaints.
 SOURCES["complaint_evidence"] = f"""
     SELECT created_at, channel, category, team, agent, product, region, customer_tier, customer_id, attributes
     FROM ({SOURCES["complaints"]})
     UNION ALL
     SELECT created_at, channel, category, team, agent, product, region, customer_tier, customer_id, attributes
-    FROM tickets WHERE NOT is_complaint"""
+    FROM tickets WHERE NOT is_complaint OR batch_id IN (SELECT batch_id FROM tickets WHERE is_complaint IS NOT NULL)"""
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,8 @@ class Input:
     known: str  # SQL, true on a row that has the input
     missing: str  # what a record without it says, naming the column that would give it
     source: str | None = None  # None: the metric's own source (a ratio's denominator source)
+    column: str | None = None  # the column of ``tables`` whose exports (batches) give the input
+    tables: tuple[str, ...] = ()
 
     def source_for(self, m: Metric) -> str:
         return self.source or m.get("source") or m.get("denominator_source")
@@ -195,12 +197,21 @@ def inputs() -> dict[str, Input]:
     """Every input metrics may require, by name."""
     found = {}
     for name, entry in _catalog_data().get("inputs", {}).items():
-        if not entry.get("known") or not entry.get("missing"):
-            raise ValueError(f"catalog input {name}: needs known and missing")
+        column, tables = entry.get("column"), tuple(entry.get("tables", ()))
+        if not (entry.get("known") or column) or not entry.get("missing") or bool(column) != bool(tables):
+            raise ValueError(f"catalog input {name}: needs missing, and known or a column of some tables")
         if entry.get("source") is not None and entry["source"] not in SOURCES:
             raise ValueError(f"catalog input {name}: unknown source {entry['source']}")
-        found[name] = Input(name, entry["known"], entry["missing"], entry.get("source"))
+        known = entry.get("known") or f"({column} IS NOT NULL OR {{export_fills:{column}}})"
+        found[name] = Input(name, known, entry["missing"], entry.get("source"), column, tables)
     return found
+
+
+def export_fills(column: str) -> str:
+    """SQL true on a row whose export (batch) fills ``column`` in some row of the tables that have it."""
+    tables = sorted({t for i in inputs().values() if i.column == column for t in i.tables}) or ["tickets"]
+    batches = " UNION ALL ".join(f"SELECT batch_id FROM {t} WHERE {column} IS NOT NULL" for t in tables)
+    return f"batch_id IN ({batches})"
 
 
 @cache

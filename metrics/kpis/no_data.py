@@ -23,11 +23,24 @@ from metrics.kpis.sql import RANGE, Compiler, Query, fill
 MEASURED = ("value", "numerator", "denominator", "ci_low", "ci_high")
 
 
-def _needs_looking(m: Metric, needed: Input) -> bool:
+def _needs_looking(con: duckdb.DuckDBPyConnection, m: Metric, needed: Input) -> bool:
     # Every row of a metric's own source is evidence of an input known everywhere ("true"): its
     # records exist exactly where the input does, so there is nothing to look for.
     own_source = m.get("source") or m.get("numerator_source")
-    return not (needed.known.strip() == "true" and needed.source_for(m) == own_source)
+    if needed.known.strip() == "true" and needed.source_for(m) == own_source:
+        return False
+    # Nor when every export fills the input's column: then every period with data has it, and the
+    # rows need not be read (the common case, and the cheap one: a count per batch).
+    return not (needed.column and every_export_fills(con, needed))
+
+
+def every_export_fills(con: duckdb.DuckDBPyConnection, needed: Input) -> bool:
+    """Whether some export (batch) gave rows of the input's tables, and each filled its column in one at least."""
+    per_batch = " UNION ALL ".join(
+        f"SELECT batch_id, count({needed.column}) AS filled FROM {t} GROUP BY batch_id" for t in needed.tables
+    )
+    batches, lacking = con.sql(f"SELECT count(*), count(*) FILTER (WHERE filled = 0) FROM ({per_batch})").fetchall()[0]
+    return batches > 0 and lacking == 0
 
 
 def _presence_sql(m: Metric, needed: Input, query: Query, settings: Settings, cube: bool) -> str:
@@ -50,7 +63,7 @@ def input_presence(
     With ``cube``, for the whole organisation and every cube dimension (a ``dimension`` column).
     A backlog's inputs are one row for the whole data (no period or segment columns).
     """
-    checks = [needed for needed in m.requires if _needs_looking(m, needed)]
+    checks = [needed for needed in m.requires if _needs_looking(con, m, needed)]
     if not checks:
         return None
     found = [con.sql(_presence_sql(m, needed, query, settings, cube)).pl() for needed in checks]
