@@ -34,13 +34,28 @@ def _needs_looking(con: duckdb.DuckDBPyConnection, m: Metric, needed: Input) -> 
     return not (needed.column and every_export_fills(con, needed))
 
 
+# What each warehouse's exports fill, by (file, its batches, column, tables): it changes only with a load or undo.
+_FILLED: dict[tuple, bool] = {}
+
+
 def every_export_fills(con: duckdb.DuckDBPyConnection, needed: Input) -> bool:
     """Whether some export (batch) gave rows of the input's tables, and each filled its column in one at least."""
+    path = con.sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    # Loads and undos change it, and so does a new warehouse in the same file (its batches started at other times).
+    version = con.sql(
+        "SELECT count(*), max(batch_id), max(started_at), count(*) FILTER (WHERE status <> 'loaded') FROM batches"
+    ).fetchall()[0]
+    key = (path[0][0] if path else None, version, needed.column, needed.tables)
+    if key[0] and key in _FILLED:
+        return _FILLED[key]
     per_batch = " UNION ALL ".join(
         f"SELECT batch_id, count({needed.column}) AS filled FROM {t} GROUP BY batch_id" for t in needed.tables
     )
     batches, lacking = con.sql(f"SELECT count(*), count(*) FILTER (WHERE filled = 0) FROM ({per_batch})").fetchall()[0]
-    return batches > 0 and lacking == 0
+    if len(_FILLED) > 1000:  # one entry per warehouse, version and input: a long-running server sees many versions
+        _FILLED.clear()
+    _FILLED[key] = batches > 0 and lacking == 0
+    return _FILLED[key]
 
 
 def _presence_sql(m: Metric, needed: Input, query: Query, settings: Settings, cube: bool) -> str:

@@ -203,3 +203,17 @@ def test_weeks_from_an_export_without_first_responses_are_no_data_and_the_radar_
         con.close()
     judged = [c for c in found.crises if c.metric.startswith("first_response")]
     assert judged == [], [(c.metric, c.start, c.segment) for c in judged]
+
+
+def test_a_new_warehouse_in_the_same_file_is_asked_again_what_its_exports_fill(tmp_path):
+    # A server stays up while a warehouse is replaced: what the first one's exports filled is not the second's.
+    path = tmp_path / "w.duckdb"
+    for tickets, expected in ((TICKETS, [1 / 3, 0.0]), (without_columns(TICKETS, ("Complaint",)), [None, None])):
+        path.unlink(missing_ok=True)
+        con = connect(path)
+        try:
+            ingest_file(con, write(tmp_path / "t.csv", tickets), "tickets", source_tz="UTC")
+            rates = compute(con, Query(("complaint_rate",), "week"), load_settings(as_of=AS_OF)).sort("period_start")
+        finally:
+            con.close()
+        assert rates["value"].to_list() == expected  # K2 of K1-K3 a complaint; none of K4, K5
