@@ -114,6 +114,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
             print(  # a segment is the data's own text: printable, so no escape sequence reaches the terminal
                 f"{row['period_start']} {names.printable(str(row['segment'])):<14} {row['metric']:<26} "
                 f"{format_value(row['value'], fmt):>10}{interval} n={row['n']}{target} {row['status']}"
+                + (f": {row['reason']}" if row["reason"] else "")
                 + ("" if row["complete"] else " (incomplete)")
             )
     return EXIT_OK

@@ -45,6 +45,8 @@ else:
             colour = STATUS_COLOURS[tile.status]
             st.markdown(f":{colour}-badge[{t(tile.status_text)}]")
             st.caption(f"Target {tile.target_text} · {tile.interval_text}")
+            if tile.reason:
+                st.caption(markdown_text(tile.reason))
             if tile.sparkline.height > 1:
                 spark = tile.sparkline.sort("period_start")
                 line = go.Scatter(x=spark["period_start"], y=spark["value"], mode="lines", line={"width": 2})

@@ -25,6 +25,8 @@ backlog = ask(dashboard.backlog_now, db(), view)
 open_tickets, age = st.columns(2)
 open_tickets.metric(t("Open tickets (backlog)"), format_value(backlog["open_tickets"], "count"))
 age.metric(t("Median age of open tickets"), backlog["median_age_text"])
+if backlog["reason"]:
+    st.caption(backlog["reason"])
 
 left, right = st.columns(2)
 for column, stage, title in (

@@ -106,5 +106,7 @@ with st.expander(t("Records behind a period")):
     st.caption(f"{behind.height:,} most recent {record_source(name)} of that period (at most 500).")
     table(behind, f"{record_source(name)} {period}", key="trend_records")
 
-table(series.select("period_start", "segment", "value", "ci_low", "ci_high", "n", "target", "status", "complete"),
-      f"{name} by {grain}", key="trend_table")  # fmt: skip
+for reason in sorted(series["reason"].drop_nulls().unique().to_list()):
+    st.caption(f"No data in {series.filter(pl.col('reason') == reason).height} of the periods shown: {reason}")
+table(series.select("period_start", "segment", "value", "ci_low", "ci_high", "n", "target", "status", "complete",
+                    "reason"), f"{name} by {grain}", key="trend_table")  # fmt: skip

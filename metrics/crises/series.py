@@ -1,10 +1,11 @@
 """The series the radar judges, read from the KPIs: one row per metric, dimension, segment and complete period.
 
-A period still in progress is never judged: an incomplete week is not a drop. Only segments
-that exist are judged (metrics/kpis/dimensions.py): a dimension the data does not record, or
-records with one value only, is the whole organisation again and is left to the overall series. Proportions
-carry their bad events and trials, volumes their count, levels (durations, backlog) their
-value and the low end of its interval.
+A period still in progress is never judged: an incomplete week is not a drop; nor is a record with
+no data (its inputs absent from the export), which is not a zero. Only segments that exist are
+judged (metrics/kpis/dimensions.py): a dimension the data does not record, or records with one
+value only, is the whole organisation again and is left to the overall series. Proportions carry
+their bad events and trials, volumes their count, levels (durations, backlog) their value and
+the low end of its interval.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def scanned_series(
             ]
         for dimension, result in results:
             result = result.filter(pl.col("complete"))
+            result = result.filter(pl.col("reason").is_null())  # no data (an input absent) is not a measurement
             if result.is_empty():
                 continue
             tagged = result.with_columns(pl.lit(dimension).alias("dimension"))

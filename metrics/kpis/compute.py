@@ -18,6 +18,7 @@ from metrics.kpis import cube_answers
 from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
 from metrics.kpis.cube import cube_state
 from metrics.kpis.intervals import means_from_sums, values_and_intervals
+from metrics.kpis.no_data import input_presence, mark_no_data
 from metrics.kpis.periods import PERIOD_STEP, coverage
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
@@ -41,6 +42,7 @@ RESULT_SCHEMA = {
     "target_bound": pl.String,
     "status": pl.String,
     "complete": pl.Boolean,
+    "reason": pl.String,  # why a record is no data: the input (column) that would give it
 }
 STATUSES = {
     "met": "target met",
@@ -82,6 +84,7 @@ def compute_dimensions(
     else:
         sql = compiler.sql(m, cube=True)
     finished = values_and_intervals(m, means_from_sums(m, con.sql(sql).pl()))
+    finished = mark_no_data(m, finished, input_presence(con, m, query, settings, cube=True))
     missing = [
         pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in ("ci_low", "ci_high") if c not in finished.columns
     ]
@@ -167,8 +170,9 @@ def compute(
         raw = means_from_sums(m, con.sql(sql).pl())
         finished = values_and_intervals(m, raw)
         for column, dtype in RESULT_SCHEMA.items():
-            if column not in finished.columns:
+            if column not in finished.columns and column != "reason":
                 finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        finished = mark_no_data(m, finished, input_presence(con, m, query, settings))
         period_end = (
             pl.lit((query.date_to or settings.as_of.date()) + timedelta(days=1))
             if query.grain == RANGE

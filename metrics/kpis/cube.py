@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from metrics.kpis.catalog import Metric, catalog
+from metrics.kpis.catalog import Metric, catalog, catalog_version
 from metrics.kpis.settings import Settings, on_data_clock, settings_for
 from metrics.kpis.sql import Compiler, Query, declare_macros, fill, grouping_sets, literal, placeholders
 from pipelines.warehouse.store import transaction
@@ -42,8 +42,9 @@ class CubeState:
 
 def conventions_key(settings: Settings) -> str:
     # The plausible bound decides which rows count: a cube built under another (or before there was one,
-    # when a placeholder date could stretch its days back to year 1) no longer answers.
-    key = f"{settings.conventions!r} earliest {settings.earliest.isoformat()}"
+    # when a placeholder date could stretch its days back to year 1) no longer answers; nor one built
+    # from other definitions of the metrics.
+    key = f"{settings.conventions!r} earliest {settings.earliest.isoformat()} catalog {catalog_version()}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 

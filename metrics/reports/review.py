@@ -92,7 +92,7 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
     rows = []
     for name, m in catalog().items():
         found = this_quarter.filter(pl.col("metric") == name)
-        if found.is_empty() or found["value"][0] is None:
+        if found.is_empty():
             continue
         row = found.row(0, named=True)
         target = settings.target_for(name)
@@ -110,12 +110,13 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
                 + ("" if previous_whole.get(name, True) else " (incomplete)"),
                 "change": format_change(row["change"], m.format),
                 "change_significant": {None: "–", True: "yes", False: "no"}[row["change_significant"]],
+                "note": row["reason"] or "",  # why a KPI without its inputs has no number
             }
         )
     schema = {
         "metric": pl.String, "label": pl.String, "value": pl.String, "interval": pl.String, "n": pl.Int64,
         "target": pl.String, "status": pl.String, "status_text": pl.String, "previous_quarter": pl.String,
-        "change": pl.String, "change_significant": pl.String,
+        "change": pl.String, "change_significant": pl.String, "note": pl.String,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
 

@@ -19,7 +19,7 @@ from metrics.crises.log import get_crisis, list_crises, record_scan
 from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
-from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, SPLIT_DIMENSIONS, metric
+from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, SPLIT_DIMENSIONS, Metric, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.cube import data_version
 from metrics.kpis.dimensions import recorded_dimensions, segments_that_exist
@@ -72,6 +72,7 @@ class Tile:
     change_significant: bool | None
     higher_is_better: bool
     sparkline: pl.DataFrame = field(repr=False)
+    reason: str = ""  # why there is no number: the column that would give it
 
 
 def filter_options(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, list[str]]:
@@ -115,7 +116,7 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
         if series.is_empty():
             tiles.append(
                 Tile(name, view.label(name), None, None, "–", "", target_text, "no_data", STATUSES["no_data"], "",
-                     None, higher_is_better, series.select("period_start", "value"))
+                     None, higher_is_better, series.select("period_start", "value"), no_data_reason(m, None))
             )  # fmt: skip
             continue
         latest = series.row(-1, named=True)
@@ -138,6 +139,7 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
                 change_significant=latest["change_significant"],
                 higher_is_better=higher_is_better,
                 sparkline=series.tail(SPARKLINE_PERIODS).select("period_start", "value"),
+                reason=no_data_reason(m, latest),
             )
         )
     return tiles
@@ -170,6 +172,13 @@ def incomplete_stretches(series: pl.DataFrame) -> pl.DataFrame:
         .sort("start")
         .select("start", "end")
     )
+
+
+def no_data_reason(m: Metric, record: dict | None) -> str:
+    """Why a KPI shows no number: its record's reason, or with no record at all, the first input it needs."""
+    if record is None:
+        return m.requires[0].missing
+    return (record["reason"] or "") if record["value"] is None else ""
 
 
 def kpi_series(
@@ -295,10 +304,13 @@ def backlog_now(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) 
     latest = frame.sort("period_start").group_by("metric").agg(pl.all().last())
     values = {row["metric"]: row for row in latest.iter_rows(named=True)}
     backlog, age = values.get("backlog"), values.get("backlog_age")
+    known = backlog is not None and backlog["value"] is not None
     return {
-        "open_tickets": int(backlog["value"]) if backlog and backlog["value"] is not None else 0,
+        # None when no ticket is known to be closed: not "0 open" (nor all of them).
+        "open_tickets": int(backlog["value"]) if known else None if backlog else 0,
         "median_age_text": format_value(age["value"], "minutes") if age else "–",
         "as_of": backlog["period_end"] if backlog else None,
+        "reason": no_data_reason(metric("backlog"), backlog) if backlog else "",
     }
 
 
