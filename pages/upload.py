@@ -9,14 +9,13 @@ which reads the next file with those headers with no questions.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
 
 import polars as pl
 import streamlit as st
 
 from metrics.kpis.marts import load_export, undo_export
 from metrics.views.history import after_load
-from metrics.views.summary import rejected_rows
+from metrics.views.summary import load_outcome, rejected_rows
 from pages._frame.display import table
 from pages._frame.entry import enter
 from pages._frame.language import page_title, t
@@ -24,7 +23,6 @@ from pages._frame.questions import batch_history, read
 from pages._frame.signin import current_actor, write
 from pipelines.common.errors import ChoiceNeeded, IngestError
 from pipelines.ingest import local_timezone, preview_file
-from pipelines.load import BatchResult
 from pipelines.read.export import read_export
 from pipelines.read.workbook import workbook_tables
 from pipelines.signin import access
@@ -33,7 +31,7 @@ from pipelines.stage.personal import mask
 from pipelines.stage.profiles import builtin_profiles
 from pipelines.stage.saved_profiles import detect_profile, saved_profiles
 from pipelines.stage.scales import SCALES
-from pipelines.warehouse.schema import KINDS, TABLES
+from pipelines.warehouse.schema import KINDS
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("upload"))
@@ -80,23 +78,6 @@ def column_mapper(choices: ColumnChoices, prefix: str) -> dict[str, str]:
         if field.why and (chosen[field.column] == field.choice or not field.proposed):
             right.caption(field.why)
     return chosen
-
-
-def result_line(result: BatchResult) -> str:
-    """What a load did, as the page says it: its counts, the moment its data describes, keys made for rows."""
-    line = (
-        f"{result.file}: {result.rows_read:,} rows read: {result.rows_loaded:,} loaded, {result.rows_updated:,} "
-        f"updated, {result.rows_duplicate:,} duplicate, {result.rows_rejected:,} rejected (batch {result.batch_id})."
-    )
-    if result.as_of is not None:
-        line += f" Its data runs up to {result.as_of.astimezone(UTC):%Y-%m-%d %H:%M} UTC."
-    if result.keys_derived:
-        key = TABLES[result.kind].key.replace("_", " ")
-        line += (
-            f" {result.keys_derived:,} row(s) had no {key}: each was given one made from its content, "
-            "so loading the same file again adds nothing twice."
-        )
-    return line
 
 
 kind = st.radio(t("These files hold"), KINDS, horizontal=True, key="upload_kind")
@@ -186,7 +167,7 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
     write("history_scan", after_load, target="crisis log")  # a first load of years: its past crises in the log
     progress.progress(1.0, text="Done")
     for result in results:
-        st.success(result_line(result))
+        st.success(load_outcome(result))
         if result.rejections:
             st.markdown("Rejected by reason: " + "; ".join(f"{r}: {n}" for r, n in result.rejections.items()))
             rejected = read(rejected_rows, result.batch_id)

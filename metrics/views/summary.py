@@ -9,7 +9,10 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from metrics.kpis.formats import format_moment
 from pipelines.common.plausible import earliest_moment
+from pipelines.load import BatchResult
+from pipelines.warehouse.schema import TABLES
 from pipelines.warehouse.store import table_counts, warehouse_as_of
 
 
@@ -59,3 +62,23 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pl.DataFrame
         "WHERE batch_id = ? ORDER BY line_number",
         params=[batch_id],
     ).pl()
+
+
+def load_outcome(result: BatchResult) -> str:
+    """What a load did, in a person's words: its counts, the moment its data describes, keys made, spellings merged."""
+    line = (
+        f"{result.file}: {result.rows_read:,} rows read: {result.rows_loaded:,} loaded, {result.rows_updated:,} "
+        f"updated, {result.rows_duplicate:,} duplicate, {result.rows_rejected:,} rejected (batch {result.batch_id})."
+    )
+    if result.as_of is not None:
+        line += f" Its data runs up to {format_moment(result.as_of)}."
+    if result.keys_derived:
+        key = TABLES[result.kind].key.replace("_", " ")
+        line += (
+            f" {result.keys_derived:,} row(s) had no {key}: each was given one made from its content, "
+            "so loading the same file again adds nothing twice."
+        )
+    if result.merged_spellings:
+        merged = "; ".join(f"{m.column} {m}" for m in result.merged_spellings)
+        line += f" Values differing only in case or spacing were stored as one: {merged}."
+    return line

@@ -385,6 +385,26 @@ def test_upload_says_up_to_when_the_data_runs_and_how_many_rows_were_keyed_by_th
     )
 
 
+def test_upload_shows_which_spellings_it_stored_as_one(small_warehouse):
+    app = open_page("upload")
+    rows = [("S1", "EMAIL"), ("S2", "E-mail"), ("S3", "email")]
+    csv = ("ticket id,created at,channel\n" + "".join(f"{i},2026-07-03 10:00,{c}\n" for i, c in rows)).encode()
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.text_input(key="upload_tz").set_value("UTC").run()
+    app.get("file_uploader")[0].set_value(("spelt.csv", csv, "text/csv")).run()
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    (line,) = [s.value for s in app.success]
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    stored = con.sql("SELECT channel FROM tickets WHERE ticket_id IN ('S1', 'S3') GROUP BY ALL").fetchall()
+    con.close()
+    assert len(stored) == 1  # EMAIL and email are one segment; E-mail is another spelling, kept apart
+    (canonical,) = stored[0]
+    other = ({"EMAIL", "email"} - {canonical}).pop()
+    said = f" Values differing only in case or spacing were stored as one: channel {other} → {canonical} (1 row)."
+    assert line.endswith(said)
+
+
 @contextmanager
 def a_command_line_load(db: Path) -> Iterator[subprocess.Popen]:
     """Another process holding the warehouse as ``csat-radar ingest`` does, until the block ends.
