@@ -31,7 +31,7 @@ from pipelines.warehouse.store import (
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from metrics.kpis.marts import load_export, refresh_marts
-    from metrics.views.history import after_load
+    from metrics.views.history import after_load, history_unscanned
 
     mapping = parse_column_overrides(args.map)
     as_of = moment(args.as_of) if args.as_of is not None else None  # a bad one is said before the warehouse opens
@@ -74,7 +74,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if loaded:
             refresh_marts(con)  # once for all the files, not once per file
             # A first load of years of history (or a backfill) has its past crises in the log, scanned once.
-            for scanned in access.perform(con, actor, "history_scan", after_load, target="crisis log"):
+            scans = []
+            if history_unscanned(con):  # audited only when there is history to scan
+                scans = access.perform(con, actor, "history_scan", after_load, target="crisis log")
+            for scanned in scans:
                 print(
                     f"history scanned for crises at {scanned.grain} grain, {scanned.first} → {scanned.last}: "
                     f"{scanned.found} found (csat-radar crises --since {scanned.first} lists them)",

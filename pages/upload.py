@@ -14,7 +14,7 @@ import polars as pl
 import streamlit as st
 
 from metrics.kpis.marts import load_export, undo_export
-from metrics.views.history import after_load
+from metrics.views.history import after_load, history_unscanned
 from metrics.views.summary import load_outcome, rejected_rows
 from pages._frame.display import table
 from pages._frame.entry import enter
@@ -164,7 +164,8 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
         results.append(result)
         if plan.save_as:
             st.info(t("Columns saved as profile") + f" {plan.save_as}.")
-    write("history_scan", after_load, target="crisis log")  # a first load of years: its past crises in the log
+    if read(history_unscanned):  # a first load of years: its past crises in the log, scanned once
+        write("history_scan", after_load, target="crisis log")
     progress.progress(1.0, text="Done")
     for result in results:
         st.success(load_outcome(result))

@@ -43,6 +43,22 @@ def recent_since(con: duckdb.DuckDBPyConnection, settings: Settings | None = Non
     return None if settings.as_of_from_clock else (settings.as_of - timedelta(days=RECENT_DAYS)).date()
 
 
+def history_unscanned(
+    con: duckdb.DuckDBPyConnection, settings: Settings | None = None, grains: tuple[str, ...] = HISTORY_GRAINS
+) -> tuple[str, ...]:
+    """The grains at which some day before the recent window lies in no recorded scan; () when none.
+
+    Asked before ``after_load`` so that a load of recent data records no scan, nor an audit row for one.
+    """
+    settings = on_data_clock(con, settings)
+    span = data_span(con)
+    recent = recent_since(con, settings)
+    if span is None or recent is None or span[0].date() >= recent:
+        return ()
+    first, before = span[0].date(), recent - timedelta(days=1)
+    return tuple(grain for grain in grains if unscanned_history(con, grain, first, before))
+
+
 def after_load(
     con: duckdb.DuckDBPyConnection, settings: Settings | None = None, grains: tuple[str, ...] = HISTORY_GRAINS
 ) -> list[HistoryScan]:
@@ -55,10 +71,7 @@ def after_load(
     span, as_of = data_span(con), warehouse_as_of(con)
     if span is None or as_of is None:
         return []
-    first, recent = span[0].date(), recent_since(con, settings)
-    scanned = []
-    for grain in grains:
-        if first < recent and unscanned_history(con, grain, first, recent - timedelta(days=1)):
-            found = refresh_crisis_log(con, settings, grain, since=None)
-            scanned.append(HistoryScan(grain, first, as_of.date(), found))
-    return scanned
+    return [
+        HistoryScan(grain, span[0].date(), as_of.date(), refresh_crisis_log(con, settings, grain, since=None))
+        for grain in history_unscanned(con, settings, grains)
+    ]

@@ -57,10 +57,12 @@ def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
 
 def migrations() -> list[tuple[int, Path]]:
     """Numbered SQL files in pipelines/warehouse/migrations, in order."""
-    found = []
-    for path in MIGRATIONS.glob("*.sql"):
-        found.append((int(path.name.split("_", 1)[0]), path))
-    return sorted(found)
+    found = sorted((int(path.name.split("_", 1)[0]), path) for path in MIGRATIONS.glob("*.sql"))
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        # Two files of one number (branches merged) would apply one and skip the other on every warehouse.
+        raise RuntimeError(f"migrations must be numbered 1..{len(found)} once each, found {numbers}")
+    return found
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

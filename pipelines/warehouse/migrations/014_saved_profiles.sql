@@ -2,7 +2,7 @@
 -- or with `csat-radar ingest --save-profile NAME`. Grain: one row per saved profile (its name).
 -- Kept in the warehouse so a profile travels with the data (and its snapshots): the next file of
 -- the same kind whose headers fold to the same set (header_key of each) is read with it unasked.
--- Numbered 013 on branch i19-mapper; renumber on merge if another 013 came first.
+-- (Numbered after 013_crisis_scans, which came from a branch of the same issue.)
 CREATE TABLE saved_profiles (
     name        VARCHAR PRIMARY KEY,      -- the user's name for it; never a built-in profile's
     kind        VARCHAR NOT NULL,         -- tickets, surveys, complaints or orders
