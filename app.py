@@ -104,7 +104,7 @@ with st.sidebar:
     st.caption(f"Last load: {format_moment(summary.last_load)}" if summary.last_load else "Last load: none yet")
     if not summary.is_empty:
         st.markdown(f"**{text('filters')}**")
-        first, last = summary.first_activity.date(), summary.last_activity.date()
+        first, last = summary.first_activity.date(), summary.last_day
         chosen = st.session_state.get("filter_dates") or ()
         if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
             st.session_state["filter_dates"] = (max(first, chosen[0]) if chosen else first, last)

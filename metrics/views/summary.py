@@ -4,7 +4,7 @@ rejected rows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import polars as pl
@@ -24,6 +24,18 @@ class WarehouseSummary:
     last_load: datetime | None
     recent_batches: pl.DataFrame
     as_of: datetime | None = None  # the moment the data describes, every page's "now"; None when nothing is loaded
+
+    @property
+    def last_day(self) -> date | None:
+        """The last day the data describes, the dates' default end: the as-of's day (midnight closes the day before).
+
+        Not the last activity's day: an export taken at midnight after a quiet Sunday covers that
+        Sunday, and ending the dates earlier would cut the latest week short.
+        """
+        if self.as_of is None or (self.last_activity is not None and self.last_activity >= self.as_of):
+            return self.last_activity.date() if self.last_activity is not None else None
+        # An as-of at midnight, after the last event, closes the day before it.
+        return (self.as_of - timedelta(microseconds=1)).date()
 
     @property
     def is_empty(self) -> bool:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from metrics.reports.review import quarterly_review, render_html, write_excel
+from metrics.views.summary import WarehouseSummary
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT, run_cli, write
 from tests.faces.test_app import open_page
@@ -99,3 +101,15 @@ def test_the_review_states_its_moment_in_html_excel_and_the_command_s_line(old_w
     made = run_cli("report", "--quarter", "2026Q3", "--out", str(tmp_path / "q.html"), "--db", str(old_warehouse))
     assert made.returncode == 0, made.stderr
     assert LAST_EVENT in made.stdout
+
+
+def test_the_dates_end_on_the_last_day_the_data_describes_not_on_its_last_event():
+    def last_day(last_event: datetime, as_of: datetime | None):
+        return WarehouseSummary({}, last_event, last_event, None, pl.DataFrame(), as_of).last_day
+
+    sunday = datetime(2026, 7, 5, 16, 0, tzinfo=UTC)
+    # Taken at midnight after a quiet Sunday: the Sunday is covered, so the week of 2026-06-29 is whole.
+    assert last_day(datetime(2026, 7, 2, 9, 30, tzinfo=UTC), datetime(2026, 7, 6, tzinfo=UTC)) == date(2026, 7, 5)
+    assert last_day(sunday, sunday) == date(2026, 7, 5)  # as-of = the last event: that day, in progress
+    assert last_day(sunday, None) == date(2026, 7, 5)
+    assert last_day(datetime(2026, 7, 6, tzinfo=UTC), datetime(2026, 7, 6, tzinfo=UTC)) == date(2026, 7, 6)
