@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from metrics.kpis.catalog import FILTER_DIMENSIONS
+from metrics.kpis.formats import as_of_line, format_moment
 from metrics.views import dashboard
 from pages._frame.entry import framed
 from pages._frame.language import PAGE_TITLES, language, page_title, t, text
@@ -94,15 +95,16 @@ with st.sidebar:
              horizontal=True)  # fmt: skip
     summary = load_summary(db())
     st.caption(f"Warehouse: `{warehouse_path()}`")
+    st.caption(as_of_line(summary.as_of))  # every page's "now": the data's own moment, not the wall clock
     if (began := load_in_progress(db())) is not None:
         st.warning(f"A load from the command line is running (since {began:%H:%M} UTC): the pages show the "
                    "warehouse as it was when it began.")  # fmt: skip
     if summary.first_activity and summary.last_activity:
         st.caption(f"Data: {summary.first_activity:%Y-%m-%d} to {summary.last_activity:%Y-%m-%d} (UTC)")
-    st.caption(f"Last load: {summary.last_load:%Y-%m-%d %H:%M} UTC" if summary.last_load else "Last load: none yet")
+    st.caption(f"Last load: {format_moment(summary.last_load)}" if summary.last_load else "Last load: none yet")
     if not summary.is_empty:
         st.markdown(f"**{text('filters')}**")
-        first, last = summary.first_activity.date(), summary.last_activity.date()
+        first, last = summary.first_activity.date(), summary.last_day
         chosen = st.session_state.get("filter_dates") or ()
         if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
             st.session_state["filter_dates"] = (max(first, chosen[0]) if chosen else first, last)

@@ -11,17 +11,19 @@ import io
 import json
 import sys
 import tempfile
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-from cli.common import EXIT_FAILED, EXIT_OK, with_db
-from metrics.crises.model import SEVERITIES
+import duckdb
+
+from cli.common import EXIT_FAILED, EXIT_OK, print_as_of, with_db
+from metrics.crises.model import RECENT_DAYS, SEVERITIES
 from pipelines.common import names
 from pipelines.common.diskspace import write_whole
 from pipelines.common.errors import IngestError
 from pipelines.common.segments import Segments, as_segments
 from pipelines.signin import access
-from pipelines.warehouse.store import connect, print_waiting, resolve_db_path
+from pipelines.warehouse.store import connect, data_span, print_waiting, resolve_db_path, warehouse_as_of
 
 
 def _parse_date(text: str | None) -> date | None:
@@ -43,12 +45,13 @@ def _parse_filters(pairs: list[str]) -> Segments:
     return as_segments(grouped)
 
 
-def _settings(path: str | None):
-    """The targets and conventions of ``--targets`` (default targets.toml); a bad file is the user's error."""
-    from metrics.kpis.settings import SettingsError, load_settings
+def _settings(path: str | None, con: duckdb.DuckDBPyConnection | None = None):
+    """The targets and conventions of ``--targets`` (default targets.toml), as of the warehouse's data when
+    ``con`` is given; a bad file is the user's error."""
+    from metrics.kpis.settings import SettingsError, load_settings, settings_for
 
     try:
-        return load_settings(path)
+        return settings_for(con, path) if con is not None else load_settings(path)
     except SettingsError as exc:
         raise IngestError("targets", str(exc)) from exc
 
@@ -57,8 +60,10 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     import polars as pl
 
     from metrics.kpis.compute import RESULT_SCHEMA, Query, all_metric_names, compute
+    from metrics.kpis.dimensions import segments_that_exist
+    from metrics.kpis.formats import format_moment
 
-    settings = _settings(args.targets)
+    _settings(args.targets)  # a bad targets file is said before the warehouse is opened
     query = Query(
         metrics=tuple(args.metric) or all_metric_names(),
         grain=args.grain,
@@ -69,16 +74,23 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     )
     con = connect(args.db, read_only=True, on_wait=print_waiting)
     try:
-        result = compute(con, query, settings)
+        settings = _settings(args.targets, con)
+        computed = compute(con, query, settings)
+        as_of = warehouse_as_of(con)
     except ValueError as exc:
         raise IngestError("kpis", str(exc)) from exc
     finally:
         con.close()
+    print_as_of(as_of, machine=args.json or args.csv)
     if args.explain:
         print(f"targets and conventions from {settings.source}:", file=sys.stderr)
+        print(f"  now: {format_moment(settings.as_of)}, the moment the loaded data describes", file=sys.stderr)
         for convention, meaning in settings.conventions.describe().items():
             print(f"  {convention}: {meaning}", file=sys.stderr)
-    columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound", "complete")]
+    # A dimension no record has is no breakdown: not one row "(none)" repeating the whole organisation.
+    result = segments_that_exist(computed, "n") if args.by else computed
+    # Every record says whether its period is whole, so a partial week is not read as a drop.
+    columns = [c for c in RESULT_SCHEMA if c not in ("period_end", "target_bound")]
     records = result.select(columns).with_columns(pl.col("period_start").cast(pl.String))
     if args.json:
         print(json.dumps(records.to_dicts(), ensure_ascii=False))
@@ -89,7 +101,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         from metrics.kpis.formats import format_value
 
         if records.is_empty():
-            print("no data for this selection")
+            absent = f"no record has a {args.by}: nothing to break down by"
+            print(absent if computed.height else "no data for this selection")
         for row in records.iter_rows(named=True):
             fmt = metric(row["metric"]).format
             interval = (
@@ -101,6 +114,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
             print(  # a segment is the data's own text: printable, so no escape sequence reaches the terminal
                 f"{row['period_start']} {names.printable(str(row['segment'])):<14} {row['metric']:<26} "
                 f"{format_value(row['value'], fmt):>10}{interval} n={row['n']}{target} {row['status']}"
+                + (f": {row['reason']}" if row["reason"] else "")
+                + ("" if row["complete"] else " (incomplete)")
             )
     return EXIT_OK
 
@@ -110,15 +125,24 @@ def cmd_crises(args: argparse.Namespace) -> int:
 
     from metrics.crises.log import list_crises
     from metrics.crises.log_rows import CLOSED_STATUSES
+    from metrics.kpis.formats import format_moment
     from metrics.views.dashboard import refresh_crisis_log
 
-    settings = _settings(args.targets)
-    since = _parse_date(args.since) or (datetime.now(UTC) - timedelta(days=90)).date()
+    _settings(args.targets)
     con = connect(args.db, on_wait=print_waiting)
     try:
+        # "Now" is the moment the data describes, so a history that ended weeks ago is scanned where
+        # it ends, and by default over its own last 90 days (RECENT_DAYS).
+        settings = _settings(args.targets, con)
+        span, as_of = data_span(con), warehouse_as_of(con)
+        since = _parse_date(args.since) or (settings.as_of - timedelta(days=RECENT_DAYS)).date()
         # Audited as the Crisis radar page's "Scan now" is: it writes to the crisis log.
         access.perform(con, access.local_actor(), "scan", refresh_crisis_log, settings, args.grain, since=since)
-        log = list_crises(con, since=since).filter(pl.col("grain") == args.grain)
+        # Active in the window, as --since says: a crisis of a history scanned whole, flagged last long
+        # before the window and never confirmed over, is still open in the log but not listed here.
+        log = list_crises(con, since=since).filter(
+            (pl.col("grain") == args.grain) & (pl.coalesce("end_period", "last_flagged") >= since)
+        )
     finally:
         con.close()
     records = [
@@ -138,10 +162,17 @@ def cmd_crises(args: argparse.Namespace) -> int:
         }
         for row in log.iter_rows(named=True)
     ]
+    print_as_of(as_of, machine=args.json)
+    if not records:
+        covered = f"the data spans {span[0]:%Y-%m-%d} → {span[1]:%Y-%m-%d}" if span else "the warehouse holds no data"
+        why = (
+            f"no crisis at {args.grain} grain in the window scanned, {since} → {settings.as_of:%Y-%m-%d} "
+            f"(as of the data's last moment, {format_moment(settings.as_of)}); {covered}"
+            + ("" if args.since else f"; the window is the data's last {RECENT_DAYS} days, --since widens it")
+        )
+        print(why, file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(records, ensure_ascii=False, default=str))
-    elif not records:
-        print(f"no crisis since {since} at {args.grain} grain")
     else:
         for r in records:
             where = "overall" if r["dimension"] == "overall" else f"{r['dimension']}={r['segment']}"
@@ -254,11 +285,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         quarter = args.quarter or last_complete_quarter(con)
         if quarter is None:
-            raise IngestError(str(resolve_db_path(args.db)), "the warehouse is empty; there is no quarter to review")
+            empty = data_span(con) is None
+            raise IngestError(
+                str(resolve_db_path(args.db)),
+                "the warehouse is empty; there is no quarter to review"
+                if empty
+                else "the data covers no quarter whole yet; name one with --quarter (like 2026Q3)",
+            )
         try:
             review = quarterly_review(con, quarter, settings)
         except ValueError as exc:
             raise IngestError("--quarter", str(exc)) from exc
+        as_of = warehouse_as_of(con)
     finally:
         con.close()
     if review.kpis.is_empty():
@@ -271,6 +309,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_excel(review, buffer)
         data = buffer.getvalue()
     write_whole(out, data)
+    print_as_of(as_of)
     print(f"{review.quarter} review written to {out}: {review.kpis.height} KPIs, {review.crises.height} crises")
     return EXIT_OK
 
@@ -293,7 +332,9 @@ def add_kpis(sub: argparse._SubParsersAction) -> None:
 
 def add_crises(sub: argparse._SubParsersAction) -> None:
     crises = with_db(sub.add_parser("crises", help="scan for satisfaction crises and list the crisis log"))
-    crises.add_argument("--since", metavar="DATE", help="crises active on or after this date (default: 90 days ago)")
+    crises.add_argument(
+        "--since", metavar="DATE", help="crises active on or after this date (default: the data's last 90 days)"
+    )
     crises.add_argument("--grain", default="week", choices=("day", "week"))
     crises.add_argument("--targets", metavar="PATH")
     crises.add_argument("--json", action="store_true")

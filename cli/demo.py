@@ -73,6 +73,7 @@ def build_demo(
                 encoding="n/a",
                 source_tz="UTC",
                 loaded_by="csat-radar demo",
+                as_of=data.as_of,
             )
             load_staged(con, _as_staged(kind, records), meta)
         from metrics.kpis.cube import build_cube

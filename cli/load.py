@@ -9,14 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from cli.common import EXIT_OK, EXIT_UNREADABLE, with_db
-from pipelines.common.errors import IngestError
+from cli.common import EXIT_OK, EXIT_UNREADABLE, print_as_of, with_db
+from pipelines.common.errors import ChoiceNeeded, ColumnNotFound, IngestError
 from pipelines.signin import access
 from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.scales import SCALES
-from pipelines.warehouse.schema import KINDS
+from pipelines.warehouse.schema import KINDS, TABLES
 from pipelines.warehouse.store import (
     close_after_writing,
     connect,
@@ -24,13 +25,16 @@ from pipelines.warehouse.store import (
     publish_snapshot,
     resolve_db_path,
     table_counts,
+    warehouse_as_of,
 )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from metrics.kpis.marts import load_export, refresh_marts
+    from metrics.views.history import after_load, history_unscanned
 
     mapping = parse_column_overrides(args.map)
+    as_of = moment(args.as_of) if args.as_of is not None else None  # a bad one is said before the warehouse opens
     con = connect(args.db, on_wait=print_waiting)
     actor, exit_code, loaded = access.local_actor(), EXIT_OK, False
     try:  # the dashboard reads a copy while the load holds the warehouse, if it leaves the files' size free
@@ -38,10 +42,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for path in args.paths:
             try:
                 options = {"profile": args.profile, "mapping": mapping, "source_tz": args.tz, "refresh": False,
-                           "sheet": args.sheet, "scale": args.scale}  # fmt: skip
+                           "sheet": args.sheet, "scale": args.scale, "as_of": as_of,
+                           "save_profile": args.save_profile}  # fmt: skip
                 result = access.perform(con, actor, "upload", load_export, path, args.kind, target=path, **options)
             except IngestError as exc:
-                print(f"csat-radar: {exc}", file=sys.stderr)
+                print(f"csat-radar: {exc}{_how_to_choose(exc)}", file=sys.stderr)
                 exit_code = EXIT_UNREADABLE
                 continue
             loaded = True
@@ -54,13 +59,47 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                     f"{result.rows_duplicate} duplicate, {result.rows_rejected} rejected "
                     f"[batch {result.batch_id}]"
                 )
+                if args.save_profile:
+                    print(f"    columns saved as profile {args.save_profile.strip()!r}: the next file with these "
+                          "headers is read with it")  # fmt: skip
+                if result.keys_derived:
+                    key = TABLES[result.kind].key
+                    print(f"    {result.keys_derived} rows had no {key}: each is keyed by its content (derived:…)")
+                if result.merged_spellings:
+                    print("    spellings merged (values differing only in case or spacing are one segment):")
+                    for merged in result.merged_spellings:
+                        print(f"      {merged.column}: {merged}")
                 for reason, count in sorted(result.rejections.items(), key=lambda kv: -kv[1]):
                     print(f"    {count:>7}  {reason}")
         if loaded:
             refresh_marts(con)  # once for all the files, not once per file
+            # A first load of years of history (or a backfill) has its past crises in the log, scanned once.
+            scans = []
+            if history_unscanned(con):  # audited only when there is history to scan
+                scans = access.perform(con, actor, "history_scan", after_load, target="crisis log")
+            for scanned in scans:
+                print(
+                    f"history scanned for crises at {scanned.grain} grain, {scanned.first} → {scanned.last}: "
+                    f"{scanned.found} found (csat-radar crises --since {scanned.first} lists them)",
+                    file=sys.stderr if args.json else sys.stdout,
+                )
     finally:
         close_after_writing(con)
     return exit_code
+
+
+# A message says what the file needs chosen; how to choose it is each face's own (the page has boxes for it).
+CHOICE_FLAGS = {
+    "sheet": "; choose it with --sheet NAME",
+    "scale": "; name it with --scale (1-5, 1-7, 0-10 or good-bad)",
+}
+
+
+def _how_to_choose(error: IngestError) -> str:
+    """The command line's words for a choice a file needs, after its message; '' for any other refusal."""
+    if isinstance(error, ColumnNotFound):
+        return f"; name the column with --map {error.column}=COLUMN"
+    return CHOICE_FLAGS.get(error.choice, "") if isinstance(error, ChoiceNeeded) else ""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -100,15 +139,33 @@ def cmd_undo(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     con = connect(args.db, on_wait=print_waiting)
     try:
-        counts = table_counts(con)
+        counts, as_of = table_counts(con), warehouse_as_of(con)
     finally:
         con.close()
-    if args.json:
-        print(json.dumps(counts))
+    if args.json:  # as_of beside the counts: the moment the data describes, ISO 8601 in UTC, or null
+        print(json.dumps({**counts, "as_of": as_of.isoformat() if as_of else None}))
     else:
+        print_as_of(as_of)
         for table, count in counts.items():
             print(f"{table:>18}: {count}")
     return EXIT_OK
+
+
+def moment(text: str) -> datetime:
+    """An --as-of: an ISO date (its end, UTC: the export covers that whole day) or moment (naive means UTC).
+
+    A bad one is an ``IngestError``, so it is said in one line, not under argparse's usage text.
+    """
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text) + timedelta(days=1), time(), tzinfo=UTC)
+        given = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise IngestError(
+            "--as-of", f"expected a date or moment like 2026-11-15 or 2026-11-15T18:00+01:00, got {text!r}"
+        ) from exc
+    return given if given.tzinfo else given.replace(tzinfo=UTC)
 
 
 def add_ingest(sub: argparse._SubParsersAction) -> None:
@@ -121,6 +178,17 @@ def add_ingest(sub: argparse._SubParsersAction) -> None:
     ingest.add_argument("--sheet", help="the sheet of an Excel workbook to load (needed when several hold tables)")
     ingest.add_argument(
         "--scale", choices=tuple(SCALES), help="scale of survey scores when the file names none (default: inferred)"
+    )
+    ingest.add_argument(
+        "--as-of",
+        metavar="MOMENT",
+        help="the moment the export describes, e.g. 2026-11-15 or 2026-11-15T18:00+01:00 (default: its latest event)",
+    )
+    ingest.add_argument(
+        "--save-profile",
+        metavar="NAME",
+        help="save the columns this load used as profile NAME (in the warehouse): the next file with the same "
+        "headers is read with it",
     )
     ingest.add_argument("--json", action="store_true", help="one JSON object per file")
     ingest.set_defaults(handler=cmd_ingest)

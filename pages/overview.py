@@ -19,34 +19,42 @@ st.title(page_title("overview"))
 stop_if_empty()
 view = current_view()
 
-tiles = ask(dashboard.headline_tiles, db(), view)
-latest = max((t.period_start for t in tiles if t.period_start), default=None)
-st.caption(
-    f"Latest complete week, starting {format_period(latest)}. Arrows show the change on the week before, "
-    "coloured only when it is more than noise (5% level)."
-)
-if all(t.value is None for t in tiles):
-    st.info(text("no_data"))
-columns = st.columns(len(tiles))
-for column, tile in zip(columns, tiles, strict=True):
-    with column.container(border=True):
-        st.metric(
-            tile.label,
-            tile.value_text,
-            delta=tile.change_text or None,
-            delta_color=("normal" if tile.higher_is_better else "inverse") if tile.change_significant else "off",
-            help=f"{tile.interval_text}. Target {tile.target_text}.",
-        )
-        colour = STATUS_COLOURS[tile.status]
-        st.markdown(f":{colour}-badge[{t(tile.status_text)}]")
-        st.caption(f"Target {tile.target_text} · {tile.interval_text}")
-        if tile.sparkline.height > 1:
-            spark = tile.sparkline.sort("period_start")
-            figure = go.Figure(go.Scatter(x=spark["period_start"], y=spark["value"], mode="lines", line={"width": 2}))
-            figure.update_layout(height=70, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False)
-            figure.update_xaxes(visible=False)
-            figure.update_yaxes(visible=False)
-            st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
+# Only whole weeks are shown: with dates cut mid-week there may be none, and a partial week's
+# numbers (and their arrows) would read as a drop.
+if ask(dashboard.latest_complete_period, db(), view) is None:
+    st.info(text("no_complete_week"))
+else:
+    tiles = ask(dashboard.headline_tiles, db(), view)
+    latest = max((t.period_start for t in tiles if t.period_start), default=None)
+    st.caption(
+        f"Latest complete week, starting {format_period(latest)}. Arrows show the change on the week before, "
+        "coloured only when it is more than noise (5% level)."
+    )
+    if all(t.value is None for t in tiles):
+        st.info(text("no_data"))
+    columns = st.columns(len(tiles))
+    for column, tile in zip(columns, tiles, strict=True):
+        with column.container(border=True):
+            st.metric(
+                tile.label,
+                tile.value_text,
+                delta=tile.change_text or None,
+                delta_color=("normal" if tile.higher_is_better else "inverse") if tile.change_significant else "off",
+                help=f"{tile.interval_text}. Target {tile.target_text}.",
+            )
+            colour = STATUS_COLOURS[tile.status]
+            st.markdown(f":{colour}-badge[{t(tile.status_text)}]")
+            st.caption(f"Target {tile.target_text} · {tile.interval_text}")
+            if tile.reason:
+                st.caption(markdown_text(tile.reason))
+            if tile.sparkline.height > 1:
+                spark = tile.sparkline.sort("period_start")
+                line = go.Scatter(x=spark["period_start"], y=spark["value"], mode="lines", line={"width": 2})
+                figure = go.Figure(line)
+                figure.update_layout(height=70, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False)
+                figure.update_xaxes(visible=False)
+                figure.update_yaxes(visible=False)
+                st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
 
 st.subheader(t("Open crises"))
 by_severity = ask(dashboard.open_crises_by_severity, db(), view)

@@ -25,7 +25,8 @@ quarters = ask(dashboard.quarters, db(), None)
 if not quarters:
     st.info(t("No complete quarter of data yet."))
     st.stop()
-labels = [label if complete else f"{label} (in progress)" for label, complete in quarters]
+# Not whole: still in progress, or begun before the data did.
+labels = [label if complete else f"{label} (incomplete)" for label, complete in quarters]
 first_complete = next((i for i, (_, complete) in enumerate(quarters) if complete), 0)
 chosen = st.selectbox(t("Quarter"), labels, index=first_complete, key="review_quarter")
 quarter = chosen.split(" ")[0]

@@ -25,6 +25,8 @@ backlog = ask(dashboard.backlog_now, db(), view)
 open_tickets, age = st.columns(2)
 open_tickets.metric(t("Open tickets (backlog)"), format_value(backlog["open_tickets"], "count"))
 age.metric(t("Median age of open tickets"), backlog["median_age_text"])
+if backlog["reason"]:
+    st.caption(backlog["reason"])
 
 left, right = st.columns(2)
 for column, stage, title in (
@@ -44,7 +46,7 @@ for column, stage, title in (
 
 targets = "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours."
 st.caption(targets)
-for dimension in SERVICE_LEVEL_DIMENSIONS:
+for dimension in ask(dashboard.split_dimensions, db(), view, SERVICE_LEVEL_DIMENSIONS):
     st.subheader(f"By {dimension}")
     table(ask(dashboard.by_segment, db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
           key=f"service_{dimension}")  # fmt: skip

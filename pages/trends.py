@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from metrics.kpis.catalog import GRAINS, SPLIT_DIMENSIONS, catalog
+from metrics.kpis.catalog import GRAINS, catalog
 from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
@@ -28,7 +28,8 @@ names = [name for name, m in catalog().items() if m.kind != "backlog"]
 left, middle, right = st.columns(3)
 name = left.selectbox(t("KPI"), names, format_func=view.label, key="trend_metric")
 grain = middle.selectbox(t("Grain"), GRAINS, index=GRAINS.index("week"), key="trend_grain")
-split = right.selectbox(t("Split by"), ["(none)", *SPLIT_DIMENSIONS], key="trend_split")
+splits = ask(dashboard.split_dimensions, db(), view)  # only what the data records: no split into one "(none)"
+split = right.selectbox(t("Split by"), ["(none)", *splits], key="trend_split")
 dimension = None if split == "(none)" else split
 
 series = ask(dashboard.kpi_series, db(), view, name, grain, dimension)
@@ -60,10 +61,11 @@ target = series["target"].drop_nulls()
 if target.len():
     target_label = f"target {format_value(target[0], catalog()[name].format)}"
     figure.add_hline(y=target[0], line_dash="dash", line_color="green", annotation_text=target_label)
-incomplete = series.filter(~pl.col("complete"))
-if incomplete.height:
-    figure.add_vrect(x0=incomplete["period_start"].min(), x1=incomplete["period_end"].max(), fillcolor="gray",
-                     opacity=0.1, annotation_text="in progress")  # fmt: skip
+# Periods cut short at either end (data or dates starting mid-period, the period in progress) are greyed
+# one stretch at a time, so the whole periods between them stay clear.
+for stretch in dashboard.incomplete_stretches(series).iter_rows(named=True):
+    figure.add_vrect(x0=stretch["start"], x1=stretch["end"], fillcolor="gray", opacity=0.1,
+                     annotation_text="incomplete")  # fmt: skip
 figure.update_layout(title=f"{view.label(name)} by {grain}" + (f", split by {dimension}" if dimension else ""))
 chart(figure, key="trend_chart")
 
@@ -104,5 +106,7 @@ with st.expander(t("Records behind a period")):
     st.caption(f"{behind.height:,} most recent {record_source(name)} of that period (at most 500).")
     table(behind, f"{record_source(name)} {period}", key="trend_records")
 
-table(series.select("period_start", "segment", "value", "ci_low", "ci_high", "n", "target", "status", "complete"),
-      f"{name} by {grain}", key="trend_table")  # fmt: skip
+for reason in sorted(series["reason"].drop_nulls().unique().to_list()):
+    st.caption(f"No data in {series.filter(pl.col('reason') == reason).height} of the periods shown: {reason}")
+table(series.select("period_start", "segment", "value", "ci_low", "ci_high", "n", "target", "status", "complete",
+                    "reason"), f"{name} by {grain}", key="trend_table")  # fmt: skip

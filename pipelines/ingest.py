@@ -45,8 +45,18 @@ from pipelines.read.export import read_export, source_name
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.stream import CsvStream, InvalidUtf8, NotStreamable, PolarsRefused, open_stream
 from pipelines.stage.columns import KEY, LINES, RAW
-from pipelines.stage.profiles import Profile, choose_profile
+from pipelines.stage.matching import Guess, with_guesses
+from pipelines.stage.profiles import Profile
+from pipelines.stage.saved_profiles import (
+    SavedProfile,
+    based_on,
+    check_profile_name,
+    detect_profile,
+    header_set,
+    saved_profiles,
+)
 from pipelines.stage.scales import SCALE_ALIASES
+from pipelines.stage.spellings import held_spellings, no_spellings
 from pipelines.stage.staging import Staged, stage
 from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import KINDS, TABLES
@@ -81,6 +91,8 @@ class LoadRequest:
     loaded_by: str = ""
     sheet: str | None = None  # the sheet of a workbook
     scale: str | None = None  # the scale of survey answers that name none, over the profile's
+    as_of: datetime | None = None  # the moment the export describes; None is its latest event
+    save_profile: str | None = None  # keep the mapping the load used under this name, for the next such file
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,8 @@ class Reading:
     mapping: dict[str, str] | None
     zone: str
     now: datetime
+    # The spellings of segment values the warehouse holds: a file's own spelling of one does not win.
+    spellings: pl.DataFrame = field(default_factory=no_spellings)
 
 
 class FileParts(Protocol):
@@ -150,11 +164,16 @@ def ingest_file(
     on_wait: Callable[[str], None] | None = None,
     sheet: str | None = None,
     scale: str | None = None,
+    as_of: datetime | None = None,
+    save_profile: str | None = None,
 ) -> BatchResult:
     """Ingest one file (a path or uploaded bytes) as ``kind``; raise IngestError if it cannot be read.
 
     ``scale`` names the scale of survey answers that name none (1-5, 1-7, 0-10, good-bad),
-    over the profile's; without either it is inferred from the answers.
+    over the profile's; without either it is inferred from the answers. ``as_of`` is the moment
+    the export describes (aware, or naive meaning UTC); without it, the latest event in the file.
+    ``save_profile`` keeps the mapping the load used under that name, in the load's transaction:
+    the next file with the same headers is read with it (``pipelines.stage.saved_profiles``).
 
     A large text table is read, staged and loaded part by part inside the file's one
     transaction, so memory stays bounded whatever the file's size. The marts built from the
@@ -162,7 +181,9 @@ def ingest_file(
     A load already running into the same warehouse in this process goes first; ``on_wait`` hears
     that this one waits.
     """
-    request = LoadRequest(kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    request = LoadRequest(kind, file_name, profile, mapping, source_tz, loaded_by, sheet, scale, as_of, save_profile)
     with exclusive_write(con, on_wait):
         target = f"to load {source_name(source, file_name)} into {warehouse_name(con)}"
         with disk_full_in_one_line(con, target, "nothing was loaded"):
@@ -175,6 +196,8 @@ def _ingest(con: duckdb.DuckDBPyConnection, source: str | Path | bytes, request:
     if request.kind not in KINDS:
         raise IngestError(label, f"unknown kind {request.kind!r} (use {', '.join(KINDS)})")
     _scale_name(label, request.scale)  # refused before the file is opened
+    if request.save_profile is not None:
+        request = dataclasses.replace(request, save_profile=check_profile_name(label, request.save_profile))
     limits.check(label)  # before a file is opened, streamed or not
     if request.sheet is None and isinstance(source, (str, Path)) and Path(source).is_file():
         with tempfile.TemporaryDirectory(prefix="csat-radar-ingest-") as workdir:
@@ -193,15 +216,26 @@ def _ingest(con: duckdb.DuckDBPyConnection, source: str | Path | bytes, request:
     return _ingest_parts(con, WholeFile(read_export(source, request.file_name, request.sheet)), source, request)
 
 
-def _reading(file: FileParts, request: LoadRequest, streaming: bool = False) -> Reading:
-    """The profile (with the scale asked for) and zone the file's parts are staged with; IngestError for a bad zone."""
-    profile = choose_profile(request.kind, file.headers, file.file_name, request.profile)
+def _reading(
+    file: FileParts,
+    request: LoadRequest,
+    saved: dict[str, SavedProfile],
+    streaming: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> Reading:
+    """The profile (with the scale asked for), zone and spellings the file's parts are staged with.
+
+    IngestError for a bad zone. A saved profile whose headers are the file's is preferred, and
+    brings the zone it was saved with. Without ``con`` (a preview), no spelling is known beforehand.
+    """
+    profile = detect_profile(request.kind, file.headers, file.file_name, request.profile, saved)
     profile = with_scale(profile, _scale_name(file.file_name, request.scale))
     if streaming and profile.options.get("transform"):
         raise NotStreamable(f"profile {profile.name} needs the whole file")
-    zone = request.source_tz or local_timezone()
+    zone = request.source_tz or profile.options.get("source_tz") or local_timezone()
     _check_zone(file.file_name, zone)
-    return Reading(request.kind, profile, request.mapping, zone, datetime.now(UTC))
+    spellings = held_spellings(con, request.kind) if con is not None else no_spellings()
+    return Reading(request.kind, profile, request.mapping, zone, datetime.now(UTC), spellings)
 
 
 def _ingest_streamed(
@@ -222,15 +256,16 @@ def _ingest_parts(
     A file read whole is one part. For a large file this is slower and holds more memory than
     the streaming INSERT (DuckDB keeps the parts until commit), but right when a key's rows are
     spread over several parts. With no order column a first pass over a large file's parts finds
-    the keys whose rows differ, which are rejected as in a small file (whose one part finds its own).
+    the keys whose rows differ, which are rejected as in a small file (whose one part finds its own),
+    and the ticket on the first line of each survey answer repeated over several tickets.
     """
-    reading = _reading(file, request)
+    reading = _reading(file, request, saved_profiles(con), con=con)
     started = datetime.now(UTC)
-    conflicts = None
-    ordered = any(column in file.headers for column in reading.profile.options.get("order_by", []))
+    conflicts, first_tickets = None, None
+    ordered = bool(reading.profile.order_columns(file.headers))
     if not isinstance(file, WholeFile) and not ordered:
-        conflicts = _conflicts_across_parts(con, file, reading)
-    staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts)
+        conflicts, first_tickets = _conflicts_across_parts(con, file, reading)
+    staged_parts: Iterable[Staged] = _staged_parts(file, reading, conflicts, first_tickets)
     if isinstance(file, WholeFile):
         # Already in memory, so staged before its batch id is taken: a file that cannot be staged uses none.
         staged_parts = list(staged_parts)
@@ -246,6 +281,7 @@ class StreamLog:
     counts: PartCounts = field(default_factory=PartCounts)
     formats: dict[str, str] = field(default_factory=dict)
     mapping: dict[str, list[str]] = field(default_factory=dict)
+    guesses: tuple[Guess, ...] = ()  # the first part's: the later parts read its columns
     rejected: list[pl.DataFrame] = field(default_factory=list)
     changed: list[Path] = field(default_factory=list)  # Parquet files of changed records
     failure: BaseException | None = None  # what stopped the parts, which DuckDB's error would hide
@@ -262,7 +298,7 @@ def _ingest_stream(
     as it was before this file; changed records wait in Parquet files and replace their old
     versions after the stream. A key repeated across parts needs the part-by-part path.
     """
-    reading = _reading(stream, request, streaming=True)
+    reading = _reading(stream, request, saved_profiles(con), streaming=True, con=con)
     table = TABLES[request.kind]
     started = datetime.now(UTC)
     log = StreamLog()
@@ -280,7 +316,7 @@ def _ingest_stream(
         for rejected in log.rejected:
             store_rejected(con, rejected, batch_id)
         meta = _batch_meta(stream, source, request, reading, log.mapping)
-        return finish_batch(con, batch_id, request.kind, meta, log.counts, started, log.formats)
+        return finish_batch(con, batch_id, request.kind, meta, log.counts, started, log.formats, log.guesses)
     except BaseException:
         rollback(con)
         raise
@@ -301,7 +337,7 @@ def _new_records(
     table = TABLES[reading.kind]
     columns = [*table.column_names, "attributes"]
     for number, staged in enumerate(_staged_parts(stream, reading)):
-        log.formats, log.mapping = staged.formats, staged.mapping
+        log.formats, log.mapping, log.guesses = staged.formats, staged.mapping, log.guesses or staged.guesses
         records = staged.records.select(columns)
         if probe is not None:
             key_status = known_keys(probe, table, records)
@@ -387,8 +423,13 @@ class RepeatedKeys(NotStreamable):
     """A key appears in more than one part of a streamed file."""
 
 
-def _conflicts_across_parts(con: duckdb.DuckDBPyConnection, file: FileParts, reading: Reading) -> pl.DataFrame:
+def _conflicts_across_parts(
+    con: duckdb.DuckDBPyConnection, file: FileParts, reading: Reading
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Keys whose valid rows differ anywhere in a large file (as ``conflicting_keys``): a first pass over its parts.
+
+    Also, for survey answers on several lines, the ticket of each one's first line (``KEY``,
+    ``ticket_id``; None for other kinds), which every part links the answer to.
 
     The rows' keys and hashes wait in Parquet files and are grouped by DuckDB, which spills to
     disk, so memory stays bounded however many keys the file has.
@@ -401,23 +442,38 @@ def _conflicts_across_parts(con: duckdb.DuckDBPyConnection, file: FileParts, rea
                 files.append(str(workdir / f"versions-{number}.parquet"))
                 staged.versions.write_parquet(files[-1])
         if not files:
-            return pl.DataFrame(schema={KEY: pl.String, LINES: pl.String})
-        return con.sql(
+            return pl.DataFrame(schema={KEY: pl.String, LINES: pl.String}), None
+        conflicts = con.sql(
             f"""SELECT {KEY}, string_agg("{LINE}"::VARCHAR, ', ' ORDER BY "{LINE}") AS {LINES}
                 FROM read_parquet(?) GROUP BY {KEY} HAVING count(DISTINCT {RAW}) > 1""",
             params=[files],
         ).pl()
+        if "ticket_id" not in con.sql("SELECT * FROM read_parquet(?) LIMIT 0", params=[files]).columns:
+            return conflicts, None
+        first_tickets = con.sql(
+            f"""SELECT {KEY}, arg_min(ticket_id, "{LINE}") AS ticket_id
+                FROM read_parquet(?) GROUP BY {KEY} HAVING count(*) > 1""",
+            params=[files],
+        ).pl()
+        return conflicts, first_tickets
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _staged_parts(file: FileParts, reading: Reading, conflicts: pl.DataFrame | None = None) -> Iterator[Staged]:
+def _staged_parts(
+    file: FileParts,
+    reading: Reading,
+    conflicts: pl.DataFrame | None = None,
+    first_tickets: pl.DataFrame | None = None,
+) -> Iterator[Staged]:
     """Each part of a file staged, with the timestamp formats and survey scale its first parts showed."""
-    plan, profile = None, reading.profile
+    plan, profile, spellings = None, reading.profile, reading.spellings
     for raw in file.parts():
         staged = stage(raw, reading.kind, profile, reading.mapping, reading.zone, now=reading.now, plan=plan,
-                       conflicts=conflicts)  # fmt: skip
-        plan, profile = staged.plan, with_scale(profile, staged.scale)  # one reading for the whole file
+                       conflicts=conflicts, first_tickets=first_tickets, spellings=spellings)  # fmt: skip
+        # One reading for the whole file: the first part's scale, guessed columns and spellings hold for the rest.
+        plan, profile = staged.plan, with_guesses(with_scale(profile, staged.scale), staged.guesses)
+        spellings = staged.spellings
         yield staged
 
 
@@ -434,7 +490,21 @@ def _batch_meta(
         source_tz=reading.zone,
         mapping=mapping,
         loaded_by=request.loaded_by,
+        as_of=request.as_of,
+        saved_profile=_saved_profile(file, request, reading, mapping),
+        chosen=dict(request.mapping or {}),
     )
+
+
+def _saved_profile(file: FileParts, request: LoadRequest, reading: Reading, mapping: dict) -> SavedProfile | None:
+    """The mapping this load used, as the profile ``request`` asks to save it as (None when it asks none)."""
+    if not request.save_profile:
+        return None
+    columns = {column: tuple(parts) for column, parts in mapping.items()}
+    options = reading.profile.options  # a saved profile confirmed again keeps its zone and scale
+    zone, scale = request.source_tz or options.get("source_tz"), request.scale or options.get("scale")
+    return SavedProfile(request.save_profile, request.kind, header_set(file.headers), columns,
+                        based_on(reading.profile), zone, scale)  # fmt: skip
 
 
 def with_scale(profile: Profile, scale: str | None) -> Profile:
@@ -484,6 +554,8 @@ class Preview:
     rows_valid: int
     rejections: dict[str, int]
     head: pl.DataFrame
+    # Columns found by their names or values, each with its reason and confidence (used when confident).
+    guesses: tuple[Guess, ...] = ()
 
 
 def preview_file(
@@ -496,13 +568,17 @@ def preview_file(
     rows: int = 20,
     sheet: str | None = None,
     scale: str | None = None,
+    saved: dict[str, SavedProfile] | None = None,
 ) -> Preview:
-    """Read, map and validate an export as ``ingest_file`` would, and report it without loading."""
+    """Read, map and validate an export as ``ingest_file`` would, and report it without loading.
+
+    ``saved`` are the warehouse's saved profiles (``saved_profiles``), which detection prefers.
+    """
     if kind not in KINDS:
         raise IngestError(file_name, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
     raw = read_export(source, file_name, sheet)
     reading = _reading(
-        WholeFile(raw), LoadRequest(kind, file_name, profile, mapping, source_tz, sheet=sheet, scale=scale)
+        WholeFile(raw), LoadRequest(kind, file_name, profile, mapping, source_tz, sheet=sheet, scale=scale), saved or {}
     )
     staged = stage(raw, kind, reading.profile, mapping, reading.zone)
     used = {column for sources in staged.mapping.values() for column in sources}
@@ -518,4 +594,5 @@ def preview_file(
         rows_valid=staged.rows.height,
         rejections={str(k): int(v) for k, v in reasons.items()},
         head=staged.records.head(rows),
+        guesses=staged.guesses,
     )

@@ -3,6 +3,8 @@
 Each accepted source row ends up loaded (a new key), updated (it changed a known key),
 or duplicate (it changed nothing); rejected rows are stored with their reasons, so
 rows_read = rows_loaded + rows_updated + rows_duplicate + rows_rejected, always.
+``keys_derived`` says how many of the accepted rows had no id and were keyed by their content,
+``merged_spellings`` which spellings of a segment value were stored as one (pipelines/stage/spellings.py).
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from pipelines.common.errors import IngestError
 from pipelines.stage.columns import KEY, ORDER, RAW
+from pipelines.stage.matching import Guess
+from pipelines.stage.saved_profiles import SavedProfile, save_profile
 from pipelines.stage.staging import Staged
 from pipelines.warehouse.hashes import row_hash_sql
-from pipelines.warehouse.schema import TABLES, Table
+from pipelines.warehouse.schema import TABLES, Table, event_columns
 from pipelines.warehouse.store import rollback
 
 
@@ -34,6 +39,41 @@ class BatchMeta:
     source_tz: str = "UTC"
     mapping: dict = field(default_factory=dict)
     loaded_by: str = ""
+    as_of: datetime | None = None  # the moment the export describes, when given (--as-of); else its latest event
+    saved_profile: SavedProfile | None = None  # the mapping used, saved by name in the batch's transaction
+    chosen: dict[str, str] = field(default_factory=dict)  # the columns the user chose (the mapper, --map)
+
+
+@dataclass(frozen=True)
+class MergedSpellings:
+    """Spellings of one value of a segment column stored as one: "web, WEB → Web (312 rows)"."""
+
+    column: str
+    canonical: str
+    spellings: tuple[str, ...]  # the file's other spellings, sorted
+    rows: int  # the file's rows that had one of them
+
+    def __str__(self) -> str:
+        rows = f"{self.rows:,} row" + ("s" if self.rows != 1 else "")
+        return f"{', '.join(self.spellings)} → {self.canonical} ({rows})"
+
+
+def merged_spellings(respelled: list[pl.DataFrame]) -> list[MergedSpellings]:
+    """The respelled values of a file's parts (``Staged.respelled``), one entry per column and canonical value."""
+    if not respelled or all(part.is_empty() for part in respelled):
+        return []
+    merged = (
+        pl.concat(respelled)
+        .group_by("column", "canonical", "spelling")
+        .agg(pl.col("rows").sum())
+        .sort("column", "canonical", "spelling")
+        .group_by("column", "canonical", maintain_order=True)
+        .agg(pl.col("spelling"), pl.col("rows").sum())
+    )
+    return [
+        MergedSpellings(r["column"], r["canonical"], tuple(r["spelling"]), int(r["rows"]))
+        for r in merged.iter_rows(named=True)
+    ]
 
 
 @dataclass
@@ -50,10 +90,16 @@ class BatchResult:
     batch_id: int
     encoding: str = ""
     file_format: str = ""
+    keys_derived: int = 0  # accepted rows without an id, keyed by their content ("derived:<16 hex>")
+    as_of: datetime | None = None  # the moment the batch describes: its --as-of, else its latest event (UTC)
+    # Values of segment columns differing only in case or spacing, stored in one spelling (shown to the user).
+    merged_spellings: list[MergedSpellings] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        """The record printed by ``ingest --json``."""
-        return asdict(self)
+        """The record printed by ``ingest --json``: ``as_of`` in ISO 8601 (UTC), or null for a file of no event."""
+        record = asdict(self)
+        record["as_of"] = self.as_of.isoformat() if self.as_of else None
+        return record
 
 
 def classify_rows(rows: pl.DataFrame, key_status: pl.DataFrame) -> pl.Series:
@@ -90,7 +136,10 @@ class PartCounts:
     duplicate: int = 0
     rejected: int = 0
     read: int = 0
+    derived: int = 0
     rejections: Counter = field(default_factory=Counter)
+    latest: datetime | None = None  # the latest event of the accepted rows: the moment the file describes
+    respelled: list[pl.DataFrame] = field(default_factory=list)  # each part's ``Staged.respelled``
 
 
 def begin_batch(con: duckdb.DuckDBPyConnection) -> int:
@@ -191,9 +240,20 @@ def count_part(staged: Staged, key_status: pl.DataFrame, counts: PartCounts) -> 
     counts.duplicate += found.get("duplicate", 0)
     counts.rejected += staged.rejected.height
     counts.read += staged.rows_read
+    counts.latest = max(filter(None, (counts.latest, latest_event(staged))), default=None)
+    counts.derived += staged.derived_keys
+    counts.respelled.append(staged.respelled)
     counts.rejections.update(
         staged.rejected.select(pl.col("reason").map_batches(_summaries, return_dtype=pl.String)).to_series().to_list()
     )
+
+
+def latest_event(staged: Staged) -> datetime | None:
+    """The latest moment any accepted record of ``staged`` names (created, answered, resolved, closed ...)."""
+    columns = [c for c in event_columns(TABLES[staged.kind]) if c in staged.records.columns]
+    if not columns or staged.records.is_empty():
+        return None
+    return staged.records.select(pl.max_horizontal(pl.col(columns).max())).item()
 
 
 def store_rejected(con: duckdb.DuckDBPyConnection, rejected: pl.DataFrame, batch_id: int) -> None:
@@ -210,9 +270,13 @@ def store_rejected(con: duckdb.DuckDBPyConnection, rejected: pl.DataFrame, batch
 
 def finish_batch(
     con: duckdb.DuckDBPyConnection, batch_id: int, kind: str, meta: BatchMeta, counts: PartCounts,
-    started: datetime, formats: dict[str, str],
+    started: datetime, formats: dict[str, str], guesses: tuple[Guess, ...] = (),
 ) -> BatchResult:  # fmt: skip
-    """Record the batch, check that every row read is accounted for, and commit the file's transaction."""
+    """Record the batch, check that every row read is accounted for, and commit the file's transaction.
+
+    The batch's ``mapping`` says which column each canonical one was read from, which of them the
+    user chose, and which were guessed, with the guess's reason and confidence.
+    """
     result = BatchResult(
         file=meta.file_name,
         kind=kind,
@@ -226,25 +290,58 @@ def finish_batch(
         batch_id=batch_id,
         encoding=meta.encoding,
         file_format=meta.file_format,
+        keys_derived=counts.derived,
+        as_of=_in_utc(meta.as_of or counts.latest),
+        merged_spellings=merged_spellings(counts.respelled),
     )
+    if meta.as_of is not None and counts.latest is not None and result.as_of < counts.latest:
+        # "Now" before the file's own events would leave them in the future of every KPI and the radar.
+        raise IngestError(
+            meta.file_name,
+            f"--as-of {result.as_of:%Y-%m-%d %H:%M} UTC is before the file's latest event, "
+            f"{_in_utc(counts.latest):%Y-%m-%d %H:%M} UTC; the moment an export describes is at or after its events",
+        )
     accounted = result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     if accounted != result.rows_read:
         raise RuntimeError(f"row accounting broken: read {result.rows_read}, accounted {accounted}")
-    mapping = {"columns": meta.mapping, "formats": formats}
+    # How the file was read: its columns, formats, what the user chose, the guesses it used and the
+    # spellings it merged (for the batch history).
+    mapping = {
+        "columns": meta.mapping,
+        "formats": formats,
+        "chosen": meta.chosen,
+        "guessed": [asdict(g) for g in used_guesses(meta.mapping, guesses)],
+        "spellings": [asdict(m) for m in result.merged_spellings],
+    }
     con.execute(
         """INSERT INTO batches (batch_id, file_name, content_hash, kind, profile, mapping, file_format,
                encoding, source_tz, rows_read, rows_loaded, rows_updated, rows_duplicate, rows_rejected,
-               started_at, finished_at, loaded_by, status)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, 'loaded')""",
+               keys_derived, started_at, finished_at, loaded_by, status, as_of)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), ?, 'loaded', ?)""",
         [
             batch_id, meta.file_name, meta.content_hash, kind, meta.profile,
             json.dumps(mapping, ensure_ascii=False), meta.file_format, meta.encoding, meta.source_tz,
             result.rows_read, result.rows_loaded, result.rows_updated, result.rows_duplicate,
-            result.rows_rejected, started, meta.loaded_by or _current_user(),
+            result.rows_rejected, result.keys_derived, started, meta.loaded_by or _current_user(),
+            result.as_of,
         ],
     )  # fmt: skip
+    if meta.saved_profile is not None:
+        save_profile(con, meta.saved_profile, meta.loaded_by or _current_user())
     con.execute("COMMIT")
     return result
+
+
+def _in_utc(moment: datetime | None) -> datetime | None:
+    """A moment in UTC, as the warehouse reads it back (naive means UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def used_guesses(mapping: dict[str, list[str]], guesses: tuple[Guess, ...]) -> list[Guess]:
+    """The guesses a load read its columns by: confident ones whose column is the one ``mapping`` used."""
+    return [g for g in guesses if g.confident and mapping.get(g.column) == [g.source]]
 
 
 def load_parts(
@@ -260,13 +357,13 @@ def load_parts(
     failure nothing is written.
     """
     started = started or datetime.now(UTC)
-    counts, formats, mapping = PartCounts(), {}, {}
+    counts, formats, mapping, guesses = PartCounts(), {}, {}, ()
     batch_id = begin_batch(con)
     try:
         for staged in parts:
-            formats, mapping = staged.formats, staged.mapping
+            formats, mapping, guesses = staged.formats, staged.mapping, guesses or staged.guesses
             load_part(con, staged, batch_id, counts)
-        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats)
+        return finish_batch(con, batch_id, kind, describe(mapping), counts, started, formats, guesses)
     except BaseException:
         rollback(con)
         raise

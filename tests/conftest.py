@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,21 @@ def add_user_on_admin_page(app, name: str, role: str, password: str = "", segmen
     form.text_input[2].set_value(segments)
     form.button[0].click()
     app.run()
+
+
+def daily_tickets(first: date, last: date, per_day: int = 6) -> str:
+    """A ticket export with ``per_day`` tickets on every day from ``first`` to ``last``, each answered and solved.
+
+    Its headers are spelled in title case with spaces, as a helpdesk's export might be.
+    """
+    lines = ["Ticket ID,Created At,First Response At,Resolved At,Channel"]
+    day = first
+    while day <= last:
+        for i in range(per_day):
+            opened = datetime.combine(day, time(8 + i))
+            lines.append(
+                f"K-{day:%Y%m%d}-{i},{opened:%Y-%m-%d %H:%M},{opened + timedelta(minutes=20 + 15 * i):%Y-%m-%d %H:%M},"
+                f"{opened + timedelta(hours=5):%Y-%m-%d %H:%M},{('email', 'chat')[i % 2]}"
+            )
+        day += timedelta(days=1)
+    return "\n".join(lines) + "\n"

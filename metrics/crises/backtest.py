@@ -11,6 +11,7 @@ from metrics.crises.model import DetectedCrisis
 from metrics.crises.radar import scan
 from metrics.crises.rules import STEP
 from metrics.kpis.settings import Settings, load_settings
+from pipelines.warehouse.store import warehouse_as_of
 
 # The goals of the crisis-radar issue.
 GOALS = {
@@ -157,9 +158,17 @@ def meets_goals(result: dict) -> dict[str, bool]:
 
 
 def data_end(con: duckdb.DuckDBPyConnection) -> datetime:
-    """Midnight after the last ticket: every period up to the end of the data counts as complete."""
-    last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
-    return datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC)
+    """The end of the day the data's as-of falls in: ``warehouse_as_of``, the one rule for where the data ends.
+
+    A labelled history is generated in whole days, so the day of its last event counts as complete
+    and the crises labelled there are judged; an as-of already at midnight is kept as it is.
+    (Before, this was midnight after the last ticket's creation, blind to later answers and to --as-of.)
+    """
+    as_of = warehouse_as_of(con)
+    if as_of is None:
+        raise ValueError("the warehouse holds no data: there is nothing to backtest")
+    midnight = datetime.combine(as_of.date(), time(), tzinfo=UTC)
+    return as_of if as_of == midnight else midnight + timedelta(days=1)
 
 
 def backtest(

@@ -30,7 +30,7 @@ class Facts:
     other fields fill in their reasons (``reason``).
     """
 
-    where: str
+    where: str  # with its preposition: "in channel chat", "of the whole organisation"
     days: int
     volume_spike: bool
     volume_metric: str
@@ -112,7 +112,7 @@ def crisis_facts(cluster: list[Episode], info_share: float | None, step: timedel
     )
     communication_rate = by_metric.get("communication_complaint_rate")
     return Facts(
-        where="the whole organisation" if dimension == "overall" else f"{dimension} {segment}",
+        where="of the whole organisation" if dimension == "overall" else f"in {dimension} {segment}",
         days=span_days,
         volume_spike=volume is not None,
         volume_metric=catalog_metric(volume.metric).label.lower() if volume else "",
@@ -150,7 +150,7 @@ def crisis_type(facts: Facts) -> tuple[str, str]:
     for rule in rules()["types"]:
         if all(getattr(facts, condition, None) for condition in rule["when"]):
             return rule["type"], rule["reason"].format(**facts.words())
-    return "customer_satisfaction", f"KPIs in {facts.where} moved beyond their control limits"
+    return "customer_satisfaction", f"KPIs {facts.where} moved beyond their control limits"
 
 
 def points(value: float, table: list) -> int:

@@ -18,6 +18,7 @@ from scipy import stats
 from metrics.crises.rules import STEP, rules, scanned_metric
 from metrics.crises.series import bad_events
 from metrics.kpis.compute import compute_dimensions
+from metrics.kpis.dimensions import segments_that_exist
 from metrics.kpis.settings import Settings
 from metrics.kpis.trends import change_p_values
 
@@ -77,6 +78,8 @@ def contributors(
     every = compute_dimensions(
         con, metric_name, grain, settings, tuple(breakdowns), base_from, last + step - timedelta(days=1), filters
     )
+    # A dimension the data does not record would name its blank "(none)" as the whole change's driver.
+    every = segments_that_exist(every, "value")
     for by in breakdowns:
         result = every.filter(pl.col("dimension") == by)
         if result.is_empty():

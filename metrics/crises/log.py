@@ -20,7 +20,7 @@ Refusals raise ``CrisisLogError`` (``metrics.crises.log_rows``) with a one-line 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -59,6 +59,7 @@ def record_scan(
     actor: str = "radar",
     recovery_periods_needed: int = 2,
     grain: str | None = None,
+    window_from: date | None = None,
 ) -> dict:
     """Log one detector scan, in one transaction; returns ``{"opened", "extended", "recovery_proposed"}`` counts.
 
@@ -79,6 +80,9 @@ def record_scan(
     The scope is ``grain`` when given, else the grains of ``detected``; a scan that detected nothing
     and names no grain covers every grain. ``as_of`` (naive means UTC) stamps the events and rows.
     ``extended`` counts crises whose ``last_flagged`` moved. Re-running the same scan changes nothing.
+
+    With ``grain`` and ``window_from`` (the first day whose crises the scan reported), the scan's
+    window up to ``as_of`` is recorded in ``crisis_scans``: what ``unscanned_history`` reads.
     """
     as_of = as_aware(as_of)
     actor = required_actor(actor, "actor")
@@ -94,7 +98,29 @@ def record_scan(
         for crisis in ordered:
             _take_signal(scan, crisis)
         _count_quiet_crises(scan, scope)
+        if grain and window_from is not None:
+            con.execute(
+                "INSERT INTO crisis_scans VALUES (?, ?, ?, ?, ?, ?, now())",
+                [grain, window_from, as_of.date(), as_of, actor, len(detected)],
+            )
     return {"opened": scan.opened, "extended": scan.extended, "recovery_proposed": scan.recovery_proposed}
+
+
+def unscanned_history(con: duckdb.DuckDBPyConnection, grain: str, first: date, last: date) -> bool:
+    """Whether some day from ``first`` to ``last`` lies in no recorded scan window at ``grain``.
+
+    The windows are few (one per scan), so they are merged here in order of their start.
+    """
+    windows = con.sql(
+        "SELECT window_from, window_to FROM crisis_scans WHERE grain = ? ORDER BY window_from, window_to",
+        params=[grain],
+    ).fetchall()
+    covered_to = first - timedelta(days=1)  # every day up to here lies in some window
+    for window_from, window_to in windows:
+        if window_from > covered_to + timedelta(days=1):
+            break
+        covered_to = max(covered_to, window_to)
+    return covered_to < last
 
 
 @dataclass

@@ -7,6 +7,8 @@ from datetime import date
 
 CRISIS_TYPES = ("service_quality", "communication_failure", "sudden_event", "customer_satisfaction")
 SEVERITIES = ("observe", "minor", "major", "critical")
+# The usual crisis window (``crises`` without --since, a load's history check): these days before the data's end.
+RECENT_DAYS = 90
 # The handling process of DOMAIN.md (seed 000, chapter 4), in order.
 STATUSES = ("detected", "acknowledged", "response_plan_active", "resolving", "resolved", "reviewed")
 FISHBONE_CATEGORIES = ("people", "process", "technology", "policy", "environment", "communication", "measurement")

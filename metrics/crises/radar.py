@@ -23,7 +23,7 @@ from metrics.crises.fold import explain_candidate, fold_echoes, merge_sudden_eve
 from metrics.crises.model import DetectedCrisis
 from metrics.crises.rules import COMPLAINT_SIGNALS, PRIMARY, STEP
 from metrics.crises.series import scanned_series
-from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.settings import Settings, on_data_clock
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def scan(
     explain: bool = True,
 ) -> Scan:
     """Detect crises at ``grain`` over the whole history; report those active on or after ``since``."""
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     if grain not in STEP:
         raise ValueError(f"the radar scans day or week, not {grain!r}")
     step = STEP[grain]

@@ -1,8 +1,11 @@
 """The series the radar judges, read from the KPIs: one row per metric, dimension, segment and complete period.
 
-A period still in progress is never judged: an incomplete week is not a drop. Proportions
-carry their bad events and trials, volumes their count, levels (durations, backlog) their
-value and the low end of its interval.
+A period still in progress is never judged: an incomplete week is not a drop; nor is a record with
+no data (its inputs absent from the export), which is not a zero. Only segments that exist are
+judged (metrics/kpis/dimensions.py): a dimension the data does not record, or records with one
+value only, is the whole organisation again and is left to the overall series. Proportions carry
+their bad events and trials, volumes their count, levels (durations, backlog) their value and
+the low end of its interval.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import polars as pl
 
 from metrics.crises.rules import KEYS, rules
 from metrics.kpis.compute import Query, compute, compute_dimensions
+from metrics.kpis.dimensions import segments_that_exist
 from metrics.kpis.settings import Settings
 
 EMPTY_PROPORTIONS = {**dict.fromkeys(KEYS, pl.String), "period_start": pl.Date, "bad": pl.Float64, "n": pl.Float64}
@@ -46,6 +50,7 @@ def scanned_series(
             ]
         for dimension, result in results:
             result = result.filter(pl.col("complete"))
+            result = result.filter(pl.col("reason").is_null())  # no data (an input absent) is not a measurement
             if result.is_empty():
                 continue
             tagged = result.with_columns(pl.lit(dimension).alias("dimension"))
@@ -70,7 +75,18 @@ def scanned_series(
     proportions = pl.concat(proportion_parts) if proportion_parts else pl.DataFrame(schema=EMPTY_PROPORTIONS)
     volumes = pl.concat(volume_parts) if volume_parts else pl.DataFrame(schema=EMPTY_VOLUMES)
     levels = pl.concat(level_parts) if level_parts else pl.DataFrame(schema=EMPTY_LEVELS)
-    return proportions, volumes, levels
+    return existing(proportions, "n"), existing(volumes, "count"), existing(levels, "n")
+
+
+def existing(series: pl.DataFrame, weight: str) -> pl.DataFrame:
+    """The series of segments that exist: two or more per dimension, blanks only when a real share of it.
+
+    A blank share below ``not_recorded_min_share`` is a few rows someone did not fill in, not a
+    population anyone acts on; with it, the dimension's one real value would repeat the whole
+    organisation's crisis under its name.
+    """
+    share = rules()["scan"]["not_recorded_min_share"]
+    return segments_that_exist(series, weight, min_segments=2, blank_min_share=share)
 
 
 def bad_events(spec: dict) -> pl.Expr:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -66,21 +67,54 @@ SOURCES = {
     "surveys": """
         SELECT s.response_id, s.responded_at, s.survey_type, s.score, s.scale, s.is_satisfied,
                s.ticket_id, t.channel, t.category, t.team, t.agent, t.product, t.region, t.customer_tier,
-               t.customer_id, coalesce(s.attributes, t.attributes) AS attributes
+               t.customer_id, coalesce(s.attributes, t.attributes) AS attributes, s.batch_id
         FROM survey_responses s LEFT JOIN tickets t ON t.ticket_id = s.ticket_id""",
     "complaints": """
         SELECT c.complaint_id, c.created_at, c.first_response_at, c.resolved_at,
                coalesce(c.channel, t.channel) AS channel, coalesce(c.category, t.category) AS category,
                coalesce(c.team, t.team) AS team, t.agent, coalesce(c.product, t.product) AS product,
                coalesce(c.region, t.region) AS region, t.customer_tier,
-               coalesce(c.customer_id, t.customer_id) AS customer_id, c.text AS complaint_text, c.attributes
+               coalesce(c.customer_id, t.customer_id) AS customer_id, c.text AS complaint_text, c.attributes,
+               c.batch_id
         FROM complaints c LEFT JOIN tickets t ON t.ticket_id = c.ticket_id
         UNION ALL
         SELECT t.ticket_id, t.created_at, t.first_response_at, t.resolved_at, t.channel, t.category, t.team,
-               t.agent, t.product, t.region, t.customer_tier, t.customer_id, NULL AS complaint_text, t.attributes
+               t.agent, t.product, t.region, t.customer_tier, t.customer_id, NULL AS complaint_text, t.attributes,
+               t.batch_id
         FROM tickets t
         WHERE t.is_complaint AND NOT EXISTS (SELECT 1 FROM complaints c WHERE c.ticket_id = t.ticket_id)""",
 }
+# Where complaints are known to have been recorded: every complaint, and every ticket of an export
+# saying which tickets are complaints. A period with none has no complaint data, not zero complaints.
+SOURCES["complaint_evidence"] = f"""
+    SELECT created_at, channel, category, team, agent, product, region, customer_tier, customer_id, attributes
+    FROM ({SOURCES["complaints"]})
+    UNION ALL
+    SELECT created_at, channel, category, team, agent, product, region, customer_tier, customer_id, attributes
+    FROM tickets WHERE NOT is_complaint OR batch_id IN (SELECT batch_id FROM tickets WHERE is_complaint IS NOT NULL)"""
+
+
+@dataclass(frozen=True)
+class Input:
+    """What a metric cannot be computed without: rows of ``source`` where ``known`` holds."""
+
+    name: str
+    known: str  # SQL, true on a row that has the input
+    missing: str  # what a record without it says, naming the column that would give it
+    source: str | None = None  # None: the metric's own source (a ratio's denominator source)
+    column: str | None = None  # the column of ``tables`` whose exports (batches) give the input
+    tables: tuple[str, ...] = ()
+
+    def source_for(self, m: Metric) -> str:
+        return self.source or m.get("source") or m.get("denominator_source")
+
+    def time_for(self, m: Metric) -> str:
+        """The moment the input's rows are dated by: as the metric dates that source, else the source's own."""
+        source = self.source_for(m)
+        for side in ("", "numerator_", "denominator_"):
+            if m.get(f"{side}source") == source:
+                return m.get(f"{side}time")
+        return "responded_at" if source == "surveys" else "created_at"
 
 
 @dataclass(frozen=True)
@@ -110,6 +144,11 @@ class Metric:
     def display_label(self, language: str = "en") -> str:
         return self.label_zh if language == "zh" else self.label
 
+    @property
+    def requires(self) -> tuple[Input, ...]:
+        """The inputs the metric needs, from the catalog's ``requires``."""
+        return tuple(inputs()[name] for name in self.fields["requires"])
+
 
 def _validate(entry: dict) -> Metric:
     name = entry.get("name", "?")
@@ -123,6 +162,9 @@ def _validate(entry: dict) -> Metric:
     missing = [f for f in REQUIRED_FIELDS[entry["kind"]] if f not in entry]
     if missing:
         raise ValueError(f"catalog metric {name}: kind {entry['kind']} needs {', '.join(missing)}")
+    unknown = [r for r in entry.get("requires", ()) if r not in inputs()]
+    if not entry.get("requires") or unknown:
+        raise ValueError(f"catalog metric {name}: requires must name its inputs, declared under [inputs]")
     for key in ("source", "numerator_source", "denominator_source"):
         if key in entry and entry[key] not in SOURCES:
             raise ValueError(f"catalog metric {name}: unknown {key} {entry[key]}")
@@ -140,9 +182,42 @@ def _validate(entry: dict) -> Metric:
 
 
 @cache
+def _catalog_data() -> dict:
+    return tomllib.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+
+
+@cache
+def catalog_version() -> str:
+    """Changes with any definition in catalog.toml (a cube built from other definitions no longer answers)."""
+    return hashlib.sha256(CATALOG_FILE.read_bytes()).hexdigest()[:16]
+
+
+@cache
+def inputs() -> dict[str, Input]:
+    """Every input metrics may require, by name."""
+    found = {}
+    for name, entry in _catalog_data().get("inputs", {}).items():
+        column, tables = entry.get("column"), tuple(entry.get("tables", ()))
+        if not (entry.get("known") or column) or not entry.get("missing") or bool(column) != bool(tables):
+            raise ValueError(f"catalog input {name}: needs missing, and known or a column of some tables")
+        if entry.get("source") is not None and entry["source"] not in SOURCES:
+            raise ValueError(f"catalog input {name}: unknown source {entry['source']}")
+        known = entry.get("known") or f"({column} IS NOT NULL OR {{export_fills:{column}}})"
+        found[name] = Input(name, known, entry["missing"], entry.get("source"), column, tables)
+    return found
+
+
+def export_fills(column: str) -> str:
+    """SQL true on a row whose export (batch) fills ``column`` in some row of the tables that have it."""
+    tables = sorted({t for i in inputs().values() if i.column == column for t in i.tables}) or ["tickets"]
+    batches = " UNION ALL ".join(f"SELECT batch_id FROM {t} WHERE {column} IS NOT NULL" for t in tables)
+    return f"batch_id IN ({batches})"
+
+
+@cache
 def catalog() -> dict[str, Metric]:
     """Every metric in catalog.toml, by name, in declaration order."""
-    data = tomllib.loads(CATALOG_FILE.read_text(encoding="utf-8"))
+    data = _catalog_data()
     metrics = [_validate(entry) for entry in data["metrics"]]
     names = [m.name for m in metrics]
     if len(set(names)) != len(names):

@@ -18,7 +18,9 @@ from metrics.kpis import cube_answers
 from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
 from metrics.kpis.cube import cube_state
 from metrics.kpis.intervals import means_from_sums, values_and_intervals
-from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.no_data import input_presence, mark_no_data
+from metrics.kpis.periods import PERIOD_STEP, coverage
+from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
 from metrics.kpis.trends import Decomposition, Forecast, change_p_values, decompose, forecast
 from pipelines.common.segments import Segments
@@ -40,6 +42,7 @@ RESULT_SCHEMA = {
     "target_bound": pl.String,
     "status": pl.String,
     "complete": pl.Boolean,
+    "reason": pl.String,  # why a record is no data: the input (column) that would give it
 }
 STATUSES = {
     "met": "target met",
@@ -81,6 +84,7 @@ def compute_dimensions(
     else:
         sql = compiler.sql(m, cube=True)
     finished = values_and_intervals(m, means_from_sums(m, con.sql(sql).pl()))
+    finished = mark_no_data(m, finished, input_presence(con, m, query, settings, cube=True))
     missing = [
         pl.lit(None, dtype=RESULT_SCHEMA[c]).alias(c) for c in ("ci_low", "ci_high") if c not in finished.columns
     ]
@@ -89,8 +93,10 @@ def compute_dimensions(
         .filter(pl.col("dimension").is_in(list(dimensions)))
         .with_columns(
             pl.lit(name).alias("metric"),
-            (pl.col("period_start").dt.offset_by(_PERIOD_STEP[grain]) <= settings.as_of.date()).alias("complete"),
+            pl.col("period_start").dt.offset_by(PERIOD_STEP[grain]).alias("period_end"),
         )
+        .with_columns(coverage(con, settings, date_from, date_to).complete(grain).alias("complete"))
+        .drop("period_end")
     )
 
 
@@ -137,9 +143,6 @@ def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str |
     return frame.with_columns(status.alias("status"))
 
 
-_PERIOD_STEP = {"day": "1d", "week": "1w", "month": "1mo", "quarter": "3mo"}
-
-
 def compute(
     con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | None = None, use_cube: bool = True
 ) -> pl.DataFrame:
@@ -149,12 +152,13 @@ def compute(
     (counts) or unknown (rates). Additive metrics are read from the daily KPI cube when it is
     current (metrics/kpis/cube.py), with the same result as from the raw tables (``use_cube=False``).
     """
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     if query.grain not in (*GRAINS, RANGE):
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
     compiler = Compiler(query, settings)
     declare_macros(con, settings.conventions)
     state = cube_state(con, settings) if use_cube else None
+    whole = coverage(con, settings, query.date_from, query.date_to)
     frames = []
     for name in query.metrics:
         m = metric(name)
@@ -166,12 +170,13 @@ def compute(
         raw = means_from_sums(m, con.sql(sql).pl())
         finished = values_and_intervals(m, raw)
         for column, dtype in RESULT_SCHEMA.items():
-            if column not in finished.columns:
+            if column not in finished.columns and column != "reason":
                 finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
+        finished = mark_no_data(m, finished, input_presence(con, m, query, settings))
         period_end = (
             pl.lit((query.date_to or settings.as_of.date()) + timedelta(days=1))
             if query.grain == RANGE
-            else pl.col("period_start").dt.offset_by(_PERIOD_STEP[query.grain])
+            else pl.col("period_start").dt.offset_by(PERIOD_STEP[query.grain])
         )
         finished = finished.with_columns(
             pl.lit(name).alias("metric"),
@@ -180,8 +185,8 @@ def compute(
             period_end.alias("period_end"),
         )
         finished = _status(m, finished, settings, query.dimension)
-        as_of_local = settings.as_of.date()
-        finished = finished.with_columns((pl.col("period_end") <= as_of_local).alias("complete"))
+        # Whole only when the data and the chosen dates cover all of the period, and it has ended.
+        finished = finished.with_columns(whole.complete(query.grain).alias("complete"))
         frames.append(finished.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items()]))
     if not frames:
         return pl.DataFrame(schema=RESULT_SCHEMA)
@@ -193,6 +198,7 @@ def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
 
     Proportions use a pooled two-proportion z-test, counts a Poisson test on the two counts; medians,
     p90s, means and NPS call a change significant when the two 95% intervals do not overlap (conservative).
+    A change is only between two complete periods: next to a period cut short it is null, as is its significance.
     """
     ordered = results.sort("metric", "segment", "period_start")
     previous = [pl.col(c).shift(1).over("metric", "segment") for c in ("value", "numerator", "denominator")]
@@ -239,6 +245,19 @@ def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:
             .alias("change_significant")
         )
         .drop("previous_numerator", "previous_denominator", "previous_ci_low", "previous_ci_high")
+        .pipe(between_complete_periods)
+    )
+
+
+def between_complete_periods(changes: pl.DataFrame) -> pl.DataFrame:
+    """``with_changes``'s change, p-value and significance left only where this and the previous period are whole.
+
+    A week of two days is not a drop, nor the whole week after it a rise.
+    """
+    previous_complete = pl.col("complete").shift(1).over("metric", "segment", order_by="period_start")
+    both = (pl.col("complete") & previous_complete).fill_null(False)
+    return changes.with_columns(
+        pl.when(both).then(pl.col(c)).alias(c) for c in ("change", "change_p_value", "change_significant")
     )
 
 
@@ -261,7 +280,7 @@ def weekly_trend(
     horizon: int = 12,
 ) -> KpiTrend:
     """STL components and a damped-trend forecast of one metric's complete weeks, with the target crossing."""
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     m = metric(name)
     weekly = compute(con, Query((name,), "week", filters=filters), settings)
     series = weekly.filter(pl.col("complete")).select("period_start", "value", "n", "ci_low", "ci_high")
@@ -311,7 +330,7 @@ def records(
 
     With ``segment``, only the rows in that segment of the query's dimension ("(none)" for blanks).
     """
-    inner = records_sql(source, query, settings or load_settings(), segment)
+    inner = records_sql(source, query, on_data_clock(con, settings), segment)
     frame = con.sql(
         f"SELECT * EXCLUDE (attributes) FROM ({inner}) ORDER BY {RECORD_TIME[source]} DESC LIMIT {int(limit)}"
     ).pl()

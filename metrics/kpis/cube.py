@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from metrics.kpis.catalog import Metric, catalog
-from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.catalog import Metric, catalog, catalog_version
+from metrics.kpis.settings import Settings, on_data_clock, settings_for
 from metrics.kpis.sql import Compiler, Query, declare_macros, fill, grouping_sets, literal, placeholders
 from pipelines.warehouse.store import transaction
 
@@ -42,8 +42,9 @@ class CubeState:
 
 def conventions_key(settings: Settings) -> str:
     # The plausible bound decides which rows count: a cube built under another (or before there was one,
-    # when a placeholder date could stretch its days back to year 1) no longer answers.
-    key = f"{settings.conventions!r} earliest {settings.earliest.isoformat()}"
+    # when a placeholder date could stretch its days back to year 1) no longer answers; nor one built
+    # from other definitions of the metrics.
+    key = f"{settings.conventions!r} earliest {settings.earliest.isoformat()} catalog {catalog_version()}"
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
@@ -233,7 +234,7 @@ def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None,
     The duration and backlog-age histograms are built with ``histograms``, by default from
     HISTOGRAM_MIN_TICKETS tickets on; without them those questions read the raw tables.
     """
-    settings = settings or load_settings()
+    settings = on_data_clock(con, settings)
     if histograms is None:
         histograms = con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= HISTOGRAM_MIN_TICKETS
     metrics = cube_metrics(settings)
@@ -324,6 +325,6 @@ CUBE_MIN_TICKETS = 100_000
 def refresh_cube(con: duckdb.DuckDBPyConnection) -> None:
     """After a load or an undo: rebuild the cube for the conventions in force, or drop it for a small warehouse."""
     if con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= CUBE_MIN_TICKETS:
-        build_cube(con, load_settings())
+        build_cube(con, settings_for(con))
     else:
         con.execute("DELETE FROM kpi_cube_meta")

@@ -7,7 +7,7 @@ catalog.toml (one of ``FORMATS``) picks the rule.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import polars as pl
 
@@ -66,6 +66,23 @@ def format_interval(low: float | None, high: float | None, fmt: str) -> str:
 def format_period(day: date | None) -> str:
     """A period by its first day, 2026-03-02."""
     return MISSING if day is None else f"{day:%Y-%m-%d}"
+
+
+def format_moment(moment: datetime | None) -> str:
+    """The moment the data describes, to the minute in UTC: 2026-11-15 23:59 UTC (naive means UTC).
+
+    Every face says which moment "now" is with this one spelling: the sidebar, the command line
+    and the quarterly review.
+    """
+    if moment is None:
+        return MISSING
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def as_of_line(moment: datetime | None) -> str:
+    """The line every output leads with: "Data as of 2026-11-15 23:59 UTC", or that no data is loaded yet."""
+    return "No data loaded yet" if moment is None else f"Data as of {format_moment(moment)}"
 
 
 def format_values(value: pl.Expr, fmt: str) -> pl.Expr:

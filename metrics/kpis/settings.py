@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import duckdb
 
 from metrics.kpis.catalog import metric as catalog_metric
 from pipelines.common.plausible import earliest_moment
+from pipelines.warehouse.store import warehouse_as_of
 
 DEFAULT_FILE = Path(__file__).parent / "default_targets.toml"
 TARGETS_ENV = "CSAT_RADAR_TARGETS"
@@ -89,6 +92,11 @@ class Settings:
     as_of: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Rows stamped before this (loaded before ingest checked it) are no data: no KPI, series or span reads them.
     earliest: datetime = field(default_factory=earliest_moment)
+    # True when no moment was given and as_of is the wall clock standing in: wherever a warehouse is
+    # at hand (compute, scan, the cube, the review, the dashboard's scan) its data's own moment
+    # replaces it (on_data_clock), so a page or command that just loads the settings is not judged
+    # against today.
+    as_of_from_clock: bool = False
 
     def target_for(self, metric: str, dimension: str | None = None, segment: str | None = None) -> Target | None:
         """The segment's override if there is one, else the organisation-wide target."""
@@ -114,8 +122,35 @@ def _targets(data: dict, name: str) -> list[Target]:
     return targets
 
 
+def settings_for(con: duckdb.DuckDBPyConnection, path: str | os.PathLike | None = None) -> Settings:
+    """The targets and conventions (as ``load_settings``) as of the warehouse's data, not the wall clock.
+
+    "Now" (SLA breaches counted now, backlog and its age, the period in progress, the radar's
+    window) is the moment the loaded exports describe, so a history that ended weeks ago is
+    judged where it ends; an empty warehouse has only the clock.
+    """
+    return on_data_clock(con, load_settings(path))
+
+
+def on_data_clock(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> Settings:
+    """``settings`` (default: ``load_settings()``) with the warehouse's as-of for "now", unless a moment was given."""
+    settings = settings or load_settings()
+    if not settings.as_of_from_clock:
+        return settings
+    moment = warehouse_as_of(con)
+    if moment is None:
+        return settings
+    # Just after the data's last event, so that event has happened: a ticket resolved at that very
+    # moment is not open "now" (the KPIs' moments are ends of half-open intervals).
+    return replace(settings, as_of=moment + timedelta(microseconds=1), as_of_from_clock=False)
+
+
 def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None = None) -> Settings:
-    """Read targets and conventions: the given file, $CSAT_RADAR_TARGETS, ./targets.toml, or the defaults."""
+    """Read targets and conventions: the given file, $CSAT_RADAR_TARGETS, ./targets.toml, or the defaults.
+
+    Without ``as_of`` "now" is the wall clock until code with the warehouse at hand puts the
+    data's own moment in its place (``on_data_clock``; ``settings_for`` does both at once).
+    """
     candidates = [path, os.environ.get(TARGETS_ENV), "targets.toml" if Path("targets.toml").exists() else None]
     chosen = Path(next((c for c in candidates if c), DEFAULT_FILE))
     try:
@@ -137,7 +172,13 @@ def load_settings(path: str | os.PathLike | None = None, as_of: datetime | None 
         raise SettingsError(f"{chosen}: hours must be calendar or business")
     if conventions.complaint_rate_denominator not in ("tickets", "customers", "orders"):
         raise SettingsError(f"{chosen}: complaint_rate_denominator must be tickets, customers or orders")
-    return Settings(tuple(_targets(data, chosen.name)), conventions, str(chosen), as_of or datetime.now(UTC))
+    return Settings(
+        tuple(_targets(data, chosen.name)),
+        conventions,
+        str(chosen),
+        as_of or datetime.now(UTC),
+        as_of_from_clock=as_of is None,
+    )
 
 
 def settings_file() -> Path:

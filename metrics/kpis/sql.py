@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from metrics.kpis.catalog import DIMENSIONS, SOURCES, Metric, dimension_expression
+from metrics.kpis.catalog import DIMENSIONS, SOURCES, Metric, dimension_expression, export_fills, inputs
 from metrics.kpis.intervals import order_statistic_ranks
 from metrics.kpis.settings import Conventions, Settings
 from pipelines.common.segments import Segments
@@ -76,6 +76,7 @@ def placeholders(conventions: Conventions, settings: Settings) -> dict[str, str]
             "customers": "count(DISTINCT customer_id)",
             "orders": "sum(units)",
         }[conventions.complaint_rate_denominator],
+        **{f"export_fills:{i.column}": export_fills(i.column) for i in inputs().values() if i.column},
         "complaint_denominator_source": (
             "SELECT created_at, channel, NULL::VARCHAR AS category, team, NULL::VARCHAR AS agent, product, region, "
             "NULL::VARCHAR AS customer_tier, NULL::VARCHAR AS customer_id, attributes, orders AS units "

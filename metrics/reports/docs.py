@@ -46,6 +46,8 @@ def _definition(m: Metric) -> list[str]:
         )
     if m.kind == "backlog":
         lines.append(f"- tickets with created_at before the period end and not resolved by then; `{f['aggregate']}`")
+    needs = "; ".join(f"`{needed.name}` (else: {needed.missing})" for needed in m.requires)
+    lines.append(f"- requires: {needs}")
     return lines
 
 
@@ -61,6 +63,10 @@ def render() -> str:
         "",
         "Every result carries a 95% interval, the target that applies and a status. Ratios are counted",
         "at the requested grain (sum over sum), never averaged from finer periods.",
+        "",
+        "No data is not zero: a record whose required input is in no row of its period and segment",
+        '(a blank in an export that fills the column elsewhere counts as "not yet") is `no_data`,',
+        "value null and n = 0, with a `reason` naming the column that would give it.",
         "",
         "| metric | label | 中文 | kind | format | better | default target |",
         "| --- | --- | --- | --- | --- | --- | --- |",

@@ -15,12 +15,16 @@ import polars as pl
 from metrics.crises.log import list_crises
 from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
-from metrics.kpis.formats import format_change, format_interval, format_target, format_value
+from metrics.kpis.formats import as_of_line, format_change, format_interval, format_moment, format_target, format_value
+from metrics.kpis.periods import first_day
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings, load_settings
+from metrics.kpis.settings import Settings, load_settings, on_data_clock
 from metrics.reports.exports import escape_formula_cells
+from pipelines.warehouse.store import warehouse_as_of
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
+# The workbook's first sheet: what the review covers and the moment its data describes.
+ABOUT_SHEET = "Review"
 SHEETS = {"kpis": "KPIs", "crises": "Crises", "top_causes": "Complaint causes", "slowest_stages": "Slowest stages"}
 STATUS_COLOURS = {"met": "#1b7f3b", "not_credibly_missed": "#b26a00", "missed": "#c62828"}
 
@@ -38,6 +42,7 @@ class QuarterlyReview:
     crises: pl.DataFrame
     top_causes: pl.DataFrame
     slowest_stages: pl.DataFrame
+    as_of: datetime | None = None  # the moment the data describes (its "now"); None when nothing is loaded
 
 
 def quarter_bounds(quarter: str) -> tuple[date, date]:
@@ -57,13 +62,23 @@ def previous_quarter(quarter: str) -> str:
     return f"{before.year}Q{(before.month - 1) // 3 + 1}"
 
 
+def quarter_covered(quarter: str, data_from: date | None, data_to: date | None) -> bool:
+    """Whether data from ``data_from`` to ``data_to`` covers the quarter whole: from its first day and past its end.
+
+    Data starting on 18 November does not make a fourth quarter, however it ends.
+    """
+    start, end = quarter_bounds(quarter)
+    return data_from is not None and data_to is not None and data_from <= start and end < data_to
+
+
 def last_complete_quarter(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The latest quarter the data covers to its end (None for an empty warehouse)."""
+    """The latest quarter the data covers whole (None for an empty warehouse, or one holding no whole quarter)."""
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     if last is None:
         return None
     following = last + timedelta(days=1)
-    return previous_quarter(f"{following.year}Q{(following.month - 1) // 3 + 1}")
+    latest = previous_quarter(f"{following.year}Q{(following.month - 1) // 3 + 1}")
+    return latest if quarter_covered(latest, first_day(con, load_settings()), last) else None
 
 
 def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFrame:
@@ -71,10 +86,13 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
     names = tuple(catalog())
     results = with_changes(compute(con, Query(names, "quarter", None, previous_start, end, filters), settings))
     this_quarter = results.filter(pl.col("period_start") == start)
+    # A previous quarter the data began in is shown as such: its partial count is no baseline.
+    before = results.filter(pl.col("period_start") == previous_start)
+    previous_whole = dict(zip(before["metric"], before["complete"], strict=True))
     rows = []
     for name, m in catalog().items():
         found = this_quarter.filter(pl.col("metric") == name)
-        if found.is_empty() or found["value"][0] is None:
+        if found.is_empty():
             continue
         row = found.row(0, named=True)
         target = settings.target_for(name)
@@ -88,15 +106,17 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
                 "target": "" if target is None else format_target(target.bound, target.value, m.format),
                 "status": row["status"],
                 "status_text": STATUSES[row["status"]],
-                "previous_quarter": format_value(row["previous_value"], m.format),
+                "previous_quarter": format_value(row["previous_value"], m.format)
+                + ("" if previous_whole.get(name, True) else " (incomplete)"),
                 "change": format_change(row["change"], m.format),
                 "change_significant": {None: "–", True: "yes", False: "no"}[row["change_significant"]],
+                "note": row["reason"] or "",  # why a KPI without its inputs has no number
             }
         )
     schema = {
         "metric": pl.String, "label": pl.String, "value": pl.String, "interval": pl.String, "n": pl.Int64,
         "target": pl.String, "status": pl.String, "status_text": pl.String, "previous_quarter": pl.String,
-        "change": pl.String, "change_significant": pl.String,
+        "change": pl.String, "change_significant": pl.String, "note": pl.String,
     }  # fmt: skip
     return pl.DataFrame(rows, schema=schema)
 
@@ -176,7 +196,9 @@ def quarterly_review(
     and stages, and its limit (the reader's segments) the crises as well.
     """
     start, end = quarter_bounds(quarter)
-    settings = settings or load_settings()
+    # A moment the caller chose is the review's; otherwise it is the data's own.
+    as_of = warehouse_as_of(con) if settings is None or settings.as_of_from_clock else settings.as_of
+    settings = on_data_clock(con, settings)
     view = view or View()
     filters = view.segments
     label = f"{start.year}Q{(start.month - 1) // 3 + 1}"
@@ -190,6 +212,7 @@ def quarterly_review(
         crises=_crises(con, view, start, end),
         top_causes=_top_causes(con, settings, start, end, filters, top),
         slowest_stages=_slowest_stages(con, settings, start, end, filters, top),
+        as_of=as_of,
     )
 
 
@@ -241,18 +264,33 @@ th {{ background: #f5f7fa; }} .note, .meta {{ color: #616e7c; }} .empty {{ color
 </style></head><body>
 <h1>{heading}</h1>
 <p class="meta">{review.start:%Y-%m-%d} to {review.end:%Y-%m-%d}, compared with {review.previous}.
-{met} of {judged} KPIs with a target met. Generated {review.generated_at:%Y-%m-%d %H:%M} UTC.</p>
+{met} of {judged} KPIs with a target met. {as_of_line(review.as_of)}.
+Generated {format_moment(review.generated_at)}.</p>
 {body}
 </body></html>
 """
 
 
+def about(review: QuarterlyReview) -> pl.DataFrame:
+    """The workbook's header sheet: which quarter, compared with which, and the moment the data describes."""
+    facts = {
+        "Review": f"CSAT Radar quarterly review {review.quarter}",
+        "From": f"{review.start:%Y-%m-%d}",
+        "To": f"{review.end:%Y-%m-%d}",
+        "Compared with": review.previous,
+        "Data as of": format_moment(review.as_of) if review.as_of else "no data loaded yet",
+        "Generated": format_moment(review.generated_at),
+    }
+    return pl.DataFrame({"field": list(facts), "value": list(facts.values())})
+
+
 def write_excel(review: QuarterlyReview, target: str | IO[bytes]) -> None:
-    """The review as a workbook, one sheet per table, formula-looking cells escaped."""
+    """The review as a workbook: a header sheet (``about``), then one sheet per table, formula-looking cells escaped."""
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(target, {"in_memory": True})
     try:
+        about(review).write_excel(workbook=workbook, worksheet=ABOUT_SHEET, autofit=True)
         for attribute, sheet in SHEETS.items():
             frame = getattr(review, attribute)
             frame = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))

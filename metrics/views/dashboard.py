@@ -19,15 +19,17 @@ from metrics.crises.log import get_crisis, list_crises, record_scan
 from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
-from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, metric
+from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, SPLIT_DIMENSIONS, Metric, metric
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.cube import data_version
+from metrics.kpis.dimensions import recorded_dimensions, segments_that_exist
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
+from metrics.kpis.periods import coverage, first_day
 from metrics.kpis.scope import View
-from metrics.kpis.settings import Settings
-from metrics.reports.review import quarter_bounds, quarterly_review
+from metrics.kpis.settings import Settings, load_settings, on_data_clock
+from metrics.reports.review import quarter_covered, quarterly_review
 from pipelines.common.plausible import earliest_moment
-from pipelines.warehouse.store import table_counts
+from pipelines.warehouse.store import data_span, table_counts
 
 # The manager's five headline KPIs, in the order the tiles show them.
 HEADLINE = ("csat", "complaint_rate", "first_response_sla", "complaint_resolution_sla", "ticket_volume")
@@ -70,6 +72,7 @@ class Tile:
     change_significant: bool | None
     higher_is_better: bool
     sparkline: pl.DataFrame = field(repr=False)
+    reason: str = ""  # why there is no number: the column that would give it
 
 
 def filter_options(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, list[str]]:
@@ -90,6 +93,13 @@ def filter_options(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
     return view.offered(options)
 
 
+def split_dimensions(
+    con: duckdb.DuckDBPyConnection, settings: Settings, view: View, dimensions: tuple[str, ...] = SPLIT_DIMENSIONS
+) -> tuple[str, ...]:
+    """The ``dimensions`` a page may split by: those the data records, so no split is one "(none)" line."""
+    return recorded_dimensions(con, dimensions)
+
+
 def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: View, grain: str = "week") -> list[Tile]:
     """A tile per headline KPI: the latest complete period, its interval, target, status and change.
 
@@ -106,7 +116,7 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
         if series.is_empty():
             tiles.append(
                 Tile(name, view.label(name), None, None, "–", "", target_text, "no_data", STATUSES["no_data"], "",
-                     None, higher_is_better, series.select("period_start", "value"))
+                     None, higher_is_better, series.select("period_start", "value"), no_data_reason(m, None))
             )  # fmt: skip
             continue
         latest = series.row(-1, named=True)
@@ -129,9 +139,46 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
                 change_significant=latest["change_significant"],
                 higher_is_better=higher_is_better,
                 sparkline=series.tail(SPARKLINE_PERIODS).select("period_start", "value"),
+                reason=no_data_reason(m, latest),
             )
         )
     return tiles
+
+
+def latest_complete_period(
+    con: duckdb.DuckDBPyConnection, settings: Settings, view: View, grain: str = "week"
+) -> date | None:
+    """The first day of the latest period wholly within the view's dates and the data; None when none is.
+
+    The tiles show only such periods: with dates cut mid-week no week may be whole, and then the
+    Overview says so instead of showing a partial week's numbers.
+    """
+    whole = coverage(con, on_data_clock(con, settings), view.date_from, view.date_to)
+    return whole.latest_complete(grain)
+
+
+def incomplete_stretches(series: pl.DataFrame) -> pl.DataFrame:
+    """The runs of incomplete periods of a KPI series (``start``, ``end``, end exclusive), oldest first.
+
+    A series cut short at both ends (data or dates starting mid-period, a period in progress) has
+    two, and a chart greys each of them rather than everything between.
+    """
+    periods = series.group_by("period_start").agg(pl.col("period_end").max(), pl.col("complete").all())
+    runs = periods.sort("period_start").with_columns(pl.col("complete").rle_id().alias("run"))
+    return (
+        runs.filter(~pl.col("complete"))
+        .group_by("run")
+        .agg(pl.col("period_start").min().alias("start"), pl.col("period_end").max().alias("end"))
+        .sort("start")
+        .select("start", "end")
+    )
+
+
+def no_data_reason(m: Metric, record: dict | None) -> str:
+    """Why a KPI shows no number: its record's reason, or with no record at all, the first input it needs."""
+    if record is None:
+        return m.requires[0].missing
+    return (record["reason"] or "") if record["value"] is None else ""
 
 
 def kpi_series(
@@ -145,7 +192,7 @@ def kpi_series(
     """One KPI over time (one line per segment when split), with interval, target and p-chart limits.
 
     Limits are three binomial sigmas around the centre line of each segment's complete periods,
-    for proportions only; other kinds get null limits.
+    for proportions only; other kinds get null limits. Only complete periods are flagged outside them.
     """
     frame = compute(con, view.query((name,), grain, dimension), settings).sort("segment", "period_start")
     if frame.is_empty():
@@ -167,9 +214,10 @@ def kpi_series(
             pl.lit(None, pl.Float64).alias("ucl"),
             pl.lit(None, pl.Float64).alias("lcl"),
         )
+    # A period cut short is drawn, never flagged: two days' share is no signal.
     return frame.with_columns(
-        (pl.col("value") > pl.col("ucl")).fill_null(False).alias("above_limit"),
-        (pl.col("value") < pl.col("lcl")).fill_null(False).alias("below_limit"),
+        (pl.col("value") > pl.col("ucl")).fill_null(False).and_(pl.col("complete")).alias("above_limit"),
+        (pl.col("value") < pl.col("lcl")).fill_null(False).and_(pl.col("complete")).alias("below_limit"),
     )
 
 
@@ -200,7 +248,7 @@ def duration_distribution(
     if stage not in ("first_response", "resolution"):
         raise ValueError(f"unknown stage {stage!r}; use first_response or resolution")
     end = "first_response_at" if stage == "first_response" else "resolved_at"
-    tickets = records_sql("tickets", view.query(("ticket_volume",), RANGE), settings)
+    tickets = records_sql("tickets", view.query(("ticket_volume",), RANGE), on_data_clock(con, settings))
     cases = " ".join(
         f"WHEN minutes < {upper} THEN {position}" for position, (upper, _) in enumerate(DURATION_BUCKETS) if upper
     )
@@ -226,7 +274,8 @@ def by_segment(
     con: duckdb.DuckDBPyConnection, settings: Settings, view: View, metrics: tuple[str, ...], dimension: str
 ) -> pl.DataFrame:
     """The metrics over the whole selected range, one row per segment of ``dimension``, formatted for a table."""
-    results = compute(con, view.query(metrics, RANGE, dimension), settings)
+    # A dimension nobody recorded has no rows, not one row "(none)" repeating the organisation.
+    results = segments_that_exist(compute(con, view.query(metrics, RANGE, dimension), settings), "n")
     if results.is_empty():
         return pl.DataFrame({dimension: []}, schema={dimension: pl.String})
     wide = results.select("segment", "metric", "value").pivot(on="metric", index="segment", values="value")
@@ -245,7 +294,8 @@ def by_segment(
 
 
 def backlog_now(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict:
-    """Open tickets and the median age of the open ones at the end of the latest week."""
+    """Open tickets and the median age of the open ones at the end of the latest week of the data."""
+    settings = on_data_clock(con, settings)
     end = min(view.date_to or settings.as_of.date(), settings.as_of.date())
     latest_week = end - timedelta(days=end.weekday())
     frame = compute(
@@ -254,10 +304,13 @@ def backlog_now(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) 
     latest = frame.sort("period_start").group_by("metric").agg(pl.all().last())
     values = {row["metric"]: row for row in latest.iter_rows(named=True)}
     backlog, age = values.get("backlog"), values.get("backlog_age")
+    known = backlog is not None and backlog["value"] is not None
     return {
-        "open_tickets": int(backlog["value"]) if backlog and backlog["value"] is not None else 0,
+        # None when no ticket is known to be closed: not "0 open" (nor all of them).
+        "open_tickets": int(backlog["value"]) if known else None if backlog else 0,
         "median_age_text": format_value(age["value"], "minutes") if age else "–",
         "as_of": backlog["period_end"] if backlog else None,
+        "reason": no_data_reason(metric("backlog"), backlog) if backlog else "",
     }
 
 
@@ -290,9 +343,12 @@ def refresh_crisis_log(
     The scan covers the whole organisation (the log is shared); the count returned is of the
     crises ``view`` may show, so a limited user is not told how many lie outside their segments.
     """
+    settings = on_data_clock(con, settings)  # the log's moments (detected, recovering) are the data's
     found = scan(con, settings, grain, since=since)
     needed = rules()["scan"]["recovery_periods"][grain]
-    record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain)
+    span = data_span(con)  # the window recorded: since, else the whole history (crisis_scans)
+    window_from = since or (span[0].date() if span else None)
+    record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain, window_from=window_from)
     if view is None or not view.limit:
         return len(found.crises)
     return sum(view.shows_crisis(c.dimension, c.segment) for c in found.crises)
@@ -389,7 +445,8 @@ def weekly_trend_view(con: duckdb.DuckDBPyConnection, settings: Settings, view: 
 
 
 def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
-    """Quarters with tickets, newest first, as ("2026Q3", complete): complete once the data runs past its end."""
+    """Quarters with tickets, newest first, as ("2026Q3", complete): complete when the data covers it whole,
+    from its first day and past its end."""
     current = con.sql("SELECT count(*) FROM kpi_cube_meta WHERE data_version = ?", params=[data_version(con)])
     if current.fetchall()[0][0]:  # the cube's daily ticket counts know the quarters without a pass over the tickets
         days = "SELECT day FROM kpi_cube WHERE metric = 'ticket_volume' AND dimension = 'overall'"
@@ -400,7 +457,8 @@ def quarters(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
     ).fetchall()
     last = con.sql("SELECT max(created_at)::DATE FROM tickets").fetchall()[0][0]
     labels = [f"{year}Q{number}" for year, number in rows]
-    return [(label, quarter_bounds(label)[1] < last) for label in labels]
+    first = first_day(con, load_settings())
+    return [(label, quarter_covered(label, first, last)) for label in labels]
 
 
 def records_behind(
@@ -438,12 +496,13 @@ VIEWLESS_QUESTIONS = (quarters,)
 # asks is listed here. Last in the module, so every question is defined.
 PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
     "overview": (
+        (latest_complete_period, ()),
         (headline_tiles, ()),
         (record_counts, ()),
         (open_crises_by_severity, ()),
         (crisis_table, (list(OPEN), None, None, False)),
     ),
-    "trends": ((kpi_series, ("csat", "week", None)), (weekly_trend_view, ("csat",))),
+    "trends": ((split_dimensions, ()), (kpi_series, ("csat", "week", None)), (weekly_trend_view, ("csat",))),
     "crisis_radar": (
         (crisis_table, (list(OPEN), None, None)),
         (crisis_chart, ("first_response_sla", "overall", "all", "week")),
@@ -452,6 +511,7 @@ PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
         (backlog_now, ()),
         (duration_distribution, ("first_response",)),
         (duration_distribution, ("resolution",)),
+        (split_dimensions, (SERVICE_LEVEL_DIMENSIONS,)),
         *((by_segment, (SERVICE_METRICS, dimension)) for dimension in SERVICE_LEVEL_DIMENSIONS),
     ),
     "complaints": (

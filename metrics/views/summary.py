@@ -1,15 +1,19 @@
-"""What the warehouse holds: row counts, the data's date range, the latest loads and a load's rejected rows."""
+"""What the warehouse holds: row counts, the data's date range and as-of moment, the latest loads and a load's
+rejected rows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import polars as pl
 
+from metrics.kpis.formats import format_moment
 from pipelines.common.plausible import earliest_moment
-from pipelines.warehouse.store import table_counts
+from pipelines.load import BatchResult
+from pipelines.warehouse.schema import TABLES
+from pipelines.warehouse.store import table_counts, warehouse_as_of
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,19 @@ class WarehouseSummary:
     last_activity: datetime | None
     last_load: datetime | None
     recent_batches: pl.DataFrame
+    as_of: datetime | None = None  # the moment the data describes, every page's "now"; None when nothing is loaded
+
+    @property
+    def last_day(self) -> date | None:
+        """The last day the data describes, the dates' default end: the as-of's day (midnight closes the day before).
+
+        Not the last activity's day: an export taken at midnight after a quiet Sunday covers that
+        Sunday, and ending the dates earlier would cut the latest week short.
+        """
+        if self.as_of is None or (self.last_activity is not None and self.last_activity >= self.as_of):
+            return self.last_activity.date() if self.last_activity is not None else None
+        # An as-of at midnight, after the last event, closes the day before it.
+        return (self.as_of - timedelta(microseconds=1)).date()
 
     @property
     def is_empty(self) -> bool:
@@ -47,7 +64,7 @@ def warehouse_summary(
             FROM batches WHERE $who IS NULL OR loaded_by = $who ORDER BY batch_id DESC LIMIT {int(recent)}""",
         params={"who": loaded_by},
     ).pl()
-    return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches)
+    return WarehouseSummary(table_counts(con), span[0], span[1], last_load, batches, warehouse_as_of(con))
 
 
 def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pl.DataFrame:
@@ -57,3 +74,23 @@ def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int) -> pl.DataFrame
         "WHERE batch_id = ? ORDER BY line_number",
         params=[batch_id],
     ).pl()
+
+
+def load_outcome(result: BatchResult) -> str:
+    """What a load did, in a person's words: its counts, the moment its data describes, keys made, spellings merged."""
+    line = (
+        f"{result.file}: {result.rows_read:,} rows read: {result.rows_loaded:,} loaded, {result.rows_updated:,} "
+        f"updated, {result.rows_duplicate:,} duplicate, {result.rows_rejected:,} rejected (batch {result.batch_id})."
+    )
+    if result.as_of is not None:
+        line += f" Its data runs up to {format_moment(result.as_of)}."
+    if result.keys_derived:
+        key = TABLES[result.kind].key.replace("_", " ")
+        line += (
+            f" {result.keys_derived:,} row(s) had no {key}: each was given one made from its content, "
+            "so loading the same file again adds nothing twice."
+        )
+    if result.merged_spellings:
+        merged = "; ".join(f"{m.column} {m}" for m in result.merged_spellings)
+        line += f" Values differing only in case or spacing were stored as one: {merged}."
+    return line

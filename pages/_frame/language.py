@@ -14,6 +14,10 @@ TEXT = {
         "dates": "Dates",
         "language": "Language",
         "no_data": "No data for these filters. Widen the date range or clear a filter.",
+        "no_complete_week": (
+            "No week within the chosen dates is complete (Monday to Sunday, all covered by the data and the dates): "
+            "there is no whole week's number to show. Widen the date range."
+        ),
         "empty": "The warehouse is empty. Upload exports on the Upload page, or build the demo with `csat-radar demo`.",
     },
     "zh": {
@@ -21,6 +25,9 @@ TEXT = {
         "dates": "日期",
         "language": "语言",
         "no_data": "当前筛选条件下没有数据。请放宽日期范围或清除筛选。",
+        "no_complete_week": (
+            "所选日期内没有完整的一周（周一至周日，全部在数据和日期范围内）：没有整周的数字可显示。请放宽日期范围。"
+        ),
         "empty": "数据仓库为空。请在“上传”页面上传导出文件，或运行 `csat-radar demo` 生成演示数据。",
     },
 }
@@ -67,7 +74,12 @@ ZH = {
         "支持 CSV、TSV、Excel、Parquet、JSON 和 JSON Lines；UTF-8、UTF-16 或 GBK 编码。点击导入前不会写入任何数据。"
     ),
     "Causes": "投诉原因",
-    "Column overrides (canonical=Source header, comma-separated)": "列映射覆盖（标准列=源列名，逗号分隔）",
+    "Choose it in the box above.": "请在上方的框中选择。",
+    "Choose its column in the lists above.": "请在上方的列表中选择它的列。",
+    "Columns saved as profile": "列已保存为配置",
+    "Columns: which of the file's columns holds each field (required ones first).": (
+        "列：文件中哪一列对应各字段（必填项在前）。"
+    ),
     "Confirm recovery (resolved)": "确认已恢复（已解决）",
     "Crises and their handling": "危机及处理情况",
     "Crisis": "危机",
@@ -81,6 +93,15 @@ ZH = {
     "History of this crisis": "处理记录",
     "KPI": "指标",
     "KPIs against target": "指标与目标对比",
+    "(none)": "（无）",
+    "required": "必填",
+    "saved": "已保存",
+    "no column for": "没有对应的列：",
+    "choose one above.": "请在上方选择。",
+    "Save these columns as a profile named (optional)": "将这些列保存为配置，名称（可选）",
+    "The next file with the same headers is then read with them, unasked.": (
+        "之后表头相同的文件将自动按此读取，无需再问。"
+    ),
     "Kept as extra attributes: ": "作为附加属性保留：",
     "Median age of open tickets": "未结工单的中位时长",
     "No complete quarter of data yet.": "尚无完整季度的数据。",

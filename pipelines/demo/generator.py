@@ -37,6 +37,8 @@ class DemoData:
     surveys: pl.DataFrame
     complaints: pl.DataFrame
     truth: pl.DataFrame
+    # The moment the export was taken: midnight after its last day, so that day counts as whole.
+    as_of: datetime
 
 
 def generate(
@@ -69,4 +71,5 @@ def generate(
         surveys=surveys_frame(rng, surveys),
         complaints=complaints_frame(rng, tickets),
         truth=truth_frame(crises, first_day),
+        as_of=datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC),
     )

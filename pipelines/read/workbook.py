@@ -11,7 +11,7 @@ import zipfile
 import polars as pl
 
 from pipelines.common import limits
-from pipelines.common.errors import IngestError
+from pipelines.common.errors import ChoiceNeeded, IngestError
 from pipelines.read import guards
 from pipelines.read.raw import LINE, dedupe_headers, repeated_names
 
@@ -78,10 +78,8 @@ def read_workbook(name: str, data: bytes, sheet: str | None = None) -> tuple[pl.
         # Without a choice only one sheet may hold a table: the others would be silently left out.
         tables = _tables(sheets)
         if len(tables) > 1:
-            raise IngestError(
-                name,
-                f"the workbook has {len(tables)} sheets with tables ({', '.join(tables)}); "
-                "choose one (--sheet NAME, or the sheet box on the Upload page)",
+            raise ChoiceNeeded(
+                name, f"the workbook has {len(tables)} sheets with tables ({', '.join(tables)}); choose one", "sheet"
             )
         grid = next(iter(sheets.values()))
     grid = guards.as_text(grid).with_row_index(LINE, offset=1).with_columns(pl.col(LINE).cast(pl.Int64))

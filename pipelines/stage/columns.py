@@ -2,7 +2,8 @@
 
 Grain: ``KEY`` and ``ORDER`` place each accepted source row under the key it feeds, ``RAW``
 fingerprints the row, ``REASON``/``REASON_COLUMN`` say why a row is rejected, and ``LINES``
-lists the lines of a key whose rows conflict.
+lists the lines of a key whose rows conflict. ``EXTRA`` holds a row's unmapped source columns
+as text and ``CONTENT`` all of its values, from which a row without an id gets its key (``DERIVED``).
 """
 
 KEY = "__key"
@@ -11,3 +12,6 @@ RAW = "__raw"
 LINES = "__lines"
 REASON = "__reason"
 REASON_COLUMN = "__reason_column"
+EXTRA = "__extra"
+CONTENT = "__content"
+DERIVED = "__derived_key"

@@ -1,5 +1,8 @@
-"""Column overrides (``canonical=Source header``): the one parser, for the command line's ``--map``
-and the Upload page's text box alike, so a pair one face refuses the other does not drop."""
+"""Column overrides (``canonical=Source header``): the one parser of the command line's ``--map`` pairs.
+
+The Upload page's mapper hands its drop-downs' choices as the same mapping: a canonical column to
+a source header, ``A+B`` for two joined, and an empty header for "no column" (``(none)``).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,14 @@ from pipelines.common.errors import IngestError
 
 
 def parse_column_overrides(pairs: list[str]) -> dict[str, str]:
-    """``["ticket_id=Case No", ...]`` as a mapping; a pair without ``=`` or with a blank side is refused."""
+    """``["ticket_id=Case No", ...]`` as a mapping; a pair without ``=`` or a canonical name is refused.
+
+    ``closed_at=`` (nothing after ``=``) reads no column as closed_at, not even a guessed one.
+    """
     mapping = {}
     for pair in pairs:
         canonical, sep, source = pair.partition("=")
-        if not sep or not canonical.strip() or not source.strip():
+        if not sep or not canonical.strip():
             raise IngestError("--map", f"expected CANONICAL=SOURCE, got {pair!r}")
         mapping[canonical.strip()] = source.strip()
     return mapping

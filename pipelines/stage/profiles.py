@@ -1,14 +1,17 @@
 """Header-mapping profiles: plain TOML data in ``pipelines/stage/profiles/``, one file per source tool.
 
 A profile maps canonical columns to the headers a tool writes; an alias is a header or a
-list of headers joined with a space (a date column and a time column). The profile that
-matches a file's headers best is chosen unless the user names one.
+list of headers joined with a space (a date column and a time column). Aliases under
+``[kind_columns.<kind>]`` are read only when loading that kind, after the others: what a survey
+answer rates is its "ticket", so a shop's order id is one there, but not in a ticket export.
+The profile that matches a file's headers best is chosen unless the user names one.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,9 +33,19 @@ TRANSFORMS = ("event_log", "conversation")
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
 
-def normalise_header(header: str) -> str:
-    """Lower-case, with punctuation and runs of spaces folded, so 'Ticket #' matches 'ticket'."""
-    return re.sub(r"[^\w]+", " ", header.strip().lower()).strip()
+def header_key(header: str) -> str:
+    """A header as a person reads it: case, spaces, underscores and punctuation ignored.
+
+    'Date received', 'date_received', 'DATE-RECEIVED' and 'dateReceived' are one key; so are
+    'Ticket #' and 'ticket'. Full-width letters and digits fold to their plain forms (NFKC).
+    A header of punctuation only keeps its text, so '#' still matches only '#'; so does one
+    starting with two underscores, a tool's own column (pandas' '__index_level_0__'), not a
+    person's: '__reason' is not 'Reason'.
+    """
+    folded = unicodedata.normalize("NFKC", header).casefold().strip()
+    if folded.startswith("__"):
+        return folded
+    return re.sub(r"[\W_]+", "", folded) or folded
 
 
 @dataclass(frozen=True)
@@ -47,32 +60,48 @@ class Profile:
     status_map: dict[str, str] = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     source: str = ""
+    # Aliases read only when loading one kind, after the general ones: kind -> canonical -> aliases.
+    kind_columns: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = field(default_factory=dict)
+
+    def columns_for(self, kind: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Canonical column -> its aliases when loading ``kind``: the general ones, then that kind's own."""
+        extra = self.kind_columns.get(kind, {})
+        merged = {canonical: aliases + extra.get(canonical, ()) for canonical, aliases in self.columns.items()}
+        return {**merged, **{c: a for c, a in extra.items() if c not in merged}}
 
     def resolve(self, kind: str, headers: list[str]) -> dict[str, tuple[str, ...]]:
         """Canonical (or pseudo) column → the source header(s) present in this file."""
         by_norm = {}
         for header in headers:
-            by_norm.setdefault(normalise_header(header), header)
+            by_norm.setdefault(header_key(header), header)
         wanted = set(TABLES[kind].column_names) | {p for p, (_, kinds) in PSEUDO_COLUMNS.items() if kind in kinds}
         mapping: dict[str, tuple[str, ...]] = {}
         used: set[str] = set()
-        for canonical, aliases in self.columns.items():
+        for canonical, aliases in self.columns_for(kind).items():
             if canonical not in wanted:
                 continue
             for alias in aliases:
-                found = tuple(by_norm.get(normalise_header(part)) for part in alias)
+                found = tuple(by_norm.get(header_key(part)) for part in alias)
                 if all(found) and not used.intersection(found):
                     mapping[canonical] = found  # type: ignore[assignment]
                     used.update(found)  # type: ignore[arg-type]
                     break
         return mapping
 
+    def order_columns(self, headers: list[str]) -> list[str]:
+        """The file's headers for the profile's ``order_by`` columns (in any case or separator), in its order."""
+        by_key = {}
+        for header in headers:
+            by_key.setdefault(header_key(header), header)
+        found = (by_key.get(header_key(name)) for name in self.options.get("order_by", []))
+        return [header for header in found if header]
+
     def score(self, kind: str, headers: list[str]) -> float:
         """How well this profile fits: mapped columns, plus a large bonus for its signature."""
         if kind not in self.kinds:
             return -1.0
-        norm = {normalise_header(h) for h in headers}
-        signature_hits = sum(1 for s in self.signature if normalise_header(s) in norm)
+        norm = {header_key(h) for h in headers}
+        signature_hits = sum(1 for s in self.signature if header_key(s) in norm)
         if self.signature and signature_hits < self.signature_min:
             return -1.0
         mapping = self.resolve(kind, headers)
@@ -88,10 +117,17 @@ class Profile:
         return len(mapping) + 5.0 * signature_hits
 
 
+def _aliases(table: dict) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Each canonical column's aliases as tuples of headers (one header, or several joined)."""
+    return {
+        canonical: tuple((a,) if isinstance(a, str) else tuple(a) for a in aliases)
+        for canonical, aliases in table.items()
+    }
+
+
 def _parse_profile(data: dict, source: str) -> Profile:
-    columns = {}
-    for canonical, aliases in data.get("columns", {}).items():
-        columns[canonical] = tuple((a,) if isinstance(a, str) else tuple(a) for a in aliases)
+    columns = _aliases(data.get("columns", {}))
+    kind_columns = {kind: _aliases(table) for kind, table in data.get("kind_columns", {}).items()}
     options = dict(data.get("options", {}))
     if options.get("transform") not in (None, *TRANSFORMS):
         raise ValueError(f"profile {data.get('name')}: unknown transform {options['transform']!r}")
@@ -106,6 +142,7 @@ def _parse_profile(data: dict, source: str) -> Profile:
         status_map={k.lower(): v for k, v in data.get("status", {}).items()},
         options=options,
         source=source,
+        kind_columns=kind_columns,
     )
 
 

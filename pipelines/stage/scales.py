@@ -66,8 +66,7 @@ def mixed_scales(numbers: pl.Series) -> str | None:
         return None
     return (
         f"the scores look like two scales in one column ({small_top} at 4-5 as on a 1-5 survey, "
-        f"{top} at 9-10 as on 0-10, {middle} between); add a scale column, or name the scale "
-        "with --scale (the scale box on the Upload page)"
+        f"{top} at 9-10 as on 0-10, {middle} between); add a scale column, or name the scale"
     )
 
 

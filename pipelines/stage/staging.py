@@ -2,7 +2,8 @@
 
 Grain in: one row per source record. Grain out: ``records`` one row per key (ticket,
 answer or complaint), ``rows`` one row per accepted source record with the key it feeds,
-``rejected`` one row per source record that cannot be loaded.
+``rejected`` one row per source record that cannot be loaded. A record without an id is
+keyed by its content (``derived_keys``), so it is loaded, once, however often it is loaded.
 """
 
 from __future__ import annotations
@@ -13,19 +14,23 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from pipelines.common import limits
-from pipelines.common.errors import IngestError
+from pipelines.common.errors import ColumnNotFound, IngestError
 from pipelines.read.raw import LINE, RawExport
 from pipelines.read.sniff import REPLACEMENT
 from pipelines.stage.columns import KEY, LINES, ORDER, RAW, REASON, REASON_COLUMN
 from pipelines.stage.conversations import conversation_to_tickets
+from pipelines.stage.derived_keys import is_derived, with_derived_keys
+from pipelines.stage.matching import Guess, apply_guesses, guess_columns, missing_column, named_zone
 from pipelines.stage.personal import hashing_salt, pseudonymise, pseudonymise_records
 from pipelines.stage.profiles import Profile
+from pipelines.stage.spellings import RESPELLED_SCHEMA, no_spellings, respell
 from pipelines.stage.surveys import score_answers
 from pipelines.stage.values import (
     TimestampParse,
     early_dates,
     normalise_nulls,
     parse_booleans,
+    parse_durations,
     parse_numbers,
     parse_timestamps,
 )
@@ -59,6 +64,13 @@ class Staged:
     scale: str | None = None
     # Each valid row's LINE, KEY and RAW, in a file with no order column: where keys conflict.
     versions: pl.DataFrame | None = None
+    # Accepted rows whose id was empty, keyed by their content instead ("derived:<16 hex>").
+    derived_keys: int = 0
+    # Columns the profile did not map, found by their names or values (the confident ones are used).
+    guesses: tuple[Guess, ...] = ()
+    # The spelling of each folded segment value after this part (for the next), and the values respelled.
+    spellings: pl.DataFrame = field(default_factory=no_spellings)
+    respelled: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=RESPELLED_SCHEMA))
 
     @property
     def rows_read(self) -> int:
@@ -67,7 +79,11 @@ class Staged:
 
 def _resolve_mapping(
     raw: RawExport, kind: str, profile: Profile, overrides: dict[str, str]
-) -> dict[str, tuple[str, ...]]:
+) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
+    """The profile's mapping with the user's overrides, then the confident guesses for what neither maps.
+
+    An override to no column ("") takes the column out, and no guess puts it back.
+    """
     table = TABLES[kind]
     mapping = profile.resolve(kind, raw.source_columns)
     known = {h.lower(): h for h in raw.source_columns}
@@ -76,13 +92,29 @@ def _resolve_mapping(
             "first_response_minutes",
             "resolution_minutes",
         ):
-            raise IngestError(raw.file_name, f"--map {canonical}=...: {canonical!r} is not a {kind} column")
+            raise IngestError(raw.file_name, f"a column was chosen for {canonical!r}, which is not a {kind} column")
+        if not source.strip():
+            mapping.pop(canonical, None)
+            continue
         parts = tuple(p.strip() for p in source.split("+"))
         missing = [p for p in parts if p.lower() not in known]
         if missing:
-            raise IngestError(raw.file_name, f"--map {canonical}={source}: no column {missing[0]!r} in the file")
+            columns = ", ".join(repr(h) for h in raw.source_columns)
+            raise ColumnNotFound(raw.file_name, f"no column {missing[0]!r} in the file for {canonical} "
+                                 f"(its columns: {columns})", canonical)  # fmt: skip
         mapping[canonical] = tuple(known[p.lower()] for p in parts)
-    return mapping
+    if profile.options.get("transform"):
+        return mapping, ()  # a transformed export's columns are not the table's: nothing to guess
+    unmapped = {canonical for canonical, source in overrides.items() if not source.strip()}
+    guesses = tuple(g for g in guess_columns(raw, kind, mapping, profile) if g.column not in unmapped)
+    return apply_guesses(mapping, guesses), guesses
+
+
+def proposed_columns(
+    raw: RawExport, kind: str, profile: Profile
+) -> tuple[dict[str, tuple[str, ...]], tuple[Guess, ...]]:
+    """The columns ``stage`` reads with no overrides, and its guesses: what the Upload page's mapper proposes."""
+    return _resolve_mapping(_without_personal_data(raw), kind, profile, {})
 
 
 def _combined(parts: tuple[str, ...]) -> pl.Expr:
@@ -111,26 +143,38 @@ def stage(
     now: datetime | None = None,
     plan: dict[str, TimestampParse] | None = None,
     conflicts: pl.DataFrame | None = None,
+    first_tickets: pl.DataFrame | None = None,
+    spellings: pl.DataFrame | None = None,
 ) -> Staged:
     """Map, type and validate one export for ``kind``; the input frame is not modified.
 
     ``plan`` is the ``plan`` of an earlier part of the same file: its timestamp formats are
     used again instead of being detected anew. ``conflicts`` are the keys (``conflicting_keys``)
     whose rows differ anywhere in the file this export is a part of; without it, this part's own.
+    ``first_tickets`` (``KEY``, ``ticket_id``) are the tickets on the first lines of that file's
+    survey answers repeated over several tickets; without it, this part's first lines decide.
+    ``spellings`` (``pipelines.stage.spellings``) are the segment values' spellings already
+    decided, by the warehouse and the file's earlier parts.
     """
     table = TABLES[kind]
     raw = _without_personal_data(raw)
-    mapping = _resolve_mapping(raw, kind, profile, overrides or {})
-    time_column = _check_mapping(raw, kind, profile, mapping)
-    typed = _typed_columns(_canonical(raw, mapping, profile), table, profile, source_tz, plan or {})
+    mapping, guesses = _resolve_mapping(raw, kind, profile, overrides or {})
+    time_column = _check_mapping(raw, kind, profile, mapping, guesses)
+    canon = _canonical(raw, mapping, profile, kind)
+    zones = {name: named_zone(mapping.get(name, ())) or source_tz for name in canon.columns}
+    typed = _typed_columns(canon, table, profile, zones, plan or {})
     frame, column_scale = _derived_columns(typed.frame, profile), None
+    # Before any key is made of them (order counts, derived keys): one value, one key, however spelled.
+    frame, spellings, respelled = respell(frame, no_spellings() if spellings is None else spellings)
     if kind == "surveys":
-        frame, column_scale = _survey_answers(frame, raw.file_name, profile, typed)
+        frame, column_scale = _survey_answers(frame, raw, profile, typed, guesses)
     if kind == "orders":
-        frame, order_reasons = _order_keys(frame, raw.file_name, profile.name)
+        frame, order_reasons = _order_keys(frame, raw, profile)
         typed.reasons.append(order_reasons)
     transform = profile.options.get("transform")
     key_name = "message_id" if transform == "conversation" else table.key
+    if transform != "conversation" and kind != "orders":
+        frame = with_derived_keys(frame, table, raw, _unmapped(raw, mapping))
     checks = _row_checks(frame, raw, table, key_name, time_column, now or datetime.now(UTC))
     # Column-level parse failures come first: they explain a null more precisely.
     reason, reason_column = _first_reason(typed.reasons + checks)
@@ -142,7 +186,7 @@ def stage(
             [rejected, thread_rejected.join(_raw_records(raw, raw.source_columns, thread_rejected[LINE]), on=LINE)]
         )
     else:
-        rows, record_source, rejected, versions = _keyed_rows(good, rejected, raw, table, conflicts)
+        rows, record_source, rejected, versions = _keyed_rows(good, rejected, raw, table, conflicts, first_tickets)
     return Staged(
         kind=kind,
         records=_canonical_records(record_source, table),
@@ -155,10 +199,22 @@ def stage(
         plan={name: replace(p, values=p.values.clear(), reasons=p.reasons.clear()) for name, p in typed.plans.items()},
         scale=column_scale,
         versions=versions,
+        derived_keys=rows.filter(is_derived(pl.col(KEY))).height if transform != "conversation" else 0,
+        guesses=guesses,
+        spellings=spellings,
+        respelled=respelled,
     )
 
 
-def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]]) -> str:
+def _unmapped(raw: RawExport, mapping: dict[str, tuple[str, ...]]) -> list[str]:
+    """The source columns no canonical column is read from: kept as attributes."""
+    mapped = {h for parts in mapping.values() for h in parts}
+    return [c for c in raw.source_columns if c not in mapped]
+
+
+def _check_mapping(
+    raw: RawExport, kind: str, profile: Profile, mapping: dict[str, tuple[str, ...]], guesses: tuple[Guess, ...]
+) -> str:
     """IngestError unless the mapping finds the key and time columns, each from one column of its name.
 
     Returns the time column: when a survey was answered, when anything else was created.
@@ -171,45 +227,40 @@ def _check_mapping(raw: RawExport, kind: str, profile: Profile, mapping: dict[st
         or kind == "orders"
     )
     time_column = "responded_at" if kind == "surveys" else "created_at"
-    if not key_present:
-        raise IngestError(
-            raw.file_name,
-            f"no column for {table.key} (profile {profile.name}); name one with --map {table.key}=COLUMN",
-        )
-    if time_column not in mapping:
-        raise IngestError(
-            raw.file_name,
-            f"no column for {time_column} (profile {profile.name}); name one with --map {time_column}=COLUMN",
-        )
+    for needed, found in ((table.key, key_present), (time_column, time_column in mapping)):
+        if not found:
+            raise ColumnNotFound(raw.file_name, missing_column(needed, profile, raw.source_columns, guesses), needed)
     for repeated in raw.repeated_headers:
         used_as = next((name for name, parts in mapping.items() if repeated in parts), None)
         if used_as:
-            raise IngestError(
+            raise ColumnNotFound(
                 raw.file_name,
                 f"two or more columns are named {repeated!r}, read as {used_as}; rename them in the file, "
-                f"or name the right one with --map {used_as}={repeated}_2 (the second)",
+                f"or choose the right one for {used_as} ({repeated}_2 is the second)",
+                used_as,
             )
     return time_column
 
 
-def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile) -> pl.DataFrame:
+def _canonical(raw: RawExport, mapping: dict[str, tuple[str, ...]], profile: Profile, kind: str) -> pl.DataFrame:
     """The source columns renamed by the mapping, still text; unmapped ones kept as JSON ``attributes``.
 
     Also the profile's constants, each row's RAW hash and its order columns (``__by_N``).
     """
     source = raw.source_columns
     frame = normalise_nulls(raw.frame, source)
-    mapped_sources = {h for parts in mapping.values() for h in parts}
-    extra = [c for c in source if c not in mapped_sources]
+    extra = _unmapped(raw, mapping)
+    # An answer's record is the same whichever ticket a row of it names (one review of several orders).
+    same_record = [c for c in source if kind != "surveys" or c not in mapping.get("ticket_id", ())]
     attributes = pl.struct([pl.col(c) for c in extra]).struct.json_encode() if extra else pl.lit(None, dtype=pl.String)
-    order_by = [c for c in profile.options.get("order_by", []) if c in source]
+    order_by = profile.order_columns(source)
     return frame.select(
         pl.col(LINE),
         *[_combined(parts).alias(name) for name, parts in mapping.items()],
         *[pl.lit(value).alias(name) for name, value in profile.constants.items() if name not in mapping],
         attributes.alias("attributes"),
         # Only compared between rows of one key within this file, so a hash of the record will do.
-        pl.struct(source).hash().alias(RAW),
+        pl.struct(same_record).hash().alias(RAW),
         *[pl.col(c).alias(f"__by_{i}") for i, c in enumerate(order_by)],
     )
 
@@ -225,9 +276,12 @@ class TypedColumns:
 
 
 def _typed_columns(
-    canon: pl.DataFrame, table: Table, profile: Profile, source_tz: str, plan: dict[str, TimestampParse]
+    canon: pl.DataFrame, table: Table, profile: Profile, zones: dict[str, str], plan: dict[str, TimestampParse]
 ) -> TypedColumns:
-    """Each canonical column parsed by its declared type: ids, timestamps, booleans, numbers, statuses."""
+    """Each canonical column parsed by its declared type: ids, timestamps, booleans, numbers, statuses.
+
+    ``zones`` holds the zone each column's naive times are read in (the file's, or the one its header names).
+    """
     date_order = profile.options.get("date_order")
     typed = TypedColumns(pl.DataFrame(), {}, {}, [])
     columns = []
@@ -239,7 +293,7 @@ def _typed_columns(
             ids = canon[name]
             columns.append(ids.str.replace(r"^(\d+)\.0$", "${1}") if ids.str.ends_with(".0").any() else ids)
         elif sql_type == "TIMESTAMPTZ" or name.startswith("__by_"):
-            parsed = parse_timestamps(canon[name], name, source_tz, date_order, plan=plan.get(name))
+            parsed = parse_timestamps(canon[name], name, zones[name], date_order, plan=plan.get(name))
             typed.plans[name] = parsed
             if name.startswith("__by_") and parsed.format == "none" and canon[name].drop_nulls().len():
                 columns.append(canon[name].str.zfill(12).alias(name))  # numeric order column
@@ -256,7 +310,11 @@ def _typed_columns(
             values, why = parse_numbers(canon[name], name, pl.Int32 if sql_type == "INTEGER" else pl.Int64)
             columns.append(values)
             typed.reasons.append((why, name))
-        elif (sql_type == "DOUBLE" and name != "score") or name.endswith(("_minutes", "_hours")):
+        elif name.endswith(("_minutes", "_hours")):
+            values, why = parse_durations(canon[name], name, 60 if name.endswith("_hours") else 1)
+            columns.append(values)
+            typed.reasons.append((why, name))
+        elif sql_type == "DOUBLE" and name != "score":
             values, why = parse_numbers(canon[name], name)
             columns.append(values)
             typed.reasons.append((why, name))
@@ -290,7 +348,7 @@ def _derived_columns(typed: pl.DataFrame, profile: Profile) -> pl.DataFrame:
 
 
 def _survey_answers(
-    frame: pl.DataFrame, file_name: str, profile: Profile, typed: TypedColumns
+    frame: pl.DataFrame, raw: RawExport, profile: Profile, typed: TypedColumns, guesses: tuple[Guess, ...]
 ) -> tuple[pl.DataFrame, str | None]:
     """Survey answers scored on their scales (reasons and the scale read go to ``typed``), with id and type.
 
@@ -299,8 +357,8 @@ def _survey_answers(
     if "response_id" not in frame.columns:
         frame = frame.with_columns(pl.col("ticket_id").alias("response_id"))
     if "score" not in frame.columns:
-        raise IngestError(file_name, f"no column for score (profile {profile.name}); name one with --map score=COLUMN")
-    frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), file_name)
+        raise ColumnNotFound(raw.file_name, missing_column("score", profile, raw.source_columns, guesses), "score")
+    frame, score_reasons, column_scale = score_answers(frame, profile.options.get("scale"), raw.file_name)
     if column_scale:
         typed.formats["score"] = column_scale  # kept with the batch: which scale the answers were read on
     typed.reasons.extend(score_reasons)
@@ -393,7 +451,12 @@ def _set_aside(frame: pl.DataFrame, raw: RawExport) -> tuple[pl.DataFrame, pl.Da
 
 
 def _keyed_rows(
-    good: pl.DataFrame, rejected: pl.DataFrame, raw: RawExport, table: Table, conflicts: pl.DataFrame | None
+    good: pl.DataFrame,
+    rejected: pl.DataFrame,
+    raw: RawExport,
+    table: Table,
+    conflicts: pl.DataFrame | None,
+    first_tickets: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame | None]:
     """(rows with their KEY and ORDER, one record source row per key, rejected rows, versions).
 
@@ -404,7 +467,9 @@ def _keyed_rows(
     good = good.with_columns(pl.col(table.key).alias(KEY))
     versions = None
     if not order_columns:
-        versions = good.select(LINE, KEY, RAW)
+        # An answer's ticket travels with it: a large file's first pass finds each answer's first line's.
+        linked = ["ticket_id"] if table.kind == "surveys" and "ticket_id" in good.columns else []
+        versions = good.select(LINE, KEY, RAW, *linked)
         if conflicts is None and good[KEY].is_duplicated().any():
             conflicts = conflicting_keys(versions)
         if conflicts is not None:
@@ -414,11 +479,22 @@ def _keyed_rows(
                 rejected = pl.concat([rejected, conflicting.join(records, on=LINE, how="left")]).sort(LINE)
     if good[KEY].is_duplicated().any():
         good = good.with_columns(pl.struct([*order_columns, LINE]).rank("ordinal").over(KEY).alias(ORDER))
-        # The latest state of each key wins (event logs, or a key repeated in one export).
-        record_source = good.sort(ORDER).group_by(KEY, maintain_order=True).last()
+        by_key = good.sort(ORDER).group_by(KEY, maintain_order=True)
+        # With an order, the latest state of each key wins (an event log). Without one, a key's rows
+        # left are the same record (the others conflict): the first line names its ticket, where
+        # one survey answer covers several tickets.
+        record_source = by_key.last() if order_columns else by_key.first()
     else:
         good = good.with_columns(pl.lit(1, dtype=pl.UInt32).alias(ORDER))
         record_source = good
+    if first_tickets is not None and first_tickets.height and not order_columns:
+        # The answer's first line may be in an earlier part of the file: its ticket, not this part's.
+        firsts = first_tickets.rename({"ticket_id": "__first_ticket"})
+        record_source = (
+            record_source.join(firsts, on=KEY, how="left", maintain_order="left")
+            .with_columns(pl.coalesce("__first_ticket", "ticket_id").alias("ticket_id"))
+            .drop("__first_ticket")
+        )
     return good.select(LINE, KEY, ORDER, RAW), record_source, rejected, versions
 
 
@@ -483,12 +559,10 @@ def _raw_records(raw: RawExport, source: list[str], lines: pl.Series) -> pl.Data
     return wanted.select(LINE, pl.struct(source).struct.json_encode().alias("raw_record"))
 
 
-def _order_keys(typed: pl.DataFrame, file_name: str, profile_name: str) -> tuple[pl.DataFrame, tuple]:
+def _order_keys(typed: pl.DataFrame, raw: RawExport, profile: Profile) -> tuple[pl.DataFrame, tuple]:
     """Order counts are keyed by day and segment; a count must be present and not negative."""
     if "orders" not in typed.columns:
-        raise IngestError(
-            file_name, f"no column for orders (profile {profile_name}); name one with --map orders=COLUMN"
-        )
+        raise ColumnNotFound(raw.file_name, missing_column("orders", profile, raw.source_columns, ()), "orders")
     segment = [pl.col(c).fill_null("") for c in ("channel", "product", "region", "team") if c in typed.columns]
     day = pl.col("created_at").dt.truncate("1d")
     keyed = typed.with_columns(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipelines.common.errors import IngestError
+from pipelines.common.errors import ChoiceNeeded
 from pipelines.stage import scales
 from pipelines.stage.values import parse_numbers
 
@@ -36,7 +36,7 @@ def score_answers(
         row_scale = row_scale_text
     unnamed = numbers.filter(row_scale.is_null())
     if declared_scale is None and (mixed := scales.mixed_scales(unnamed)):
-        raise IngestError(file_name, mixed)  # which answer is on which scale is unknowable: no row is right
+        raise ChoiceNeeded(file_name, mixed, "scale")  # which answer is on which scale is unknowable: no row is right
     column_scale = declared_scale or scales.infer_scale(unnamed)
     scale = pl.select(
         pl.coalesce(pl.lit(label_scale), pl.lit(row_scale), pl.lit(column_scale, dtype=pl.String))

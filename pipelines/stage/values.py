@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -49,6 +49,8 @@ _DATE_PARTS = {
         "%B %d, %Y",
         "%b %d %Y",
         "%d-%b-%Y",
+        "%d/%b/%y",  # Jira: 05/Mar/24 5:42 PM
+        "%d/%b/%Y",
     ],
 }
 _TIME_PARTS = [
@@ -110,7 +112,7 @@ def normalise_nulls(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
 class TimestampParse:
     values: pl.Series  # Datetime("us", "UTC")
     reasons: pl.Series  # String, null where fine
-    format: str  # the format chosen for the column (or "excel serial" / "none")
+    format: str  # the format chosen for the column (or "excel serial" / "unix seconds" / "none")
     date_order: str  # YMD, DMY, MDY, NAMED or ""
     # Every format used, best first, and the date order ruled out: the plan for later parts of a file.
     formats: tuple[str, ...] = ()
@@ -132,7 +134,14 @@ def _parse_with(text: pl.Series, fmt: str, tz: str) -> pl.Series:
         return parsed
     if "%z" in fmt:
         return parsed.dt.convert_time_zone("UTC")
-    return parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+    local = parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    skipped = parsed.is_not_null() & local.is_null()
+    if skipped.any():
+        # A time the clock skipped when it sprang forward (2:30 on a night it went from 2:00 to 3:00)
+        # was written on the clock before the change: it is the hour after on the new one.
+        later = (parsed + timedelta(hours=1)).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        local = pl.select(pl.coalesce(pl.lit(local), pl.lit(later))).to_series()
+    return local.dt.convert_time_zone("UTC")
 
 
 def _parse_in_turn(prepared: pl.Series, formats: list[str], tz: str) -> pl.Series:
@@ -158,6 +167,28 @@ def _excel_serials(text: pl.Series, tz: str) -> pl.Series | None:
     micros = (numbers * 86_400_000_000).round().cast(pl.Int64)
     naive = pl.select(EXCEL_EPOCH + pl.duration(microseconds=pl.lit(micros))).to_series()
     return naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC")
+
+
+# Seconds (10 digits) or milliseconds (13) since 1970 in UTC, from 2000 to 2100: a Unix time.
+UNIX_SPANS = {"unix seconds": 1_000_000, "unix milliseconds": 1_000}
+UNIX_RANGE = (946_684_800, 4_102_444_800)  # 2000-01-01 and 2100-01-01, in seconds
+
+
+def _unix_times(text: pl.Series, unit: str | None = None) -> tuple[pl.Series, str] | None:
+    """Whole numbers of seconds (or milliseconds) since 1970, all between 2000 and 2100, as UTC times; else None.
+
+    A Unix time names its moment in UTC, whatever zone the file's other times are in.
+    """
+    present = text.drop_nulls()
+    if present.len() == 0 or not present.str.contains(r"^\d{10}$|^\d{13}$").all():
+        return None
+    numbers = text.cast(pl.Int64, strict=False)
+    found = unit or ("unix milliseconds" if present.str.len_chars().min() == 13 else "unix seconds")
+    per = UNIX_SPANS[found]
+    seconds = numbers // (1_000_000 // per)
+    if seconds.min() < UNIX_RANGE[0] or seconds.max() > UNIX_RANGE[1]:
+        return None
+    return (numbers * per).cast(pl.Datetime("us", "UTC")), found
 
 
 def _hits(values: pl.Series, formats: list[str]) -> list[int]:
@@ -204,7 +235,11 @@ def parse_timestamps(
         serials = _excel_serials(prepared, tz)
         if serials is not None:
             return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "", plan.formats)
-    if plan is not None and plan.formats and plan.format != "excel serial":
+    if plan is not None and plan.format in UNIX_SPANS:
+        unix = _unix_times(prepared, plan.format)
+        if unix is not None:
+            return TimestampParse(unix[0].alias(column), empty_reasons, unix[1], "", plan.formats)
+    if plan is not None and plan.formats and plan.format != "excel serial" and plan.format not in UNIX_SPANS:
         usable = list(plan.formats)
         excluded = plan.excluded
         chosen_order, first_format = plan.date_order, plan.format
@@ -217,6 +252,9 @@ def parse_timestamps(
         serials = _excel_serials(prepared, tz)
         if serials is not None:
             return TimestampParse(serials.alias(column), empty_reasons, "excel serial", "", ("excel serial",))
+        unix = _unix_times(prepared)
+        if unix is not None:
+            return TimestampParse(unix[0].alias(column), empty_reasons, unix[1], "", (unix[1],))
         sample = distinct.sample(min(sample_size, distinct.len()), seed=0) if distinct.len() > sample_size else distinct
         hits_per_format = _hits(sample, [fmt for _, fmt in CANDIDATE_FORMATS])
         scored = [
@@ -319,6 +357,27 @@ def parse_numbers(text: pl.Series, column: str, dtype: pl.DataType = pl.Float64)
         )
     ).to_series()
     return numbers.cast(dtype).alias(column), reasons.alias(column)
+
+
+# A duration as a clock reading: hours (any number of them), minutes and optional seconds.
+CLOCK_DURATION = r"^(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?$"
+
+
+def parse_durations(text: pl.Series, column: str, unit_minutes: float) -> tuple[pl.Series, pl.Series]:
+    """Durations in the column's unit (``unit_minutes`` minutes each): numbers, or clock readings like '02:13:44'.
+
+    Helpdesks write a first response or resolution time either as a number of its unit or as
+    hours:minutes[:seconds] (Freshdesk's "First response time (in hrs)", HubSpot's "Time to
+    close (HH:mm:ss)"); a clock reading means the same span whatever unit the header names.
+    """
+    numbers, reasons = parse_numbers(text, column)
+    clock = text.str.strip_chars().str.extract_groups(CLOCK_DURATION)
+    hours, minutes, seconds = (clock.struct.field(str(i)).cast(pl.Float64) for i in (1, 2, 3))
+    spans = pl.select((pl.lit(hours) * 60 + pl.lit(minutes) + pl.lit(seconds).fill_null(0) / 60) / unit_minutes)
+    read = pl.select(pl.coalesce(pl.lit(numbers), spans.to_series())).to_series()
+    return read.alias(column), pl.select(pl.when(pl.lit(read).is_null()).then(pl.lit(reasons))).to_series().alias(
+        column
+    )
 
 
 def early_dates(frame: pl.DataFrame) -> list[tuple[pl.Expr, str]]:

@@ -131,4 +131,18 @@ ORDERS = Table(
 
 TABLES: dict[str, Table] = {t.kind: t for t in (TICKETS, SURVEYS, COMPLAINTS, ORDERS)}
 
+# The columns the KPIs break down and filter by (metrics/kpis/catalog.py DIMENSION_LIST, which
+# a test keeps equal): their values are segments, one spelling each (pipelines/stage/spellings.py).
+SEGMENT_COLUMNS = ("channel", "category", "team", "agent", "product", "region", "customer_tier")
+
 TIMESTAMP_COLUMNS = {c.name for t in TABLES.values() for c in t.columns if c.sql_type == "TIMESTAMPTZ"}
+
+
+def event_columns(table: Table) -> tuple[str, ...]:
+    """The columns saying when something happened to a record; the latest of them is the moment its export describes.
+
+    Order counts are a denominator, not events: their days do not move the data's clock.
+    """
+    if table is ORDERS:
+        return ()
+    return tuple(c.name for c in table.columns if c.sql_type == "TIMESTAMPTZ")

@@ -19,6 +19,7 @@ import duckdb
 from pipelines.common.diskspace import free_bytes, full_folder, is_disk_full, megabytes
 from pipelines.common.errors import IngestError
 from pipelines.warehouse.hashes import rehash
+from pipelines.warehouse.schema import TABLES, event_columns
 
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
 DB_ENV = "CSAT_RADAR_DB"
@@ -29,10 +30,19 @@ LOCK_WAIT_ENV = "CSAT_RADAR_LOCK_WAIT_SECONDS"
 DEFAULT_LOCK_WAIT_SECONDS = 600.0
 
 
+SESSION_TIME_ZONE = "UTC"
+
+
 def _session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """DuckDB draws a progress bar on standard output once a query runs past two seconds, which
-    landed inside `csat-radar crises --json` piped to a file on a busy machine: off, for every session."""
+    """Settings every session gets, whatever the host.
+
+    DuckDB draws a progress bar on standard output once a query runs past two seconds, which
+    landed inside `csat-radar crises --json` piped to a file on a busy machine: off. Its session
+    time zone otherwise follows the host's, so a TIMESTAMPTZ literal or a cast to a date would
+    read differently on another machine: UTC, always (report zones are applied explicitly).
+    """
     con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET TimeZone = '{SESSION_TIME_ZONE}'")
     return con
 
 
@@ -47,10 +57,12 @@ def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
 
 def migrations() -> list[tuple[int, Path]]:
     """Numbered SQL files in pipelines/warehouse/migrations, in order."""
-    found = []
-    for path in MIGRATIONS.glob("*.sql"):
-        found.append((int(path.name.split("_", 1)[0]), path))
-    return sorted(found)
+    found = sorted((int(path.name.split("_", 1)[0]), path) for path in MIGRATIONS.glob("*.sql"))
+    numbers = [number for number, _ in found]
+    if numbers != list(range(1, len(found) + 1)):
+        # Two files of one number (branches merged) would apply one and skip the other on every warehouse.
+        raise RuntimeError(f"migrations must be numbered 1..{len(found)} once each, found {numbers}")
+    return found
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -365,3 +377,31 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     for table in ("tickets", "survey_responses", "complaints", "batches", "rejected_rows"):
         counts[table] = con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return counts
+
+
+def warehouse_as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The moment the warehouse's data describes (UTC): the latest as-of of its loaded batches.
+
+    A warehouse whose batches predate the as-of column falls back to its latest event; None when
+    it holds no data. This, not the wall clock, is every "now" of the KPIs and the radar.
+    """
+    try:
+        recorded = con.sql("SELECT max(as_of) FROM batches WHERE status = 'loaded'").fetchall()[0][0]
+    except duckdb.BinderException:  # opened read-only before migration 011 added the column
+        recorded = None
+    if recorded is None:
+        span = data_span(con)
+        recorded = span[1] if span is not None else None
+    return recorded.astimezone(UTC) if recorded is not None else None
+
+
+def data_span(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | None:
+    """The first and the last event the warehouse holds (UTC), for saying what a window covered; None when empty."""
+    parts = " UNION ALL ".join(
+        f"SELECT min(least({', '.join(event_columns(table))})), max(greatest({', '.join(event_columns(table))})) "
+        f"FROM {table.name}"
+        for table in TABLES.values()
+        if event_columns(table)
+    )
+    first, last = con.sql(f"SELECT min(f), max(l) FROM ({parts}) AS t(f, l)").fetchall()[0]
+    return (first.astimezone(UTC), last.astimezone(UTC)) if first is not None else None

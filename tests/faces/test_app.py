@@ -28,6 +28,7 @@ from pipelines.warehouse.store import LOCK_WAIT_ENV, connect, load_in_progress
 from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page, run_cli
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
+WEEK_AFTER_ANSWERS = datetime(2026, 7, 6, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -35,7 +36,9 @@ def small_warehouse(tmp_path, monkeypatch) -> Path:
     db = tmp_path / "app.duckdb"
     con = connect(db)
     ingest_file(con, FIXTURES / "profiles" / "generic.csv", "tickets", source_tz="UTC")
-    ingest_file(con, FIXTURES / "profiles" / "chatwoot.csv", "surveys", source_tz="UTC")
+    # The answers end on Thursday 2026-07-02; the export is said to describe that whole week, so the
+    # week is complete on the data's own clock and the tiles have a latest complete week to show.
+    ingest_file(con, FIXTURES / "profiles" / "chatwoot.csv", "surveys", source_tz="UTC", as_of=WEEK_AFTER_ANSWERS)
     ingest_file(con, FIXTURES / "profiles" / "comcast_fcc.csv", "complaints", source_tz="UTC")
     con.close()
     monkeypatch.setenv("CSAT_RADAR_DB", str(db))
@@ -229,7 +232,7 @@ def test_upload_of_surveys_on_two_scales_asks_for_the_scale(small_warehouse):
     assert not app.exception, app.exception
     assert [e.value for e in app.error] == [
         "mixed_scales.csv: the scores look like two scales in one column (4 at 4-5 as on a 1-5 survey, 2 at 9-10 "
-        "as on 0-10, 1 between); add a scale column, or name the scale with --scale (the scale box on the Upload page)"
+        "as on 0-10, 1 between); add a scale column, or name the scale"
     ]
     assert not [b for b in app.button if b.label.startswith("Load")]  # nothing to load until the scale is named
     scale = next(s for s in app.selectbox if s.label == "Scale of the scores")
@@ -291,6 +294,7 @@ def test_upload_shows_each_bad_file_s_refusal_or_rejections_as_the_command_line_
     assert [s.value for s in app.success] == [
         f"{r['file']}: {r['rows_read']:,} rows read: {r['rows_loaded']:,} loaded, {r['rows_updated']:,} updated, "
         f"{r['rows_duplicate']:,} duplicate, {r['rows_rejected']:,} rejected (batch {r['batch_id']})."
+        + (f" Its data runs up to {datetime.fromisoformat(r['as_of']):%Y-%m-%d %H:%M} UTC." if r["as_of"] else "")
         for r in results
     ]
     for r in results:
@@ -338,19 +342,67 @@ def test_upload_previews_loads_and_reports_rejections(small_warehouse, tmp_path)
     con.close()
 
 
-def test_upload_refuses_a_bad_column_override_in_one_line_as_the_command_line_s_map_does(small_warehouse):
-    """A pair without ``=`` used to be dropped silently, and the file loaded without the override asked for."""
+def test_upload_asks_for_a_column_it_cannot_find_in_its_mapper_and_never_names_a_command_line_flag(small_warehouse):
+    """The page used to say "name one with --map ticket_id=COLUMN", a command-line flag, in a browser."""
     app = open_page("upload")
-    csv = b"ticket id,created at,channel,status\nU1,2026-07-01 10:00,email,open\n"
+    csv = b"Dossier,Badge,Logged On,Chan.\n" + b"".join(
+        b"D-%d,B%d,2026-07-0%d 10:00,Web\n" % (n, n * 7, n) for n in range(1, 7)
+    )
     app.radio(key="upload_kind").set_value("tickets").run()
-    app.get("file_uploader")[0].set_value(("new.csv", csv, "text/csv")).run()
-    app.text_input(key="map_0_new.csv").set_value("ticket_id = ticket id, channel").run()
+    app.get("file_uploader")[0].set_value(("desk.csv", csv, "text/csv")).run()
     assert not app.exception, app.exception
-    assert [e.value for e in app.error] == ["new.csv: column overrides: expected CANONICAL=SOURCE, got 'channel'"]
-    assert not [b for b in app.button if b.label.startswith("Load")], "a file with a refused override is not loaded"
-    app.text_input(key="map_0_new.csv").set_value("ticket_id = ticket id,").run()  # a trailing comma is no pair
-    assert not app.error, [e.value for e in app.error]
-    assert "1 rows, 1 valid" in " ".join(m.value for m in app.markdown)
+    ticket = app.selectbox(key="map_0_desk.csv_tickets_generic_ticket_id")
+    assert ticket.label == "ticket_id (required)" and ticket.value == ""
+    assert ticket.options[:2] == ["(none)", "Dossier (e.g. D-1, D-2, D-3)"]
+    assert [w.value for w in app.warning] == ["desk.csv: no column for ticket_id; choose one above."]
+    assert "--" not in " ".join(e.value for e in [*app.warning, *app.error, *app.caption])
+    assert not [b for b in app.button if b.label.startswith("Load")]
+    ticket.set_value("Dossier").run()
+    app.selectbox(key="map_0_desk.csv_tickets_generic_channel").set_value("Chan.").run()
+    assert not app.warning and "6 rows, 6 valid" in " ".join(m.value for m in app.markdown)
+    app.text_input(key="save_0_desk.csv").set_value("desk").run()
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    assert con.sql("SELECT count(*) FROM tickets WHERE ticket_id LIKE 'D-%' AND channel = 'Web'").fetchall() == [(6,)]
+    assert con.sql("SELECT name FROM saved_profiles").fetchall() == [("desk",)]
+    con.close()
+
+
+def test_upload_says_up_to_when_the_data_runs_and_how_many_rows_were_keyed_by_their_content(small_warehouse):
+    app = open_page("upload")
+    csv = b"ticket id,created at,channel\nK1,2026-07-01 10:00,email\n,2026-07-01 11:00,chat\n,2026-07-02 09:30,web\n"
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.text_input(key="upload_tz").set_value("UTC").run()
+    app.get("file_uploader")[0].set_value(("keys.csv", csv, "text/csv")).run()
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    (line,) = [s.value for s in app.success]
+    assert line.startswith("keys.csv: 3 rows read: 3 loaded, 0 updated, 0 duplicate, 0 rejected (batch ")
+    assert line.endswith(
+        "). Its data runs up to 2026-07-02 09:30 UTC. 2 row(s) had no ticket id: each was given one made from its "
+        "content, so loading the same file again adds nothing twice."
+    )
+
+
+def test_upload_shows_which_spellings_it_stored_as_one(small_warehouse):
+    app = open_page("upload")
+    rows = [("S1", "EMAIL"), ("S2", "E-mail"), ("S3", "email")]
+    csv = ("ticket id,created at,channel\n" + "".join(f"{i},2026-07-03 10:00,{c}\n" for i, c in rows)).encode()
+    app.radio(key="upload_kind").set_value("tickets").run()
+    app.text_input(key="upload_tz").set_value("UTC").run()
+    app.get("file_uploader")[0].set_value(("spelt.csv", csv, "text/csv")).run()
+    next(b for b in app.button if b.label.startswith("Load")).click().run()
+    assert not app.exception, app.exception
+    (line,) = [s.value for s in app.success]
+    con = duckdb.connect(str(small_warehouse), read_only=True)
+    stored = con.sql("SELECT channel FROM tickets WHERE ticket_id IN ('S1', 'S3') GROUP BY ALL").fetchall()
+    con.close()
+    assert len(stored) == 1  # EMAIL and email are one segment; E-mail is another spelling, kept apart
+    (canonical,) = stored[0]
+    other = ({"EMAIL", "email"} - {canonical}).pop()
+    said = f" Values differing only in case or spacing were stored as one: channel {other} → {canonical} (1 row)."
+    assert line.endswith(said)
 
 
 @contextmanager

@@ -11,7 +11,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -47,41 +50,34 @@ def answers_health(base: str, seconds: float = 60) -> bool:
     return False
 
 
+@contextmanager
+def serving(db: Path) -> Iterator[str]:
+    """``csat-radar serve`` of ``db`` on a free port while the block runs; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "cli.main", "serve", "--db", str(db), "--port", str(port),
+               "--address", "127.0.0.1"]  # fmt: skip
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not answers_health(base):
+            pytest.fail("csat-radar serve did not answer within 60 s")
+        yield base
+    finally:
+        server.terminate()  # serve is the Streamlit server itself (execve): this ends it, port and all
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 @pytest.fixture(scope="module")
 def served(demo, tmp_path_factory):
     """A private demo warehouse served on a free port; yields (base URL, warehouse path)."""
     db = tmp_path_factory.mktemp("browser") / "demo.duckdb"
     shutil.copy(demo[0], db)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            "serve",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-            "--address",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    if not answers_health(base):
-        server.kill()
-        server.wait()
-        pytest.fail("csat-radar serve did not answer within 60 s")
-    yield base, db
-    server.terminate()  # serve is the Streamlit server itself (execve): this ends it, port and all
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    with serving(db) as base:
+        yield base, db
 
 
 @pytest.fixture(scope="module")

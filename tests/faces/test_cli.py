@@ -102,8 +102,10 @@ def test_kpis_json_records_and_conventions(demo, tmp_path):
     for r in records:
         assert set(r) == {
             "period_start", "grain", "dimension", "segment", "metric", "value", "numerator", "denominator",
-            "ci_low", "ci_high", "n", "target", "status",
+            "ci_low", "ci_high", "n", "target", "status", "complete", "reason",
         }  # fmt: skip
+        assert r["complete"] is True  # whole months, within the dates and the data
+        assert r["reason"] is None  # every csat answer is there: nothing lacking
         assert 0 <= r["ci_low"] <= r["value"] <= r["ci_high"] <= 1
         assert r["value"] == r["numerator"] / r["denominator"]
         assert r["target"] == 0.9 and r["dimension"] == "channel"

@@ -42,13 +42,13 @@ OUTCOMES: dict[str, tuple[str, str | dict[str, int]]] = {
     "duplicate_column_names.csv": (
         "tickets",
         "two or more columns are named 'channel', read as channel; rename them in the file, "
-        "or name the right one with --map channel=channel_2 (the second)",
+        "or choose the right one for channel (channel_2 is the second)",
     ),
     "scores_outside_scale.csv": ("surveys", {"score outside scale 1-5": 2}),
     "mixed_scales.csv": (
         "surveys",
         "the scores look like two scales in one column (4 at 4-5 as on a 1-5 survey, 2 at 9-10 as on 0-10, "
-        "1 between); add a scale column, or name the scale with --scale (the scale box on the Upload page)",
+        "1 between); add a scale column, or name the scale",
     ),
     "declared_utf8_but_gbk.csv": ("tickets", {}),
     "offsets_in_some_rows.csv": ("tickets", {}),
@@ -181,12 +181,20 @@ def test_the_upload_limit_is_one_gigabyte_unless_configured(monkeypatch):
     assert config["server"]["maxUploadSize"] == 1024  # the browser refuses bigger files before they are sent
 
 
+# The command line's own words after a message any face shows: how to name a column there.
+CLI_HINTS = {
+    "duplicate_column_names.csv": "; name the column with --map channel=COLUMN",
+    "mixed_scales.csv": "; name it with --scale (1-5, 1-7, 0-10 or good-bad)",
+}
+
+
 @pytest.mark.parametrize("name", sorted(n for n, (_, outcome) in OUTCOMES.items() if isinstance(outcome, str)))
 def test_each_refused_bad_file_exits_2_with_its_one_line_and_writes_nothing(tmp_path, name):
     db = tmp_path / "w.duckdb"
     kind = OUTCOMES[name][0]
     refused = run_cli("ingest", str(CORPUS / name), "--kind", kind, "--db", str(db), "--tz", "UTC")
-    assert (refused.returncode, refused.stderr, refused.stdout) == (2, f"csat-radar: {name}: {OUTCOMES[name][1]}\n", "")
+    line = f"csat-radar: {name}: {OUTCOMES[name][1]}{CLI_HINTS.get(name, '')}\n"
+    assert (refused.returncode, refused.stderr, refused.stdout) == (2, line, "")
     if db.exists():
         written = duckdb.connect(str(db), read_only=True)
         assert written.sql("SELECT (SELECT count(*) FROM batches) + (SELECT count(*) FROM tickets)").fetchall() == [
@@ -367,10 +375,7 @@ def test_an_excel_workbook_with_tables_on_several_sheets_is_refused_naming_them(
 
     with pytest.raises(IngestError) as caught:
         ingest_file(con, _workbook(build), "tickets", file_name="two.xlsx", source_tz="UTC")
-    assert str(caught.value) == (
-        "two.xlsx: the workbook has 2 sheets with tables (Tickets, Surveys); "
-        "choose one (--sheet NAME, or the sheet box on the Upload page)"
-    )
+    assert str(caught.value) == "two.xlsx: the workbook has 2 sheets with tables (Tickets, Surveys); choose one"
     assert con.sql("SELECT count(*) FROM batches").fetchall() == [(0,)]
 
 

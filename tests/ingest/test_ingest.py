@@ -39,32 +39,35 @@ def test_every_row_is_loaded_duplicate_or_rejected_with_a_reason(con, tmp_path):
     result = ingest_file(con, write(tmp_path / "tickets.csv", TICKETS), "tickets", source_tz="UTC")
     assert result.rows_read == 8
     assert (result.rows_loaded, result.rows_updated, result.rows_duplicate, result.rows_rejected) == (
-        2,
+        3,
         0,
         1,
-        5,
+        4,
     )
+    assert result.keys_derived == 1  # line 6 has no ticket id: keyed by its content, not rejected
     assert result.rows_read == result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     rejected = con.sql("SELECT line_number, reason FROM rejected_rows ORDER BY line_number").fetchall()
     assert rejected == [
         (3, "resolved_at before created_at"),
         (4, "unparseable date '31/02/2026 10:00' in created_at"),
         (5, "reopen_count 'two' is not a whole number"),
-        (6, "missing ticket_id"),
         (7, "first_response_at before created_at"),
     ]
     assert result.rejections == {
         "resolved_at before created_at": 1,
         "unparseable date in created_at": 1,
         "reopen_count is not a whole number": 1,
-        "missing ticket_id": 1,
         "first_response_at before created_at": 1,
     }
     raw = con.sql(
         "SELECT raw_record->>'ticket id', raw_record->>'reopen count' FROM rejected_rows WHERE line_number = 5"
     )
     assert raw.fetchall() == [("T4", "two")]
-    assert con.sql("SELECT ticket_id FROM tickets ORDER BY 1").fetchall() == [("T1",), ("T6",)]
+    assert con.sql("SELECT ticket_id FROM tickets WHERE ticket_id NOT LIKE 'derived:%' ORDER BY 1").fetchall() == [
+        ("T1",),
+        ("T6",),
+    ]
+    assert con.sql("SELECT channel FROM tickets WHERE ticket_id LIKE 'derived:%'").fetchall() == [("phone",)]
 
 
 def test_extra_source_columns_are_kept_as_attributes(con, tmp_path):
@@ -77,7 +80,7 @@ def test_the_same_file_twice_changes_nothing(con, tmp_path):
     ingest_file(con, path, "tickets", source_tz="UTC")
     before = table_snapshot(con, "tickets")
     again = ingest_file(con, path, "tickets", source_tz="UTC")
-    assert (again.rows_loaded, again.rows_updated, again.rows_duplicate, again.rows_rejected) == (0, 0, 3, 5)
+    assert (again.rows_loaded, again.rows_updated, again.rows_duplicate, again.rows_rejected) == (0, 0, 4, 4)
     assert table_snapshot(con, "tickets") == before
 
 
@@ -98,7 +101,7 @@ T1,2026-03-02 09:00,2026-03-02 09:20,2026-03-02 15:00,solved,email,Billing,0,en
     assert con.sql("SELECT status, resolved_at IS NOT NULL FROM tickets WHERE ticket_id = 'T6'").fetchall() == [
         ("resolved", True)
     ]
-    assert con.sql("SELECT count(*) FROM tickets").fetchall() == [(3,)]
+    assert con.sql("SELECT count(*) FROM tickets").fetchall() == [(4,)]  # T1, T6, T7 and the one without an id
 
 
 def test_a_failure_mid_file_leaves_the_warehouse_as_it_was(con, tmp_path, monkeypatch):
@@ -208,10 +211,10 @@ def test_batch_records_what_was_used(con, tmp_path):
     result = ingest_file(con, path, "tickets", source_tz="Asia/Shanghai")
     row = con.sql(
         """SELECT file_name, kind, profile, encoding, source_tz, rows_read, rows_loaded, rows_rejected,
-                  mapping->'columns'->>'created_at' FROM batches WHERE batch_id = ?""",
+                  keys_derived, mapping->'columns'->>'created_at' FROM batches WHERE batch_id = ?""",
         params=[result.batch_id],
     ).fetchall()
-    assert row == [("t.csv", "tickets", "generic", "utf-8", "Asia/Shanghai", 8, 2, 5, '["created at"]')]
+    assert row == [("t.csv", "tickets", "generic", "utf-8", "Asia/Shanghai", 8, 3, 4, 1, '["created at"]')]
     # 09:00 in Shanghai is 01:00 UTC.
     assert con.sql("SELECT hour(created_at AT TIME ZONE 'UTC') FROM tickets WHERE ticket_id='T1'").fetchall() == [(1,)]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipelines.ingest import ingest_file
 from pipelines.read.export import read_export
+from pipelines.read.raw import LINE
 from pipelines.stage.profiles import PSEUDO_COLUMNS, builtin_profiles, choose_profile
 from pipelines.warehouse.schema import TABLES
 from tests.conftest import FIXTURES
@@ -70,3 +73,21 @@ def test_salesforce_us_dates_are_month_first(con):
     ingest_file(con, FIXTURES / "profiles" / "salesforce.csv", "tickets", source_tz="UTC")
     row = con.sql("SELECT strftime(created_at, '%Y-%m-%d %H:%M') FROM tickets WHERE ticket_id='00001003'").fetchall()
     assert row == [("2026-05-13 08:00",)]
+
+
+def _respelled(header: str) -> str:
+    """The same header as another tool writes it: upper case, words joined by underscores."""
+    return re.sub(r"[\s\-/]+", "_", header.strip()).upper()
+
+
+@pytest.mark.parametrize("name", sorted(PROVEN))
+def test_fixture_with_headers_in_another_case_and_separator_is_recognised_and_loads_alike(con, tmp_path, name):
+    kind, _, loaded, updated, _ = PROVEN[name]
+    raw = read_export(FIXTURES / "profiles" / f"{name}.csv")
+    frame = raw.frame.drop(LINE)
+    respelled = frame.rename({h: _respelled(h) for h in frame.columns})
+    path = tmp_path / f"{name}_respelled.csv"
+    respelled.write_csv(path)
+    assert choose_profile(kind, respelled.columns, path.name).name == name
+    result = ingest_file(con, path, kind, source_tz="UTC")
+    assert (result.profile, result.rows_loaded, result.rows_updated) == (name, loaded, updated)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from pipelines.ingest import ingest_file
@@ -104,3 +105,17 @@ def test_each_real_export_twice_changes_nothing(con, real_dir):
     again = ingest_file(con, path, "tickets", source_tz="UTC")
     assert again.rows_duplicate == 5998
     assert con.sql("SELECT * EXCLUDE (batch_id) FROM tickets ORDER BY ticket_id").fetchall() == before
+
+
+def test_the_car_complaints_resaved_with_the_id_column_empty_load_every_row_once(con, real_dir, tmp_path):
+    """As someone else re-saved it (issue 19): UTF-8 with a BOM, the columns reversed, the ids blanked."""
+    original = only_file(real_dir / "chinese-car-complaints-gbk")
+    frame = pl.read_csv(original.read_bytes().decode("gb18030").encode(), infer_schema=False)
+    resaved = frame.with_columns(pl.lit(None, dtype=pl.String).alias("id")).select(reversed(frame.columns))
+    path = tmp_path / "car_complain_resaved.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + resaved.write_csv().encode())
+    first = ingest_file(con, path, "complaints", source_tz="Asia/Shanghai")
+    assert (first.rows_read, first.rows_loaded, first.rows_rejected, first.keys_derived) == (600, 600, 0, 600)
+    again = ingest_file(con, path, "complaints", source_tz="Asia/Shanghai")
+    assert (again.rows_loaded, again.rows_updated, again.rows_duplicate, again.rows_rejected) == (0, 0, 600, 0)
+    assert con.sql("SELECT count(*) FROM complaints").fetchall() == [(600,)]

@@ -6,6 +6,7 @@ import duckdb
 import pytest
 
 from pipelines.common.errors import IngestError
+from pipelines.warehouse import store
 from pipelines.warehouse.schema import TABLES
 from pipelines.warehouse.store import connect, migrations, schema_version
 
@@ -83,3 +84,13 @@ def test_row_hashes_are_recomputed_when_the_engine_changes(db_path, tmp_path):
     again = ingest_file(con, tmp_path / "t.csv", "tickets", source_tz="UTC")
     assert (again.rows_loaded, again.rows_updated, again.rows_duplicate) == (0, 0, 2)
     con.close()
+
+
+def test_migrations_are_numbered_once_each_and_a_repeated_number_is_refused(tmp_path, monkeypatch):
+    numbers = [number for number, _ in store.migrations()]
+    assert numbers == list(range(1, len(numbers) + 1))
+    for number, name in ((1, "first"), (2, "second"), (2, "again")):
+        (tmp_path / f"{number:03d}_{name}.sql").write_text("SELECT 1;", encoding="utf-8")
+    monkeypatch.setattr(store, "MIGRATIONS", tmp_path)
+    with pytest.raises(RuntimeError, match=r"numbered 1\.\.3 once each, found \[1, 2, 2\]"):
+        store.migrations()

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from pipelines.stage import scales
-from pipelines.stage.values import normalise_nulls, parse_booleans, parse_numbers, parse_timestamps
+from pipelines.stage.values import normalise_nulls, parse_booleans, parse_durations, parse_numbers, parse_timestamps
 
 
 def utc(*parts: int) -> datetime:
@@ -48,6 +48,7 @@ def test_ambiguous_column_follows_the_stated_order():
         ("2020/6/8", utc(2020, 6, 8)),
         ("2020年6月8日", utc(2020, 6, 8)),
         ("29-02-2016 01:16", utc(2016, 2, 29, 1, 16)),
+        ("05/Mar/24 5:42 PM", utc(2024, 3, 5, 17, 42)),  # Jira
     ],
 )
 def test_common_formats(text, expected):
@@ -65,6 +66,14 @@ def test_naive_times_are_read_in_the_source_zone_and_stored_in_utc():
     assert shanghai.values.to_list() == [utc(2026, 3, 1, 0, 30)]
     # Offsets in the value win over the source zone.
     assert parse(["2026-03-01T08:30:00+00:00"], tz="Asia/Shanghai").values.to_list() == [utc(2026, 3, 1, 8, 30)]
+
+
+def test_a_local_time_the_clock_skipped_in_spring_is_read_on_the_clock_before_the_change():
+    # New York went from 2:00 EST to 3:00 EDT on 10 March 2024: 2:30 EST is 7:30 UTC, as 3:30 EDT is.
+    text = ["03/10/2024 02:30:00 AM", "03/10/2024 03:30:00 AM", "03/10/2024 01:59:00 AM", "03/13/2024 09:00:00 AM"]
+    result = parse(text, "America/New_York")
+    assert result.reasons.to_list() == [None] * 4
+    assert result.values.to_list()[:3] == [utc(2024, 3, 10, 7, 30), utc(2024, 3, 10, 7, 30), utc(2024, 3, 10, 6, 59)]
 
 
 def test_impossible_date_gets_a_reason_with_the_value():
@@ -95,6 +104,23 @@ def test_whole_numbers():
     values, reasons = parse_numbers(pl.Series(["0", "2", "1,234", "3.0", "2.5", "x"]), "reopen_count", pl.Int32)
     assert values.to_list() == [0, 2, 1234, 3, None, None]
     assert reasons.to_list()[4] == "reopen_count '2.5' is not a whole number"
+
+
+def test_whole_seconds_or_milliseconds_since_1970_are_unix_times_in_utc_whatever_the_zone():
+    seconds = parse(["1303862400", "1346976000", None], tz="Asia/Shanghai")
+    assert (seconds.format, seconds.values.to_list()) == ("unix seconds", [utc(2011, 4, 27), utc(2012, 9, 7), None])
+    assert parse(["1303862400123"]).values.to_list() == [utc(2011, 4, 27, 0, 0, 0, 123000)]
+    beyond = parse(["5303862400", "1303862400"])  # 2138: a number, not a time
+    assert beyond.format == "none" and beyond.reasons.to_list()[0] == "unparseable date '5303862400' in created_at"
+
+
+def test_a_span_written_as_a_clock_reading_is_the_same_span_in_any_unit():
+    text = pl.Series(["02:13:44", "1.5", "00:45", "125:00:00", None, "soon"])
+    hours, why = parse_durations(text, "first_response_hours", 60)
+    assert [round(v, 4) if v is not None else None for v in hours.to_list()] == [2.2289, 1.5, 0.75, 125.0, None, None]
+    assert why.to_list() == [None] * 5 + ["first_response_hours 'soon' is not a number"]
+    minutes, _ = parse_durations(text, "first_response_minutes", 1)
+    assert [round(v, 2) if v is not None else None for v in minutes.to_list()][:4] == [133.73, 1.5, 45.0, 7500.0]
 
 
 @pytest.mark.parametrize(

@@ -203,14 +203,17 @@ def test_ces_has_no_answers_here(warehouse, tmp_path):
     assert kpi(warehouse, settings_file(tmp_path), "ces") == {}
 
 
-def test_all_tickets_open(con, tmp_path):
-    open_only = "ticket id,created at\nO1,2026-03-02 09:00\nO2,2026-03-03 09:00\n"
-    ingest_file(con, write(tmp_path / "o.csv", open_only), "tickets", source_tz="UTC")
+def test_tickets_with_only_creation_times_are_no_data_for_what_they_lack(con, tmp_path):
+    # Neither answered nor closed in this export: not "all open and all late", but unknown.
+    bare = "ticket id,created at\nO1,2026-03-02 09:00\nO2,2026-03-03 09:00\n"
+    ingest_file(con, write(tmp_path / "o.csv", bare), "tickets", source_tz="UTC")
     settings = settings_file(tmp_path)
-    sla = kpi(con, settings, "first_response_sla")[(WEEK1, "all")]
-    assert (sla["value"], sla["status"]) == (0.0, "no_target")
-    assert kpi(con, settings, "resolution_median") == {}
-    assert kpi(con, settings, "backlog")[(WEEK1, "all")]["value"] == 2
+    assert kpi(con, settings, "ticket_volume")[(WEEK1, "all")]["value"] == 2
+    for name, column in (("first_response_sla", "first_response_at"), ("resolution_median", "resolved_at"),
+                         ("backlog", "resolved_at or closed_at")):  # fmt: skip
+        record = kpi(con, settings, name)[(WEEK1, "all")]
+        assert (record["value"], record["n"], record["status"]) == (None, 0, "no_data"), name
+        assert f"column {column}" in record["reason"]
 
 
 def test_period_edges_follow_the_reporting_time_zone(con, tmp_path):

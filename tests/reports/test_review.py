@@ -13,7 +13,7 @@ from metrics.kpis.compute import Query, compute
 from metrics.kpis.formats import format_change, format_value
 from metrics.kpis.settings import load_settings
 from metrics.reports.exports import csv_bytes, escape_formula_cells
-from metrics.reports.review import SHEETS, quarter_bounds, quarterly_review, render_html, write_excel
+from metrics.reports.review import ABOUT_SHEET, SHEETS, quarter_bounds, quarterly_review, render_html, write_excel
 from tests.conftest import run_cli
 
 QUARTER = "2026Q2"
@@ -103,7 +103,7 @@ def test_workbook_has_a_sheet_per_table_with_formulas_escaped(review):
     buffer = io.BytesIO()
     write_excel(hostile, buffer)
     sheets = pl.read_excel(io.BytesIO(buffer.getvalue()), sheet_id=0)
-    assert list(sheets) == list(SHEETS.values())
+    assert list(sheets) == [ABOUT_SHEET, *SHEETS.values()]
     assert sheets["Complaint causes"]["cause"][0] == '\'=HYPERLINK("http://x","y")'
     assert "CSAT" in sheets["KPIs"]["label"].to_list()
 
@@ -130,3 +130,35 @@ def test_report_command_writes_html_and_xlsx_and_refuses_bad_requests(demo, tmp_
     assert len(wrong.stderr.strip().splitlines()) == 1 and not (tmp_path / "q.pdf").exists()
     bad = run_cli("report", "--db", db, "--quarter", "26Q2", "--out", str(tmp_path / "b.html"))
     assert bad.returncode == 2 and "not like 2026Q3" in bad.stderr and not (tmp_path / "b.html").exists()
+
+
+def test_a_kpi_without_its_inputs_is_in_the_review_as_no_data_with_the_column_that_would_give_it(tmp_path):
+    from datetime import UTC, datetime
+
+    from pipelines.ingest import ingest_file
+    from pipelines.warehouse.store import connect
+    from tests.conftest import write
+
+    # A quarter of tickets resolved the same day, from an export with no first-response times.
+    tickets = "Ref No,Date Opened,Date Resolved\n" + "".join(
+        f"R-{month}-{day},2025-{month:02d}-{day:02d} 09:00,2025-{month:02d}-{day:02d} 15:00\n"
+        for month in (1, 2, 3)
+        for day in range(1, 29)
+    )
+    con = connect(tmp_path / "w.duckdb")
+    try:
+        ingest_file(con, write(tmp_path / "t.csv", tickets), "tickets", source_tz="UTC",
+                    mapping={"ticket_id": "Ref No"}, as_of=datetime(2025, 4, 1, tzinfo=UTC))  # fmt: skip
+        report = quarterly_review(con, "2025Q1")
+    finally:
+        con.close()
+    reason = "no first-response times in the data (column first_response_at)"
+    sla = report.kpis.filter(pl.col("metric") == "first_response_sla").row(0, named=True)
+    assert (sla["value"], sla["status_text"], sla["note"]) == ("–", "no data", reason)
+    resolved = report.kpis.filter(pl.col("metric") == "resolution_median").row(0, named=True)
+    assert (resolved["value"], resolved["note"]) == ("6.0 h", "")
+    assert reason in render_html(report)
+    buffer = io.BytesIO()
+    write_excel(report, buffer)
+    sheet = pl.read_excel(buffer.getvalue(), sheet_name=SHEETS["kpis"])
+    assert sheet.filter(pl.col("metric") == "first_response_sla")["note"].to_list() == [reason]
