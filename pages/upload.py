@@ -51,7 +51,7 @@ class Plan:
     data: bytes
     profile: str | None
     mapping: dict[str, str] | None
-    zone: str
+    zone: str | None  # None: the box left at this machine's zone, so a saved profile's own zone applies
     sheet: str | None
     scale: str | None
     save_as: str | None
@@ -85,6 +85,8 @@ may_load = access.allowed(actor, "upload")
 files = st.file_uploader(t("Exports"), accept_multiple_files=True, key="upload_files") if may_load else []
 zone = st.text_input(t("Time zone of the timestamps (when the file does not say)"), value=local_timezone(),
                      key="upload_tz")  # fmt: skip
+# Left at its default, the box says nothing: the load's own rule then applies (a saved profile's zone, else this one).
+asked_zone = None if zone == local_timezone() else zone
 saved = read(saved_profiles) if files else {}
 profiles = ["(detect)", *sorted(builtin_profiles()), *(name for name, s in saved.items() if s.kind == kind)]
 
@@ -113,8 +115,6 @@ for number, uploaded in enumerate(files or []):
         except IngestError as exc:
             st.error(str(exc))
             continue
-        # A saved profile brings the zone it was saved with, unless another was typed above.
-        file_zone = (detected.options.get("source_tz") if zone == local_timezone() else None) or zone
         choices = column_choices(raw, kind, detected)
         chosen = column_mapper(choices, f"map_{prefix}_{kind}_{detected.name}")
         missing = choices.missing(chosen)
@@ -123,7 +123,7 @@ for number, uploaded in enumerate(files or []):
             continue
         mapping = choices.overrides(chosen) or None
         try:
-            preview = preview_file(data, kind, uploaded.name, profile, mapping, file_zone, sheet=sheet, scale=scale,
+            preview = preview_file(data, kind, uploaded.name, profile, mapping, asked_zone, sheet=sheet, scale=scale,
                                    saved=saved)  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))
@@ -146,7 +146,7 @@ for number, uploaded in enumerate(files or []):
             key=f"save_{prefix}",
             help=t("The next file with the same headers is then read with them, unasked."),
         )
-        plans.append(Plan(uploaded.name, data, profile, mapping, file_zone, sheet, scale, save_as.strip() or None))
+        plans.append(Plan(uploaded.name, data, profile, mapping, asked_zone, sheet, scale, save_as.strip() or None))
 
 if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
     progress = st.progress(0.0, text="Loading…")
