@@ -123,7 +123,7 @@ for number, uploaded in enumerate(files or []):
             continue
         mapping = choices.overrides(chosen) or None
         try:
-            preview = preview_file(data, kind, uploaded.name, profile, mapping, asked_zone, sheet=sheet, scale=scale,
+            preview = preview_file(raw, kind, uploaded.name, profile, mapping, asked_zone, sheet=sheet, scale=scale,
                                    saved=saved)  # fmt: skip
         except IngestError as exc:
             st.error(str(exc))

@@ -559,7 +559,7 @@ class Preview:
 
 
 def preview_file(
-    source: bytes,
+    source: bytes | RawExport,
     kind: str,
     file_name: str,
     profile: str | None = None,
@@ -572,11 +572,12 @@ def preview_file(
 ) -> Preview:
     """Read, map and validate an export as ``ingest_file`` would, and report it without loading.
 
-    ``saved`` are the warehouse's saved profiles (``saved_profiles``), which detection prefers.
+    ``saved`` are the warehouse's saved profiles (``saved_profiles``), which detection prefers; ``source``
+    may be the export already read (the Upload page's mapper reads it first), so it is not read twice.
     """
     if kind not in KINDS:
         raise IngestError(file_name, f"unknown kind {kind!r} (use {', '.join(KINDS)})")
-    raw = read_export(source, file_name, sheet)
+    raw = source if isinstance(source, RawExport) else read_export(source, file_name, sheet)
     reading = _reading(
         WholeFile(raw), LoadRequest(kind, file_name, profile, mapping, source_tz, sheet=sheet, scale=scale), saved or {}
     )
