@@ -5,6 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DB ?= data/warehouse.duckdb
 PORT ?= 8501
+# Test processes: one per core (pytest-xdist); each test file runs whole in one of them, so a
+# file's module fixtures (a served demo, a built history) are built once.
+TEST_WORKERS ?= auto
 
 .PHONY: install run test lint bench lock clean docs
 
@@ -25,7 +28,7 @@ run: install $(DB)
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(PY) -m benchmarks.run
