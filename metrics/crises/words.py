@@ -50,7 +50,7 @@ PHRASE_COVERS = 0.8
 # A word: a run of Chinese characters (segmented next), or letters and digits with inner apostrophes.
 PIECE = r"\p{Han}+|[\p{L}\p{N}][\p{L}\p{N}'’_-]*"
 # Masked or scrubbed personal data, addresses and links: never a word.
-NOT_WORDS = r"\S*[*@]\S*|\[(?:email|phone|removed)\]|https?://\S+|www\.\S+"
+NOT_WORDS = r"[A-Za-z0-9._%+*-]*[*@][A-Za-z0-9._%+*-]*|\[(?:email|phone|removed)\]|https?://\S+|www\.\S+"
 
 
 @dataclass(frozen=True)
@@ -176,13 +176,15 @@ def log_odds(counts: pl.DataFrame, prior_strength: float = PRIOR_STRENGTH) -> pl
     """Monroe et al.'s log-odds ratio with an informative Dirichlet prior, as a z-score per term.
 
     ``counts``: term, during, before (comments holding the term on each side). The prior of a term
-    is ``prior_strength`` times its pooled share of both sides. Adds ``delta`` (the log-odds
+    is ``prior_strength`` (at most the pooled count) times its pooled share of both sides. Adds ``delta`` (the log-odds
     difference, window against baseline) and ``z`` (delta over its standard error).
     """
     n_during, n_before = float(counts["during"].sum()), float(counts["before"].sum())
     pooled = n_during + n_before
     if pooled == 0:
         return counts.with_columns(pl.lit(None, pl.Float64).alias("delta"), pl.lit(None, pl.Float64).alias("z"))
+    # Never more pseudo-counts than there are counts: on a small place the prior would drown the data.
+    prior_strength = min(prior_strength, pooled)
     alpha = prior_strength * (pl.col("during") + pl.col("before")) / pooled
     during, before = pl.col("during") + alpha, pl.col("before") + alpha
     delta = (during / (n_during + prior_strength - during)).log() - (
