@@ -47,8 +47,9 @@ TOP_TERMS = 10
 EXAMPLES = 3
 EXAMPLE_CHARACTERS = 200
 PHRASE_COVERS = 0.8
-# A word: a run of Chinese characters (segmented next), or letters and digits with inner apostrophes.
-PIECE = r"\p{Han}+|[\p{L}\p{N}][\p{L}\p{N}'’_-]*"
+# A word: a run of Chinese characters (segmented next), or letters and digits with inner apostrophes;
+# or a punctuation mark, kept as a piece of its own (never a word) so no phrase spans two clauses.
+PIECE = r"\p{Han}+|[\p{L}\p{N}][\p{L}\p{N}'’_-]*|[,.;:!?()\[\]\-–—/，。；：！？、（）【】]"
 # Masked or scrubbed personal data, addresses and links: never a word.
 NOT_WORDS = r"[A-Za-z0-9._%+*-]*[*@][A-Za-z0-9._%+*-]*|\[(?:email|phone|removed)\]|https?://\S+|www\.\S+"
 
