@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, timedelta
 
 import numpy as np
@@ -246,3 +247,29 @@ def test_real_english_complaints_show_what_the_june_burst_was_about(con, real_di
     assert not {"comcast", "the", "and"} & set(terms)
     for term in terms:
         assert 1 <= len(said.examples.filter(pl.col("term") == term)) <= 3
+
+
+def test_the_quarterly_review_lists_each_crisis_with_its_cause_in_words(demo):
+    import json
+
+    from metrics.crises.log import list_crises
+    from metrics.reports.review import quarterly_review
+    from pipelines.warehouse.store import connect_for_reading
+
+    con = connect_for_reading(str(demo[0]))
+    try:
+        report = quarterly_review(con, "2026Q3")
+        log = list_crises(con)
+    finally:
+        con.close()
+    assert not report.crises.is_empty()
+    stored = {r["crisis_id"]: json.loads(r["contributors"] or "[]") for r in log.iter_rows(named=True)}
+    for row in report.crises.iter_rows(named=True):
+        sentence = row["cause"]
+        assert sentence.endswith(".")
+        if sentence.startswith("No single segment"):
+            continue
+        # A named segment passed the BH control, and its share reads as a percent (58.8%, not 0.588).
+        named = [c for c in stored[row["id"]] if c.get("significant") and f" {c['segment']} carries " in sentence]
+        assert named, sentence
+        assert re.search(r" carries \d{1,3}\.\d% of the (rise|fall) in ", sentence), sentence
