@@ -273,3 +273,20 @@ def test_the_quarterly_review_lists_each_crisis_with_its_cause_in_words(demo):
         named = [c for c in stored[row["id"]] if c.get("significant") and f" {c['segment']} carries " in sentence]
         assert named, sentence
         assert re.search(r" carries \d{1,3}\.\d% of the (rise|fall) in ", sentence), sentence
+
+
+def test_the_crises_command_gives_each_crisis_its_cause_in_words(demo, tmp_path):
+    import json
+    import shutil
+
+    from tests.conftest import run_cli
+
+    db = shutil.copy(demo[0], tmp_path / "cli.duckdb")
+    listed = run_cli("crises", "--db", str(db), "--since", "2026-07-01", "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = json.loads(listed.stdout)
+    assert records
+    for record in records:
+        assert record["cause"] == cause(record["metric"], record["contributors"]).sentence
+    text = run_cli("crises", "--db", str(db), "--since", "2026-07-01").stdout
+    assert all(f"      {r['cause']}" in text for r in records)
