@@ -7,16 +7,29 @@ import streamlit as st
 
 from metrics.kpis.scope import View
 from metrics.kpis.settings import load_settings
-from metrics.views.crisis_story import crisis_story
+from metrics.views.crisis_story import Story, crisis_story
 from pages._frame.display import table
 from pages._frame.language import t
-from pages._frame.questions import read
+from pages._frame.questions import CACHE_TTL_SECONDS
+from pages._frame.signin import limited
+from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
+from pipelines.warehouse.store import connect_for_reading
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading what customers said…")
+def _story(db_path: str, view: View, crisis: dict) -> Story:
+    # Cached: the comments of a place are read and segmented once a minute, not on every click.
+    con = connect_for_reading(db_path)
+    try:
+        return crisis_story(con, load_settings(), view, crisis)
+    finally:
+        con.close()
 
 
 def show_story(view: View, crisis: dict) -> None:
     """The place, the cause, the numbers behind (one click away) and the rising words with example comments."""
-    story = read(crisis_story, load_settings(), view, crisis)
+    story = _story(db(), limited(view), crisis)
     number = crisis["crisis_id"]
     st.subheader(t("Why it happened"))
     # Segment names and comments are the data's own text: shown as typed, never as markdown.
