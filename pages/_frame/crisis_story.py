@@ -46,7 +46,7 @@ def show_story(view: View, crisis: dict) -> None:
             table(numbers, f"crisis {number} contributors", key="contributors")
     st.subheader(t("What customers say"))
     for note in story.notes:
-        st.caption(note)
+        st.caption(t(note))
     if not story.has_comments:
         st.info(t("No comments recorded for this place."))
         return

@@ -199,6 +199,12 @@ ZH = {
     "Comments in the crisis": "危机期间评论数",
     "Comments before": "此前评论数",
     "Rise (z)": "上升幅度（z）",
+    "More than 20,000 comments on a side: a random sample of 20,000 was read.": (
+        "某一时段的评论超过 20,000 条：已随机抽取 20,000 条读取。"
+    ),
+    "The comments cannot be narrowed to this place: those of the whole organisation are read.": (
+        "评论无法限定到该位置：已读取整个组织的评论。"
+    ),
 }
 PAGE_TITLES = {
     "overview": ("Overview", "总览"),

@@ -293,3 +293,13 @@ def test_the_crises_command_gives_each_crisis_its_cause_in_words(demo, tmp_path)
         assert record["cause"] == cause(record["metric"], record["contributors"]).sentence
     text = run_cli("crises", "--db", str(db), "--since", "2026-07-01").stdout
     assert all(f"      {r['cause']}" in text for r in records)
+
+
+def test_many_comments_are_sampled_and_the_result_says_so(masked_warehouse, monkeypatch):
+    from metrics.crises import words
+
+    monkeypatch.setattr(words, "MAX_COMMENTS", 40)
+    said = what_customers_say(masked_warehouse, load_settings(), [("channel", "phone")], date(2026, 3, 2),
+                              date(2026, 3, 8))  # fmt: skip
+    assert said.sampled and said.comments_before == 40 and said.comments_during == 7
+    assert said.notes == ["More than 40 comments on a side: a random sample of 40 was read."]
