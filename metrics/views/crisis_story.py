@@ -72,11 +72,7 @@ def crisis_story(con: duckdb.DuckDBPyConnection, settings: Settings, view: View,
         filters = []
     said = what_customers_say(con, settings, filters, first, last)
     notes += said.notes
-    examples = {
-        term: group["text"].to_list()
-        for term, group in said.examples.group_by("term", maintain_order=True)
-        for term in [term[0]]
-    }
+    examples = {key[0]: group["text"].to_list() for key, group in said.examples.group_by("term", maintain_order=True)}
     words = said.terms.select(
         pl.col("term").alias("Word or phrase"),
         pl.col("during").alias("Comments in the crisis"),
