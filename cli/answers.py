@@ -126,6 +126,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
     from metrics.crises.log import list_crises
     from metrics.crises.log_rows import CLOSED_STATUSES
     from metrics.kpis.formats import format_moment
+    from metrics.reports.review import crisis_cause
     from metrics.views.dashboard import refresh_crisis_log
 
     _settings(args.targets)
@@ -159,6 +160,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
             "evidence": json.loads(row["evidence"] or "{}"),
             "contributors": json.loads(row["contributors"] or "[]"),
             "reason": row["type_reason"],
+            "cause": crisis_cause(row, "en"),
         }
         for row in log.iter_rows(named=True)
     ]
@@ -179,6 +181,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
             print(  # segments and reasons quote the data: printable, as names are
                 f"#{r['id']:<4} {r['severity']:<8} {r['type']:<22} {names.printable(where):<32} {r['start']} → "
                 f"{r['end'] or 'ongoing'}  [{r['status']}]\n      {names.printable(r['reason'])}"
+                f"\n      {names.printable(r['cause'])}"
             )
     if args.fail_on:
         threshold = SEVERITIES.index(args.fail_on)

@@ -18,6 +18,7 @@ from metrics.kpis.formats import format_period
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
 from metrics.views.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
+from pages._frame.crisis_story import show_story
 from pages._frame.display import SEVERITY_COLOURS, chart, stop_if_empty, table
 from pages._frame.entry import enter
 from pages._frame.language import page_title, t
@@ -132,12 +133,7 @@ with st.expander(t("Records behind this crisis")):
     st.caption(f"{behind.height:,} most recent {record_source(crisis['metric'])} of the flagged periods (at most 500).")
     table(behind, f"crisis {crisis['crisis_id']} records", key="crisis_records")
 
-contributors = pl.DataFrame(crisis["contributors"] or [])
-st.subheader(t("What drives it"))
-if contributors.is_empty():
-    st.caption(t("No segment stands out: the change is spread evenly."))
-else:
-    table(contributors, f"crisis {crisis['crisis_id']} contributors", key="contributors")
+show_story(view, crisis)  # where it sits, its cause in words, the numbers behind, what customers say
 
 st.subheader(t("Recommended response"))
 for number, step in enumerate(handling.response_steps(crisis["type"]), start=1):

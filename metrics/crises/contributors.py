@@ -23,6 +23,9 @@ from metrics.kpis.settings import Settings
 from metrics.kpis.trends import change_p_values
 
 COLUMNS = ["contribution", "rate_effect", "mix_effect", "p_value", "weight"]
+# What a cause in words quotes besides: each side's value and size, the place's value on each side,
+# and the count that decides whether a segment is tested at all.
+SIDES = ["before", "during", "n_before", "n_during", "place_before", "place_during", "events"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,13 @@ class Contributor:
     """One segment's part in a change: ``contribution`` = ``rate_effect`` (own change) + ``mix_effect``.
 
     ``share`` is its part of its dimension's total change and ``weight`` its share of the
-    baseline's trials (None when undefined); ``q_value`` the Benjamini-Hochberg adjusted p-value.
+    baseline's trials (None when undefined); ``q_value`` the Benjamini-Hochberg adjusted p-value
+    over the segments ``tested`` (1 for one with too few events to test).
+
+    ``before``/``during`` are the segment's own value in the baseline and the crisis window (the
+    bad share of a rate, the level of a duration, the count of a volume per window) over
+    ``n_before``/``n_during`` trials; ``place_before``/``place_during`` the same for the whole
+    place; ``significant_in_dimension`` how many segments of its dimension rose significantly.
     """
 
     dimension: str
@@ -42,6 +51,15 @@ class Contributor:
     weight: float | None
     q_value: float
     significant: bool
+    p_value: float | None = None
+    tested: bool = True
+    before: float | None = None
+    during: float | None = None
+    n_before: float | None = None
+    n_during: float | None = None
+    place_before: float | None = None
+    place_during: float | None = None
+    significant_in_dimension: int = 0
 
     def as_dict(self) -> dict:
         """The contributor as the crisis log and ``crises --json`` store it."""
@@ -89,7 +107,11 @@ def contributors(
         )
         wide = volume_effects(windowed) if spec["kind"] == "volume" else share_effects(windowed, spec)
         if wide is not None:
-            rows.append(wide.select(pl.lit(by).alias("dimension"), "segment", *COLUMNS).cast({"weight": pl.Float64}))
+            rows.append(
+                wide.select(pl.lit(by).alias("dimension"), "segment", *COLUMNS, *SIDES).cast(
+                    {c: pl.Float64 for c in ("weight", *SIDES)}
+                )
+            )
     return ranked(rows, limit) if rows else []
 
 
@@ -111,7 +133,12 @@ def volume_effects(windowed: pl.DataFrame) -> pl.DataFrame:
         pl.lit(0.0).alias("rate_effect"),
         pl.col("contribution").alias("mix_effect"),
         (pl.col("before") / pl.col("before").sum()).alias("weight"),
-    )
+        (pl.col("now") + pl.col("before")).alias("events"),
+        pl.col("before").alias("n_before"),
+        pl.col("now").alias("n_during"),
+        pl.col("expected").sum().alias("place_before"),
+        pl.col("now").sum().alias("place_during"),
+    ).with_columns(pl.col("expected").alias("before"), pl.col("now").alias("during"))
 
 
 def share_effects(windowed: pl.DataFrame, spec: dict) -> pl.DataFrame | None:
@@ -124,47 +151,74 @@ def share_effects(windowed: pl.DataFrame, spec: dict) -> pl.DataFrame | None:
     return wide.with_columns(
         (((w0 + w1) / 2) * (pl.col("p1") - pl.col("p0"))).alias("rate_effect"),
         (((pl.col("p0") + pl.col("p1")) / 2) * (w1 - w0)).alias("mix_effect"),
+        pl.col("p0").alias("before"),
+        pl.col("p1").alias("during"),
+        pl.col("n0").alias("n_before"),
+        pl.col("n1").alias("n_during"),
+        # A segment seen on neither side has no rate (NaN) and no weight in the place's value.
+        ((pl.col("p0") * pl.col("n0")).fill_nan(0.0).sum() / n0_total).alias("place_before"),
+        ((pl.col("p1") * pl.col("n1")).fill_nan(0.0).sum() / n1_total).alias("place_during"),
     ).with_columns((pl.col("rate_effect") + pl.col("mix_effect")).alias("contribution"), w0.alias("weight"))
 
 
 def ranked(rows: list[pl.DataFrame], limit: int) -> list[Contributor]:
-    """The ``limit`` largest positive contributions, with q-values across every segment compared."""
+    """The ``limit`` largest positive contributions, with q-values across every segment tested."""
     # Segments with no observations on one side (e.g. complaint causes that tickets do not have) explain nothing.
     # Sorted first: the segments come out of group-bys in no set order, and both the float sums
     # below and the ranking of equal contributions must not change from one run to the next.
+    settings = rules()["contributors"]
     compared = (
         pl.concat(rows)
         .sort("dimension", "segment")
-        .with_columns(pl.col(c).fill_nan(None) for c in ("contribution", "rate_effect", "mix_effect"))
+        .with_columns(pl.col(c).fill_nan(None) for c in ("contribution", "rate_effect", "mix_effect", "p_value"))
         .drop_nulls(["contribution"])
-        .with_columns(pl.col("p_value").fill_nan(1.0).fill_null(1.0))
+        .with_columns(
+            (pl.col("p_value").is_not_null() & (pl.col("events") >= settings["min_events_to_test"])).alias("tested")
+        )
     )
-    compared = compared.with_columns(pl.lit(benjamini_hochberg(compared["p_value"].to_numpy())).alias("q_value"))
-    total = compared.group_by("dimension", maintain_order=True).agg(
-        pl.col("contribution").sum().alias("dimension_total")
+    # Only the segments tested form the family the adjusted p-values control (see crisis_rules.toml).
+    tested = compared.filter("tested")
+    q_values = pl.DataFrame(
+        {
+            "dimension": tested["dimension"],
+            "segment": tested["segment"],
+            "q_value": benjamini_hochberg(tested["p_value"].to_numpy()),
+        }
     )
-    compared = compared.join(total, on="dimension").with_columns(
-        (pl.col("contribution") / pl.col("dimension_total")).alias("share")
+    compared = compared.join(q_values, on=["dimension", "segment"], how="left").with_columns(
+        pl.col("q_value").fill_null(1.0)
+    )
+    compared = compared.with_columns(
+        (pl.col("contribution") / pl.col("contribution").sum().over("dimension")).alias("share"),
+        (pl.col("tested") & (pl.col("q_value") <= settings["max_q"])).alias("significant"),
+    ).with_columns(
+        (pl.col("significant") & (pl.col("contribution") > 0)).sum().over("dimension").alias("significant_in_dimension")
     )
     top = (
         compared.filter(pl.col("contribution") > 0)
         .sort(["contribution", "dimension", "segment"], descending=[True, False, False])
         .head(limit)
     )
-    return [
-        Contributor(
-            dimension=r["dimension"],
-            segment=r["segment"],
-            contribution=float(r["contribution"]),
-            share=number_or_none(r["share"]),
-            rate_effect=float(r["rate_effect"]),
-            mix_effect=float(r["mix_effect"]),
-            weight=number_or_none(r["weight"]),
-            q_value=float(r["q_value"]),
-            significant=bool(r["q_value"] < 0.05),
-        )
-        for r in top.iter_rows(named=True)
-    ]
+    return [contributor(r) for r in top.iter_rows(named=True)]
+
+
+def contributor(r: dict) -> Contributor:
+    """One ranked row as a ``Contributor``."""
+    return Contributor(
+        dimension=r["dimension"],
+        segment=r["segment"],
+        contribution=float(r["contribution"]),
+        share=number_or_none(r["share"]),
+        rate_effect=float(r["rate_effect"]),
+        mix_effect=float(r["mix_effect"]),
+        weight=number_or_none(r["weight"]),
+        q_value=float(r["q_value"]),
+        significant=bool(r["significant"]),
+        p_value=number_or_none(r["p_value"]),
+        tested=bool(r["tested"]),
+        **{k: number_or_none(r[k]) for k in SIDES if k != "events"},
+        significant_in_dimension=int(r["significant_in_dimension"]),
+    )
 
 
 def number_or_none(value: float | None) -> float | None:
@@ -185,7 +239,9 @@ def rate_sides(windowed: pl.DataFrame, spec: dict) -> pl.DataFrame | None:
     p_values = change_p_values(
         wide["n0"].to_numpy(), wide["k0"].to_numpy(), wide["n1"].to_numpy(), wide["k1"].to_numpy()
     )
-    return wide.with_columns(p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"))
+    return wide.with_columns(
+        p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"), (pl.col("k0") + pl.col("k1")).alias("events")
+    )
 
 
 def level_sides(windowed: pl.DataFrame) -> pl.DataFrame | None:
@@ -218,7 +274,9 @@ def level_sides(windowed: pl.DataFrame) -> pl.DataFrame | None:
     p_values = np.where((c0 >= 2) & (c1 >= 1), p_values, np.nan)
     p0 = pl.when(pl.col("n0") > 0).then(pl.col("level0")).otherwise(pl.col("level1"))
     p1 = pl.when(pl.col("n1") > 0).then(pl.col("level1")).otherwise(p0)
-    return wide.with_columns(p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"))
+    return wide.with_columns(
+        p0.alias("p0"), p1.alias("p1"), pl.lit(p_values).alias("p_value"), (pl.col("n0") + pl.col("n1")).alias("events")
+    )
 
 
 def sides(totals: pl.DataFrame, columns: list[str]) -> pl.DataFrame:

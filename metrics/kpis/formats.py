@@ -92,3 +92,12 @@ def format_values(value: pl.Expr, fmt: str) -> pl.Expr:
     and an NPS of 0.32 as "0.32"): tables shown are one row per segment, so this is cheap.
     """
     return value.map_elements(lambda v: format_value(v, fmt), return_dtype=pl.String, skip_nulls=False)
+
+
+def format_p_value(value: float | None) -> str:
+    """An (adjusted) p-value as people read it: < 0.001, 0.012, 0.35; a missing one as "–"."""
+    if value is None or value != value:
+        return MISSING
+    if value < 0.001:
+        return "< 0.001"
+    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"

@@ -4,6 +4,7 @@ and their handling, the top complaint causes and the slowest stages; as frames, 
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import IO
 import duckdb
 import polars as pl
 
+from metrics.crises.causes import cause
 from metrics.crises.log import list_crises
 from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
@@ -121,6 +123,14 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
     return pl.DataFrame(rows, schema=schema)
 
 
+def crisis_cause(crisis: dict, lang: str) -> str:
+    """A crisis's cause in one sentence, from its metric and its stored contributors (JSON or a list)."""
+    contributors = crisis["contributors"]
+    if isinstance(contributors, str):
+        contributors = json.loads(contributors or "[]")
+    return cause(crisis["metric"], contributors or [], lang).sentence
+
+
 def _crises(con, view: View, start: date, end: date) -> pl.DataFrame:
     log = view.crises(list_crises(con))
     overlapping = log.filter(
@@ -132,6 +142,10 @@ def _crises(con, view: View, start: date, end: date) -> pl.DataFrame:
         "type",
         (pl.col("dimension") + " " + pl.col("segment")).alias("where"),
         "metric",
+        # One sentence per crisis of the quarter (a handful): the cause as the crisis page words it.
+        pl.struct("metric", "contributors")
+        .map_elements(lambda c: crisis_cause(c, view.language), return_dtype=pl.String)
+        .alias("cause"),
         pl.col("start_period").cast(pl.String).alias("start"),
         pl.col("end_period").cast(pl.String).alias("end"),
         pl.col("status").alias("handling_reached"),

@@ -163,6 +163,48 @@ ZH = {
     "Product": "产品",
     "Region": "地区",
     "Customer tier": "客户等级",
+    # A crisis's story (pages/_frame/crisis_story.py): place, cause, numbers behind, what customers say.
+    "Why it happened": "原因分析",
+    "Where": "位置",
+    "The numbers behind": "背后的数字",
+    "No segment breakdown is recorded for this crisis.": "该危机没有按细分的拆解记录。",
+    "Each segment's share of the change splits into its own change and the change of its weight (mix).": (
+        "每个细分在变化中的占比，拆分为其自身的变化和其权重（构成）的变化。"
+    ),
+    "What customers say": "客户怎么说",
+    "No comments recorded for this place.": "该位置没有记录任何评论。",
+    "comments in the crisis": "条危机期间的评论",
+    "in the baseline before": "条此前基线期的评论",
+    "No word or phrase rose beyond noise against the baseline.": "与基线相比，没有词语的上升超出噪声。",
+    "Segment": "细分",
+    "Share of the change": "占变化的比例",
+    "Rate before": "此前比率",
+    "Rate during": "期间比率",
+    "Level before": "此前水平",
+    "Level during": "期间水平",
+    "Expected count": "预期数量",
+    "Count during": "期间数量",
+    "Own change (points)": "自身变化（百分点）",
+    "Own change (minutes)": "自身变化（分钟）",
+    "Own change (count)": "自身变化（数量）",
+    "Own change (units)": "自身变化",
+    "Change of mix (points)": "构成变化（百分点）",
+    "Change of mix (minutes)": "构成变化（分钟）",
+    "Change of mix (count)": "构成变化（数量）",
+    "Change of mix (units)": "构成变化",
+    "Share of the records": "记录占比",
+    "Adjusted p (BH)": "校正后 p 值（BH）",
+    "Beyond noise": "超出噪声",
+    "Word or phrase": "词语",
+    "Comments in the crisis": "危机期间评论数",
+    "Comments before": "此前评论数",
+    "Rise (z)": "上升幅度（z）",
+    "More than 20,000 comments on a side: a random sample of 20,000 was read.": (
+        "某一时段的评论超过 20,000 条：已随机抽取 20,000 条读取。"
+    ),
+    "The comments cannot be narrowed to this place: those of the whole organisation are read.": (
+        "评论无法限定到该位置：已读取整个组织的评论。"
+    ),
 }
 PAGE_TITLES = {
     "overview": ("Overview", "总览"),
