@@ -207,7 +207,8 @@ def _send_one(con: duckdb.DuckDBPyConnection, config: NotifyConfig, row: dict, a
                 if error is None
                 else f"{destination.key}: not delivered after {attempt} attempts: {error}"
             )
-            add_event(con, row["crisis_id"], as_of, "notify", "notified", row["action"], str(row["event_id"]), note)
+            outcome = "sent" if error is None else "not delivered"
+            add_event(con, row["crisis_id"], as_of, "notify", "notified", row["action"], outcome, note)
     return Delivery(destination.key, message.title, error is None, error, row["crisis_id"], attempt, gave_up)
 
 
