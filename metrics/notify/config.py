@@ -196,6 +196,8 @@ def _check_url(name: str, where: str, url: Any) -> None:
 
 def _email(name: str, number: int, table: dict) -> EmailDestination:
     where = f"[[notify.email]] number {number}"
+    if "password" in table:  # the mistake that matters, said before any other
+        raise NotifyConfigError(f"{name}: {where}: no password in the file; name its variable in password_env")
     _known(name, where, table, _EMAIL_KEYS)
     to = table.get("to")
     to = [to] if isinstance(to, str) else to
@@ -204,10 +206,6 @@ def _email(name: str, number: int, table: dict) -> EmailDestination:
     sender = _text(name, where, table, "from", required=True)
     if "@" not in sender:
         raise NotifyConfigError(f"{name}: {where} has from = {sender!r}, not an e-mail address")
-    if "password" in table:  # caught by _known too; said plainly because it is the mistake that matters
-        raise NotifyConfigError(
-            f"{name}: {where}: never write a password in the file; name its variable in password_env"
-        )
     ssl = table.get("ssl", False)
     starttls = table.get("starttls", not ssl)
     if not isinstance(ssl, bool) or not isinstance(starttls, bool):
