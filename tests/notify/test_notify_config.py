@@ -105,3 +105,9 @@ def test_the_command_line_says_a_bad_or_missing_file_in_one_line(tmp_path):
     assert missing.stderr.startswith("csat-radar: notifications.toml: no notifications configured: write notifications")
     assert len(missing.stderr.splitlines()) == 1
     assert not db.exists()  # said before the warehouse is opened
+
+
+def test_the_documented_example_file_is_a_valid_configuration():
+    config = load_config(ROOT / "docs" / "notifications.example.toml")
+    assert config.min_severity == "major" and config.emails[0].password_env == "CSAT_RADAR_SMTP_PASSWORD"
+    assert [w.kind for w in config.webhooks] == ["slack"]  # the others are commented out, ready to switch on
