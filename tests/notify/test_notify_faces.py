@@ -18,6 +18,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from metrics.crises.log import get_crisis
+from metrics.kpis.settings import load_settings
+from metrics.notify.config import load_config
+from metrics.notify.outbox import NotifyRun
+from metrics.views.dashboard import refresh_crisis_log
+from pipelines.signin import access
+from pipelines.warehouse.store import connect
 from tests.conftest import ROOT, run_cli
 from tests.notify.receivers import HTTPReceiver, SMTPReceiver, free_port
 
@@ -201,3 +207,18 @@ def test_scan_now_on_the_crisis_radar_notifies_once_and_the_history_shows_it(db,
     next(b for b in app.button if b.label == "Scan now").click().run()
     assert not app.exception, app.exception
     assert len(smtp.mails) == 1 and len(hooks.calls) == 1
+
+
+@pytest.mark.parametrize("role", ["viewer", "analyst"])
+def test_only_a_role_that_may_scan_can_notify(db, tmp_path, smtp, hooks, role):
+    run = NotifyRun(load_config(notifications(tmp_path, smtp.port, hooks.url("/hook"))))
+    con = connect(db)
+    try:
+        with pytest.raises(access.AccessDenied):
+            access.perform(con, access.Actor(f"someone {role}", role), "scan", refresh_crisis_log, load_settings(),
+                           "week", notify=run)  # fmt: skip
+        refused = con.sql("SELECT outcome FROM audit_log WHERE action = 'scan'").fetchall()
+    finally:
+        con.close()
+    assert refused == [("refused",)]
+    assert run.deliveries == [] and smtp.mails == [] and hooks.calls == []
