@@ -237,3 +237,13 @@ def test_a_delivery_that_keeps_failing_is_given_up_and_said_in_the_history(con, 
     assert notes[0].startswith("e-mail to ops@example.com: not delivered after 2 attempts: cannot reach")
     assert notes[1].startswith("webhook json 127.0.0.1: not delivered after 2 attempts: HTTP 404")
     del hooks.statuses["/gone"]
+
+
+def test_a_chinese_segment_reads_as_written_in_the_mail(con, tmp_path, smtp, hooks):
+    config = config_file(tmp_path, smtp.port, hooks.url("/hook"))
+    scan_and_notify(con, config, [signal("critical", segment="华东 电话客服")], scanned(0))
+
+    subject = "[CSAT Radar] New critical crisis #1: customer satisfaction in channel 华东 电话客服"
+    assert [m.message["Subject"] for m in smtp.mails] == [subject]
+    assert "Where: channel 华东 电话客服" in smtp.mails[0].message.get_content()
+    assert hooks.calls[0].body["event"]["segment"] == "华东 电话客服"
