@@ -130,6 +130,12 @@ def cmd_crises(args: argparse.Namespace) -> int:
     from metrics.views.dashboard import refresh_crisis_log
 
     _settings(args.targets)
+    run = None
+    if args.notify or args.notify_config:  # a bad notifications file is said before the warehouse is opened
+        from cli.notify import notify_config
+        from metrics.notify.outbox import NotifyRun
+
+        run = NotifyRun(notify_config(args.notify_config, args.targets))
     con = connect(args.db, on_wait=print_waiting)
     try:
         # "Now" is the moment the data describes, so a history that ended weeks ago is scanned where
@@ -138,7 +144,9 @@ def cmd_crises(args: argparse.Namespace) -> int:
         span, as_of = data_span(con), warehouse_as_of(con)
         since = _parse_date(args.since) or (settings.as_of - timedelta(days=RECENT_DAYS)).date()
         # Audited as the Crisis radar page's "Scan now" is: it writes to the crisis log.
-        access.perform(con, access.local_actor(), "scan", refresh_crisis_log, settings, args.grain, since=since)
+        access.perform(
+            con, access.local_actor(), "scan", refresh_crisis_log, settings, args.grain, since=since, notify=run
+        )
         # Active in the window, as --since says: a crisis of a history scanned whole, flagged last long
         # before the window and never confirmed over, is still open in the log but not listed here.
         log = list_crises(con, since=since).filter(
@@ -183,6 +191,10 @@ def cmd_crises(args: argparse.Namespace) -> int:
                 f"{r['end'] or 'ongoing'}  [{r['status']}]\n      {names.printable(r['reason'])}"
                 f"\n      {names.printable(r['cause'])}"
             )
+    if run is not None:
+        from cli.notify import print_deliveries
+
+        print_deliveries(run, machine=args.json)
     if args.fail_on:
         threshold = SEVERITIES.index(args.fail_on)
         open_levels = [SEVERITIES.index(r["severity"]) for r in records if r["status"] not in CLOSED_STATUSES]
@@ -342,6 +354,10 @@ def add_crises(sub: argparse._SubParsersAction) -> None:
     crises.add_argument("--targets", metavar="PATH")
     crises.add_argument("--json", action="store_true")
     crises.add_argument("--fail-on", choices=SEVERITIES, help="exit 1 when an open crisis is at least this severe")
+    crises.add_argument(
+        "--notify", action="store_true", help="tell the destinations of notifications.toml about new crisis events"
+    )
+    crises.add_argument("--notify-config", metavar="PATH", help="notifications TOML (default: beside the targets)")
     crises.set_defaults(handler=cmd_crises)
 
 

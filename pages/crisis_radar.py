@@ -16,6 +16,8 @@ from metrics.crises.log_rows import OPEN_STATUSES, CrisisLogError
 from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
 from metrics.kpis.formats import format_period
 from metrics.kpis.settings import load_settings
+from metrics.notify.config import NotifyConfigError, find_config
+from metrics.notify.outbox import NotifyRun
 from metrics.views import dashboard
 from metrics.views.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
 from pages._frame.crisis_story import show_story
@@ -39,9 +41,22 @@ grain = scan_left.radio(t("Scan grain"), ["week", "day"], horizontal=True, key="
 if actor.may("crises") and scan_right.button(
     t("Scan now"), type="primary", help="Run the detectors and record what they find in the log"
 ):
+    settings = load_settings()
+    try:  # notifications.toml beside the targets: the scan tells its destinations, as `crises --notify` does
+        notifications = find_config(targets_source=settings.source)
+    except NotifyConfigError as exc:
+        st.warning(f"{t('Notifications not sent:')} {exc}")
+        notifications = None
+    run = NotifyRun(notifications) if notifications else None
     with st.spinner("Scanning every KPI and segment…"):
-        found = write("scan", refresh_crisis_log, load_settings(), grain, view=view)
+        found = write("scan", refresh_crisis_log, settings, grain, view=view, notify=run)
     st.toast(f"Scan found {found} crises; the log is up to date.")
+    if run is not None:
+        sent = sum(d.ok for d in run.deliveries)
+        if sent:
+            st.toast(f"{t('Notifications sent:')} {sent}", icon=":material/notifications:")
+        for failed in (d for d in run.deliveries if not d.ok):
+            st.warning(f"{t('Notification failed, retried on the next scan:')} {failed.destination}: {failed.error}")
 
 filter_status, filter_type, filter_severity = st.columns(3)
 statuses = filter_status.multiselect(t("Status"), STATUSES, default=list(OPEN_STATUSES), key="crisis_status")

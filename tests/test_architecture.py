@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("kpis", 6, ("metrics.kpis",)),
     ("crises", 7, ("metrics.crises",)),
     ("reports", 8, ("metrics.reports",)),
+    ("notify", 8, ("metrics.notify",)),
     ("views", 9, ("metrics.views",)),
     ("web face", 10, ("app", "pages")),
     ("command line", 10, ("cli",)),

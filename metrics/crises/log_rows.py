@@ -32,6 +32,7 @@ EVENT_ACTIONS = (
     "recovery_proposed",
     "recovery_confirmed",
     "reviewed",
+    "notified",  # a message about one of the events above went to one destination (metrics.notify)
 )
 JSON_COLUMNS = ("evidence", "contributors", "signals", "five_whys")
 

@@ -27,6 +27,7 @@ from metrics.kpis.formats import format_change, format_interval, format_target, 
 from metrics.kpis.periods import coverage, first_day
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, load_settings, on_data_clock
+from metrics.notify.outbox import NotifyRun
 from metrics.reports.review import quarter_covered, quarterly_review
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import data_span, table_counts
@@ -337,18 +338,25 @@ def refresh_crisis_log(
     grain: str = "week",
     since: date | None = None,
     view: View | None = None,
+    notify: NotifyRun | None = None,
 ) -> int:
     """Scan for crises and record them in the log (extending open ones); returns how many the scan found.
 
     The scan covers the whole organisation (the log is shared); the count returned is of the
     crises ``view`` may show, so a limited user is not told how many lie outside their segments.
+    With ``notify`` the events the scan recorded are then told to its destinations (what went out
+    is in ``notify.deliveries``): the same scan for the page's "Scan now" and ``crises --notify``.
     """
     settings = on_data_clock(con, settings)  # the log's moments (detected, recovering) are the data's
     found = scan(con, settings, grain, since=since)
     needed = rules()["scan"]["recovery_periods"][grain]
     span = data_span(con)  # the window recorded: since, else the whole history (crisis_scans)
     window_from = since or (span[0].date() if span else None)
+    if notify is not None:
+        notify.start(con)  # a destination new to this warehouse starts here: told this scan, not the history
     record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain, window_from=window_from)
+    if notify is not None:
+        notify.deliver(con, settings.as_of)
     if view is None or not view.limit:
         return len(found.crises)
     return sum(view.shows_crisis(c.dimension, c.segment) for c in found.crises)
