@@ -120,13 +120,33 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _crisis_record(row: dict) -> dict:
+    """One logged crisis as ``crises`` prints it (and ``--json`` gives it)."""
+    from metrics.reports.review import crisis_cause
+
+    return {
+        "id": row["crisis_id"],
+        "type": row["type"],
+        "metric": row["metric"],
+        "dimension": row["dimension"],
+        "segment": row["segment"],
+        "start": row["start_period"].isoformat(),
+        "end": row["end_period"].isoformat() if row["end_period"] else None,
+        "severity": row["severity"],
+        "status": row["status"],
+        "evidence": json.loads(row["evidence"] or "{}"),
+        "contributors": json.loads(row["contributors"] or "[]"),
+        "reason": row["type_reason"],
+        "cause": crisis_cause(row, "en"),
+    }
+
+
 def cmd_crises(args: argparse.Namespace) -> int:
     import polars as pl
 
     from metrics.crises.log import list_crises
     from metrics.crises.log_rows import CLOSED_STATUSES
     from metrics.kpis.formats import format_moment
-    from metrics.reports.review import crisis_cause
     from metrics.views.dashboard import refresh_crisis_log
 
     _settings(args.targets)
@@ -154,24 +174,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
         )
     finally:
         con.close()
-    records = [
-        {
-            "id": row["crisis_id"],
-            "type": row["type"],
-            "metric": row["metric"],
-            "dimension": row["dimension"],
-            "segment": row["segment"],
-            "start": row["start_period"].isoformat(),
-            "end": row["end_period"].isoformat() if row["end_period"] else None,
-            "severity": row["severity"],
-            "status": row["status"],
-            "evidence": json.loads(row["evidence"] or "{}"),
-            "contributors": json.loads(row["contributors"] or "[]"),
-            "reason": row["type_reason"],
-            "cause": crisis_cause(row, "en"),
-        }
-        for row in log.iter_rows(named=True)
-    ]
+    records = [_crisis_record(row) for row in log.iter_rows(named=True)]
     print_as_of(as_of, machine=args.json)
     if not records:
         covered = f"the data spans {span[0]:%Y-%m-%d} → {span[1]:%Y-%m-%d}" if span else "the warehouse holds no data"
