@@ -96,7 +96,8 @@ def acknowledge(
         owner = owner.strip() if isinstance(owner, str) else ""
         if not owner:
             raise CrisisLogError(f"crisis {row['crisis_id']} needs an owner to be acknowledged")
-        update_crisis(con, row["crisis_id"], {"status": "acknowledged", "owner": owner, "updated_at": at})
+        sets = {"status": "acknowledged", "owner": owner, "status_before_recovery": None, "updated_at": at}
+        update_crisis(con, row["crisis_id"], sets)
         text = f"owner: {owner}" + (f"; {note.strip()}" if note and note.strip() else "")
         add_event(con, row["crisis_id"], at, actor, "acknowledged", row["status"], "acknowledged", text)
 
@@ -127,7 +128,7 @@ def advance(
                 f"crisis {row['crisis_id']} is reviewed through write_review "
                 "(fishbone category, 5 whys and review text)"
             )
-        sets: dict[str, Any] = {"status": to_status, "updated_at": at}
+        sets: dict[str, Any] = {"status": to_status, "status_before_recovery": None, "updated_at": at}
         if to_status == "resolved" and row["end_period"] is None:
             sets["end_period"] = row["last_flagged"]
         update_crisis(con, row["crisis_id"], sets)
@@ -224,13 +225,12 @@ def _stamp(at: datetime | None, actor: str) -> tuple[datetime, str]:
 def _check_step(row: dict, to_status: str) -> None:
     """Statuses move forward one step at a time; refuse staying, skipping and going back."""
     crisis, current = row["crisis_id"], row["status"]
-    if RECOVERED in (current, to_status):
-        raise CrisisLogError(
-            f"crisis {crisis} is back inside its limits and awaits a person's confirmation: confirm the recovery, "
-            "or a new flag returns it to the open list"
-            if current == RECOVERED
-            else f"crisis {crisis} becomes recovered only by the radar, once back inside its limits"
-        )
+    if to_status == RECOVERED:
+        raise CrisisLogError(f"crisis {crisis} becomes recovered only by the radar, once back inside its limits")
+    if current == RECOVERED:
+        # A person may still take a recovered crisis in hand (to find out what went wrong before
+        # confirming): the steps go on from where it was, and it is back on the open list.
+        current = row["status_before_recovery"] if row["status_before_recovery"] in HANDLING_STEPS else "detected"
     here, there = HANDLING_STEPS.index(current), HANDLING_STEPS.index(to_status)
     if there == here:
         raise CrisisLogError(f"crisis {crisis} is already {current}")

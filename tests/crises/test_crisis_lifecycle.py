@@ -73,24 +73,34 @@ def test_a_flag_long_after_the_recovery_opens_a_new_crisis_and_leaves_the_old_on
     assert len(new) == 1 and new[0] != old and get_crisis(con, new[0])["start_period"] == week(10)
 
 
-def test_a_recovered_crisis_is_confirmed_by_a_person_and_cannot_be_advanced(con):
+def test_a_recovered_crisis_is_confirmed_by_a_person(con):
     record_scan(con, [detected()], scanned(0))
     crisis_id = open_ids(con)[0]
     record_scan(con, [], scanned(2))
-    before = snapshot(con)
-    with pytest.raises(CrisisLogError, match="awaits a person's confirmation: confirm the recovery") as refused:
-        advance(con, crisis_id, "response_plan_active", actor="li")
-    assert "\n" not in str(refused.value)
-    with pytest.raises(CrisisLogError, match="awaits a person's confirmation"):
-        acknowledge(con, crisis_id, owner="Li Wei", actor="li")
-    assert snapshot(con) == before
-
     confirm_recovery(con, crisis_id, actor="maria")
     crisis = get_crisis(con, crisis_id)
     assert (crisis["status"], crisis["end_period"]) == ("resolved", week(0))
     assert events(con, crisis_id)[-1] == ("recovery_confirmed", "recovered", "resolved")
     record_scan(con, [detected(start=1, last=1)], scanned(3))  # the same episode's old news stays closed
     assert get_crisis(con, crisis_id)["status"] == "resolved"
+
+
+def test_a_person_may_take_a_recovered_crisis_in_hand_from_where_it_was(con):
+    record_scan(con, [detected()], scanned(0))
+    crisis_id = open_ids(con)[0]
+    record_scan(con, [], scanned(2))
+    before = snapshot(con)
+    with pytest.raises(CrisisLogError, match="is detected; its next step is acknowledged") as refused:
+        advance(con, crisis_id, "response_plan_active", actor="li")
+    assert "\n" not in str(refused.value)
+    assert snapshot(con) == before
+
+    acknowledge(con, crisis_id, owner="Li Wei", actor="li", at=scanned(2))
+    crisis = get_crisis(con, crisis_id)
+    assert (crisis["status"], crisis["is_open"], crisis["status_before_recovery"]) == ("acknowledged", True, None)
+    assert events(con, crisis_id)[-1] == ("acknowledged", "recovered", "acknowledged")
+    record_scan(con, [], scanned(3))  # recovery was proposed once: the radar does not take it off again
+    assert get_crisis(con, crisis_id)["status"] == "acknowledged"
 
 
 def test_the_allowances_are_the_rules_lifecycle_table():
