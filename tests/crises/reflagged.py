@@ -19,11 +19,17 @@ from pipelines.warehouse.store import warehouse_as_of
 
 
 def reflag(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
-    """Flag the ``count`` latest weekly crises again, ongoing; their ids, latest first."""
+    """Flag the latest weekly crises of ``count`` places again, ongoing; their ids, latest first.
+
+    One crisis per place (metric, dimension, segment): the latest, the one a new flag continues.
+    """
     as_of = warehouse_as_of(con)
     latest_week = period_start(as_of.date(), "week") - timedelta(days=7)
     rows = con.sql(
-        "SELECT * FROM crises WHERE grain = 'week' ORDER BY last_flagged DESC, crisis_id DESC LIMIT ?", params=[count]
+        "SELECT * FROM crises WHERE grain = 'week' "
+        "QUALIFY row_number() OVER (PARTITION BY metric, dimension, segment ORDER BY last_flagged DESC) = 1 "
+        "ORDER BY last_flagged DESC, crisis_id DESC LIMIT ?",
+        params=[count],
     ).pl()
     found = [
         DetectedCrisis(
