@@ -174,3 +174,37 @@ def test_a_critical_crisis_escalates_as_critical_and_observe_or_acknowledged_one
 def test_without_allowances_a_scan_escalates_nothing(con):
     record_scan(con, [detected(severity="critical")], scanned(0))
     assert record_scan(con, [detected(severity="critical")], scanned(0) + timedelta(days=9))["escalated"] == 0
+
+
+def test_migration_15_moves_a_recovery_already_proposed_off_the_open_list(db_path):
+    """A warehouse logged before the lifecycle: its proposed recoveries become recovered, its crises get raised_at."""
+    import duckdb
+
+    from pipelines.warehouse.store import connect, migrations
+
+    old = duckdb.connect(str(db_path))
+    old.execute("CREATE TABLE schema_version (version INTEGER, applied_at TIMESTAMPTZ)")
+    for version, path in migrations():
+        if version < 15:
+            old.execute(path.read_text(encoding="utf-8"))
+            old.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+    columns = "crisis_id, metric, dimension, segment, type, severity, grain, start_period, last_flagged, status"
+    for crisis_id, status, proposed in ((1, "acknowledged", "2026-02-02"), (2, "detected", None)):
+        old.execute(
+            f"INSERT INTO crises ({columns}, recovery_proposed_at, created_at, updated_at) VALUES "
+            "(?, 'csat', 'overall', 'all', 'customer_satisfaction', 'major', 'week', DATE '2026-01-05', "
+            "DATE '2026-01-12', ?, ?::TIMESTAMPTZ, now(), now())",
+            [crisis_id, status, proposed],
+        )
+    old.close()
+
+    con = connect(db_path)
+    rows = {r["crisis_id"]: r for r in list_crises(con).iter_rows(named=True)}
+    con.close()
+    assert (rows[1]["status"], rows[1]["status_before_recovery"], rows[1]["is_open"]) == (
+        "recovered",
+        "acknowledged",
+        False,
+    )
+    assert (rows[2]["status"], rows[2]["is_open"]) == ("detected", True)
+    assert rows[2]["raised_at"] == datetime(2026, 1, 12, tzinfo=UTC)  # its first week, once complete
