@@ -145,7 +145,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
     import polars as pl
 
     from metrics.crises.log import list_crises
-    from metrics.crises.log_rows import CLOSED_STATUSES
+    from metrics.crises.log_rows import OPEN_STATUSES
     from metrics.kpis.formats import format_moment
     from metrics.views.dashboard import refresh_crisis_log
 
@@ -200,7 +200,8 @@ def cmd_crises(args: argparse.Namespace) -> int:
         print_deliveries(run, machine=args.json)
     if args.fail_on:
         threshold = SEVERITIES.index(args.fail_on)
-        open_levels = [SEVERITIES.index(r["severity"]) for r in records if r["status"] not in CLOSED_STATUSES]
+        # Open only: a crisis recovered (awaiting confirmation) no longer fails the scheduler's run.
+        open_levels = [SEVERITIES.index(r["severity"]) for r in records if r["status"] in OPEN_STATUSES]
         if any(level >= threshold for level in open_levels):
             return EXIT_FAILED
     return EXIT_OK

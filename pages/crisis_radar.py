@@ -12,13 +12,14 @@ import streamlit as st
 
 from metrics.crises import handling
 from metrics.crises.links import describe_bad_id, parse_id
-from metrics.crises.log_rows import OPEN_STATUSES, CrisisLogError
+from metrics.crises.log_rows import OPEN_STATUSES, RECOVERED, CrisisLogError
 from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
 from metrics.kpis.formats import format_period
 from metrics.kpis.settings import load_settings
 from metrics.notify.config import NotifyConfigError, find_config
 from metrics.notify.outbox import NotifyRun
 from metrics.views import dashboard
+from metrics.views.crisis_lists import most_severe_open
 from metrics.views.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
 from pages._frame.crisis_story import show_story
 from pages._frame.display import SEVERITY_COLOURS, chart, stop_if_empty, table
@@ -74,6 +75,13 @@ if log.is_empty():
     st.info(t("No crisis in the log matches these filters. Press 'Scan now' to run the radar."))
 else:
     table(log, "crises", key="crisis_log")
+if RECOVERED not in statuses:
+    awaiting = ask(dashboard.crisis_table, db(), view, [RECOVERED], None, None).height
+    if awaiting:
+        st.caption(
+            t("{n} crises are back inside their limits and await a person's confirmation: choose status "
+              "'recovered' to see them.").format(n=awaiting)
+        )  # fmt: skip
 
 chosen_text = st.query_params.get("crisis")
 chosen = parse_id(chosen_text)
@@ -84,8 +92,16 @@ if chosen is not None and chosen not in ids:
     ids = [chosen, *ids]
 if not ids:
     st.stop()
-default = ids.index(chosen) if chosen is not None else 0
-crisis_id = st.selectbox(t("Crisis"), ids, index=default, format_func=lambda i: f"#{i}", key="crisis_pick")
+# Without a link naming one, the page opens on the most severe open crisis (latest flagged first).
+first = chosen if chosen is not None else most_severe_open(log)
+default = ids.index(first) if first is not None else 0
+labels = {
+    row["id"]: f"#{row['id']} {row['severity']}{' · ' + t('escalated') if row['escalated'] else ''} · {row['where']}"
+    for row in log.iter_rows(named=True)
+}
+crisis_id = st.selectbox(
+    t("Crisis"), ids, index=default, format_func=lambda i: labels.get(i, f"#{i}"), key="crisis_pick"
+)
 if str(crisis_id) != chosen_text:
     st.query_params["crisis"] = str(crisis_id)
 try:
@@ -98,11 +114,12 @@ place = markdown_text(f"{crisis['dimension']} {crisis['segment']}")  # a segment
 st.header(f"#{crisis['crisis_id']}: {crisis['type'].replace('_', ' ')} in {place}")
 st.markdown(
     f":{SEVERITY_COLOURS[crisis['severity']]}-badge[{crisis['severity']}] "
-    f"status **{crisis['status'].replace('_', ' ')}**"
+    + (f":red-badge[{t('escalated')}] " if crisis["escalated_at"] else "")
+    + f"status **{crisis['status'].replace('_', ' ')}**"
     f"{' · owner ' + markdown_text(crisis['owner']) if crisis['owner'] else ''}"  # typed in the form below
     f" · flagged {format_period(crisis['start_period'])} to "
     f"{format_period(crisis['last_flagged'])} at {crisis['grain']} grain"
-    + (" · recovery proposed: back inside limits" if crisis["recovery_proposed_at"] else "")
+    + (" · recovered: back inside limits, awaiting confirmation" if crisis["status"] == RECOVERED else "")
 )
 why_type, why_severity = st.columns(2)
 why_type.markdown(f"**Why this type.** {markdown_text(crisis['type_reason'])}")  # they quote segment names
@@ -191,6 +208,16 @@ elif status in ("acknowledged", "response_plan_active", "resolving"):
     if step_button.button(f"Advance to {following[status].replace('_', ' ')}", type="primary"):
         act("advance", handling.advance, following[status], note=note)
     if recover_button.button(t("Confirm recovery (resolved)")):
+        act("confirm_recovery", handling.confirm_recovery, note=note)
+elif status == RECOVERED:
+    st.info(
+        t("Back inside its limits for {n} {grain} periods. Confirm the recovery once customers are satisfied "
+          "again; a new flag before that puts it back on the open list.").format(
+            n=crisis["recovery_periods"], grain=crisis["grain"]
+        )
+    )  # fmt: skip
+    note = st.text_input(t("Note"), key="recovered_note")
+    if st.button(t("Confirm recovery (resolved)"), type="primary"):
         act("confirm_recovery", handling.confirm_recovery, note=note)
 elif status == "resolved":
     with st.form("review"):

@@ -18,6 +18,7 @@ enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
 stop_if_empty()
 view = current_view()
+CRISES_PER_PAGE = 10  # a screenful; "Show all" lists the rest
 
 # Only whole weeks are shown: with dates cut mid-week there may be none, and a partial week's
 # numbers (and their arrows) would read as a drop.
@@ -57,22 +58,34 @@ else:
                 st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
 
 st.subheader(t("Open crises"))
+# Counted from the very rows listed below (most severe first, then latest flagged), narrowed by the sidebar.
 by_severity = ask(dashboard.open_crises_by_severity, db(), view)
-open_crises = ask(dashboard.crisis_table, db(), view, ["detected", "acknowledged", "response_plan_active", "resolving"],
-                  None, None, False)  # fmt: skip
+open_crises = ask(dashboard.open_crisis_list, db(), view)
 counts = st.columns(4)
 for column, (severity, count) in zip(counts, by_severity.items(), strict=True):
     column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{severity}] **{count}** open")
 if open_crises.is_empty():
     st.success(t("No open crisis. The radar checks each KPI by segment; see the Crisis radar page."))
 else:
-    order = {"critical": 0, "major": 1, "minor": 2, "observe": 3}
-    ranked = open_crises.sort(by=[open_crises["severity"].replace_strict(order), "start"], descending=[False, True])
-    for row in ranked.head(8).iter_rows(named=True):
+    pages = -(-open_crises.height // CRISES_PER_PAGE)
+    show_all = pages > 1 and st.toggle(t("Show all open crises"), key="open_crises_all")
+    number = 1
+    if pages > 1 and not show_all:
+        number = st.radio(t("Page"), list(range(1, pages + 1)), horizontal=True, key="open_crises_page")
+    first = 0 if show_all else (number - 1) * CRISES_PER_PAGE
+    shown = open_crises.slice(first, open_crises.height if show_all else CRISES_PER_PAGE)
+    st.caption(
+        t("Open crises {first}–{last} of {total}, most severe first, then the latest flagged.").format(
+            first=first + 1, last=first + shown.height, total=open_crises.height
+        )
+    )
+    for row in shown.iter_rows(named=True):
         left, right = st.columns([5, 1])
+        escalated = f" :red-badge[{t('escalated')}]" if row["escalated"] else ""
         left.markdown(
-            f":{SEVERITY_COLOURS[row['severity']]}-badge[{row['severity']}] **{row['type'].replace('_', ' ')}** "
-            f"in {markdown_text(row['where'])} ({row['metric']}), since {format_period(row['start'])}, "
+            f":{SEVERITY_COLOURS[row['severity']]}-badge[{row['severity']}]{escalated} "
+            f"**{row['type'].replace('_', ' ')}** in {markdown_text(row['where'])} ({row['metric']}), "
+            f"since {format_period(row['start'])}, last flagged {format_period(row['last flagged'])}, "
             f"{row['status'].replace('_', ' ')}"
         )
         if right.button(t("Open"), key=f"open_crisis_{row['id']}"):

@@ -1,8 +1,9 @@
 """The handling workflow: what people do with a logged crisis (DOMAIN.md, the five-step process).
 
-People move a crisis forward one step at a time along ``STATUSES``: ``acknowledge`` (needs an
+People move a crisis forward one step at a time along ``HANDLING_STEPS``: ``acknowledge`` (needs an
 owner), ``advance`` (response_plan_active, resolving, resolved), ``confirm_recovery`` (a person
-confirms the recovery the radar proposed: straight to resolved from any open status) and
+confirms the recovery the radar proposed: straight to resolved from any open status, or from
+``recovered``, where the radar puts a crisis back inside its limits long enough) and
 ``write_review`` (fishbone category, 5 whys, review text: resolved -> reviewed). ``response_steps``
 is the recommended response shown beside a crisis. Grain: one crisis per call; every call writes
 in one transaction, and on any refusal (``CrisisLogError``) nothing is written.
@@ -18,6 +19,7 @@ import duckdb
 
 from metrics.crises.log_rows import (
     CLOSED_STATUSES,
+    RECOVERED,
     CrisisLogError,
     add_event,
     as_aware,
@@ -28,7 +30,7 @@ from metrics.crises.log_rows import (
     to_json,
     update_crisis,
 )
-from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, STATUSES
+from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, HANDLING_STEPS
 from pipelines.warehouse.store import transaction
 
 # The five-step handling process of DOMAIN.md (seed 000, chapter 4) specialised to each crisis type
@@ -94,7 +96,8 @@ def acknowledge(
         owner = owner.strip() if isinstance(owner, str) else ""
         if not owner:
             raise CrisisLogError(f"crisis {row['crisis_id']} needs an owner to be acknowledged")
-        update_crisis(con, row["crisis_id"], {"status": "acknowledged", "owner": owner, "updated_at": at})
+        sets = {"status": "acknowledged", "owner": owner, "status_before_recovery": None, "updated_at": at}
+        update_crisis(con, row["crisis_id"], sets)
         text = f"owner: {owner}" + (f"; {note.strip()}" if note and note.strip() else "")
         add_event(con, row["crisis_id"], at, actor, "acknowledged", row["status"], "acknowledged", text)
 
@@ -125,7 +128,7 @@ def advance(
                 f"crisis {row['crisis_id']} is reviewed through write_review "
                 "(fishbone category, 5 whys and review text)"
             )
-        sets: dict[str, Any] = {"status": to_status, "updated_at": at}
+        sets: dict[str, Any] = {"status": to_status, "status_before_recovery": None, "updated_at": at}
         if to_status == "resolved" and row["end_period"] is None:
             sets["end_period"] = row["last_flagged"]
         update_crisis(con, row["crisis_id"], sets)
@@ -143,7 +146,7 @@ def confirm_recovery(
 ) -> None:
     """A person confirms the crisis is over: ``end_period`` (default ``last_flagged``), status resolved.
 
-    Allowed from any open status, usually after the radar proposed recovery; not from resolved/reviewed.
+    Allowed from any open status and from ``recovered`` (the radar's proposal); not from resolved/reviewed.
     """
     at, actor = _stamp(at, actor)
     with transaction(con):
@@ -157,7 +160,8 @@ def confirm_recovery(
             end = end.date()
         if end < row["start_period"]:
             raise CrisisLogError(f"crisis {row['crisis_id']} cannot end {end}, before it started {row['start_period']}")
-        update_crisis(con, row["crisis_id"], {"status": "resolved", "end_period": end, "updated_at": at})
+        sets = {"status": "resolved", "end_period": end, "status_before_recovery": None, "updated_at": at}
+        update_crisis(con, row["crisis_id"], sets)
         if row["recovery_proposed_at"] is not None:
             text = f"ended {end}; back inside limits for {row['recovery_periods']} {row['grain']} period(s)"
         else:
@@ -221,12 +225,18 @@ def _stamp(at: datetime | None, actor: str) -> tuple[datetime, str]:
 def _check_step(row: dict, to_status: str) -> None:
     """Statuses move forward one step at a time; refuse staying, skipping and going back."""
     crisis, current = row["crisis_id"], row["status"]
-    here, there = STATUSES.index(current), STATUSES.index(to_status)
+    if to_status == RECOVERED:
+        raise CrisisLogError(f"crisis {crisis} becomes recovered only by the radar, once back inside its limits")
+    if current == RECOVERED:
+        # A person may still take a recovered crisis in hand (to find out what went wrong before
+        # confirming): the steps go on from where it was, and it is back on the open list.
+        current = row["status_before_recovery"] if row["status_before_recovery"] in HANDLING_STEPS else "detected"
+    here, there = HANDLING_STEPS.index(current), HANDLING_STEPS.index(to_status)
     if there == here:
         raise CrisisLogError(f"crisis {crisis} is already {current}")
     if there < here:
         raise CrisisLogError(f"crisis {crisis} is {current}; it cannot go back to {to_status}")
     if there > here + 1:
         raise CrisisLogError(
-            f"crisis {crisis} is {current}; its next step is {STATUSES[here + 1]}, it cannot skip to {to_status}"
+            f"crisis {crisis} is {current}; its next step is {HANDLING_STEPS[here + 1]}, it cannot skip to {to_status}"
         )

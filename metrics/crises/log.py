@@ -9,7 +9,10 @@ Lifecycle of a crisis:
 * ``record_scan`` logs what a detector scan found. A signal for a (metric, dimension, segment, grain)
   that already has an open crisis extends that crisis; otherwise a new crisis opens as ``detected``.
   Open crises the scan no longer flags count periods back inside limits, and after
-  ``recovery_periods_needed`` of them the radar *proposes* recovery. It never resolves anything.
+  ``recovery_periods_needed`` of them the crisis leaves the open list as ``recovered``, awaiting a
+  person's confirmation; flagged again before that, it returns to the status it had. A crisis nobody
+  acknowledged in time escalates once. The radar never resolves anything. Those moves of the radar
+  live in ``metrics.crises.lifecycle``.
 * People move a crisis forward one step at a time along ``STATUSES``: that workflow (acknowledge,
   advance, confirm_recovery, write_review) lives in ``metrics.crises.handling``.
 * A resolved or reviewed crisis is closed for good: a later signal for the same place opens a new one.
@@ -19,6 +22,7 @@ Refusals raise ``CrisisLogError`` (``metrics.crises.log_rows``) with a one-line 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,9 +30,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from metrics.crises.lifecycle import count_recovery, escalate_overdue, graded, raised_moment, reopen
 from metrics.crises.log_rows import (
     CLOSED_STATUSES,
     JSON_COLUMNS,
+    OPEN_STATUSES,
     CrisisLogError,
     add_event,
     add_severity_history,
@@ -60,8 +66,10 @@ def record_scan(
     recovery_periods_needed: int = 2,
     grain: str | None = None,
     window_from: date | None = None,
+    acknowledge_within: Mapping[str, timedelta] | None = None,
 ) -> dict:
-    """Log one detector scan, in one transaction; returns ``{"opened", "extended", "recovery_proposed"}`` counts.
+    """Log one detector scan, in one transaction; returns ``{"opened", "extended", "recovery_proposed",
+    "escalated"}`` counts.
 
     * A detected crisis with an open crisis at the same metric, dimension, segment and grain updates
       it (severity with a history row and a ``severity_changed`` event, evidence, contributors,
@@ -74,8 +82,13 @@ def record_scan(
       ``detected``, or present with ``ongoing=False``) are back inside limits: ``recovery_periods``
       grows by one per period, the period being ``as_of`` truncated to the crisis's grain (weeks start
       on Monday), so re-running a scan within the same period counts nothing twice. Once the count
-      reaches ``recovery_periods_needed`` recovery is proposed (``recovery_proposed_at`` and an event);
-      only ``confirm_recovery`` resolves. Crises whose ``end_period`` is set are left as they are.
+      reaches ``recovery_periods_needed`` the crisis becomes ``recovered`` (``recovery_proposed_at``
+      and a ``recovery_proposed`` event): off the open list, awaiting a person; only
+      ``confirm_recovery`` resolves. A recovered crisis flagged again returns to the status it had.
+      Crises whose ``end_period`` is set are left as they are.
+    * With ``acknowledge_within`` (severity -> allowance; ``lifecycle.acknowledge_allowances`` reads the
+      rules), a crisis still ``detected`` when ``as_of`` is past its ``raised_at`` plus its severity's
+      allowance escalates, once (``lifecycle.escalate_overdue``). Without it nothing escalates.
 
     The scope is ``grain`` when given, else the grains of ``detected``; a scan that detected nothing
     and names no grain covers every grain. ``as_of`` (naive means UTC) stamps the events and rows.
@@ -98,12 +111,19 @@ def record_scan(
         for crisis in ordered:
             _take_signal(scan, crisis)
         _count_quiet_crises(scan, scope)
+        if acknowledge_within:
+            scan.escalated = escalate_overdue(con, as_of, actor, acknowledge_within)
         if grain and window_from is not None:
             con.execute(
                 "INSERT INTO crisis_scans VALUES (?, ?, ?, ?, ?, ?, now())",
                 [grain, window_from, as_of.date(), as_of, actor, len(detected)],
             )
-    return {"opened": scan.opened, "extended": scan.extended, "recovery_proposed": scan.recovery_proposed}
+    return {
+        "opened": scan.opened,
+        "extended": scan.extended,
+        "recovery_proposed": scan.recovery_proposed,
+        "escalated": scan.escalated,
+    }
 
 
 def unscanned_history(con: duckdb.DuckDBPyConnection, grain: str, first: date, last: date) -> bool:
@@ -136,6 +156,7 @@ class _Scan:
     opened: int = 0
     extended: int = 0
     recovery_proposed: int = 0
+    escalated: int = 0
 
 
 def _check_recovery_periods(needed: Any) -> None:
@@ -146,7 +167,7 @@ def _check_recovery_periods(needed: Any) -> None:
 
 
 def _open_crises_by_place(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str, str], dict]:
-    """The open crises not yet ended, keyed by (metric, dimension, segment, grain)."""
+    """The crises not closed nor ended (open or recovered), keyed by (metric, dimension, segment, grain)."""
     return {
         _key(row): row
         for row in fetch_rows(
@@ -170,7 +191,7 @@ def _take_signal(scan: _Scan, crisis: DetectedCrisis) -> None:
     step_days = 7 if crisis.grain == "week" else 1
     if (crisis.start - row["last_flagged"]).days > step_days * (scan.recovery_periods_needed + 1):
         # Quiet long enough in between: that crisis is over (a person still confirms it), this one is new.
-        if _count_recovery(scan.con, row, scan.as_of, scan.actor, scan.recovery_periods_needed):
+        if count_recovery(scan.con, row, scan.as_of, scan.actor, scan.recovery_periods_needed):
             scan.recovery_proposed += 1
         _open_new(scan, crisis)
         return
@@ -198,7 +219,7 @@ def _count_quiet_crises(scan: _Scan, scope: set[str]) -> None:
     for row in sorted(scan.open_rows.values(), key=lambda r: r["crisis_id"]):
         if row["crisis_id"] in scan.flagged or (scope and row["grain"] not in scope):
             continue
-        if _count_recovery(scan.con, row, scan.as_of, scan.actor, scan.recovery_periods_needed):
+        if count_recovery(scan.con, row, scan.as_of, scan.actor, scan.recovery_periods_needed):
             scan.recovery_proposed += 1
 
 
@@ -240,8 +261,8 @@ def _open(con: duckdb.DuckDBPyConnection, crisis: DetectedCrisis, as_of: datetim
     con.execute(
         """INSERT INTO crises (crisis_id, metric, dimension, segment, type, type_reason, severity, severity_reason,
                grain, start_period, last_flagged, end_period, status, owner, evidence, contributors, signals,
-               recovery_proposed_at, recovery_periods, recovery_counted_period, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'detected', NULL, ?, ?, ?, NULL, 0, ?, ?, ?)""",
+               recovery_proposed_at, recovery_periods, recovery_counted_period, created_at, updated_at, raised_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 'detected', NULL, ?, ?, ?, NULL, 0, ?, ?, ?, ?)""",
         [
             crisis_id,
             crisis.metric,
@@ -260,6 +281,7 @@ def _open(con: duckdb.DuckDBPyConnection, crisis: DetectedCrisis, as_of: datetim
             period_start(as_of.date(), crisis.grain) if crisis.ongoing else None,
             as_of,
             as_of,
+            raised_moment(crisis),
         ],
     )
     add_severity_history(con, crisis_id, crisis.last_flagged, crisis.severity, crisis.severity_reason, as_of)
@@ -286,12 +308,11 @@ def _extend(con: duckdb.DuckDBPyConnection, row: dict, crisis: DetectedCrisis, a
             crisis.last_flagged.isoformat(),
             f"still flagged at {crisis.last_flagged}",
         )
-    if crisis.severity != row["severity"]:
-        sets["severity"] = crisis.severity
-        add_severity_history(con, crisis_id, crisis.last_flagged, crisis.severity, crisis.severity_reason, as_of)
-        add_event(
-            con, crisis_id, as_of, actor, "severity_changed", row["severity"], crisis.severity, crisis.severity_reason
-        )
+    severity = graded(crisis.severity, row["escalated_at"] is not None)  # an escalation stays one level up
+    if severity != row["severity"]:
+        sets["severity"] = severity
+        add_severity_history(con, crisis_id, crisis.last_flagged, severity, crisis.severity_reason, as_of)
+        add_event(con, crisis_id, as_of, actor, "severity_changed", row["severity"], severity, crisis.severity_reason)
     for name in ("severity_reason", "type", "type_reason"):
         if getattr(crisis, name) != row[name]:
             sets[name] = getattr(crisis, name)
@@ -307,38 +328,11 @@ def _extend(con: duckdb.DuckDBPyConnection, row: dict, crisis: DetectedCrisis, a
             "recovery_counted_period": period_start(as_of.date(), row["grain"]) if crisis.ongoing else None,
         }
         sets.update({name: value for name, value in reset.items() if row[name] != value})
+        sets.update(reopen(con, row, crisis, as_of, actor))
     if sets:
         sets["updated_at"] = as_of
         update_crisis(con, crisis_id, sets)
     return moved
-
-
-def _count_recovery(con: duckdb.DuckDBPyConnection, row: dict, as_of: datetime, actor: str, needed: int) -> bool:
-    """Count this period as back inside limits (once per period); True when recovery is newly proposed."""
-    period = period_start(as_of.date(), row["grain"])
-    if row["recovery_counted_period"] is not None and period <= row["recovery_counted_period"]:
-        return False
-    # A crisis first logged long after its last flag has been quiet for every period since.
-    step_days = 7 if row["grain"] == "week" else 1
-    quiet_since_flag = (period - row["last_flagged"]).days // step_days - 1
-    periods = max(row["recovery_periods"] + 1, quiet_since_flag)
-    sets: dict[str, Any] = {"recovery_periods": periods, "recovery_counted_period": period, "updated_at": as_of}
-    proposed = periods >= needed and row["recovery_proposed_at"] is None
-    if proposed:
-        sets["recovery_proposed_at"] = as_of
-        add_event(
-            con,
-            row["crisis_id"],
-            as_of,
-            actor,
-            "recovery_proposed",
-            None,
-            None,
-            f"back inside limits for {periods} {row['grain']} period{'s' if periods != 1 else ''}; "
-            "a person confirms the recovery",
-        )
-    update_crisis(con, row["crisis_id"], sets)
-    return proposed
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -380,17 +374,17 @@ def list_crises(
             raise CrisisLogError(f"unknown severity {severity!r}; expected one of {joined(SEVERITIES)}")
         clauses.append("severity = ?")
         params.append(severity)
-    open_sql = f"status NOT IN ({placeholders(CLOSED_STATUSES)})"
+    open_sql = f"status IN ({placeholders(OPEN_STATUSES)})"  # recovered is off the open list, not closed
     if open_only:
         clauses.append(open_sql)
-        params.extend(CLOSED_STATUSES)
+        params.extend(OPEN_STATUSES)
     if since is not None:
         clauses.append(f"({open_sql} OR coalesce(end_period, last_flagged) >= ?)")
-        params.extend([*CLOSED_STATUSES, since])
+        params.extend([*OPEN_STATUSES, since])
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     frame = con.sql(
         f"SELECT *, {open_sql} AS is_open FROM crises {where} ORDER BY start_period DESC, crisis_id DESC",
-        params=[*CLOSED_STATUSES, *params],
+        params=[*OPEN_STATUSES, *params],
     ).pl()
     return frame.sort(["start_period", "crisis_id"], descending=True)
 
@@ -403,7 +397,7 @@ def get_crisis(con: duckdb.DuckDBPyConnection, crisis_id: int) -> dict:
     row = load_crisis(con, crisis_id)
     for name in JSON_COLUMNS:
         row[name] = from_json(row[name])
-    row["is_open"] = row["status"] not in CLOSED_STATUSES
+    row["is_open"] = row["status"] in OPEN_STATUSES
     row["events"] = fetch_rows(
         con, "SELECT * FROM crisis_events WHERE crisis_id = ? ORDER BY event_id", [row["crisis_id"]]
     )
@@ -420,8 +414,8 @@ def open_crisis_exists(con: duckdb.DuckDBPyConnection, metric: str, dimension: s
     """Whether an open crisis sits at this metric, dimension, segment and grain."""
     found = con.sql(
         f"SELECT count(*) FROM crises WHERE metric = ? AND dimension = ? AND segment = ? AND grain = ? "
-        f"AND status NOT IN ({placeholders(CLOSED_STATUSES)}) AND end_period IS NULL",
-        params=[metric, dimension, segment, grain, *CLOSED_STATUSES],
+        f"AND status IN ({placeholders(OPEN_STATUSES)}) AND end_period IS NULL",
+        params=[metric, dimension, segment, grain, *OPEN_STATUSES],
     ).fetchall()[0][0]
     return found > 0
 

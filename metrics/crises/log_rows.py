@@ -22,11 +22,14 @@ import duckdb
 from metrics.crises.model import STATUSES
 
 CLOSED_STATUSES = ("resolved", "reviewed")
-OPEN_STATUSES = tuple(s for s in STATUSES if s not in CLOSED_STATUSES)
+# Awaiting a person's confirmation: off the open list, yet still live (a new flag reopens it).
+RECOVERED = "recovered"
+OPEN_STATUSES = tuple(s for s in STATUSES if s not in (*CLOSED_STATUSES, RECOVERED))
 EVENT_ACTIONS = (
     "detected",
     "extended",
     "severity_changed",
+    "escalated",
     "acknowledged",
     "status_changed",
     "recovery_proposed",

@@ -9,8 +9,12 @@ CRISIS_TYPES = ("service_quality", "communication_failure", "sudden_event", "cus
 SEVERITIES = ("observe", "minor", "major", "critical")
 # The usual crisis window (``crises`` without --since, a load's history check): these days before the data's end.
 RECENT_DAYS = 90
-# The handling process of DOMAIN.md (seed 000, chapter 4), in order.
-STATUSES = ("detected", "acknowledged", "response_plan_active", "resolving", "resolved", "reviewed")
+# The handling process of DOMAIN.md (seed 000, chapter 4), in order: the steps people take.
+HANDLING_STEPS = ("detected", "acknowledged", "response_plan_active", "resolving", "resolved", "reviewed")
+# Every status a crisis can have: the steps, plus "recovered", which only the radar sets (back inside
+# limits for the rules' periods) and which waits for a person to confirm it (step 5: "confirm
+# satisfaction recovered"). It is neither open (not on the open list) nor closed (a new flag reopens it).
+STATUSES = ("detected", "acknowledged", "response_plan_active", "resolving", "recovered", "resolved", "reviewed")
 FISHBONE_CATEGORIES = ("people", "process", "technology", "policy", "environment", "communication", "measurement")
 
 

@@ -15,7 +15,8 @@ import duckdb
 import polars as pl
 
 from metrics.crises.flag import judged_series
-from metrics.crises.log import get_crisis, list_crises, record_scan
+from metrics.crises.lifecycle import acknowledge_allowances
+from metrics.crises.log import get_crisis, record_scan
 from metrics.crises.log_rows import CrisisLogError
 from metrics.crises.radar import scan
 from metrics.crises.rules import rules
@@ -29,6 +30,7 @@ from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, load_settings, on_data_clock
 from metrics.notify.outbox import NotifyRun
 from metrics.reports.review import quarter_covered, quarterly_review
+from metrics.views.crisis_lists import OPEN, crisis_table, open_crises_by_severity, open_crisis_list
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import data_span, table_counts
 
@@ -53,7 +55,6 @@ DURATION_BUCKETS = (
     (None, "> 3 days"),
 )
 SPARKLINE_PERIODS = 12
-OPEN = ("detected", "acknowledged", "response_plan_active", "resolving")
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,15 @@ def refresh_crisis_log(
     window_from = since or (span[0].date() if span else None)
     if notify is not None:
         notify.start(con)  # a destination new to this warehouse starts here: told this scan, not the history
-    record_scan(con, found.crises, settings.as_of, recovery_periods_needed=needed, grain=grain, window_from=window_from)
+    record_scan(
+        con,
+        found.crises,
+        settings.as_of,
+        recovery_periods_needed=needed,
+        grain=grain,
+        window_from=window_from,
+        acknowledge_within=acknowledge_allowances(),
+    )
     if notify is not None:
         notify.deliver(con, settings.as_of)
     if view is None or not view.limit:
@@ -365,49 +374,6 @@ def refresh_crisis_log(
 def record_counts(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, int] | None:
     """Rows per table of the warehouse, or None for a limited view: they are the whole organisation's."""
     return None if view.limit else table_counts(con)
-
-
-def crisis_table(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    view: View,
-    status: list[str] | None = None,
-    crisis_type: str | None = None,
-    severity: str | None = None,
-    within_dates: bool = True,
-) -> pl.DataFrame:
-    """The crisis log for a table: newest first, filtered, with the place in words.
-
-    Only the crises within the view's limit; with ``within_dates``, those overlapping its dates
-    and not in a segment its filters leave out.
-    """
-    log = view.crises(list_crises(con, status=status, type=crisis_type, severity=severity))
-    if within_dates:
-        for dimension, values in view.segments:
-            log = log.filter((pl.col("dimension") != dimension) | pl.col("segment").is_in(list(values)))
-        if view.date_to:
-            log = log.filter(pl.col("start_period") <= view.date_to)
-        if view.date_from:
-            log = log.filter(pl.col("end_period").is_null() | (pl.col("end_period") >= view.date_from))
-    return log.select(
-        pl.col("crisis_id").alias("id"),
-        "severity",
-        "type",
-        (pl.col("dimension") + " " + pl.col("segment")).alias("where"),
-        "metric",
-        pl.col("start_period").alias("start"),
-        pl.col("end_period").alias("end"),
-        "status",
-        "owner",
-        "grain",
-    )
-
-
-def open_crises_by_severity(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> dict[str, int]:
-    """How many crises within the view's limit are open at each severity, most severe first."""
-    log = view.crises(list_crises(con, open_only=True))
-    counts = dict(log.group_by("severity").len().iter_rows()) if not log.is_empty() else {}
-    return {level: int(counts.get(level, 0)) for level in ("critical", "major", "minor", "observe")}
 
 
 def visible_crisis(con: duckdb.DuckDBPyConnection, view: View, crisis_id: int) -> dict:
@@ -508,7 +474,7 @@ PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
         (headline_tiles, ()),
         (record_counts, ()),
         (open_crises_by_severity, ()),
-        (crisis_table, (list(OPEN), None, None, False)),
+        (open_crisis_list, ()),
     ),
     "trends": ((split_dimensions, ()), (kpi_series, ("csat", "week", None)), (weekly_trend_view, ("csat",))),
     "crisis_radar": (

@@ -153,6 +153,19 @@ ZH = {
     "Where they come from": "投诉来源",
     "Would be rejected: ": "将被拒绝：",
     "Your name (recorded with each action)": "您的姓名（每项操作都会记录）",
+    # The crisis lists and the lifecycle (issue 20).
+    "Show all open crises": "显示全部未关闭的危机",
+    "Page": "页",
+    "Open crises {first}–{last} of {total}, most severe first, then the latest flagged.": (
+        "未关闭的危机第 {first}–{last} 条，共 {total} 条：按严重程度排序，同级按最近预警排序。"
+    ),
+    "escalated": "已升级",
+    "{n} crises are back inside their limits and await a person's confirmation: choose status "
+    "'recovered' to see them.": "{n} 个危机已回到控制限内，等待人工确认：在状态中选择 recovered 查看。",
+    "Back inside its limits for {n} {grain} periods. Confirm the recovery once customers are satisfied "
+    "again; a new flag before that puts it back on the open list.": (
+        "已连续 {n} 个{grain}周期回到控制限内。客户满意度恢复后请确认恢复；确认前若再次预警，它将回到未关闭列表。"
+    ),
     # KPI statuses (metrics.kpis.compute.STATUSES).
     "target met": "达标",
     "below target, but within the uncertainty": "低于目标，但在不确定范围内",

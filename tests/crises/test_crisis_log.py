@@ -9,7 +9,7 @@ import pytest
 from metrics.crises.handling import acknowledge, advance, confirm_recovery, response_steps, write_review
 from metrics.crises.log import get_crisis, list_crises, open_crisis_exists, record_scan
 from metrics.crises.log_rows import CrisisLogError
-from metrics.crises.model import CRISIS_TYPES, STATUSES, DetectedCrisis
+from metrics.crises.model import CRISIS_TYPES, HANDLING_STEPS, DetectedCrisis
 from pipelines.warehouse.store import connect
 
 WEEK0 = date(2026, 1, 5)  # a Monday
@@ -77,7 +77,7 @@ def only_crisis_id(con) -> int:
 def test_a_new_signal_opens_a_detected_crisis(con):
     counts = record_scan(con, [detected()], scanned(0))
 
-    assert counts == {"opened": 1, "extended": 0, "recovery_proposed": 0}
+    assert counts == {"opened": 1, "extended": 0, "recovery_proposed": 0, "escalated": 0}
     crisis = get_crisis(con, only_crisis_id(con))
     assert crisis["status"] == "detected" and crisis["is_open"]
     assert (crisis["start_period"], crisis["last_flagged"], crisis["end_period"]) == (week(0), week(0), None)
@@ -101,7 +101,7 @@ def test_the_same_signal_next_scan_extends_the_crisis(con):
     record_scan(con, [detected(severity="minor")], scanned(0))
     counts = record_scan(con, [detected(severity="major", last=1)], scanned(1))
 
-    assert counts == {"opened": 0, "extended": 1, "recovery_proposed": 0}
+    assert counts == {"opened": 0, "extended": 1, "recovery_proposed": 0, "escalated": 0}
     crisis = get_crisis(con, only_crisis_id(con))
     assert (crisis["start_period"], crisis["last_flagged"], crisis["severity"]) == (week(0), week(1), "major")
     assert crisis["status"] == "detected"
@@ -132,7 +132,7 @@ def test_a_different_segment_opens_a_second_crisis(con):
     record_scan(con, [detected(segment="all")], scanned(0))
     counts = record_scan(con, [detected(segment="all", last=1), detected(dimension="team", segment="B")], scanned(1))
 
-    assert counts == {"opened": 1, "extended": 1, "recovery_proposed": 0}
+    assert counts == {"opened": 1, "extended": 1, "recovery_proposed": 0, "escalated": 0}
     crises = list_crises(con)
     assert crises.height == 2
     assert sorted(zip(crises["dimension"], crises["segment"], strict=True)) == [("overall", "all"), ("team", "B")]
@@ -148,11 +148,12 @@ def test_rerunning_the_same_scan_changes_nothing(con):
         record_scan(con, found, as_of)
         before = snapshot(con)
         # the same scan again, and again later in the same week: nothing new
-        assert record_scan(con, found, as_of) == {"opened": 0, "extended": 0, "recovery_proposed": 0}
+        assert record_scan(con, found, as_of) == {"opened": 0, "extended": 0, "recovery_proposed": 0, "escalated": 0}
         assert record_scan(con, found, as_of + timedelta(hours=30)) == {
             "opened": 0,
             "extended": 0,
             "recovery_proposed": 0,
+            "escalated": 0,
         }
         assert snapshot(con) == before
     assert list_crises(con).height == 2
@@ -165,6 +166,7 @@ def test_an_older_signal_does_not_move_a_crisis_back(con):
         "opened": 0,
         "extended": 0,
         "recovery_proposed": 0,
+        "escalated": 0,
     }
     assert snapshot(con) == before
 
@@ -183,16 +185,20 @@ def test_recovery_is_proposed_after_n_periods_without_the_signal_and_never_auto_
         "opened": 0,
         "extended": 0,
         "recovery_proposed": 1,
+        "escalated": 0,
     }
     crisis = get_crisis(con, crisis_id)
     assert crisis["recovery_periods"] == 3 and crisis["recovery_proposed_at"] == scanned(3)
-    assert crisis["status"] == "detected" and crisis["end_period"] is None and crisis["is_open"]
+    # off the open list, awaiting a person: neither open nor ended
+    assert crisis["status"] == "recovered" and crisis["end_period"] is None and not crisis["is_open"]
     assert actions(con, crisis_id) == ["detected", "recovery_proposed"]
+    event = crisis["events"][-1]
+    assert (event["from_value"], event["to_value"]) == ("detected", "recovered")
 
     # later scans keep counting but propose only once, and still resolve nothing
     assert record_scan(con, [], scanned(4), recovery_periods_needed=3)["recovery_proposed"] == 0
     crisis = get_crisis(con, crisis_id)
-    assert crisis["recovery_periods"] == 4 and crisis["status"] == "detected"
+    assert crisis["recovery_periods"] == 4 and crisis["status"] == "recovered"
     assert actions(con, crisis_id) == ["detected", "recovery_proposed"]
 
 
@@ -204,7 +210,7 @@ def test_a_signal_that_comes_back_starts_recovery_over(con):
     assert get_crisis(con, crisis_id)["recovery_proposed_at"] is not None
 
     counts = record_scan(con, [detected(start=3, last=3)], scanned(3))
-    assert counts == {"opened": 0, "extended": 1, "recovery_proposed": 0}
+    assert counts == {"opened": 0, "extended": 1, "recovery_proposed": 0, "escalated": 0}
     crisis = get_crisis(con, crisis_id)
     assert (crisis["recovery_periods"], crisis["recovery_proposed_at"], crisis["last_flagged"]) == (0, None, week(3))
     record_scan(con, [], scanned(4))
@@ -252,7 +258,7 @@ def test_confirm_recovery_sets_end_period_and_resolves(con):
     assert (event["action"], event["actor"], event["from_value"], event["to_value"]) == (
         "recovery_confirmed",
         "maria",
-        "detected",
+        "recovered",
         "resolved",
     )
     assert "ended 2026-01-12" in event["note"]
@@ -307,7 +313,7 @@ def test_the_full_handling_path_writes_an_event_for_every_step(con):
         ("status_changed", "li", "resolving", "resolved"),
         ("reviewed", "maria", "resolved", "reviewed"),
     ]
-    assert [e["to_value"] for e in crisis["events"]] == list(STATUSES)
+    assert [e["to_value"] for e in crisis["events"]] == list(HANDLING_STEPS)
     assert crisis["events"][1]["note"] == "owner: Li Wei; on it"
     assert crisis["events"][2]["note"] == "plan agreed"
 
@@ -316,7 +322,7 @@ def _at(con, status: str) -> int:
     """A crisis brought to ``status`` along the normal path."""
     record_scan(con, [detected()], scanned(0))
     crisis_id = only_crisis_id(con)
-    path = STATUSES[1 : STATUSES.index(status) + 1]
+    path = HANDLING_STEPS[1 : HANDLING_STEPS.index(status) + 1]
     for step in path:
         if step == "acknowledged":
             acknowledge(con, crisis_id, owner="Li Wei", actor="maria")

@@ -87,3 +87,20 @@ def test_a_history_already_scanned_is_not_scanned_again(loaded):
     again = run_cli("ingest", str(source), "--kind", "surveys", "--tz", "UTC", "--db", str(db))
     assert again.returncode == 0, again.stderr
     assert "duplicate" in again.stdout and "history scanned" not in again.stdout
+
+
+def test_a_crisis_quiet_for_months_before_the_data_s_end_is_logged_recovered_not_open(loaded):
+    """The old dip ended 17 months before the data's end: the open list must not start out with it."""
+    _, db, _ = loaded
+    con = connect(db, read_only=True)
+    try:
+        log = list_crises(con).sort("start_period")
+        stamps = con.sql("SELECT DISTINCT \"at\"::DATE FROM crisis_events WHERE action = 'recovery_proposed'")
+        stamps = stamps.fetchall()
+    finally:
+        con.close()
+    old, recent = log.row(0, named=True), log.row(1, named=True)
+    assert (old["status"], old["is_open"], old["end_period"]) == ("recovered", False, None)  # a person confirms
+    assert stamps == [(END,)], "on the data's clock (its as-of, its last answer), not today's"
+    # The recent dip was flagged up to two weeks before the end: not yet the rules' two quiet weeks.
+    assert (recent["status"], recent["is_open"]) == ("detected", True)

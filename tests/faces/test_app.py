@@ -26,6 +26,7 @@ from pipelines.ingest import ingest_file
 from pipelines.signin import access
 from pipelines.warehouse.store import LOCK_WAIT_ENV, connect, load_in_progress
 from tests.conftest import FIXTURES, ROOT, add_user_on_admin_page, run_cli
+from tests.crises.reflagged import reflag
 
 PAGE_FILES = sorted(p.stem for p in (ROOT / "pages").glob("*.py") if not p.name.startswith("_"))
 WEEK_AFTER_ANSWERS = datetime(2026, 7, 6, tzinfo=UTC)
@@ -47,9 +48,16 @@ def small_warehouse(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def demo_copy(demo, tmp_path, monkeypatch) -> Path:
-    """A private copy of the session's demo warehouse (crisis log filled), so actions can write to it."""
+    """A private copy of the session's demo warehouse (crisis log filled), so actions can write to it.
+
+    The demo's history has no crisis flagged in its last weeks, so every one is recovered; the three
+    latest are flagged again (``reflag``), so the pages have open crises to list and act on.
+    """
     db = tmp_path / "demo.duckdb"
     shutil.copy(demo[0], db)
+    con = connect(db)
+    reflag(con, 3)
+    con.close()
     monkeypatch.setenv("CSAT_RADAR_DB", str(db))
     return db
 

@@ -21,6 +21,7 @@ import pytest
 from pipelines.signin import access
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT
+from tests.crises.reflagged import reflag
 from tests.faces.test_browser import CHROMIUM, FLAGS, answers_health, free_port, settle
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -39,6 +40,7 @@ def limited_server(demo, tmp_path_factory):
     shutil.copy(demo[0], db)
     con = connect(db)
     access.add_user(con, "lead", "manager", PASSWORD, {"team": [TEAM]}, created_by="test")
+    reflag(con, 3)  # the demo's history ends calm: its latest crises (one of them the team's) flagged again
     others = [t for (t,) in con.sql("SELECT DISTINCT team FROM tickets WHERE team <> ?", params=[TEAM]).fetchall()]
     foreign = con.sql("SELECT min(crisis_id) FROM crises WHERE dimension = 'team' AND segment = 'Onboarding'")
     foreign = foreign.fetchall()[0][0]

@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from pipelines.signin import access
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT, add_user_on_admin_page, run_cli
+from tests.crises.reflagged import reflag
 
 PASSWORD = "correct horse battery"
 RULES = "a name is letters and digits of any script and . _ - @ +, starts with a letter or digit"
@@ -178,6 +179,9 @@ def test_a_name_stored_by_an_older_version_is_shown_as_text_in_the_sidebar_and_t
 def test_a_crisis_owner_typed_on_the_page_is_shown_as_text(demo, tmp_path, monkeypatch):
     db = tmp_path / "demo.duckdb"
     shutil.copy(demo[0], db)
+    con = connect(db)
+    reflag(con, 3)  # the demo's history ends calm: an open crisis for the page to open on
+    con.close()
     monkeypatch.setenv("CSAT_RADAR_DB", str(db))
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.run()

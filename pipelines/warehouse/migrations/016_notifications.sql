@@ -1,7 +1,6 @@
 -- Notifications of crisis events (issue 20): which message went to which destination, so each event is
 -- told once per destination, a failed delivery is retried on the next run, and a destination added later
 -- is not sent the whole history of the log.
--- (Numbered 015 on its branch; the merger renumbers it 016, after the lifecycle's 015.)
 -- Grain: notification_destinations = one row per destination ever configured (an e-mail list or a
 -- webhook, by the name metrics.notify.config gives it; never a URL's secret path or a password);
 -- notification_outbox = one row per crisis event and destination that qualified for a message.
