@@ -11,7 +11,8 @@
 * **Reopened.** A recovered crisis flagged again before anyone confirmed it goes back to that status
   (a ``status_changed`` event by the radar): the people who had it in hand still have it.
 * **Escalated.** A crisis nobody acknowledged within its severity's allowance (``[lifecycle]`` of
-  crisis_rules.toml), counted from the moment the data first showed it (``raised_at``), escalates
+  crisis_rules.toml), counted on the data's clock from the scan that first logged it (``raised_at``:
+  when people could first see it, so a late export brings no crisis already overdue), escalates
   once: an ``escalated`` event and its severity one level up (critical stays critical). Later scans
   keep that step: the radar's grade plus one (``graded``).
 """
@@ -32,7 +33,6 @@ from metrics.crises.log_rows import (
     add_severity_history,
     fetch_rows,
     joined,
-    next_period,
     period_start,
     update_crisis,
 )
@@ -55,12 +55,6 @@ def acknowledge_allowances(table: Mapping[str, Any] | None = None) -> dict[str, 
             raise CrisisLogError(f"[lifecycle] {severity}: a positive number of hours is needed, not {value!r}")
         allowances[severity] = timedelta(hours=value)
     return allowances
-
-
-def raised_moment(crisis: DetectedCrisis) -> datetime:
-    """When the data first showed the crisis: the end of the period it was raised in (UTC midnight)."""
-    day = next_period(crisis.raised or crisis.start, crisis.grain)
-    return datetime.combine(day, time(), tzinfo=UTC)
 
 
 def graded(severity: str, escalated: bool) -> str:

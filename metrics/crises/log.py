@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from metrics.crises.lifecycle import count_recovery, escalate_overdue, graded, raised_moment, reopen
+from metrics.crises.lifecycle import count_recovery, escalate_overdue, graded, reopen
 from metrics.crises.log_rows import (
     CLOSED_STATUSES,
     JSON_COLUMNS,
@@ -281,7 +281,7 @@ def _open(con: duckdb.DuckDBPyConnection, crisis: DetectedCrisis, as_of: datetim
             period_start(as_of.date(), crisis.grain) if crisis.ongoing else None,
             as_of,
             as_of,
-            raised_moment(crisis),
+            as_of,  # raised_at: escalation counts from when people could first see it
         ],
     )
     add_severity_history(con, crisis_id, crisis.last_flagged, crisis.severity, crisis.severity_reason, as_of)

@@ -4,7 +4,8 @@ Which events are told (``qualifying_sql``), at or above the configured ``min_sev
 
 * ``detected``: a new crisis, at the severity it was detected with;
 * ``severity_changed``: a rise ending at or above the threshold (a fall is not news);
-* ``escalated``: not acknowledged in time, at the severity it escalated to;
+* ``escalated``: not acknowledged in time, at the severity it escalated to (a crisis detected and
+  escalated by the same scan is told once, by its escalation);
 * ``recovery_proposed``: back inside limits, when the crisis was ever at or above the threshold.
 
 No flood of old news, by two rules. A destination is told only events logged after it was first
@@ -139,6 +140,11 @@ def qualifying_sql() -> str:
                    FROM crisis_severity_history GROUP BY crisis_id) h ON h.crisis_id = e.crisis_id
         WHERE e.action IN ({actions}) AND e.event_id > ?
           AND date_diff('day', c.last_flagged, CAST(e."at" AS DATE)) <= ?
+          -- A crisis logged late (a history scan, a scan after days without one) may be detected and
+          -- escalated by the same scan: one message, the escalation's, which names the new severity.
+          AND NOT (e.action = 'detected' AND EXISTS (
+              SELECT 1 FROM crisis_events x
+              WHERE x.crisis_id = e.crisis_id AND x.action = 'escalated' AND x."at" = e."at"))
     """
 
 

@@ -114,9 +114,9 @@ def test_the_allowances_are_the_rules_lifecycle_table():
 
 
 def test_an_unacknowledged_crisis_escalates_once_on_the_data_clock(con):
-    # Raised in week 0, reported once week 0 is over: the clock starts at week 1's first moment.
+    # Flagged in week 0, logged by a scan at week 1's first moment: the clock starts when it was logged.
     raised = datetime.combine(week(1), datetime.min.time(), tzinfo=UTC)
-    record_scan(con, [detected(severity="major")], raised + timedelta(hours=1), acknowledge_within=RULES)
+    record_scan(con, [detected(severity="major")], raised, acknowledge_within=RULES)
     crisis_id = open_ids(con)[0]
     assert get_crisis(con, crisis_id)["raised_at"] == raised
 
@@ -207,4 +207,4 @@ def test_migration_15_moves_a_recovery_already_proposed_off_the_open_list(db_pat
         False,
     )
     assert (rows[2]["status"], rows[2]["is_open"]) == ("detected", True)
-    assert rows[2]["raised_at"] == datetime(2026, 1, 12, tzinfo=UTC)  # its first week, once complete
+    assert rows[2]["raised_at"] == datetime(2026, 1, 19, tzinfo=UTC)  # logged later than its last week's end

@@ -91,7 +91,7 @@ def test_a_limited_manager_sees_only_their_segment_s_crises(logged):
 
 def test_escalated_crises_carry_the_flag_the_badge_shows(con):
     record_scan(con, [detected(severity="major", dimension="team", segment="A")], scanned(0))
-    # A week on: A (raised at week 1's first moment) is past a major's 72 hours; B was raised an hour ago.
+    # A week on: A (logged a week ago) is past a major's 72 hours; B is logged by this scan.
     found = [
         detected(severity="major", dimension="team", segment="A", last=1),
         detected(severity="major", dimension="team", segment="B", start=1, last=1),
