@@ -132,6 +132,7 @@ def _crisis_record(row: dict) -> dict:
         "segment": row["segment"],
         "start": row["start_period"].isoformat(),
         "end": row["end_period"].isoformat() if row["end_period"] else None,
+        "last_flagged": row["last_flagged"].isoformat(),
         "severity": row["severity"],
         "status": row["status"],
         "evidence": json.loads(row["evidence"] or "{}"),
@@ -139,6 +140,13 @@ def _crisis_record(row: dict) -> dict:
         "reason": row["type_reason"],
         "cause": crisis_cause(row, "en"),
     }
+
+
+def _until(record: dict) -> str:
+    """How a listed crisis ends: its end, or that it is ongoing, or quiet since its last flag (recovered)."""
+    if record["end"]:
+        return record["end"]
+    return f"last flagged {record['last_flagged']}" if record["status"] == "recovered" else "ongoing"
 
 
 def cmd_crises(args: argparse.Namespace) -> int:
@@ -191,7 +199,7 @@ def cmd_crises(args: argparse.Namespace) -> int:
             where = "overall" if r["dimension"] == "overall" else f"{r['dimension']}={r['segment']}"
             print(  # segments and reasons quote the data: printable, as names are
                 f"#{r['id']:<4} {r['severity']:<8} {r['type']:<22} {names.printable(where):<32} {r['start']} → "
-                f"{r['end'] or 'ongoing'}  [{r['status']}]\n      {names.printable(r['reason'])}"
+                f"{_until(r)}  [{r['status']}]\n      {names.printable(r['reason'])}"
                 f"\n      {names.printable(r['cause'])}"
             )
     if run is not None:

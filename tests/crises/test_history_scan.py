@@ -104,3 +104,13 @@ def test_a_crisis_quiet_for_months_before_the_data_s_end_is_logged_recovered_not
     assert stamps == [(END,)], "on the data's clock (its as-of, its last answer), not today's"
     # The recent dip was flagged up to two weeks before the end: not yet the rules' two quiet weeks.
     assert (recent["status"], recent["is_open"]) == ("detected", True)
+
+
+def test_a_crisis_back_inside_its_limits_is_listed_as_quiet_since_its_last_flag_not_ongoing(loaded):
+    _, db, _ = loaded
+    listed = run_cli("crises", "--since", str(START), "--db", str(db))
+    assert listed.returncode == 0, listed.stderr
+    lines = [line for line in listed.stdout.splitlines() if line.startswith("#")]
+    old = next(line for line in lines if str(week_of(OLD_DIP[0])) in line)
+    assert "[recovered]" in old and "→ last flagged 2025-" in old and "ongoing" not in old, old
+    assert all("[recovered]" not in line for line in lines if "ongoing" in line), listed.stdout
