@@ -3,8 +3,8 @@
 Grain of the scan: one row per metric, dimension, segment and complete period (see series.py);
 the crises it finds are ``DetectedCrisis`` objects, one per place and event. The steps live in
 their own modules: series (what is judged), flag (judging, episodes), clusters (episodes of a
-segment taken together), classify (type and severity), contributors (who drives a change) and
-fold (echoes folded into their source).
+segment taken together), classify (type and severity), contributors (who drives a change),
+fold (echoes folded into their source) and place (each crisis moved to where it concentrates).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from metrics.crises.contributors import Contributor
 from metrics.crises.flag import episodes, judge
 from metrics.crises.fold import explain_candidate, fold_echoes, merge_sudden_events
 from metrics.crises.model import DetectedCrisis
+from metrics.crises.place import place_crises
 from metrics.crises.rules import COMPLAINT_SIGNALS, PRIMARY, STEP
 from metrics.crises.series import scanned_series
 from metrics.kpis.settings import Settings, on_data_clock
@@ -174,5 +175,6 @@ def scan(
     )
     typed = candidates(con, settings, found, grain, since) if not found.is_empty() else []
     kept = fold_echoes(con, settings, merge_sudden_events(typed, step), grain, step)
+    kept = place_crises(kept, charted, counted, step)
     crises = [describe(con, settings, c, grain, last_complete, explain) for c in kept]
     return Scan(grain, charted, counted, leveled, found, crises, last_complete)

@@ -1,4 +1,4 @@
-"""Slow slides caught within weeks, and calm series left alone.
+"""Slow slides caught within weeks, calm series left alone, and each crisis placed where it concentrates.
 
 Synthetic weekly series built with polars and a seeded generator: no warehouse, seconds to run.
 """
@@ -10,9 +10,11 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from metrics.crises.clusters import Candidate, Episode
 from metrics.crises.detectors import peers, proportion_chart, ramp_score
-from metrics.crises.flag import judge
-from metrics.crises.rules import KEYS
+from metrics.crises.flag import episodes, judge
+from metrics.crises.place import place_crises
+from metrics.crises.rules import KEYS, STEP
 
 WEEKS = 80
 FIRST = date(2025, 1, 6)  # a Monday
@@ -106,3 +108,69 @@ def test_the_ramp_score_reports_the_rise_beyond_the_peers():
     # binomial spread, widened by half for the peers' own noise (1,000 answers against 2,000).
     expected_z = 105 / (21 * 1000 * 1.5 * 0.10 * 0.90) ** 0.5
     assert abs(last.filter(pl.col("segment") == "Broadband")["ramp_z"][0] - expected_z) < 0.01
+
+
+def complaint_rates(seed: int = 3) -> pl.DataFrame:
+    """Weekly complaints per ticket, by channel, team and customer tier, from simulated tickets.
+
+    Phone (a quarter of tickets) has four times its complaints for four weeks from week 60; every
+    team and both tiers serve phone customers, so the event shows in all of them.
+    """
+    rng = np.random.default_rng(seed)
+    tickets = 40_000 * 2  # about a thousand a week
+    week = rng.integers(0, WEEKS, tickets)
+    channel = rng.choice(["email", "phone", "chat", "web"], tickets, p=[0.35, 0.25, 0.25, 0.15])
+    team = rng.choice(["Billing", "Technical", "Logistics"], tickets)
+    tier = rng.choice(["standard", "key_account"], tickets, p=[0.9, 0.1])
+    during = (channel == "phone") & (week >= 60) & (week < 64)
+    complaint = rng.random(tickets) < np.where(during, 0.16, 0.04)
+    frame = pl.DataFrame({"week": week, "channel": channel, "team": team, "customer_tier": tier, "c": complaint})
+    parts = []
+    for dimension in ("overall", "channel", "team", "customer_tier"):
+        by = pl.lit("all") if dimension == "overall" else pl.col(dimension)
+        parts.append(
+            frame.group_by(by.alias("segment"), "week")
+            .agg(pl.col("c").sum().cast(pl.Float64).alias("bad"), pl.len().cast(pl.Float64).alias("n"))
+            .with_columns(pl.lit("complaint_rate").alias("metric"), pl.lit(dimension).alias("dimension"))
+        )
+    return pl.concat(parts).select(
+        *KEYS, (pl.lit(FIRST) + pl.duration(weeks=pl.col("week"))).alias("period_start"), "bad", "n"
+    )
+
+
+def candidate_at(found: pl.DataFrame, dimension: str, segment: str) -> Candidate:
+    row = found.filter((pl.col("dimension") == dimension) & (pl.col("segment") == segment)).row(0, named=True)
+    episode = Episode(**row)
+    return Candidate(
+        cluster=[episode],
+        dimension=dimension,
+        segment=segment,
+        start=episode.start,
+        last=episode.last,
+        raised=episode.raised,
+        type="communication_failure",
+        type_reason=f"complaints in {dimension} {segment} rose 2.0x → communication failure",
+        primary=episode,
+    )
+
+
+def test_a_one_channel_event_seen_first_in_a_tier_is_placed_in_its_channel():
+    charted, counted, leveled = judge(complaint_rates(), pl.DataFrame(), "week")
+    found = episodes(charted, counted, "week", leveled)
+    # The standard tier holds nine tickets in ten, so it carries most of the rise too, but thinly.
+    seen_in_tier = candidate_at(found, "customer_tier", "standard")
+    placed = place_crises([seen_in_tier], charted, counted, STEP["week"])
+    assert [(c.dimension, c.segment) for c in placed] == [("channel", "phone")]
+    assert "customer_tier standard" in placed[0].also_in
+    assert placed[0].type_reason.startswith("complaints in channel phone rose")
+    assert placed[0].primary.segment == "phone" and placed[0].primary.peak_ratio > 2
+
+
+def test_the_same_event_seen_in_a_team_and_in_its_channel_is_one_crisis_in_the_channel():
+    charted, counted, leveled = judge(complaint_rates(), pl.DataFrame(), "week")
+    found = episodes(charted, counted, "week", leveled)
+    in_channel = candidate_at(found, "channel", "phone")
+    in_team = candidate_at(found, "team", "Billing")
+    placed = place_crises([in_team, in_channel], charted, counted, STEP["week"])
+    assert [(c.dimension, c.segment) for c in placed] == [("channel", "phone")]
+    assert "team Billing" in placed[0].also_in
