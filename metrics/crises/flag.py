@@ -318,4 +318,5 @@ def proportion_series(judged: pl.DataFrame, spec: dict) -> tuple[pl.DataFrame, s
         if ratio > 1
         else f"p-chart: observed variation {ratio:.1f}x binomial, limits from each period's own sample size"
     )
-    return frame, method + "; Western Electric rules 1-4, EWMA and binomial CUSUM on top"
+    slides = ", and a ramp score against its peers for slow slides" if spec.get("slide") else ""
+    return frame, method + "; Western Electric rules 1-4, EWMA and binomial CUSUM on top" + slides
