@@ -42,6 +42,9 @@ def _places(crisis: DetectedCrisis) -> set[tuple[str, str]]:
         dimension, _, segment = text.partition(" ")
         places.add((dimension, segment))
     places.update((c["dimension"], c["segment"]) for c in crisis.contributors[:3])
+    if crisis.evidence.get("paired_with"):
+        dimension, _, segment = crisis.evidence["paired_with"].partition(" ")
+        places.add((dimension, segment))
     return places
 
 
@@ -50,9 +53,10 @@ def _period_of(day: date, grain: str) -> date:
 
 
 def _match_rank(crisis: DetectedCrisis, label: dict) -> int:
-    """0 when the crisis sits exactly where the label says, 1 when it was also seen there, 2 via contributors."""
+    """0 when the crisis sits where the label says (alone or paired), 1 when also seen there, 2 via contributors."""
     place = (label["dimension"], label["segment"])
-    if (crisis.dimension, crisis.segment) == place:
+    # A crisis placed at a pair of segments sits in each of them.
+    if (crisis.dimension, crisis.segment) == place or crisis.evidence.get("paired_with") == f"{place[0]} {place[1]}":
         return 0
     if f"{place[0]} {place[1]}" in crisis.evidence.get("also_seen_in", []):
         return 1

@@ -23,6 +23,8 @@ from datetime import timedelta
 import polars as pl
 
 from metrics.crises.clusters import Candidate, Episode, overlaps
+from metrics.crises.contributors import Contributor
+from metrics.crises.model import DetectedCrisis
 from metrics.crises.rules import rules
 
 
@@ -176,3 +178,48 @@ def place_crises(
             fold_into(candidate, other)
             absorbed.add(id(other))
     return [c for c in candidates if id(c) not in absorbed]
+
+
+def paired_with(dimension: str, explained: list[Contributor]) -> Contributor | None:
+    """The segment of another dimension that, inside the crisis's place, carries most of its change thinly spread.
+
+    A sudden event sits in a region and in the category of its outage at once; inside the one,
+    the other holds nearly all of the change (``pair_min_share`` of it) while holding only a part
+    of the place's tickets (its share at least ``pair_min_lift`` times its weight): the pair of
+    the two is where the event concentrates. A failure spread over a place, as a channel's over
+    every team it serves, has no such segment.
+    """
+    limits = rules()["place"]
+    fits = [
+        c
+        for c in explained
+        if c.dimension != dimension
+        and c.significant
+        and (c.share or 0.0) >= limits["pair_min_share"]
+        and c.weight
+        and (c.share or 0.0) >= limits["pair_min_lift"] * c.weight
+    ]
+    return max(fits, key=lambda c: (c.share or 0.0) / (c.weight or 1.0), default=None)
+
+
+def fold_into_events(crises: list[DetectedCrisis], step: timedelta) -> list[DetectedCrisis]:
+    """Fold into a sudden event the crises that share its place or its pair while it lasts.
+
+    An outage in one region about one category slows responses in the channels that region
+    uses; once placed, such a slowdown names the outage's region as its pair (or sits in it):
+    it is the same event, listed where the outage was also seen, not a crisis of its own.
+    """
+    events = [c for c in crises if c.type == "sudden_event"]
+    folded: set[int] = set()
+    for event in events:
+        places = {f"{event.dimension} {event.segment}", event.evidence.get("paired_with")} - {None}
+        for other in crises:
+            if other is event or id(other) in folded or other.type == "sudden_event":
+                continue
+            theirs = {f"{other.dimension} {other.segment}", other.evidence.get("paired_with")} - {None}
+            during = event.start - step <= other.start <= event.last_flagged + step
+            if during and places & theirs:
+                folded.add(id(other))
+                seen = event.evidence.setdefault("also_seen_in", [])
+                seen.extend(p for p in [f"{other.dimension} {other.segment}"] if p not in seen)
+    return [c for c in crises if id(c) not in folded]

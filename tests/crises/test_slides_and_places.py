@@ -11,9 +11,11 @@ import numpy as np
 import polars as pl
 
 from metrics.crises.clusters import Candidate, Episode
+from metrics.crises.contributors import Contributor
 from metrics.crises.detectors import peers, proportion_chart, ramp_score
 from metrics.crises.flag import episodes, judge
-from metrics.crises.place import place_crises
+from metrics.crises.model import DetectedCrisis
+from metrics.crises.place import fold_into_events, paired_with, place_crises
 from metrics.crises.rules import KEYS, STEP
 
 WEEKS = 80
@@ -174,3 +176,45 @@ def test_the_same_event_seen_in_a_team_and_in_its_channel_is_one_crisis_in_the_c
     placed = place_crises([in_team, in_channel], charted, counted, STEP["week"])
     assert [(c.dimension, c.segment) for c in placed] == [("channel", "phone")]
     assert "team Billing" in placed[0].also_in
+
+
+def contributor(dimension: str, segment: str, share: float, weight: float, significant: bool = True) -> Contributor:
+    return Contributor(
+        dimension=dimension, segment=segment, contribution=share * 100, share=share, rate_effect=share * 100,
+        mix_effect=0.0, weight=weight, q_value=0.001 if significant else 0.5, significant=significant,
+    )  # fmt: skip
+
+
+def test_an_outage_in_one_region_about_one_category_is_placed_at_the_pair():
+    """Inside category delivery delay, region East holds 95% of the extra tickets with a quarter of the
+    category's tickets: the pair is the place. A team holding the category's tickets and its change
+    alike (the one team that handles it), or a region below the share or not significant, is none."""
+    explained = [
+        contributor("team", "Logistics", 0.97, 0.96),
+        contributor("region", "East", 0.95, 0.25),
+        contributor("channel", "web", 0.7, 0.2, significant=False),
+    ]
+    pair = paired_with("category", explained)
+    assert pair is not None and (pair.dimension, pair.segment) == ("region", "East")
+    assert paired_with("category", [contributor("region", "East", 0.5, 0.1), explained[0], explained[2]]) is None
+    # The place's own dimension is never its pair.
+    assert paired_with("region", explained[1:2]) is None
+
+
+def detected(kind: str, dimension: str, segment: str, start: date, paired: str | None) -> DetectedCrisis:
+    return DetectedCrisis(
+        metric="first_response_sla", dimension=dimension, segment=segment, type=kind, type_reason="",
+        severity="major", severity_reason="", grain="week", start=start, last_flagged=start + timedelta(weeks=1),
+        ongoing=False, raised=start, evidence={"also_seen_in": [], "paired_with": paired},
+    )  # fmt: skip
+
+
+def test_a_slowdown_in_the_outage_s_region_is_the_outage_not_a_crisis_of_its_own():
+    week = date(2026, 4, 6)
+    outage = detected("sudden_event", "category", "delivery delay", week, "region East")
+    slowdown = detected("service_quality", "channel", "web", week, "region East")
+    elsewhere = detected("service_quality", "channel", "web", week, "region West")
+    later = detected("service_quality", "channel", "chat", week + timedelta(weeks=6), "region East")
+    kept = fold_into_events([outage, slowdown, elsewhere, later], STEP["week"])
+    assert kept == [outage, elsewhere, later]
+    assert outage.evidence["also_seen_in"] == ["channel web"]
