@@ -267,6 +267,12 @@ def _labelled_history(args: argparse.Namespace) -> tuple[str, dict]:
         con.close()
 
 
+def _per_segment_quarter(result: dict) -> str:
+    """The false alarms' rate per segment and quarter judged, when known."""
+    judged = result.get("segment_quarters")
+    return f"{result['false_alarms'] / judged:.3f} per segment and quarter, " if judged else ""
+
+
 def _print_backtest(name: str, results: dict) -> None:
     print(name)
     for grain, r in results.items():
@@ -276,8 +282,15 @@ def _print_backtest(name: str, results: dict) -> None:
         print(
             f"  {grain}: detected {r['detected']}/{r['injected']} ({rate}), median delay {delay}, "
             f"types right {typed}, false alarms {r['false_alarms']} "
-            f"(at most {r['max_false_alarms_per_segment_quarter']} per segment and quarter)"
+            f"({_per_segment_quarter(r)}at most {r['max_false_alarms_per_segment_quarter']} in any segment and quarter)"
         )
+        for kind, k in r.get("by_kind", {}).items():
+            kind_delay = "–" if k["median_delay_days"] is None else f"{k['median_delay_days']:g} days"
+            placed = "–" if k["placed_right"] is None else f"{k['placed_right']:.0%}"
+            print(
+                f"    {kind}: found {k['detected']}/{k['injected']} ({k['recall']:.0%}), median delay {kind_delay}, "
+                f"placed right {placed}"
+            )
         missed = [g for g, ok in r["goals_met"].items() if not ok]
         print(f"      goals: {'all met' if not missed else 'not met: ' + ', '.join(missed)}")
 

@@ -1,4 +1,8 @@
-"""Backtest the radar against known, injected crises: detection rate, delay, false alarms and typing."""
+"""Backtest the radar against known, injected crises: detection rate, delay, placement, false alarms and typing.
+
+Grain: one result per grain of one history (``evaluate``), pooled over histories (``pool``);
+each result lists every injected crisis with how it was found, and sums them up per crisis kind.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,28 @@ import statistics
 from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
+import polars as pl
 
 from metrics.crises.model import DetectedCrisis
-from metrics.crises.radar import scan
+from metrics.crises.radar import Scan, scan
 from metrics.crises.rules import STEP
 from metrics.kpis.settings import Settings, load_settings
 from pipelines.warehouse.store import warehouse_as_of
 
-# The goals of the crisis-radar issue.
+# The goals of the crisis-radar issues (18 and 20): every kind of crisis found (95% of each), fast,
+# typed right, and at most one false alarm in any segment and quarter.
 GOALS = {
     "detection_rate": 0.95,
     "median_delay_days": {"week": 7, "day": 3},
     "false_alarms_per_segment_quarter": 1,
     "type_accuracy": 0.90,
+    # A slow slide (customer-satisfaction crisis, CSAT drifting a point or so a week) by the week.
+    "slide_median_delay_days": {"week": 21},
 }
+SLIDE = "customer_satisfaction"
 # After an injected crisis ends, its after-effects (a backlog clearing) are not false alarms.
 AFTERMATH = timedelta(days=14)
+QUARTER_DAYS = 365.25 / 4
 # A crisis flagged more than this before an injected one began is something else that ran on.
 LEAD = timedelta(days=14)
 
@@ -32,6 +42,9 @@ def _places(crisis: DetectedCrisis) -> set[tuple[str, str]]:
         dimension, _, segment = text.partition(" ")
         places.add((dimension, segment))
     places.update((c["dimension"], c["segment"]) for c in crisis.contributors[:3])
+    if crisis.evidence.get("paired_with"):
+        dimension, _, segment = crisis.evidence["paired_with"].partition(" ")
+        places.add((dimension, segment))
     return places
 
 
@@ -40,9 +53,10 @@ def _period_of(day: date, grain: str) -> date:
 
 
 def _match_rank(crisis: DetectedCrisis, label: dict) -> int:
-    """0 when the crisis sits exactly where the label says, 1 when it was also seen there, 2 via contributors."""
+    """0 when the crisis sits where the label says (alone or paired), 1 when also seen there, 2 via contributors."""
     place = (label["dimension"], label["segment"])
-    if (crisis.dimension, crisis.segment) == place:
+    # A crisis placed at a pair of segments sits in each of them.
+    if (crisis.dimension, crisis.segment) == place or crisis.evidence.get("paired_with") == f"{place[0]} {place[1]}":
         return 0
     if f"{place[0]} {place[1]}" in crisis.evidence.get("also_seen_in", []):
         return 1
@@ -82,6 +96,8 @@ def evaluate(crises: list[DetectedCrisis], truth: list[dict], grain: str) -> dic
                 "delay_days": delay,
                 "detected_type": found.type if found else None,
                 "detected_at": f"{found.dimension} {found.segment}" if found else None,
+                # Placed right: the crisis sits where the label says (not merely seen there too).
+                "placed": found is not None and _match_rank(found, label) == 0,
             }
         )
     quiet = [
@@ -108,8 +124,25 @@ def evaluate(crises: list[DetectedCrisis], truth: list[dict], grain: str) -> dic
         "false_alarms": len(quiet),
         "max_false_alarms_per_segment_quarter": max(per_segment_quarter.values(), default=0),
         "false_alarm_places": sorted(f"{c.dimension} {c.segment} {c.start}" for c in quiet),
+        "by_kind": by_kind(matches),
         "crises": [m for m in matches],
     }
+
+
+def by_kind(matches: list[dict]) -> dict[str, dict]:
+    """Per injected crisis kind: how many, how many found (recall), their median delay and how many placed right."""
+    kinds: dict[str, dict] = {}
+    for kind in sorted({m["type"] for m in matches}):
+        of_kind = [m for m in matches if m["type"] == kind]
+        found = [m for m in of_kind if m["detected"]]
+        kinds[kind] = {
+            "injected": len(of_kind),
+            "detected": len(found),
+            "recall": len(found) / len(of_kind),
+            "median_delay_days": statistics.median(m["delay_days"] for m in found) if found else None,
+            "placed_right": (sum(bool(m.get("placed")) for m in found) / len(found)) if found else None,
+        }
+    return kinds
 
 
 def pool(results: list[dict]) -> dict:
@@ -134,7 +167,10 @@ def pool(results: list[dict]) -> dict:
             if detected
             else None,
             "false_alarms": sum(part["false_alarms"] for part in parts),
+            "segment_quarters": sum(part.get("segment_quarters", 0.0) for part in parts),
             "max_false_alarms_per_segment_quarter": max(part["max_false_alarms_per_segment_quarter"] for part in parts),
+            "false_alarm_places": [p for part in parts for p in part.get("false_alarm_places", [])],
+            "by_kind": by_kind(matches),
             "crises": matches,
         }
         goals = meets_goals(result)
@@ -145,14 +181,19 @@ def pool(results: list[dict]) -> dict:
 
 
 def meets_goals(result: dict) -> dict[str, bool]:
-    """Which of the issue's goals one grain's result meets (vacuous goals count as met)."""
+    """Which of the issues' goals one grain's result meets (vacuous goals count as met)."""
     grain = result["grain"]
+    kinds = result.get("by_kind", {})
+    slide = kinds.get(SLIDE, {}).get("median_delay_days")
+    slide_goal = GOALS["slide_median_delay_days"].get(grain)
     return {
         "detection_rate": result["injected"] == 0 or result["detection_rate"] >= GOALS["detection_rate"],
+        "every_kind_found": all(k["recall"] >= GOALS["detection_rate"] for k in kinds.values()),
+        "slide_delay": slide is None or slide_goal is None or slide <= slide_goal,
         "median_delay": result["median_delay_days"] is None
         or result["median_delay_days"] <= GOALS["median_delay_days"][grain],
-        "false_alarms": result["max_false_alarms_per_segment_quarter"] <= GOALS["false_alarms_per_segment_quarter"]
-        and (result["injected"] > 0 or result["false_alarms"] == 0),
+        # The issue's measure, on calm histories as on the others: no segment alarmed twice in a quarter.
+        "false_alarms": result["max_false_alarms_per_segment_quarter"] <= GOALS["false_alarms_per_segment_quarter"],
         "type_accuracy": result["type_accuracy"] is None or result["type_accuracy"] >= GOALS["type_accuracy"],
     }
 
@@ -171,6 +212,18 @@ def data_end(con: duckdb.DuckDBPyConnection) -> datetime:
     return as_of if as_of == midnight else midnight + timedelta(days=1)
 
 
+def segment_quarters(scanned: Scan) -> float:
+    """How many segment-quarters the scan judged: the places it scanned times the quarters of data they span."""
+    frames = [f for f in (scanned.proportions, scanned.volumes, scanned.levels) if not f.is_empty()]
+    if not frames:
+        return 0.0
+    places = pl.concat([f.select("dimension", "segment", "period_start") for f in frames])
+    spans = places.group_by("dimension", "segment").agg(
+        ((pl.col("period_start").max() - pl.col("period_start").min()).dt.total_days() / QUARTER_DAYS).alias("q")
+    )
+    return float(spans["q"].sum())
+
+
 def backtest(
     con: duckdb.DuckDBPyConnection,
     truth: list[dict],
@@ -181,8 +234,9 @@ def backtest(
     settings = settings or load_settings(as_of=data_end(con))
     results = {}
     for grain in grains:
-        found = scan(con, settings, grain).crises
-        result = evaluate(found, truth, grain)
+        scanned = scan(con, settings, grain)
+        result = evaluate(scanned.crises, truth, grain)
+        result["segment_quarters"] = segment_quarters(scanned)
         result["goals_met"] = meets_goals(result)
         results[grain] = result
     return results

@@ -139,6 +139,102 @@ def binomial_cusum(frame: pl.DataFrame, keys: list[str], shift: pl.Expr, min_p0:
     return scored.with_columns((total - running_min).alias("cusum"))
 
 
+def peers(series: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Each segment's peers: the bad events and trials of the rest of its dimension in the same period.
+
+    ``keys`` end with the segment; the rest is the dimension's total less the segment itself
+    (nothing for a dimension of one segment, like the whole organisation). Adds ``bad_rest`` and
+    ``n_rest``.
+    """
+    group = [*keys[:-1], "period_start"]
+    return series.with_columns(
+        (pl.col("bad").sum().over(group) - pl.col("bad")).alias("bad_rest"),
+        (pl.col("n").sum().over(group) - pl.col("n")).alias("n_rest"),
+    )
+
+
+def ramp_score(
+    frame: pl.DataFrame, keys: list[str], lengths: list[int], baseline: int = 26, guard: int = 2, min_p0: float = 0.005
+) -> pl.DataFrame:
+    """Matched filter for a slow slide: one segment's bad share climbing linearly since a recent period.
+
+    A slide of about a point a week is a ramp, not a step: the shift it adds grows with every
+    period, so a CUSUM tuned to one step size is either slow (tuned to the late, large shift) or
+    noisy (tuned to the early, small one). For a ramp that began ``length`` periods ago the
+    likelihood-ratio statistic (normal approximation of the binomial) weighs each period's excess
+    bad events by how far the ramp should have carried it by then (0.5, 1.5, ... periods of
+    slope); standardised, it is a score whatever the slope, and its maximum over the candidate
+    ``lengths`` is the generalised likelihood ratio for a ramp of unknown start (the idea of
+    Reynolds and Stoumbos's trend charts; unlike Mann-Kendall it uses each period's sample size).
+
+    The excess is measured against the segment's own baseline (of the ramp's first period, which
+    ends before it, guard included) moved by what its peers did since (``bad_rest``/``n_rest``,
+    see ``peers``): a season that lowers every product's CSAT is no slide in any of them, while a
+    slide in one product leaves the others where they were. So the score needs peers; a series
+    without any (the whole organisation) scores nothing here and is left to the CUSUM. Scores
+    are divided by the Laney factor ``sigma_z`` like the others.
+
+    Adds ``ramp_z`` (the largest standardised score) and ``ramp_rise`` (the rise in the bad share,
+    beyond the peers', that the best-fitting ramp has reached by the period judged).
+    """
+    if not lengths:
+        return frame.with_columns(pl.lit(None, pl.Float64).alias("ramp_z"), pl.lit(None, pl.Float64).alias("ramp_rise"))
+    lag = 1 + guard
+
+    def trailing(column: str) -> pl.Expr:
+        return pl.col(column).shift(lag).rolling_sum(baseline, min_samples=8).over(keys)
+
+    p_rest = pl.when(pl.col("n_rest") > 0).then(pl.col("bad_rest") / pl.col("n_rest"))
+    ordered = (
+        frame.sort([*keys, "period_start"])
+        .with_columns(
+            pl.when(trailing("n_rest") > 0).then(trailing("bad_rest") / trailing("n_rest")).alias("_p0_rest"),
+            pl.int_range(pl.len()).over(keys).cast(pl.Float64).alias("_i"),
+        )
+        .with_columns(
+            # The peers' bad events at the segment's size; with no peers this period, their baseline.
+            (pl.col("n") * p_rest.fill_null(pl.col("_p0_rest"))).alias("_n_p_rest"),
+            # The peers' share is itself a sample: its noise adds in proportion to the segment's size.
+            (pl.col("n") * (1 + pl.col("n") / pl.col("n_rest").clip(1, None))).alias("_n_var"),
+        )
+    )
+    widen = pl.max_horizontal(pl.col("sigma_z").fill_null(1.0).fill_nan(1.0), pl.lit(1.0))
+    scores, rises = [], []
+    for length in lengths:
+        # Weights grow by one per period from 0.5 at the ramp's first: w_i = i - first + 0.5. The
+        # weighted sums over the window come from rolling sums of x, i*x and i*i*x (no row loop).
+        first = pl.col("_i") - (length - 1) - 0.5
+
+        def rolling(expr: pl.Expr, length: int = length) -> pl.Expr:
+            return expr.rolling_sum(length, min_samples=length).over(keys)
+
+        def weighted(column: str, squared: bool = False, first: pl.Expr = first) -> pl.Expr:
+            x, i = pl.col(column), pl.col("_i")
+            if not squared:
+                return rolling(i * x) - first * rolling(x)
+            return rolling(i * i * x) - 2 * first * rolling(i * x) + first * first * rolling(x)
+
+        p0 = pl.col("p0").shift(length - 1).over(keys).clip(min_p0, 1 - min_p0)
+        p0_rest = pl.col("_p0_rest").shift(length - 1).over(keys)
+        excess = weighted("bad") - p0 * weighted("n") - (weighted("_n_p_rest") - p0_rest * weighted("n"))
+        information = weighted("n", squared=True)
+        score = excess / (weighted("_n_var", squared=True) * p0 * (1 - p0)).sqrt() / widen
+        scores.append(pl.when(information > 0).then(score).fill_nan(None).alias(f"_ramp_z_{length}"))
+        rises.append((excess / information * (length - 0.5)).alias(f"_ramp_rise_{length}"))
+    scored = ordered.with_columns(*scores, *rises).with_columns(
+        pl.max_horizontal([f"_ramp_z_{length}" for length in lengths]).alias("ramp_z")
+    )
+    # The rise of the ramp that fits best: the length whose score is the largest.
+    best_rise = pl.coalesce(
+        [pl.when(pl.col(f"_ramp_z_{n}") == pl.col("ramp_z")).then(pl.col(f"_ramp_rise_{n}")) for n in lengths]
+    )
+    return scored.with_columns(best_rise.alias("ramp_rise")).drop(
+        ["_p0_rest", "_i", "_n_p_rest", "_n_var"]
+        + [f"_ramp_z_{n}" for n in lengths]
+        + [f"_ramp_rise_{n}" for n in lengths]
+    )
+
+
 def volume_chart(
     series: pl.DataFrame, keys: list[str], seasonal_lag: int = 1, baseline: int = 8, guard: int = 1
 ) -> pl.DataFrame:

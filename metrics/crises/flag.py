@@ -15,7 +15,9 @@ from metrics.crises.detectors import (
     ewma,
     fill_periods,
     level_chart,
+    peers,
     proportion_chart,
+    ramp_score,
     volume_chart,
     western_electric,
     window_score,
@@ -41,6 +43,7 @@ def parameters(grain: str) -> pl.DataFrame:
             "min_excess": [float(s.get("min_excess", 0.0)) for s in specs],
             "min_n": [float(s.get("min_n", limits["min_n"])) for s in specs],
             "watch_drift": [bool(s.get("drift", False)) for s in specs],
+            "watch_slide": [bool(s.get("slide", False)) for s in specs],
         }
     )
 
@@ -62,8 +65,9 @@ def judge(
 def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFrame) -> pl.DataFrame:
     """Bad shares on a Laney p' chart: a spike is far and materially above the baseline, a drift a CUSUM alarm."""
     limits = rules()["thresholds"][grain]
-    filled = fill_periods(proportions, KEYS, EVERY[grain], ["bad", "n"])
+    filled = peers(fill_periods(proportions, KEYS, EVERY[grain], ["bad", "n"]), KEYS)
     charted = proportion_chart(filled, KEYS, limits["baseline"], limits["guard"]).join(params, on="metric")
+    charted = ramp_score(charted, KEYS, limits.get("slide_lengths", []), limits["baseline"], limits["guard"])
     charted = western_electric(charted, KEYS)
     charted = ewma(charted, KEYS, weight=limits["ewma_weight"])
     shifted = pl.max_horizontal(pl.col("p0") + pl.col("min_rise"), pl.col("p0") * pl.col("min_ratio"))
@@ -84,10 +88,19 @@ def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFram
         & (pl.col("ewma") >= pl.col("ewma_limit"))
         & (recent_rise >= pl.col("min_rise") / 2)
     )
+    # A slow slide of one segment against its peers (see detectors.ramp_score): caught weeks
+    # before the CUSUM, whose reference shift is a step the slide reaches only late.
+    slide = (
+        pl.col("watch_slide")
+        & (pl.col("ramp_z") >= limits.get("slide_z", float("inf")))
+        & (pl.col("ramp_rise") >= pl.col("min_rise") * limits.get("slide_min_rise", 1.0))
+        & (pl.col("n") >= pl.col("min_n"))
+    )
     return charted.with_columns(
         (spike | sustained).fill_null(False).alias("spike"),
         sustained.fill_null(False).alias("sustained"),
-        drift.fill_null(False).alias("drift"),
+        (drift | slide).fill_null(False).alias("drift"),
+        slide.fill_null(False).alias("slide"),
     ).with_columns(
         (pl.col("spike") | pl.col("drift")).alias("flagged"),
         (pl.col("p") - pl.col("p0")).alias("effect"),
@@ -305,4 +318,5 @@ def proportion_series(judged: pl.DataFrame, spec: dict) -> tuple[pl.DataFrame, s
         if ratio > 1
         else f"p-chart: observed variation {ratio:.1f}x binomial, limits from each period's own sample size"
     )
-    return frame, method + "; Western Electric rules 1-4, EWMA and binomial CUSUM on top"
+    slides = ", and a ramp score against its peers for slow slides" if spec.get("slide") else ""
+    return frame, method + "; Western Electric rules 1-4, EWMA and binomial CUSUM on top" + slides

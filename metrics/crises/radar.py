@@ -3,8 +3,8 @@
 Grain of the scan: one row per metric, dimension, segment and complete period (see series.py);
 the crises it finds are ``DetectedCrisis`` objects, one per place and event. The steps live in
 their own modules: series (what is judged), flag (judging, episodes), clusters (episodes of a
-segment taken together), classify (type and severity), contributors (who drives a change) and
-fold (echoes folded into their source).
+segment taken together), classify (type and severity), contributors (who drives a change),
+fold (echoes folded into their source) and place (each crisis moved to where it concentrates).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from metrics.crises.contributors import Contributor
 from metrics.crises.flag import episodes, judge
 from metrics.crises.fold import explain_candidate, fold_echoes, merge_sudden_events
 from metrics.crises.model import DetectedCrisis
+from metrics.crises.place import fold_into_events, paired_with, place_crises, where
 from metrics.crises.rules import COMPLAINT_SIGNALS, PRIMARY, STEP
 from metrics.crises.series import scanned_series
 from metrics.kpis.settings import Settings, on_data_clock
@@ -124,6 +125,11 @@ def describe(
     type_reason = candidate.type_reason
     if candidate.type == "sudden_event" and explained:
         type_reason = concentrated(type_reason, explained)
+    pair = paired_with(candidate.dimension, explained) if candidate.dimension != "overall" else None
+    if pair is not None:
+        # The place is the pair: "in category delivery delay and region East".
+        here = where(candidate.dimension, candidate.segment)
+        type_reason = type_reason.replace(here, f"{here} and {pair.dimension} {pair.segment}", 1)
     return DetectedCrisis(
         metric=primary.metric,
         dimension=candidate.dimension,
@@ -144,6 +150,8 @@ def describe(
             "excess": float(primary.excess),
             "kind": primary.kind,
             "also_seen_in": candidate.also_in,
+            # The segment of another dimension that, with this place, makes the pair where the crisis sits.
+            "paired_with": f"{pair.dimension} {pair.segment}" if pair else None,
         },
         # The crisis log and the JSON keep contributors as plain records: converted here, once.
         contributors=[c.as_dict() for c in explained],
@@ -174,5 +182,6 @@ def scan(
     )
     typed = candidates(con, settings, found, grain, since) if not found.is_empty() else []
     kept = fold_echoes(con, settings, merge_sudden_events(typed, step), grain, step)
-    crises = [describe(con, settings, c, grain, last_complete, explain) for c in kept]
+    kept = place_crises(kept, charted, counted, step)
+    crises = fold_into_events([describe(con, settings, c, grain, last_complete, explain) for c in kept], step)
     return Scan(grain, charted, counted, leveled, found, crises, last_complete)
