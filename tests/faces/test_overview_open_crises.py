@@ -1,6 +1,6 @@
 """The Overview's open crises in the app (AppTest): every one listed, ten a page or all at once, filters applied.
 
-On a copy of the demo with twelve of its crises flagged again, so there is more than a page to list.
+On a copy of the demo with up to twelve of its crises flagged again, so there is more than a page to list.
 """
 
 from __future__ import annotations
@@ -54,15 +54,16 @@ def counted(app) -> int:
 
 def test_the_overview_pages_every_open_crisis_ten_at_a_time_or_all(on_twelve):
     ids = expected_ids(on_twelve, View())
-    assert len(ids) == 12
+    n = len(ids)
+    assert n > 10, "more open crises than a page holds"
     app = open_page("overview")
-    assert listed_ids(app) == ids[:10] and counted(app) == 12
-    assert any("1–10 of 12" in c.value for c in app.caption)
+    assert listed_ids(app) == ids[:10] and counted(app) == n
+    assert any(f"1–10 of {n}" in c.value for c in app.caption)
 
     app.radio(key="open_crises_page").set_value(2).run()
     assert listed_ids(app) == ids[10:]
     app.toggle(key="open_crises_all").set_value(True).run()
-    assert listed_ids(app) == ids and counted(app) == 12
+    assert listed_ids(app) == ids and counted(app) == n
 
 
 def test_the_overview_s_open_crises_follow_the_channel_filter(on_twelve):
