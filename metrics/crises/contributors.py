@@ -79,8 +79,8 @@ def contributors(
 ) -> list[Contributor]:
     """Which segments drive a change: each segment's own rate change and the change of the mix, ranked.
 
-    The crisis window is compared with a baseline of the same length times four just before
-    it. For rates, the change splits exactly into sum(mean weight x rate change) and
+    The crisis window is compared with the periods just before it: four times its length, and at
+    least ``[contributors] baseline_days``. For rates, the change splits exactly into sum(mean weight x rate change) and
     sum(mean rate x weight change); each segment gets a two-proportion test and the p-values
     are Benjamini-Hochberg adjusted across all segments compared. Levels (durations, backlog)
     split the same way, each segment's level weighted by its tickets and tested with Welch's
@@ -88,7 +88,11 @@ def contributors(
     """
     step = STEP[grain]
     window_days = (last - start).days + step.days
-    base_from = start - timedelta(days=4 * window_days)
+    # At least a quarter before: four weeks before a one-week crisis may hold another crisis of the
+    # same place (or this one's build-up), and the sentence then said its rate "did not worsen".
+    base_days = max(4 * window_days, rules()["contributors"]["baseline_days"])
+    base_days -= base_days % step.days  # whole periods, so each side holds only whole periods
+    base_from = start - timedelta(days=base_days)
     filters = () if dimension == "overall" else ((dimension, (segment,)),)
     spec = scanned_metric(metric_name)
     rows = []
@@ -105,7 +109,11 @@ def contributors(
         windowed = result.with_columns(
             pl.when(pl.col("period_start") >= start).then(pl.lit("now")).otherwise(pl.lit("before")).alias("window")
         )
-        wide = volume_effects(windowed) if spec["kind"] == "volume" else share_effects(windowed, spec)
+        wide = (
+            volume_effects(windowed, base_days / window_days)
+            if spec["kind"] == "volume"
+            else share_effects(windowed, spec)
+        )
         if wide is not None:
             rows.append(
                 wide.select(pl.lit(by).alias("dimension"), "segment", *COLUMNS, *SIDES).cast(
@@ -115,14 +123,14 @@ def contributors(
     return ranked(rows, limit) if rows else []
 
 
-def volume_effects(windowed: pl.DataFrame) -> pl.DataFrame:
-    """Per segment: the extra count over a quarter of the four-times-longer baseline, with a Poisson test."""
+def volume_effects(windowed: pl.DataFrame, ratio: float = 4.0) -> pl.DataFrame:
+    """Per segment: the extra count over its baseline scaled to the window (``ratio`` times shorter), Poisson test."""
     totals = windowed.group_by("segment", "window").agg(pl.col("value").sum().alias("count"))
     wide = totals.pivot(on="window", index="segment", values="count").fill_null(0)
     for column in ("now", "before"):
         if column not in wide.columns:
             wide = wide.with_columns(pl.lit(0.0).alias(column))
-    wide = wide.with_columns((pl.col("before") / 4).alias("expected"))
+    wide = wide.with_columns((pl.col("before") / ratio).alias("expected"))
     wide = wide.with_columns((pl.col("now") - pl.col("expected")).alias("contribution"))
     expected = wide["expected"].to_numpy()
     observed = wide["now"].to_numpy()

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 import rjieba
 
+from metrics.crises.rules import rules
 from metrics.kpis.catalog import SOURCES, dimension_expression
 from metrics.kpis.settings import Settings
 from pipelines.stage.personal import mask
@@ -38,8 +39,6 @@ from pipelines.stage.personal import mask
 STOP_WORDS_FILE = Path(__file__).parent / "stop_words.toml"
 # At most this many comments per side are read; more are sampled (repeatably) and the result says so.
 MAX_COMMENTS = 20_000
-# The baseline: at least these many days before the window (comments are sparse; a quarter holds enough).
-BASELINE_DAYS = 91
 PRIOR_STRENGTH = 500.0
 MIN_COMMENTS = 3
 MIN_Z = 1.96
@@ -260,10 +259,11 @@ def what_customers_say(
     """The rising words of a place's comments between ``first`` and ``last`` (days, inclusive) and their examples.
 
     ``filters``: (dimension, segment) pairs of the place, none for the whole organisation. The
-    baseline is the same place before ``first``: four times the window, at least ``BASELINE_DAYS``.
+    baseline is the same place before ``first``: four times the window, at least
+    ``[contributors] baseline_days`` (the causes' baseline: comments are sparse, a quarter holds enough).
     """
     days = (last - first).days + 1
-    base_first = first - timedelta(days=max(4 * days, BASELINE_DAYS))
+    base_first = first - timedelta(days=max(4 * days, rules()["contributors"]["baseline_days"]))
     during, sampled_during = read_comments(con, settings, filters, first, last)
     before, sampled_before = read_comments(con, settings, filters, base_first, first - timedelta(days=1))
     during, before = (f.with_row_index("doc") for f in (during, before))

@@ -4,6 +4,7 @@ behind, and what customers said (the rising words with example comments). Data o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -59,6 +60,15 @@ def place_filters(dimension: str, segment: str) -> list[tuple[str, str]] | None:
     return [(dimension, segment)]
 
 
+def paired_place(crisis: dict) -> tuple[str, str] | None:
+    """The second segment of a crisis placed at a pair (``evidence["paired_with"]``: "region East"), if any."""
+    evidence = crisis.get("evidence") or {}
+    if isinstance(evidence, str):
+        evidence = json.loads(evidence)
+    dimension, _, segment = (evidence.get("paired_with") or "").partition(" ")
+    return (dimension, segment) if segment else None
+
+
 def crisis_story(con: duckdb.DuckDBPyConnection, settings: Settings, view: View, crisis: dict) -> Story:
     """The story of one crisis (a record of ``visible_crisis``) in the view's language."""
     settings = on_data_clock(con, settings)
@@ -66,6 +76,12 @@ def crisis_story(con: duckdb.DuckDBPyConnection, settings: Settings, view: View,
     first, last = crisis_window(crisis)
     contributors = crisis.get("contributors") or []
     filters = place_filters(crisis["dimension"], crisis["segment"])
+    place = place_name(crisis["dimension"], crisis["segment"], lang)
+    pair = paired_place(crisis)
+    if pair is not None and filters:
+        # Placed at a pair (an outage of one category in one region): its comments are the pair's.
+        place = f"{place} {'和' if lang == 'zh' else 'and'} {place_name(*pair, lang)}"
+        filters = filters + (place_filters(*pair) or [])
     notes = []
     if filters is None:
         notes.append("The comments cannot be narrowed to this place: those of the whole organisation are read.")
@@ -80,7 +96,7 @@ def crisis_story(con: duckdb.DuckDBPyConnection, settings: Settings, view: View,
         pl.col("z").round(1).alias("Rise (z)"),
     )
     return Story(
-        place=place_name(crisis["dimension"], crisis["segment"], lang),
+        place=place,
         window=f"{format_period(first)} – {format_period(last)}",
         cause=cause(crisis["metric"], contributors, lang),
         numbers=numbers_behind(crisis["metric"], contributors, lang),

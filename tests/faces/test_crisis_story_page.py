@@ -85,3 +85,16 @@ def test_the_crisis_story_in_chinese(demo_story, monkeypatch):
     assert "承担了" in sentence
     assert any(m.value.replace("\\", "") == sentence for m in app.markdown)
     assert any("词语" in d.value.columns for d in app.dataframe)
+
+
+def test_a_crisis_placed_at_a_pair_reads_the_pair_s_comments_only(demo_story):
+    db, crisis, story = demo_story
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        regions = [r for (r,) in con.sql("SELECT DISTINCT region FROM tickets WHERE region IS NOT NULL").fetchall()]
+        paired = {**crisis, "evidence": {**(crisis["evidence"] or {}), "paired_with": f"region {regions[0]}"}}
+        narrowed = crisis_story(con, load_settings(), View(), paired)
+    finally:
+        con.close()
+    assert narrowed.place == f"{story.place} and region {regions[0]}"
+    assert 0 < narrowed.comments_during < story.comments_during
