@@ -267,9 +267,12 @@ def judged_series(
 
     One row per complete period: ``value``, ``centre`` (the trailing baseline), ``limit`` (the
     control limit on the bad side: below the centre for CSAT and SLA attainment, above it for
-    complaints, durations and volumes), ``flagged`` and, for proportions, ``rules`` (the
-    Western Electric rules broken). The text names the chart, and for a proportion whether the
-    observed variation made it a Laney p' chart.
+    complaints, durations and volumes), ``flag_limit`` (the line a single period must cross to be
+    flagged: the spike score and the material change together, so a chart draws the limit the
+    radar used, not the three-sigma one), ``flagged``, ``signal`` (which rule flagged it: limit,
+    sustained, drift or slide) and, for proportions, ``rules`` (the Western Electric rules
+    broken). The text names the chart, and for a proportion whether the observed variation made
+    it a Laney p' chart.
     """
     spec = scanned_metric(metric_name)
     # The whole dimension, not a filter on the segment: the daily KPI cube answers that, and a segment's
@@ -281,10 +284,16 @@ def judged_series(
         return pl.DataFrame(), ""
     judged = judged.filter(pl.col("segment") == segment).sort("period_start")
     if spec["kind"] == "proportion":
-        return proportion_series(judged, spec)
+        return proportion_series(judged, spec, grain)
     limits = rules()["thresholds"][grain]
     if spec["kind"] == "level":
-        frame = judged.select("period_start", "value", pl.col("expected").alias("centre"), pl.col("ucl").alias("limit"))
+        # ucl is three sigmas of the logarithm above the usual level; the radar asks level_z of them
+        # and a value min_ratio times the usual.
+        spike_line = pl.col("expected") * (pl.col("ucl") / pl.col("expected")) ** (limits["level_z"] / 3)
+        frame = judged.select(
+            "period_start", "value", pl.col("expected").alias("centre"), pl.col("ucl").alias("limit"),
+            pl.max_horizontal(spike_line, pl.col("expected") * pl.col("min_ratio")).alias("flag_limit"),
+        )  # fmt: skip
         method = "XmR chart of the logarithm (robust limits)" + (
             ", each weekday against earlier ones" if grain == "day" else ""
         )
@@ -293,23 +302,50 @@ def judged_series(
         frame = judged.select(
             "period_start", pl.col("count").alias("value"), pl.col("expected").alias("centre"),
             (pl.col("expected") + limits["spike_z"] * spread).alias("limit"),
+            pl.max_horizontal(
+                pl.col("expected") + limits["spike_z"] * spread, pl.col("expected") * pl.col("min_ratio"),
+                pl.col("expected") + pl.col("min_excess"),
+            ).alias("flag_limit"),
         )  # fmt: skip
         method = "counts against the same " + (
             "weekday of the previous eight weeks" if grain == "day" else "previous eight weeks"
         )
-    return frame.with_columns(judged["flagged"], pl.lit(None, pl.String).alias("rules")), method
+    signal = pl.when(pl.col("flagged")).then(pl.lit("limit"))
+    return frame.with_columns(judged["flagged"], pl.lit(None, pl.String).alias("rules")).with_columns(
+        signal.alias("signal")
+    ), method
 
 
-def proportion_series(judged: pl.DataFrame, spec: dict) -> tuple[pl.DataFrame, str]:
+def proportion_series(judged: pl.DataFrame, spec: dict, grain: str) -> tuple[pl.DataFrame, str]:
     """A judged proportion in the KPI's own direction (satisfied shares flipped back), and its chart's name."""
     flip = spec["bad"] == "complement"
     kpi = (lambda c: 1 - pl.col(c)) if flip else pl.col
     broken = pl.concat_str(
         [pl.when(pl.col(f"rule_{r}")).then(pl.lit(str(r))) for r in (1, 2, 3, 4)], separator=", ", ignore_nulls=True
     )
-    frame = judged.select(
-        "period_start", kpi("p").alias("value"), kpi("p0").alias("centre"), kpi("ucl").alias("limit"), "flagged",
-        broken.alias("rules"),
+    spike_z = rules()["thresholds"][grain]["spike_z"]
+    # ucl is three (Laney-widened) sigmas above the baseline; a spike needs spike_z of them and a material rise.
+    spike_line = pl.max_horizontal(
+        pl.col("p0") + (pl.col("ucl") - pl.col("p0")) * spike_z / 3,
+        pl.col("p0") + pl.col("min_rise"),
+        pl.col("p0") * pl.col("min_ratio"),
+    )
+    # The rule that flagged the period, the strongest first: a drift or a pooled run can flag a
+    # period inside the spike line, and the chart says so rather than leave a dot unexplained.
+    signal = (
+        pl.when(~pl.col("flagged"))
+        .then(pl.lit(None, pl.String))
+        .when(pl.col("spike") & ~pl.col("sustained"))
+        .then(pl.lit("limit"))
+        .when(pl.col("spike"))
+        .then(pl.lit("sustained"))
+        .when(pl.col("slide"))
+        .then(pl.lit("slide"))
+        .otherwise(pl.lit("drift"))
+    )
+    frame = judged.with_columns(spike_line.alias("_flag_line")).select(
+        "period_start", kpi("p").alias("value"), kpi("p0").alias("centre"), kpi("ucl").alias("limit"),
+        kpi("_flag_line").alias("flag_limit"), "flagged", signal.alias("signal"), broken.alias("rules"),
     )  # fmt: skip
     dispersion = judged["sigma_z"].drop_nulls().drop_nans()
     ratio = float(dispersion[-1]) if dispersion.len() else 1.0
