@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
-from metrics.views import dashboard
+from metrics.views import dashboard, figures
 from metrics.views.dashboard import records_behind
 from pages._frame.display import chart, stop_if_empty, table
 from pages._frame.entry import enter
@@ -25,19 +23,7 @@ rate = ask(dashboard.kpi_series, db(), view, "complaint_rate", "week", None)
 if rate.is_empty():
     st.info(text("no_data"))
     st.stop()
-rate = rate.sort("period_start")
-figure = go.Figure()
-figure.add_trace(go.Scatter(x=rate["period_start"], y=rate["ci_high"], line={"width": 0}, showlegend=False))
-figure.add_trace(go.Scatter(x=rate["period_start"], y=rate["ci_low"], fill="tonexty", line={"width": 0},
-                            name="95% interval"))  # fmt: skip
-figure.add_trace(
-    go.Scatter(x=rate["period_start"], y=rate["value"], mode="lines+markers", name=view.label("complaint_rate"))
-)
-target = rate["target"].drop_nulls()
-if target.len():
-    target_label = f"target ≤ {format_value(target[0], 'percent')}"
-    figure.add_hline(y=target[0], line_dash="dash", line_color="red", annotation_text=target_label)
-figure.update_layout(title="Complaint rate by week", yaxis_tickformat=".0%")
+figure = figures.kpi_trend(rate, view, "complaint_rate", "week")
 chart(figure, key="complaint_rate")
 
 pareto = ask(dashboard.complaint_pareto, db(), view)
@@ -45,12 +31,7 @@ st.subheader(t("Causes"))
 if pareto.is_empty():
     st.caption(text("no_data"))
 else:
-    bars = go.Figure()
-    bars.add_trace(go.Bar(x=pareto["cause"], y=pareto["complaints"], name="complaints"))
-    bars.add_trace(go.Scatter(x=pareto["cause"], y=pareto["cumulative_share"], name="cumulative share", yaxis="y2",
-                              mode="lines+markers"))  # fmt: skip
-    bars.update_layout(title="Complaint causes (Pareto)", yaxis2={"overlaying": "y", "side": "right",
-                       "tickformat": ".0%", "range": [0, 1.05]})  # fmt: skip
+    bars = figures.pareto(pareto, view)
     chart(bars, key="pareto")
 
 st.subheader(t("Where they come from"))

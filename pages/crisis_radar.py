@@ -6,7 +6,6 @@ import json
 from dataclasses import replace
 from datetime import timedelta
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
@@ -18,7 +17,7 @@ from metrics.kpis.formats import format_period
 from metrics.kpis.settings import load_settings
 from metrics.notify.config import NotifyConfigError, find_config
 from metrics.notify.outbox import NotifyRun
-from metrics.views import dashboard
+from metrics.views import dashboard, figures
 from metrics.views.crisis_lists import most_severe_open
 from metrics.views.dashboard import record_source, records_behind, refresh_crisis_log, visible_crisis
 from pages._frame.crisis_story import show_story
@@ -143,16 +142,7 @@ series, method = ask(
 if series.is_empty():
     st.caption(t("No data left for this crisis's metric and segment."))
 else:
-    flagged = series.filter(pl.col("flagged"))
-    label = view.label(crisis["metric"])
-    figure = go.Figure(go.Scatter(x=series["period_start"], y=series["value"], mode="lines+markers", name=label))
-    figure.add_trace(go.Scatter(x=series["period_start"], y=series["centre"], name=t("baseline"),
-                                line={"color": "gray"}))  # fmt: skip
-    figure.add_trace(go.Scatter(x=series["period_start"], y=series["limit"], name=t("control limit"),
-                                line={"dash": "dot", "color": "gray"}))  # fmt: skip
-    figure.add_trace(go.Scatter(x=flagged["period_start"], y=flagged["value"], mode="markers", name=t("flagged"),
-                                marker={"color": "red", "size": 11}))  # fmt: skip
-    figure.update_layout(title=f"{label} in {place}, by {crisis['grain']}")
+    figure = figures.crisis(series, view, crisis["metric"], place, crisis["grain"])
     chart(figure, key="crisis_chart")
     st.caption(method)
 

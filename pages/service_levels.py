@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from metrics.kpis.catalog import SERVICE_LEVEL_DIMENSIONS
 from metrics.kpis.formats import format_value
 from metrics.kpis.settings import load_settings
-from metrics.views import dashboard
+from metrics.views import dashboard, figures
 from metrics.views.dashboard import SERVICE_METRICS, records_behind
 from pages._frame.display import chart, stop_if_empty, table
 from pages._frame.entry import enter
@@ -38,10 +37,7 @@ for column, stage, title in (
         if distribution["tickets"].sum() == 0:
             st.caption(f"{title}: {text('no_data')}")
             continue
-        ordered = distribution.sort("position")
-        figure = go.Figure(go.Bar(x=ordered["bucket"], y=ordered["tickets"],
-                                  text=[f"{s:.0%}" for s in ordered["share"]], textposition="outside"))  # fmt: skip
-        figure.update_layout(title=f"{title}: tickets by duration", yaxis_title="tickets")
+        figure = figures.duration_distribution(distribution, view, stage)
         chart(figure, key=f"distribution_{stage}")
 
 targets = "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours."

@@ -57,14 +57,19 @@ def table(frame: pl.DataFrame, name: str, key: str | None = None, customer_data:
 
 
 def style(figure: go.Figure, height: int = 360) -> go.Figure:
-    """One look for every chart: room for labels, a font that carries Chinese."""
-    figure.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        font={"family": "Inter, 'WenQuanYi Micro Hei', 'Noto Sans CJK SC', sans-serif"},
+    """One look for every chart: room for labels, a font that carries Chinese.
+
+    A figure from metrics.views.figures places its own legend, margins and height (above the
+    plot, clear of axis titles and long tick labels); only the others get these defaults.
+    """
+    figure.update_layout(font={"family": "Inter, 'WenQuanYi Micro Hei', 'Noto Sans CJK SC', sans-serif"})
+    if figure.layout.height is None:
+        figure.update_layout(height=height)
+    if figure.layout.margin.t is None:
+        figure.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    if figure.layout.legend.orientation is None:
         # The legend sits under the plot so it never runs into the title.
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0},
-    )
+        figure.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0})
     return figure
 
 
