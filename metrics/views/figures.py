@@ -338,4 +338,5 @@ def crisis(series: pl.DataFrame, view: View, name: str, place: str, grain: str) 
 
 def flagged_periods(figure: go.Figure) -> list[date]:
     """The periods a crisis figure marks as flagged, for a reader (the test) that checks them."""
-    return sorted(x for trace in figure.data if trace.meta == "flagged" for x in trace.x)
+    marked = [trace.x for trace in figure.data if trace.meta == "flagged"]  # Plotly holds numpy datetime64 arrays
+    return sorted(day for x in marked for day in pl.Series(x).cast(pl.Date).to_list())
