@@ -97,7 +97,9 @@ def value_axis(fmt: str, values: pl.Series, label: str, language: str) -> tuple[
     Durations (stored in minutes) take one unit for the whole axis, chosen from the largest value.
     """
     if fmt == "percent":
-        return 1.0, f"{label} ({word('percent', language)})", ".0%"
+        finite = values.drop_nulls().drop_nans()
+        narrow = finite.len() > 0 and float(finite.max() - finite.min()) < 0.05  # an STL trend moves by tenths
+        return 1.0, f"{label} ({word('percent', language)})", ".1%" if narrow else ".0%"
     if fmt == "minutes":
         largest = values.drop_nulls().drop_nans().abs().max() if values.len() else None
         largest = float(largest) if largest is not None else 0.0
@@ -116,7 +118,8 @@ def layout(figure: go.Figure, title: str, x_title: str, y_title: str, tickformat
         title={"text": title, "x": 0, "xanchor": "left"},
         xaxis_title=x_title,
         yaxis_title=y_title,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "xanchor": "left"},
+        # Above the plot, in the order drawn (a filled band would otherwise reverse it).
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0, "xanchor": "left", "traceorder": "normal"},
         margin={"l": 10, "r": 10, "t": 80, "b": 10},
         hovermode="x unified",
     )
@@ -199,10 +202,17 @@ def kpi_trend(series: pl.DataFrame, view: View, name: str, grain: str, dimension
 def add_interval(figure: go.Figure, part: pl.DataFrame, scale: float, language: str) -> None:
     if part["ci_low"].null_count() == part.height:
         return
-    figure.add_trace(go.Scatter(x=part["period_start"], y=part["ci_high"] * scale, line={"width": 0},
-                                showlegend=False, hoverinfo="skip"))  # fmt: skip
-    figure.add_trace(go.Scatter(x=part["period_start"], y=part["ci_low"] * scale, fill="tonexty", line={"width": 0},
-                                name=word("interval", language), fillcolor=BAND, hoverinfo="skip"))  # fmt: skip
+    figure.add_traces(band(part["period_start"], part["ci_low"] * scale, part["ci_high"] * scale,
+                           word("interval", language)))  # fmt: skip
+
+
+def band(x: pl.Series, low: pl.Series, high: pl.Series, name: str) -> list[go.Scatter]:
+    """A calm filled band between two edges (the upper edge unnamed): an interval or a forecast band."""
+    edge = {"width": 0}
+    return [
+        go.Scatter(x=x, y=high, mode="lines", line=edge, showlegend=False, hoverinfo="skip"),
+        go.Scatter(x=x, y=low, mode="lines", line=edge, fill="tonexty", fillcolor=BAND, name=name, hoverinfo="skip"),
+    ]
 
 
 def add_limits(figure: go.Figure, part: pl.DataFrame, scale: float, direction: str, language: str) -> None:
@@ -233,15 +243,13 @@ def forecast(trend: dict, view: View, name: str) -> go.Figure:
     values = pl.concat([history["value"], ahead["high"], ahead["low"]]) if ahead.height else history["value"]
     scale, y_title, tickformat = value_axis(m.format, values, label, language)
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=history["period_start"], y=history["value"] * scale, name=word("observed", language),
-                                line={"color": BLUE, "width": 2}))  # fmt: skip
+    figure.add_trace(go.Scatter(x=history["period_start"], y=history["value"] * scale, mode="lines",
+                                name=word("observed", language), line={"color": BLUE, "width": 2}))  # fmt: skip
     if ahead.height:
-        figure.add_trace(go.Scatter(x=ahead["period_start"], y=ahead["high"] * scale, line={"width": 0},
-                                    showlegend=False, hoverinfo="skip"))  # fmt: skip
-        figure.add_trace(go.Scatter(x=ahead["period_start"], y=ahead["low"] * scale, fill="tonexty", line={"width": 0},
-                                    fillcolor=BAND, name=word("forecast_band", language)))  # fmt: skip
+        figure.add_traces(band(ahead["period_start"], ahead["low"] * scale, ahead["high"] * scale,
+                               word("forecast_band", language)))  # fmt: skip
         figure.add_trace(go.Scatter(x=ahead["period_start"], y=ahead["forecast"] * scale, name=word("forecast",
-                                    language), line={"dash": "dash", "color": BLUE}))  # fmt: skip
+                                    language), mode="lines", line={"dash": "dash", "color": BLUE}))  # fmt: skip
     title = word("forecast_title", language, label=label)
     return layout(figure, title, word("week", language), y_title, tickformat)
 

@@ -84,7 +84,8 @@ def test_kpi_axes_name_their_unit_and_shares_read_as_percentages(drawn):
     csat = drawn["en", "csat"]
     assert csat.layout.yaxis.title.text == "CSAT (%)" and csat.layout.yaxis.tickformat == ".0%"
     assert csat.layout.xaxis.title.text == "Week starting"
-    assert drawn["en", "complaint_rate"].layout.yaxis.tickformat == ".0%"
+    # A share moving within a few points (the complaint rate) keeps a decimal so its ticks differ.
+    assert drawn["en", "complaint_rate"].layout.yaxis.tickformat == ".1%"
     assert drawn["en", "ticket_volume"].layout.yaxis.title.text.endswith("(count)")
     for stage in ("first_response", "resolution"):
         bars = drawn["en", stage]
