@@ -132,7 +132,8 @@ ZH: dict[str, str] = {
 # radar.concentrated), longest first so a phrase is not cut by a shorter one; numbers and segment
 # names between them are the data's own and stay as they are.
 REASON_PHRASES_ZH: tuple[tuple[str, str], ...] = (
-    (r"of the extra complaints about information or attitude", "的新增投诉涉及信息或态度"),
+    (r"drifted down (\d+) points", r"逐步下降 \1 个百分点"),
+    (r"\b(?:fell|down) (\d+) points", r"下降 \1 个百分点"),
     (r"with no single cause in volume or response times", "，工单量和响应时长中没有单一原因"),
     (r"moved beyond their control limits", "超出控制限"),
     (r"customer-satisfaction crisis", "客户满意度危机"),
@@ -220,7 +221,20 @@ def reason_text(reason: str, lang: str) -> str:
     """A stored crisis reason (English) in ``lang``: its fixed phrases translated, its data kept."""
     if lang != "zh" or not reason:
         return reason
-    return _rendered(reason, REASON_PHRASES_ZH)
+    # The typing rules' own noun first: a metric label it shares words with names a share, not a count.
+    first = (
+        (r"of the extra complaints about information or attitude", "的新增投诉涉及信息或态度"),
+        (r"complaints about information or attitude", "信息或态度类投诉"),
+    )
+    return _rendered(reason, first + _metric_phrases() + REASON_PHRASES_ZH)
+
+
+def _metric_phrases() -> tuple[tuple[str, str], ...]:
+    """The metric names a reason quotes (the catalog's labels, lower-cased), longest first, with their Chinese."""
+    from metrics.kpis.catalog import catalog  # the catalog reads its file: only when a reason is rendered
+
+    names = sorted(catalog().values(), key=lambda m: -len(m.label))
+    return tuple((re.escape(m.label.lower()), m.display_label("zh")) for m in names)
 
 
 def method_text(method: str, lang: str) -> str:

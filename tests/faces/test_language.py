@@ -21,6 +21,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from metrics.crises.rules import rules
 from metrics.kpis.catalog import DIMENSIONS, catalog
 from metrics.kpis.messages import ZH as BELOW_ZH
 from metrics.kpis.messages import reason_text, say
@@ -229,3 +230,21 @@ def test_every_wrapped_string_has_its_chinese_with_the_same_blanks():
         w for w in wrapped if w in ZH and "{name}" not in w and sorted(blank.findall(w)) != sorted(blank.findall(ZH[w]))
     ]
     assert not mismatched, f"the Chinese lacks or adds a blank: {mismatched}"
+
+
+SAMPLE_FACTS = {  # one value for every blank of the typing rules' reasons (classify.Facts.words)
+    "where": "in channel email", "complaint_what": "complaints about information or attitude",
+    "complaint_ratio": 3.0, "information_share": 0.85, "volume_metric": "tickets", "volume_ratio": 3.1,
+    "days": 14, "concentration": ", 60% category 'outage'", "sla_before": 0.88, "sla_now": 0.55,
+    "csat_note": ", CSAT down 19 points", "reopen_before": 0.1, "reopen_now": 0.2,
+    "slow_what": "first response time, median", "slow_ratio": 2.3, "fcr_before": 0.8, "fcr_now": 0.6, "csat_drop": 6,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("rule", [r["type"] + ": " + r["reason"] for r in rules()["types"]])
+def test_every_typing_reason_reads_in_chinese(rule):
+    """Each reason crisis_rules.toml can write, with the data's words ('email', 'outage') the only Latin left."""
+    english = rule.split(": ", 1)[1].format(**SAMPLE_FACTS)
+    chinese = reason_text(english, "zh")
+    assert not [w for w in re.findall(r"[A-Za-z]{3,}", chinese) if w not in {"email", "outage", "CSAT", "SLA"}], chinese
+    assert re.findall(r"\d+", chinese) == re.findall(r"\d+", english), "every number of the reason is kept"
