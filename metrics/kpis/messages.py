@@ -128,6 +128,16 @@ ZH: dict[str, str] = {
     "Track CSAT until it is back at target, then write the review": "跟踪满意度直至回到目标，然后撰写复盘",
 }
 
+# Stored codes whose English word differs from the code (no underscores on screen).
+EN: dict[str, str] = {
+    "response_plan_active": "response plan active",
+    "service_quality": "service quality",
+    "communication_failure": "communication failure",
+    "sudden_event": "sudden event",
+    "customer_satisfaction": "customer satisfaction",
+    "customer_tier": "customer tier",
+}
+
 # The fixed phrases of the stored crisis reasons (crisis_rules.toml's typing reasons, classify.severity,
 # radar.concentrated), longest first so a phrase is not cut by a shorter one; numbers and segment
 # names between them are the data's own and stay as they are.
@@ -214,7 +224,7 @@ METHOD_PHRASES_ZH: tuple[tuple[str, str], ...] = (
 
 def say(english: str, lang: str) -> str:
     """``english`` (a word, a phrase or a stored code) in ``lang``; itself when there is no translation."""
-    return ZH.get(english, english) if lang == "zh" else english
+    return ZH.get(english, english) if lang == "zh" else EN.get(english, english)
 
 
 def reason_text(reason: str, lang: str) -> str:

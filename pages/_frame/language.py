@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from metrics.kpis.messages import EN as BELOW_EN
 from metrics.kpis.messages import ZH as BELOW_ZH
 
 # Words of the interface in both languages; metric labels come from the catalog.
@@ -333,7 +334,7 @@ def t(english: str) -> str:
     hand up (``metrics.kpis.messages``: statuses, severities, grains, response steps).
     """
     if language() != "zh":
-        return english
+        return BELOW_EN.get(english, english)  # a stored code ("sudden_event") as its words
     return ZH.get(english) or BELOW_ZH.get(english, english)
 
 
