@@ -302,6 +302,7 @@ ZH = {
     "Loading…": "正在导入……",
     "Loading {name}…": "正在导入 {name}……",
     "Done": "完成",
+    "Computing…": "正在计算……",
     "Rejected by reason: ": "按原因统计的拒收：",
     "Batch {batch} undone: {removed} rows it added removed, {restored} rows it replaced restored.": (
         "批次 {batch} 已撤销：删除其新增的 {removed} 行，恢复其替换的 {restored} 行。"
