@@ -88,20 +88,21 @@ with st.sidebar:
     st.markdown("### CSAT Radar")
     if access.auth_mode() != "off":
         limited = "; ".join(f"{d}: {', '.join(map(markdown_text, v))}" for d, v in actor.segments)
-        st.caption(f"Signed in as **{markdown_text(actor.name)}** ({actor.role})"
-                   + (f", limited to {limited}" if limited else ""))  # fmt: skip
-        st.button("Sign out", on_click=sign_out, key="sign_out")
+        st.caption(t("Signed in as **{name}** ({role})").format(name=markdown_text(actor.name), role=t(actor.role))
+                   + (t(", limited to {segments}").format(segments=limited) if limited else ""))  # fmt: skip
+        st.button(t("Sign out"), on_click=sign_out, key="sign_out")
     st.radio(text("language"), ["en", "zh"], format_func={"en": "English", "zh": "中文"}.get, key="language",
              horizontal=True)  # fmt: skip
     summary = load_summary(db())
-    st.caption(f"Warehouse: `{warehouse_path()}`")
-    st.caption(as_of_line(summary.as_of))  # every page's "now": the data's own moment, not the wall clock
+    st.caption(f"{t('Warehouse')}: `{warehouse_path()}`")
+    st.caption(as_of_line(summary.as_of, language()))  # every page's "now": the data's own moment, not the wall clock
     if (began := load_in_progress(db())) is not None:
-        st.warning(f"A load from the command line is running (since {began:%H:%M} UTC): the pages show the "
-                   "warehouse as it was when it began.")  # fmt: skip
+        st.warning(t("A load from the command line is running (since {time} UTC): the pages show the "
+                     "warehouse as it was when it began.").format(time=f"{began:%H:%M}"))  # fmt: skip
     if summary.first_activity and summary.last_activity:
-        st.caption(f"Data: {summary.first_activity:%Y-%m-%d} to {summary.last_activity:%Y-%m-%d} (UTC)")
-    st.caption(f"Last load: {format_moment(summary.last_load)}" if summary.last_load else "Last load: none yet")
+        st.caption(t("Data: {first} to {last} (UTC)").format(
+            first=f"{summary.first_activity:%Y-%m-%d}", last=f"{summary.last_activity:%Y-%m-%d}"))  # fmt: skip
+    st.caption(f"{t('Last load')}: {format_moment(summary.last_load) if summary.last_load else t('none yet')}")
     if not summary.is_empty:
         st.markdown(f"**{text('filters')}**")
         first, last = summary.first_activity.date(), summary.last_day
@@ -118,7 +119,7 @@ with st.sidebar:
                 ]
             if options.get(dimension):
                 label = t(dimension.replace("_", " ").capitalize())
-                st.multiselect(label, options[dimension], key=f"filter_{dimension}")
+                st.multiselect(label, options[dimension], placeholder=t("Choose options"), key=f"filter_{dimension}")
 _mirror_query_string()
 
 with framed():  # the page's enter() sees the gate has run

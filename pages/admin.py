@@ -10,7 +10,7 @@ from metrics.kpis.compute import all_metric_names
 from metrics.kpis.settings import SettingsError, load_settings, set_target, settings_file
 from pages._frame.display import table
 from pages._frame.entry import enter
-from pages._frame.language import page_title, t
+from pages._frame.language import language, page_title, t
 from pages._frame.questions import read
 from pages._frame.signin import current_actor, write
 from pipelines.common.names import canonical, markdown_text, printable, printable_frame
@@ -25,12 +25,14 @@ if not actor.may("users"):  # the navigation hides this page from other roles; a
 
 mode = access.auth_mode()
 st.caption(
-    {
-        "off": "Sign-in is off: everyone who can open this dashboard acts as an administrator. "
-        "Set CSAT_RADAR_AUTH=password (or oidc) to require sign-in with the users below.",
-        "password": "Sign-in with name and password is on.",
-        "oidc": "Sign-in through the identity provider is on: a user here is the e-mail it vouches for.",
-    }[mode]
+    t(
+        {
+            "off": "Sign-in is off: everyone who can open this dashboard acts as an administrator. "
+            "Set CSAT_RADAR_AUTH=password (or oidc) to require sign-in with the users below.",
+            "password": "Sign-in with name and password is on.",
+            "oidc": "Sign-in through the identity provider is on: a user here is the e-mail it vouches for.",
+        }[mode]
+    )
 )
 
 
@@ -64,7 +66,7 @@ table(printable_frame(users), "users", key="users", customer_data=False)
 with st.form("add_user", clear_on_submit=True):
     st.markdown(f"**{t('Add a user')}**")
     name = st.text_input(t("Name (the e-mail address for identity-provider sign-in)"))
-    role = st.selectbox(t("Role"), access.roles(), key="new_role")
+    role = st.selectbox(t("Role"), access.roles(), format_func=t, key="new_role")
     password = st.text_input(t("Password (none for identity-provider sign-in)"), type="password")
     segments = st.text_input(t("Limited to segments (e.g. team=Billing, team=Onboarding; empty = all)"))
     if st.form_submit_button(t("Add user"), type="primary"):
@@ -82,7 +84,7 @@ if not users.is_empty():
     with st.form("change_user"):
         st.markdown(f"**{t('Change a user')}**")
         who = st.selectbox(t("User"), names, format_func=printable, key="change_who")
-        new_role = st.selectbox(t("Role"), access.roles(), key="change_role")
+        new_role = st.selectbox(t("Role"), access.roles(), format_func=t, key="change_role")
         new_segments = st.text_input(t("Limited to segments (e.g. team=Billing, team=Onboarding; empty = all)"),
                                      key="change_segments")  # fmt: skip
         new_password = st.text_input(t("New password (leave empty to keep)"), type="password", key="change_password")
@@ -114,8 +116,10 @@ targets = pl.DataFrame(
 st.dataframe(targets, hide_index=True, width="stretch")
 with st.form("set_target"):
     names = [m for m in all_metric_names()]
-    chosen = st.selectbox(t("KPI"), names, format_func=lambda n: f"{metric(n).label} ({n})", key="target_metric")
-    bound = st.radio(t("Bound"), ["min", "max"], horizontal=True, key="target_bound")
+    chosen = st.selectbox(
+        t("KPI"), names, format_func=lambda n: f"{metric(n).display_label(language())} ({n})", key="target_metric"
+    )
+    bound = st.radio(t("Bound"), ["min", "max"], format_func=t, horizontal=True, key="target_bound")
     value = st.number_input(
         t("Target (a share as a fraction: 0.9 for 90%)"), value=0.9, format="%g", key="target_value"
     )

@@ -36,15 +36,21 @@ else:
 
 st.subheader(t("Where they come from"))
 dimension = st.selectbox(
-    t("Break down by"), ["product", "channel", "region", "team", "category"], key="complaint_dimension"
+    t("Break down by"), ["product", "channel", "region", "team", "category"], format_func=t, key="complaint_dimension"
 )
 breakdown = ask(dashboard.by_segment, db(), view, ("complaint_volume", "complaint_rate"), dimension)
 table(breakdown, f"complaints by {dimension}", key="complaint_breakdown")
 
 segments = breakdown[dimension].to_list() if not breakdown.is_empty() else []
 if segments:
-    chosen = st.selectbox(f"Complaints behind one {dimension}", segments, key="complaint_drill")
+    chosen = st.selectbox(
+        t("Complaints behind one {dimension}").format(dimension=t(dimension)), segments, key="complaint_drill"
+    )
     behind = read(records_behind, load_settings(), view, "complaint_volume", "week", dimension, chosen)
-    st.caption(f"{behind.height:,} most recent complaints in {dimension} {markdown_text(str(chosen))} (at most 500).")
+    st.caption(
+        t("{n} most recent complaints in {place} (at most 500).").format(
+            n=f"{behind.height:,}", place=f"{t(dimension)} {markdown_text(str(chosen))}"
+        )
+    )
     table(behind,
           f"complaints {dimension} {chosen}", key="complaint_records")  # fmt: skip

@@ -14,6 +14,7 @@ from metrics.crises.links import describe_bad_id, parse_id
 from metrics.crises.log_rows import OPEN_STATUSES, RECOVERED, CrisisLogError
 from metrics.crises.model import CRISIS_TYPES, FISHBONE_CATEGORIES, SEVERITIES, STATUSES
 from metrics.kpis.formats import format_period
+from metrics.kpis.messages import reason_text
 from metrics.kpis.settings import load_settings
 from metrics.notify.config import NotifyConfigError, find_config
 from metrics.notify.outbox import NotifyRun
@@ -23,7 +24,7 @@ from metrics.views.dashboard import record_source, records_behind, refresh_crisi
 from pages._frame.crisis_story import show_story
 from pages._frame.display import SEVERITY_COLOURS, chart, stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.language import page_title, t
+from pages._frame.language import language, page_title, t
 from pages._frame.questions import ask, current_view, read
 from pages._frame.signin import current_actor, write
 from pages._frame.warehouse import db
@@ -37,9 +38,9 @@ view = current_view()
 actor = current_actor()
 
 scan_left, scan_right = st.columns([3, 1])
-grain = scan_left.radio(t("Scan grain"), ["week", "day"], horizontal=True, key="scan_grain")
+grain = scan_left.radio(t("Scan grain"), ["week", "day"], format_func=t, horizontal=True, key="scan_grain")
 if actor.may("crises") and scan_right.button(
-    t("Scan now"), type="primary", help="Run the detectors and record what they find in the log"
+    t("Scan now"), type="primary", help=t("Run the detectors and record what they find in the log")
 ):
     settings = load_settings()
     try:  # notifications.toml beside the targets: the scan tells its destinations, as `crises --notify` does
@@ -48,9 +49,9 @@ if actor.may("crises") and scan_right.button(
         st.warning(f"{t('Notifications not sent:')} {exc}")
         notifications = None
     run = NotifyRun(notifications) if notifications else None
-    with st.spinner("Scanning every KPI and segment…"):
+    with st.spinner(t("Scanning every KPI and segment…")):
         found = write("scan", refresh_crisis_log, settings, grain, view=view, notify=run)
-    st.toast(f"Scan found {found} crises; the log is up to date.")
+    st.toast(t("Scan found {n} crises; the log is up to date.").format(n=found))
     if run is not None:
         sent = sum(d.ok for d in run.deliveries)
         if sent:
@@ -59,9 +60,16 @@ if actor.may("crises") and scan_right.button(
             st.warning(f"{t('Notification failed, retried on the next scan:')} {failed.destination}: {failed.error}")
 
 filter_status, filter_type, filter_severity = st.columns(3)
-statuses = filter_status.multiselect(t("Status"), STATUSES, default=list(OPEN_STATUSES), key="crisis_status")
-crisis_type = filter_type.selectbox(t("Type"), ["(any)", *CRISIS_TYPES], key="crisis_type")
-severity = filter_severity.selectbox(t("Severity"), ["(any)", *SEVERITIES], key="crisis_severity")
+statuses = filter_status.multiselect(
+    t("Status"),
+    STATUSES,
+    default=list(OPEN_STATUSES),
+    format_func=t,
+    placeholder=t("Choose options"),
+    key="crisis_status",
+)
+crisis_type = filter_type.selectbox(t("Type"), ["(any)", *CRISIS_TYPES], format_func=t, key="crisis_type")
+severity = filter_severity.selectbox(t("Severity"), ["(any)", *SEVERITIES], format_func=t, key="crisis_severity")
 log = ask(
     dashboard.crisis_table,
     db(),
@@ -95,7 +103,7 @@ if not ids:
 first = chosen if chosen is not None else most_severe_open(log)
 default = ids.index(first) if first is not None else 0
 labels = {
-    row["id"]: f"#{row['id']} {row['severity']}{' · ' + t('escalated') if row['escalated'] else ''} · {row['where']}"
+    row["id"]: f"#{row['id']} {t(row['severity'])}{' · ' + t('escalated') if row['escalated'] else ''} · {row['where']}"
     for row in log.iter_rows(named=True)
 }
 crisis_id = st.selectbox(
@@ -109,20 +117,28 @@ except CrisisLogError as exc:
     st.error(str(exc))
     st.stop()
 
-place = markdown_text(f"{crisis['dimension']} {crisis['segment']}")  # a segment is the data's own text
-st.header(f"#{crisis['crisis_id']}: {crisis['type'].replace('_', ' ')} in {place}")
+place = markdown_text(f"{t(crisis['dimension'])} {crisis['segment']}")  # a segment is the data's own text
+st.header(t("#{id}: {type} in {place}").format(id=crisis["crisis_id"], type=t(crisis["type"]), place=place))
 st.markdown(
-    f":{SEVERITY_COLOURS[crisis['severity']]}-badge[{crisis['severity']}] "
+    f":{SEVERITY_COLOURS[crisis['severity']]}-badge[{t(crisis['severity'])}] "
     + (f":red-badge[{t('escalated')}] " if crisis["escalated_at"] else "")
-    + f"status **{crisis['status'].replace('_', ' ')}**"
-    f"{' · owner ' + markdown_text(crisis['owner']) if crisis['owner'] else ''}"  # typed in the form below
-    f" · flagged {format_period(crisis['start_period'])} to "
-    f"{format_period(crisis['last_flagged'])} at {crisis['grain']} grain"
-    + (" · recovered: back inside limits, awaiting confirmation" if crisis["status"] == RECOVERED else "")
+    + f"{t('Status')} **{t(crisis['status'])}**"
+    + (f" · {t('Owner')} {markdown_text(crisis['owner'])}" if crisis["owner"] else "")  # typed in the form below
+    + " · "
+    + t("flagged {first} to {last} at {grain} grain").format(
+        first=format_period(crisis["start_period"]),
+        last=format_period(crisis["last_flagged"]),
+        grain=t(crisis["grain"]),
+    )
+    + (f" · {t('recovered: back inside limits, awaiting confirmation')}" if crisis["status"] == RECOVERED else "")
 )
 why_type, why_severity = st.columns(2)
-why_type.markdown(f"**Why this type.** {markdown_text(crisis['type_reason'])}")  # they quote segment names
-why_severity.markdown(f"**Why this severity.** {markdown_text(crisis['severity_reason'])}")
+why_type.markdown(
+    f"**{t('Why this type.')}** {markdown_text(reason_text(crisis['type_reason'], language()))}"
+)  # they quote segment names
+why_severity.markdown(
+    f"**{t('Why this severity.')}** {markdown_text(reason_text(crisis['severity_reason'], language()))}"
+)
 
 segment_view = replace(
     view,
@@ -152,14 +168,18 @@ with st.expander(t("Records behind this crisis")):
     behind = read(records_behind, load_settings(), view, crisis["metric"], crisis["grain"],
                   None if overall else crisis["dimension"], None if overall else crisis["segment"],
                   (crisis["start_period"], last))  # fmt: skip
-    st.caption(f"{behind.height:,} most recent {record_source(crisis['metric'])} of the flagged periods (at most 500).")
+    st.caption(
+        t("{n} most recent {kind} of the flagged periods (at most 500).").format(
+            n=f"{behind.height:,}", kind=t(record_source(crisis["metric"]))
+        )
+    )
     table(behind, f"crisis {crisis['crisis_id']} records", key="crisis_records")
 
 show_story(view, crisis)  # where it sits, its cause in words, the numbers behind, what customers say
 
 st.subheader(t("Recommended response"))
 for number, step in enumerate(handling.response_steps(crisis["type"]), start=1):
-    st.markdown(f"{number}. {step}")
+    st.markdown(f"{number}. {t(step)}")
 
 st.subheader(t("Handling"))
 if not actor.may("crises"):
@@ -175,7 +195,7 @@ actor_name = (
 
 def act(name: str, action, *args, **kwargs) -> None:
     if not actor_name.strip():
-        st.error("Enter your name first: every action in the log says who took it.")
+        st.error(t("Enter your name first: every action in the log says who took it."))
         return
     try:
         crisis_number = int(crisis["crisis_id"])
@@ -195,7 +215,7 @@ elif status in ("acknowledged", "response_plan_active", "resolving"):
     following = {"acknowledged": "response_plan_active", "response_plan_active": "resolving", "resolving": "resolved"}
     note = st.text_input(t("Note"), key="advance_note")
     step_button, recover_button = st.columns(2)
-    if step_button.button(f"Advance to {following[status].replace('_', ' ')}", type="primary"):
+    if step_button.button(t("Advance to {status}").format(status=t(following[status])), type="primary"):
         act("advance", handling.advance, following[status], note=note)
     if recover_button.button(t("Confirm recovery (resolved)")):
         act("confirm_recovery", handling.confirm_recovery, note=note)
@@ -203,7 +223,7 @@ elif status == RECOVERED:
     st.info(
         t("Back inside its limits for {n} {grain} periods. Confirm the recovery once customers are satisfied "
           "again; a new flag before that puts it back on the open list.").format(
-            n=crisis["recovery_periods"], grain=crisis["grain"]
+            n=crisis["recovery_periods"], grain=t(crisis["grain"])
         )
     )  # fmt: skip
     note = st.text_input(t("Note"), key="recovered_note")
@@ -211,8 +231,8 @@ elif status == RECOVERED:
         act("confirm_recovery", handling.confirm_recovery, note=note)
 elif status == "resolved":
     with st.form("review"):
-        category = st.selectbox(t("Root cause (fishbone category)"), FISHBONE_CATEGORIES)
-        whys = [st.text_input(f"Why {n}?", key=f"why_{n}") for n in range(1, 6)]
+        category = st.selectbox(t("Root cause (fishbone category)"), FISHBONE_CATEGORIES, format_func=t)
+        whys = [st.text_input(t("Why {n}?").format(n=n), key=f"why_{n}") for n in range(1, 6)]
         actions = st.text_area(t("Actions taken"))
         review = st.text_area(t("Review"))
         if st.form_submit_button(t("Save review"), type="primary"):
@@ -221,11 +241,11 @@ elif status == "resolved":
 else:
     # typed by a person in the review form: shown as typed, never as a link or an image
     review_text = markdown_text(crisis["review_text"] or "")
-    st.markdown(f"**Reviewed.** Root cause: {crisis['fishbone_category']}. {review_text}")
+    st.markdown(f"**{t('Reviewed.')}** {t('Root cause')}: {t(crisis['fishbone_category'])}. {review_text}")
     for number, why in enumerate(crisis["five_whys"] or [], start=1):
-        st.markdown(f"- Why {number}: {markdown_text(why)}")
+        st.markdown(f"- {t('Why {n}?').format(n=number)} {markdown_text(why)}")
     if crisis["actions_taken"]:
-        st.markdown(f"Actions taken: {markdown_text(crisis['actions_taken'])}")
+        st.markdown(f"{t('Actions taken')}: {markdown_text(crisis['actions_taken'])}")
 
 events = pl.DataFrame(crisis["events"] or [])
 if not events.is_empty():

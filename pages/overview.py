@@ -28,8 +28,10 @@ else:
     tiles = ask(dashboard.headline_tiles, db(), view)
     latest = max((t.period_start for t in tiles if t.period_start), default=None)
     st.caption(
-        f"Latest complete week, starting {format_period(latest)}. Arrows show the change on the week before, "
-        "coloured only when it is more than noise (5% level)."
+        t(
+            "Latest complete week, starting {start}. Arrows show the change on the week before, "
+            "coloured only when it is more than noise (5% level)."
+        ).format(start=format_period(latest))
     )
     if all(t.value is None for t in tiles):
         st.info(text("no_data"))
@@ -41,11 +43,13 @@ else:
                 tile.value_text,
                 delta=tile.change_text or None,
                 delta_color=("normal" if tile.higher_is_better else "inverse") if tile.change_significant else "off",
-                help=f"{tile.interval_text}. Target {tile.target_text}.",
+                help=f"{tile.interval_text}. {t('Target')} {tile.target_text}.",
             )
             colour = STATUS_COLOURS[tile.status]
             st.markdown(f":{colour}-badge[{t(tile.status_text)}]")
-            st.caption(f"Target {tile.target_text} · {tile.interval_text}")
+            # "Target no target" says nothing twice: without a target the footer says just that.
+            target = tile.target_text if tile.target_text == t("no target") else f"{t('Target')} {tile.target_text}"
+            st.caption(f"{target} · {tile.interval_text}")
             if tile.reason:
                 st.caption(markdown_text(tile.reason))
             if tile.sparkline.height > 1:
@@ -63,7 +67,7 @@ by_severity = ask(dashboard.open_crises_by_severity, db(), view)
 open_crises = ask(dashboard.open_crisis_list, db(), view)
 counts = st.columns(4)
 for column, (severity, count) in zip(counts, by_severity.items(), strict=True):
-    column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{severity}] **{count}** open")
+    column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{t(severity)}] **{count}** {t('open')}")
 if open_crises.is_empty():
     st.success(t("No open crisis. The radar checks each KPI by segment; see the Crisis radar page."))
 else:
@@ -83,10 +87,15 @@ else:
         left, right = st.columns([5, 1])
         escalated = f" :red-badge[{t('escalated')}]" if row["escalated"] else ""
         left.markdown(
-            f":{SEVERITY_COLOURS[row['severity']]}-badge[{row['severity']}]{escalated} "
-            f"**{row['type'].replace('_', ' ')}** in {markdown_text(row['where'])} ({row['metric']}), "
-            f"since {format_period(row['start'])}, last flagged {format_period(row['last flagged'])}, "
-            f"{row['status'].replace('_', ' ')}"
+            f":{SEVERITY_COLOURS[row['severity']]}-badge[{t(row['severity'])}]{escalated} "
+            + t("**{type}** in {place} ({metric}), since {start}, last flagged {last}, {status}").format(
+                type=t(row["type"]),
+                place=markdown_text(row["where"]),
+                metric=view.label(row["metric"]),
+                start=format_period(row["start"]),
+                last=format_period(row["last flagged"]),
+                status=t(row["status"]),
+            )
         )
         if right.button(t("Open"), key=f"open_crisis_{row['id']}"):
             st.switch_page(
@@ -96,6 +105,13 @@ else:
 counts = ask(dashboard.record_counts, db(), view)
 if counts is not None:  # None for a limited user: these are the whole organisation's
     st.caption(
-        f"{counts['tickets']:,} tickets, {counts['survey_responses']:,} survey answers and "
-        f"{counts['complaints']:,} complaints in the warehouse; {counts['rejected_rows']:,} rows rejected."
+        t(
+            "{tickets} tickets, {answers} survey answers and {complaints} complaints in the warehouse; "
+            "{rejected} rows rejected."
+        ).format(
+            tickets=f"{counts['tickets']:,}",
+            answers=f"{counts['survey_responses']:,}",
+            complaints=f"{counts['complaints']:,}",
+            rejected=f"{counts['rejected_rows']:,}",
+        )
     )

@@ -26,7 +26,7 @@ if not quarters:
     st.info(t("No complete quarter of data yet."))
     st.stop()
 # Not whole: still in progress, or begun before the data did.
-labels = [label if complete else f"{label} (incomplete)" for label, complete in quarters]
+labels = [label if complete else f"{label} {t('(incomplete)')}" for label, complete in quarters]
 first_complete = next((i for i, (_, complete) in enumerate(quarters) if complete), 0)
 chosen = st.selectbox(t("Quarter"), labels, index=first_complete, key="review_quarter")
 quarter = chosen.split(" ")[0]
@@ -36,7 +36,11 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"{quarter} against {report.previous}. A change is called significant at the 5% level.")
+st.caption(
+    t("{quarter} against {previous}. A change is called significant at the 5% level.").format(
+        quarter=quarter, previous=report.previous
+    )
+)
 html, workbook = st.columns(2)
 html.download_button(t("Download report (HTML)"), review.render_html(report), file_name=f"csat-radar-{quarter}.html",
                      mime="text/html", type="primary", key="download_html")  # fmt: skip

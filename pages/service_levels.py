@@ -40,10 +40,10 @@ for column, stage, title in (
         figure = figures.duration_distribution(distribution, view, stage)
         chart(figure, key=f"distribution_{stage}")
 
-targets = "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours."
+targets = t("Targets: inquiries answered within 1 hour, complaints resolved within 24 hours.")
 st.caption(targets)
 for dimension in ask(dashboard.split_dimensions, db(), view, SERVICE_LEVEL_DIMENSIONS):
-    st.subheader(f"By {dimension}")
+    st.subheader(t("By {dimension}").format(dimension=t(dimension)))
     table(ask(dashboard.by_segment, db(), view, SERVICE_METRICS, dimension), f"service levels by {dimension}",
           key=f"service_{dimension}")  # fmt: skip
 

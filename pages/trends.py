@@ -25,9 +25,9 @@ view = current_view()
 names = [name for name, m in catalog().items() if m.kind != "backlog"]
 left, middle, right = st.columns(3)
 name = left.selectbox(t("KPI"), names, format_func=view.label, key="trend_metric")
-grain = middle.selectbox(t("Grain"), GRAINS, index=GRAINS.index("week"), key="trend_grain")
+grain = middle.selectbox(t("Grain"), GRAINS, index=GRAINS.index("week"), format_func=t, key="trend_grain")
 splits = ask(dashboard.split_dimensions, db(), view)  # only what the data records: no split into one "(none)"
-split = right.selectbox(t("Split by"), ["(none)", *splits], key="trend_split")
+split = right.selectbox(t("Split by"), ["(none)", *splits], format_func=t, key="trend_split")
 dimension = None if split == "(none)" else split
 
 series = ask(dashboard.kpi_series, db(), view, name, grain, dimension)
@@ -54,10 +54,14 @@ with st.expander(t("Records behind a period")):
     period = st.selectbox(t("Period"), periods, key="trend_records_period")
     segment = None
     if dimension:
-        segment = st.selectbox(dimension, sorted(series["segment"].unique().to_list()), key="trend_records_segment")
+        segment = st.selectbox(t(dimension), sorted(series["segment"].unique().to_list()), key="trend_records_segment")
     period_end = series.filter(pl.col("period_start") == period)["period_end"][0] - timedelta(days=1)
     behind = read(records_behind, load_settings(), view, name, grain, dimension, segment, (period, period_end))
-    st.caption(f"{behind.height:,} most recent {record_source(name)} of that period (at most 500).")
+    st.caption(
+        t("{n} most recent {kind} of that period (at most 500).").format(
+            n=f"{behind.height:,}", kind=t(record_source(name))
+        )
+    )
     table(behind, f"{record_source(name)} {period}", key="trend_records")
 
 for reason in sorted(series["reason"].drop_nulls().unique().to_list()):

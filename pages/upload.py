@@ -80,7 +80,7 @@ def column_mapper(choices: ColumnChoices, prefix: str) -> dict[str, str]:
     return chosen
 
 
-kind = st.radio(t("These files hold"), KINDS, horizontal=True, key="upload_kind")
+kind = st.radio(t("These files hold"), KINDS, format_func=t, horizontal=True, key="upload_kind")
 may_load = access.allowed(actor, "upload")
 files = st.file_uploader(t("Exports"), accept_multiple_files=True, key="upload_files") if may_load else []
 zone = st.text_input(t("Time zone of the timestamps (when the file does not say)"), value=local_timezone(),
@@ -132,9 +132,17 @@ for number, uploaded in enumerate(files or []):
                              "Choose it in the box above."))  # fmt: skip
             continue
         st.markdown(
-            f"Read as **{preview.file_format}**, encoding **{preview.encoding}**, profile **{preview.profile}**: "
-            f"{preview.rows_read:,} rows, {preview.rows_valid:,} valid, "
-            f"{preview.rows_read - preview.rows_valid:,} would be rejected."
+            t(
+                "Read as **{format}**, encoding **{encoding}**, profile **{profile}**: {rows} rows, {valid} valid, "
+                "{rejected} would be rejected."
+            ).format(
+                format=preview.file_format,
+                encoding=preview.encoding,
+                profile=preview.profile,
+                rows=f"{preview.rows_read:,}",
+                valid=f"{preview.rows_valid:,}",
+                rejected=f"{preview.rows_read - preview.rows_valid:,}",
+            )
         )
         if preview.unmapped:
             st.caption(t("Kept as extra attributes: ") + ", ".join(preview.unmapped))
@@ -148,11 +156,11 @@ for number, uploaded in enumerate(files or []):
         )
         plans.append(Plan(uploaded.name, data, profile, mapping, asked_zone, sheet, scale, save_as.strip() or None))
 
-if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
-    progress = st.progress(0.0, text="Loading…")
+if plans and st.button(t("Load {n} file(s)").format(n=len(plans)), type="primary"):
+    progress = st.progress(0.0, text=t("Loading…"))
     results = []
     for done, plan in enumerate(plans, start=1):
-        progress.progress((done - 1) / len(plans), text=f"Loading {plan.name}…")
+        progress.progress((done - 1) / len(plans), text=t("Loading {name}…").format(name=plan.name))
         try:
             result = write("upload", load_export, plan.data, kind, file_name=plan.name, profile=plan.profile,
                            mapping=plan.mapping, source_tz=plan.zone, loaded_by=actor.name, on_wait=st.info,
@@ -166,11 +174,11 @@ if plans and st.button(f"Load {len(plans)} file(s)", type="primary"):
             st.info(t("Columns saved as profile") + f" {plan.save_as}.")
     if read(history_unscanned):  # a first load of years: its past crises in the log, scanned once
         write("history_scan", after_load, target="crisis log")
-    progress.progress(1.0, text="Done")
+    progress.progress(1.0, text=t("Done"))
     for result in results:
         st.success(load_outcome(result))
         if result.rejections:
-            st.markdown("Rejected by reason: " + "; ".join(f"{r}: {n}" for r, n in result.rejections.items()))
+            st.markdown(t("Rejected by reason: ") + "; ".join(f"{r}: {n}" for r, n in result.rejections.items()))
             rejected = read(rejected_rows, result.batch_id)
             table(rejected, f"rejected rows batch {result.batch_id}", key=f"rejected_{result.batch_id}")
 
@@ -193,6 +201,7 @@ else:
                 st.error(str(exc))
             else:
                 st.success(
-                    f"Batch {batch} undone: {outcome['removed']:,} rows it added removed, "
-                    f"{outcome['restored']:,} rows it replaced restored."
+                    t(
+                        "Batch {batch} undone: {removed} rows it added removed, {restored} rows it replaced restored."
+                    ).format(batch=batch, removed=f"{outcome['removed']:,}", restored=f"{outcome['restored']:,}")
                 )

@@ -80,8 +80,10 @@ def format_moment(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def as_of_line(moment: datetime | None) -> str:
+def as_of_line(moment: datetime | None, lang: str = "en") -> str:
     """The line every output leads with: "Data as of 2026-11-15 23:59 UTC", or that no data is loaded yet."""
+    if lang == "zh":  # the moment itself reads the same in both languages
+        return "尚未导入数据" if moment is None else f"数据截至 {format_moment(moment)}"
     return "No data loaded yet" if moment is None else f"Data as of {format_moment(moment)}"
 
 

@@ -14,6 +14,8 @@ import polars as pl
 from metrics.crises.log import list_crises
 from metrics.crises.log_rows import OPEN_STATUSES
 from metrics.crises.model import SEVERITIES
+from metrics.kpis.catalog import DIMENSIONS
+from metrics.kpis.messages import say
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings
 
@@ -57,7 +59,7 @@ def crisis_table(
     ``escalated`` says whether the crisis escalated for want of an acknowledgement (a badge in lists).
     """
     log = shown_under_filters(list_crises(con, status=status, type=crisis_type, severity=severity), view, within_dates)
-    return _table_rows(log)
+    return _table_rows(log, view.language)
 
 
 def open_crisis_list(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> pl.DataFrame:
@@ -68,16 +70,21 @@ def open_crisis_list(con: duckdb.DuckDBPyConnection, settings: Settings, view: V
     """
     log = shown_under_filters(list_crises(con, open_only=True), view)
     ranked = log.with_columns(pl.col("severity").replace_strict(SEVERITY_RANK, return_dtype=pl.Int8).alias("rank"))
-    return _table_rows(ranked.sort(["rank", "last_flagged", "crisis_id"], descending=[False, True, True]))
+    return _table_rows(
+        ranked.sort(["rank", "last_flagged", "crisis_id"], descending=[False, True, True]), view.language
+    )
 
 
-def _table_rows(log: pl.DataFrame) -> pl.DataFrame:
+def _table_rows(log: pl.DataFrame, lang: str = "en") -> pl.DataFrame:
+    # "where" is read, not filtered on: its dimension is a word of the chosen language, its segment the data's own.
+    words = {d: say(d, lang) for d in (*DIMENSIONS, "overall")}
+    dimension = pl.col("dimension").replace(words)
     return log.select(
         pl.col("crisis_id").alias("id"),
         "severity",
         pl.col("escalated_at").is_not_null().alias("escalated"),
         "type",
-        (pl.col("dimension") + " " + pl.col("segment")).alias("where"),
+        (dimension + " " + pl.col("segment")).alias("where"),
         "metric",
         pl.col("start_period").alias("start"),
         pl.col("last_flagged").alias("last flagged"),

@@ -25,6 +25,7 @@ from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, recor
 from metrics.kpis.cube import data_version
 from metrics.kpis.dimensions import recorded_dimensions, segments_that_exist
 from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
+from metrics.kpis.messages import method_text, say
 from metrics.kpis.periods import coverage, first_day
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, load_settings, on_data_clock
@@ -114,7 +115,8 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
         series = results.filter(pl.col("metric") == name).sort("period_start")
         higher_is_better = m.direction != "lower"
         target = settings.target_for(name)
-        target_text = "no target" if target is None else format_target(target.bound, target.value, m.format)
+        lang = view.language
+        target_text = say("no target", lang) if target is None else format_target(target.bound, target.value, m.format)
         if series.is_empty():
             tiles.append(
                 Tile(name, view.label(name), None, None, "–", "", target_text, "no_data", STATUSES["no_data"], "",
@@ -123,7 +125,8 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
             continue
         latest = series.row(-1, named=True)
         interval = format_interval(latest["ci_low"], latest["ci_high"], m.format)
-        interval = f"95% interval {interval}" if interval else f"n = {latest['n']:,}" if latest["n"] is not None else ""
+        counted = f"n = {latest['n']:,}" if latest["n"] is not None else ""
+        interval = f"{say('95% interval', lang)} {interval}" if interval else counted
         # No change (the first period) shows no arrow at all rather than a dash.
         change_text = "" if latest["change"] is None else format_change(latest["change"], m.format)
         tiles.append(
@@ -240,7 +243,7 @@ def crisis_chart(
     frame, method = judged_series(con, settings, name, dimension, segment, grain)
     if view.date_from is not None and not frame.is_empty():
         frame = frame.filter(pl.col("period_start") >= view.date_from)
-    return frame, method
+    return frame, method_text(method, view.language)
 
 
 def duration_distribution(
@@ -403,9 +406,10 @@ def weekly_trend_view(con: duckdb.DuckDBPyConnection, settings: Settings, view: 
     trend = weekly_trend(con, name, settings, filters=view.segments)
     if trend.series.height < 8:
         return None
-    summary = f"{trend.forecast.method}, {trend.decomposition.method}."
+    lang = view.language
+    summary = f"{method_text(trend.forecast.method, lang)}, {method_text(trend.decomposition.method, lang)}."
     if trend.forecast.crossing_message:
-        summary += " " + trend.forecast.crossing_message
+        summary += " " + method_text(trend.forecast.crossing_message, lang)
     return {
         "summary": summary,
         "history": trend.series.select("period_start", "value").sort("period_start"),

@@ -10,7 +10,7 @@ import streamlit as st
 
 from metrics.reports.exports import csv_bytes
 from metrics.views.summary import WarehouseSummary
-from pages._frame.language import text
+from pages._frame.language import t, text
 from pages._frame.questions import load_summary
 from pages._frame.warehouse import db
 from pipelines.stage.personal import mask
@@ -47,7 +47,7 @@ def table(frame: pl.DataFrame, name: str, key: str | None = None, customer_data:
         frame = mask(frame)  # names, e-mail addresses and phone numbers, on screen and in the download
     shown = st.dataframe(frame, hide_index=True, width="stretch", key=key, **kwargs)
     st.download_button(
-        f"Download {name} (CSV)",
+        t("Download {name} (CSV)").format(name=name),
         csv_bytes(frame),
         file_name=f"{name.replace(' ', '_')}.csv",
         mime="text/csv",

@@ -1,11 +1,16 @@
 """The interface's words in English and Chinese: the session's language, the pages' titles and every label.
 
-Metric labels are not here: they come from the catalog (``View.label``).
+Metric labels are not here: they come from the catalog (``View.label``). Words that the layers
+below the pages hand up (crisis statuses, severities, types, grains, response steps, tile footers)
+are in ``metrics.kpis.messages``; ``t()`` reads both, so there is one lookup.
 """
 
 from __future__ import annotations
 
 import streamlit as st
+
+from metrics.kpis.messages import EN as BELOW_EN
+from metrics.kpis.messages import ZH as BELOW_ZH
 
 # Words of the interface in both languages; metric labels come from the catalog.
 TEXT = {
@@ -49,7 +54,7 @@ ZH = {
     "Change a user": "修改用户",
     "Disabled": "已停用",
     "Limited to segments (e.g. team=Billing, team=Onboarding; empty = all)": (
-        "限定细分（如 team=Billing, team=Onboarding；留空表示全部）"
+        "限定细分（如 `team=Billing, team=Onboarding`；留空表示全部）"
     ),
     "Name (the e-mail address for identity-provider sign-in)": "用户名（使用身份提供商登录时为电子邮件地址）",
     "New password (leave empty to keep)": "新密码（留空则不变）",
@@ -161,7 +166,7 @@ ZH = {
     ),
     "escalated": "已升级",
     "{n} crises are back inside their limits and await a person's confirmation: choose status "
-    "'recovered' to see them.": "{n} 个危机已回到控制限内，等待人工确认：在状态中选择 recovered 查看。",
+    "'recovered' to see them.": "{n} 个危机已回到控制限内，等待人工确认：在状态中选择“已恢复（待确认）”查看。",
     "Back inside its limits for {n} {grain} periods. Confirm the recovery once customers are satisfied "
     "again; a new flag before that puts it back on the open list.": (
         "已连续 {n} 个{grain}周期回到控制限内。客户满意度恢复后请确认恢复；确认前若再次预警，它将回到未关闭列表。"
@@ -221,6 +226,87 @@ ZH = {
     "The comments cannot be narrowed to this place: those of the whole organisation are read.": (
         "评论无法限定到该位置：已读取整个组织的评论。"
     ),
+    # --- issue 21: catalog (the pages' words that still read in English in Chinese mode).
+    "Run the detectors and record what they find in the log": "运行检测器，并把发现的危机记入日志",
+    "Scanning every KPI and segment…": "正在扫描每项指标和细分……",
+    "Scan found {n} crises; the log is up to date.": "扫描发现 {n} 个危机；日志已更新。",
+    "#{id}: {type} in {place}": "#{id}：{place} 的{type}",
+    "flagged {first} to {last} at {grain} grain": "预警时段 {first} 至 {last}（按{grain}）",
+    "recovered: back inside limits, awaiting confirmation": "已恢复：已回到控制限内，等待确认",
+    "Why this type.": "为何判为此类型。",
+    "Why this severity.": "为何判为此严重程度。",
+    "{n} most recent {kind} of the flagged periods (at most 500).": ("预警时段内最近的 {n} 条{kind}（最多 500 条）。"),
+    "Enter your name first: every action in the log says who took it.": (
+        "请先输入您的姓名：日志中的每项操作都记录操作人。"
+    ),
+    "Advance to {status}": "推进到：{status}",
+    "Why {n}?": "为什么 {n}？",
+    "Reviewed.": "已复盘。",
+    "Root cause": "根本原因",
+    "Latest complete week, starting {start}. Arrows show the change on the week before, coloured only when it "
+    "is more than noise (5% level).": (
+        "最近一个完整周，自 {start} 起。箭头表示与上一周相比的变化，仅当变化超出噪声（5% 显著性水平）时着色。"
+    ),
+    "open": "个未关闭",
+    "**{type}** in {place} ({metric}), since {start}, last flagged {last}, {status}": (
+        "**{type}**，位于 {place}（{metric}），自 {start} 起，最近预警 {last}，{status}"
+    ),
+    "{tickets} tickets, {answers} survey answers and {complaints} complaints in the warehouse; "
+    "{rejected} rows rejected.": (
+        "数据仓库中有 {tickets} 张工单、{answers} 份问卷回复和 {complaints} 条投诉；拒收 {rejected} 行。"
+    ),
+    "Your session has ended; please sign in again.": "您的会话已结束，请重新登录。",
+    "Sign in": "登录",
+    "Sign out": "退出登录",
+    "Sign-in is on but there is no user yet: create the first administrator with "
+    "`csat-radar users add NAME --role admin`.": (
+        "已启用登录，但还没有用户：请用 `csat-radar users add NAME --role admin` 创建第一位管理员。"
+    ),
+    "Name": "用户名",
+    "Password": "密码",
+    "Signed in as **{name}** ({role})": "已登录：**{name}**（{role}）",
+    ", limited to {segments}": "，限定于 {segments}",
+    "Sign-in is off: everyone who can open this dashboard acts as an administrator. "
+    "Set CSAT_RADAR_AUTH=password (or oidc) to require sign-in with the users below.": (
+        "登录未启用：能打开此仪表板的每个人都以管理员身份操作。"
+        "设置 CSAT_RADAR_AUTH=password（或 oidc）即可要求下列用户登录。"
+    ),
+    "Sign-in with name and password is on.": "已启用用户名和密码登录。",
+    "Sign-in through the identity provider is on: a user here is the e-mail it vouches for.": (
+        "已启用身份提供商登录：此处的用户即其认证的电子邮件地址。"
+    ),
+    "Warehouse": "数据仓库",
+    "Last load": "最近导入",
+    "none yet": "尚无",
+    "A load from the command line is running (since {time} UTC): the pages show the warehouse as it was "
+    "when it began.": ("命令行导入正在进行（自 UTC {time} 起）：页面显示的是导入开始时的数据仓库。"),
+    "Data: {first} to {last} (UTC)": "数据：{first} 至 {last}（UTC）",
+    "(incomplete)": "（不完整）",
+    "{quarter} against {previous}. A change is called significant at the 5% level.": (
+        "{quarter} 与 {previous} 对比。变化在 5% 水平上显著才称为显著。"
+    ),
+    "Targets: inquiries answered within 1 hour, complaints resolved within 24 hours.": (
+        "目标：咨询在 1 小时内答复，投诉在 24 小时内解决。"
+    ),
+    "By {dimension}": "按{dimension}",
+    "Complaints behind one {dimension}": "某一{dimension}的投诉明细",
+    "{n} most recent complaints in {place} (at most 500).": "{place} 最近的 {n} 条投诉（最多 500 条）。",
+    "{n} most recent {kind} of that period (at most 500).": "该时段最近的 {n} 条{kind}（最多 500 条）。",
+    "Download {name} (CSV)": "下载此表（CSV）",
+    "Read as **{format}**, encoding **{encoding}**, profile **{profile}**: {rows} rows, {valid} valid, "
+    "{rejected} would be rejected.": (
+        "按 **{format}** 读取，编码 **{encoding}**，导入模板 **{profile}**：共 {rows} 行，{valid} 行有效，"
+        "{rejected} 行将被拒绝。"
+    ),
+    "Load {n} file(s)": "导入 {n} 个文件",
+    "Loading…": "正在导入……",
+    "Loading {name}…": "正在导入 {name}……",
+    "Done": "完成",
+    "Computing…": "正在计算……",
+    "Rejected by reason: ": "按原因统计的拒收：",
+    "Batch {batch} undone: {removed} rows it added removed, {restored} rows it replaced restored.": (
+        "批次 {batch} 已撤销：删除其新增的 {removed} 行，恢复其替换的 {restored} 行。"
+    ),
 }
 PAGE_TITLES = {
     "overview": ("Overview", "总览"),
@@ -243,8 +329,14 @@ def text(key: str) -> str:
 
 
 def t(english: str) -> str:
-    """The interface's words in the chosen language (English is the key)."""
-    return ZH.get(english, english) if language() == "zh" else english
+    """The interface's words in the chosen language (English is the key).
+
+    One lookup for every word on screen: the pages' table first, then the words the layers below
+    hand up (``metrics.kpis.messages``: statuses, severities, grains, response steps).
+    """
+    if language() != "zh":
+        return BELOW_EN.get(english, english)  # a stored code ("sudden_event") as its words
+    return ZH.get(english) or BELOW_ZH.get(english, english)
 
 
 def page_title(page: str) -> str:

@@ -17,7 +17,7 @@ from metrics.kpis.scope import View
 from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
 from metrics.views.summary import WarehouseSummary, warehouse_summary
-from pages._frame.language import language
+from pages._frame.language import language, t
 from pages._frame.signin import current_actor, limited
 from pages._frame.warehouse import db, warehouse_path
 from pipelines.warehouse.store import connect_for_reading
@@ -79,10 +79,13 @@ def ask(question: Callable[..., Any], db_path: str, view: View | None, *args: An
     elif question not in dashboard.VIEWLESS_QUESTIONS:
         raise ValueError(f"{question.__name__} needs a view: ask it with current_view()")
     # The cache knows a question by its qualified name: Streamlit does not hash the function itself.
-    return _ask(f"{question.__module__}.{question.__qualname__}", question, db_path, view, *args)
+    # The spinner is the page's, in its language (a cached function's own spinner text is fixed);
+    # Streamlit shows it only after half a second, so a cached answer shows none.
+    with st.spinner(t("Computing…")):
+        return _ask(f"{question.__module__}.{question.__qualname__}", question, db_path, view, *args)
 
 
-@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Computing…")
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def _ask(name: str, _question: Callable[..., Any], db_path: str, view: View | None, *args: Any) -> Any:
     con = connect_for_reading(db_path)
     try:

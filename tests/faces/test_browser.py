@@ -1,6 +1,7 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright against ``csat-radar serve``.
 
-Screenshots of every page at 1440x900 with demo data land in ``test-artifacts/screenshots``.
+Screenshots of every page at 1440x900 with demo data, in English and in Chinese, land in
+``test-artifacts/screenshots/{en,zh}/<page>.png`` (git-ignored).
 """
 
 from __future__ import annotations
@@ -123,16 +124,20 @@ def tile_value(page, label: str) -> str:
 
 
 def test_screenshots_of_every_page(served, page):
+    """Every page at 1440x900 in English and in Chinese, saved as ``screenshots/{en,zh}/<page>.png``."""
+    from pages._frame.language import PAGE_TITLES
+
     base, _ = served
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for name in PAGES:
-        visit(page, base, "" if name == "overview" else name)
-        assert page.locator("[data-testid='stException']").count() == 0, name
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
-        assert (SHOTS / f"{name}.png").stat().st_size > 20_000, f"{name} screenshot looks empty"
-    visit(page, base, "?lang=zh")
-    assert page.locator("[data-testid='stMain'] h1").inner_text().strip() == "总览"
-    page.screenshot(path=str(SHOTS / "overview_zh.png"), full_page=False)
+    for lang in ("en", "zh"):
+        folder = SHOTS / lang
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in PAGES:
+            visit(page, base, f"{'' if name == 'overview' else name}?lang={lang}")
+            assert page.locator("[data-testid='stException']").count() == 0, (name, lang)
+            title = PAGE_TITLES[name][1 if lang == "zh" else 0]
+            assert page.locator("[data-testid='stMain'] h1").first.inner_text().strip() == title, (name, lang)
+            page.screenshot(path=str(folder / f"{name}.png"), full_page=False)
+            assert (folder / f"{name}.png").stat().st_size > 20_000, f"{name} ({lang}) screenshot looks empty"
 
 
 def test_upload_changes_the_overview_then_acknowledge_a_crisis_and_download_the_report(served, page, tmp_path):
