@@ -14,11 +14,43 @@ from pages._frame.questions import ask, current_view
 from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
 
+
+def tile_card(tile: dashboard.Tile) -> None:
+    """One headline KPI: its label in full (wrapped, not cut), value, change, status, target and interval."""
+    target = f"{t('Target')} {tile.target_text}" if tile.target_text else t("no target set")
+    interval = tile.interval_text.replace("95% interval", t("95% interval"))
+    # The label above the number wraps; st.metric's own label is cut to one line on a narrow card.
+    st.markdown(f"**{markdown_text(tile.label)}**", help=f"{interval}. {target}." if interval else f"{target}.")
+    st.metric(
+        tile.label,
+        tile.value_text,
+        delta=tile.change_text or None,
+        delta_color=("normal" if tile.higher_is_better else "inverse") if tile.change_significant else "off",
+        label_visibility="collapsed",
+    )
+    st.markdown(f":{STATUS_COLOURS[tile.status]}-badge[{t(tile.status_text)}]")
+    st.caption(" · ".join(part for part in (target, interval) if part))
+    if tile.reason:
+        st.caption(markdown_text(tile.reason))
+    if tile.sparkline.height > 1:
+        spark = tile.sparkline.sort("period_start")
+        line = go.Scatter(x=spark["period_start"], y=spark["value"], mode="lines", line={"width": 2})
+        figure = go.Figure(line)
+        figure.update_layout(height=70, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False)
+        figure.update_xaxes(visible=False)
+        figure.update_yaxes(visible=False)
+        st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
+
+
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
 stop_if_empty()
 view = current_view()
 CRISES_PER_PAGE = 10  # a screenful; "Show all" lists the rest
+
+# What changed, in a paragraph written from the numbers: before the tiles, it is what a manager reads first.
+with st.container(border=True):
+    st.markdown(markdown_text(ask(dashboard.what_changed, db(), view).text))
 
 # Only whole weeks are shown: with dates cut mid-week there may be none, and a partial week's
 # numbers (and their arrows) would read as a drop.
@@ -28,35 +60,18 @@ else:
     tiles = ask(dashboard.headline_tiles, db(), view)
     latest = max((t.period_start for t in tiles if t.period_start), default=None)
     st.caption(
-        f"Latest complete week, starting {format_period(latest)}. Arrows show the change on the week before, "
-        "coloured only when it is more than noise (5% level)."
+        t(
+            "Latest complete week, starting {week}. Arrows show the change on the week before, "
+            "coloured only when it is more than noise (5% level)."
+        ).format(week=format_period(latest))
     )
     if all(t.value is None for t in tiles):
         st.info(text("no_data"))
     columns = st.columns(len(tiles))
     for column, tile in zip(columns, tiles, strict=True):
-        with column.container(border=True):
-            st.metric(
-                tile.label,
-                tile.value_text,
-                delta=tile.change_text or None,
-                delta_color=("normal" if tile.higher_is_better else "inverse") if tile.change_significant else "off",
-                help=f"{tile.interval_text}. Target {tile.target_text}.",
-            )
-            colour = STATUS_COLOURS[tile.status]
-            st.markdown(f":{colour}-badge[{t(tile.status_text)}]")
-            st.caption(f"Target {tile.target_text} · {tile.interval_text}")
-            if tile.reason:
-                st.caption(markdown_text(tile.reason))
-            if tile.sparkline.height > 1:
-                spark = tile.sparkline.sort("period_start")
-                line = go.Scatter(x=spark["period_start"], y=spark["value"], mode="lines", line={"width": 2})
-                figure = go.Figure(line)
-                figure.update_layout(height=70, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False)
-                figure.update_xaxes(visible=False)
-                figure.update_yaxes(visible=False)
-                st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
-
+        # "stretch": every card as tall as the tallest, whatever each one has to say.
+        with column.container(border=True, height="stretch"):
+            tile_card(tile)
 st.subheader(t("Open crises"))
 # Counted from the very rows listed below (most severe first, then latest flagged), narrowed by the sidebar.
 by_severity = ask(dashboard.open_crises_by_severity, db(), view)

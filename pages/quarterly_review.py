@@ -5,16 +5,53 @@ from __future__ import annotations
 
 import io
 
+import polars as pl
 import streamlit as st
 
 from metrics.kpis.settings import load_settings
 from metrics.reports import review
+from metrics.reports.exports import csv_bytes
 from metrics.views import dashboard
 from pages._frame.display import stop_if_empty, table
 from pages._frame.entry import enter
 from pages._frame.language import page_title, t
 from pages._frame.questions import ask, current_view, read
 from pages._frame.warehouse import db
+from pipelines.common.names import markdown_text
+
+# The KPI table's columns as people read them, in the review's order.
+KPI_COLUMNS = {
+    "label": "KPI",
+    "value": "Value",
+    "interval": "95% interval",
+    "n": "n",
+    "target": "Target",
+    "status_text": "Status",
+    "previous_quarter": "Previous quarter",
+    "change": "Change",
+    "change_significant": "Significant change",
+    "note": "Note",
+}
+ROW_PX, HEADER_PX = 35, 38  # st.dataframe's row and header heights: a height that fits every row, no scroll box
+
+
+def kpi_table(kpis: pl.DataFrame, quarter: str) -> None:
+    """Every KPI row at once, statuses as coloured words (the HTML report's colours), with its CSV download."""
+    shown = kpis.with_columns(
+        pl.col("status_text").map_elements(t, return_dtype=pl.String),
+        pl.col("change_significant").replace({"yes": t("yes"), "no": t("no")}),
+    )
+    colours = dict(zip(shown["status_text"], shown["status"].replace_strict(review.STATUS_COLOURS, default=None),
+                       strict=True))  # fmt: skip
+    frame = shown.select(pl.col(c).alias(t(header)) for c, header in KPI_COLUMNS.items())
+    styled = frame.to_pandas().style.map(
+        lambda v: f"color: {colours[v]}; font-weight: 600" if colours.get(v) else "", subset=[t("Status")]
+    )
+    st.dataframe(styled, hide_index=True, width="stretch", height=HEADER_PX + ROW_PX * frame.height + 2,
+                 key="review_kpis")  # fmt: skip
+    st.download_button(t("Download KPIs (CSV)"), csv_bytes(frame), file_name=f"kpis_{quarter}.csv", mime="text/csv",
+                       key="download_review_kpis")  # fmt: skip
+
 
 enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("quarterly_review"))
@@ -36,7 +73,24 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
-st.caption(f"{quarter} against {report.previous}. A change is called significant at the 5% level.")
+st.caption(
+    t("{quarter} against {previous}. A change is called significant at the 5% level.").format(
+        quarter=quarter, previous=report.previous
+    )
+)
+# What needs discussing leads, so the missed targets are on screen without scrolling.
+missed = report.kpis.filter(pl.col("status").is_in(list(review.NEEDS_DISCUSSING)))
+if missed.is_empty():
+    st.success(t("Every KPI with a target met it, or is too close to call."))
+else:
+    named = "; ".join(
+        f"**{markdown_text(row['label'])}** {row['value']} ({t('target')} {row['target']})"
+        for row in missed.iter_rows(named=True)
+    )
+    st.error(f"{t('Targets missed:')} {named}")
+
+st.subheader(t("KPIs against target"))
+kpi_table(report.kpis, quarter)
 html, workbook = st.columns(2)
 html.download_button(t("Download report (HTML)"), review.render_html(report), file_name=f"csat-radar-{quarter}.html",
                      mime="text/html", type="primary", key="download_html")  # fmt: skip
@@ -46,8 +100,6 @@ workbook.download_button(t("Download workbook (Excel)"), buffer.getvalue(), file
                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                          key="download_xlsx")  # fmt: skip
 
-st.subheader(t("KPIs against target"))
-table(report.kpis.drop("metric", "status"), f"kpis {quarter}", key="review_kpis")
 st.subheader(t("Crises and their handling"))
 table(report.crises, f"crises {quarter}", key="review_crises")
 st.subheader(t("Top complaint causes"))

@@ -221,6 +221,40 @@ ZH = {
     "The comments cannot be narrowed to this place: those of the whole organisation are read.": (
         "评论无法限定到该位置：已读取整个组织的评论。"
     ),
+    # --- issue 21: overview, review, frame
+    "Target": "目标",
+    "target": "目标",
+    "95% interval": "95% 区间",
+    "Latest complete week, starting {week}. Arrows show the change on the week before, "
+    "coloured only when it is more than noise (5% level).": (
+        "最近一个完整周，自 {week} 起。箭头表示与前一周相比的变化，仅在超出噪声（5% 水平）时着色。"
+    ),
+    "Warehouse:": "数据仓库：",
+    "A load from the command line is running (since {time} UTC): the pages show the warehouse as "
+    "it was when it began.": "命令行正在导入数据（自 UTC {time} 起）：页面显示的是导入开始时的数据仓库。",
+    "Data: {first} to {last} (UTC)": "数据：{first} 至 {last}（UTC）",
+    "Last load:": "最近导入：",
+    "none yet": "尚无",
+    "Signed in as **{name}** ({role})": "已登录：**{name}**（{role}）",
+    ", limited to {segments}": "，限定于 {segments}",
+    "Sign out": "退出登录",
+    "{quarter} against {previous}. A change is called significant at the 5% level.": (
+        "{quarter} 与 {previous} 对比。变化在 5% 水平上判断是否显著。"
+    ),
+    "Every KPI with a target met it, or is too close to call.": "所有设有目标的指标均已达标，或差距在不确定范围内。",
+    "Targets missed:": "未达标的目标：",
+    "Value": "数值",
+    "n": "样本数",
+    "Previous quarter": "上季度",
+    "Change": "变化",
+    "Significant change": "显著变化",
+    "yes": "是",
+    "no": "否",
+    "Download KPIs (CSV)": "下载指标（CSV）",
+    "No user added yet.": "尚未添加用户。",
+    "Nothing recorded yet: every sign-in, load and change is listed here once it happens.": (
+        "尚无记录：每次登录、导入和修改发生后都会列在这里。"
+    ),
 }
 PAGE_TITLES = {
     "overview": ("Overview", "总览"),
