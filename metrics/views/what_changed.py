@@ -149,7 +149,7 @@ def crossed_targets(latest: pl.DataFrame, settings: Settings) -> pl.DataFrame:
 
 def _biggest(con, settings: Settings, view: View, latest: pl.DataFrame, first, week) -> dict | None:
     """The significant change with the strongest evidence (smallest p-value; interval-judged ones after),
-    and the segment with the largest significant change in the same direction."""
+    and the segment where it concentrates most (a significant change beyond its fair part)."""
     significant = latest.filter(pl.col("change_significant").fill_null(False))
     if significant.is_empty():
         return None
@@ -163,15 +163,33 @@ def _biggest(con, settings: Settings, view: View, latest: pl.DataFrame, first, w
         "segment": None,
         "segment_change": None,
     }
+    # Where it sits: the segment whose change exceeds its fair part the most. A segment holding a share s of the
+    # records would, were the change spread evenly, move a count by s times the total and a rate by the total
+    # itself; the excess (weighed by s for a rate) singles out where it concentrates, neither a small channel's
+    # wild swing nor the tier holding nine records in ten that merely mirrors the whole.
+    overall = top["change"]
+    share = pl.col("n") / pl.col("n").sum()
+    if metric(top["metric"]).kind == "count":
+        excess = pl.col("change") - share * overall
+    else:
+        excess = share * (pl.col("change") - overall)
     parts = []
     for dimension in FILTER_DIMENSIONS:
         query = Query((top["metric"],), "week", dimension, first, view.date_to, view.segments)
         split = segments_that_exist(_latest_changes(con, settings, query, week), "n")
-        parts.append(split.select(pl.lit(dimension).alias("dimension"), "segment", "change", "change_significant"))
+        parts.append(
+            split.select(
+                pl.lit(dimension).alias("dimension"),
+                "segment",
+                "change",
+                "change_significant",
+                (excess * (1 if overall > 0 else -1)).alias("excess"),
+            )
+        )
     same_way = (
         pl.concat(parts)
-        .filter(pl.col("change_significant").fill_null(False) & (pl.col("change") * top["change"] > 0))
-        .sort([pl.col("change").abs(), pl.col("dimension"), pl.col("segment")], descending=[True, False, False])
+        .filter(pl.col("change_significant").fill_null(False) & (pl.col("excess") > 0))
+        .sort(["excess", "dimension", "segment"], descending=[True, False, False])
     )
     if not same_way.is_empty():
         row = same_way.row(0, named=True)
