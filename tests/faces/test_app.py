@@ -473,7 +473,7 @@ def test_quarterly_review_offers_both_downloads(demo_copy):
 
     expected = quarterly_review(con, last_complete_quarter(con)).kpis
     con.close()
-    shown = dict(zip(kpis["label"], kpis["value"], strict=True))
+    shown = dict(zip(kpis["KPI"], kpis["Value"], strict=True))
     assert shown == dict(zip(expected["label"], expected["value"], strict=True))
 
 
