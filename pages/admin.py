@@ -27,10 +27,12 @@ if not actor.may("users"):  # the navigation hides this page from other roles; a
 mode = access.auth_mode()
 st.caption(
     {
-        "off": "Sign-in is off: everyone who can open this dashboard acts as an administrator. "
-        "Set CSAT_RADAR_AUTH=password (or oidc) to require sign-in with the users below.",
-        "password": "Sign-in with name and password is on.",
-        "oidc": "Sign-in through the identity provider is on: a user here is the e-mail it vouches for.",
+        "off": t(
+            "Sign-in is off: everyone who can open this dashboard acts as an administrator. "
+            "Set CSAT_RADAR_AUTH=password (or oidc) to require sign-in with the users below."
+        ),
+        "password": t("Sign-in with name and password is on."),
+        "oidc": t("Sign-in through the identity provider is on: a user here is the e-mail it vouches for."),
     }[mode]
 )
 

@@ -32,7 +32,6 @@ KPI_COLUMNS = {
     "change_significant": "Significant change",
     "note": "Note",
 }
-ROW_PX, HEADER_PX = 35, 38  # st.dataframe's row and header heights: a height that fits every row, no scroll box
 
 
 def kpi_table(kpis: pl.DataFrame, quarter: str) -> None:
@@ -43,12 +42,15 @@ def kpi_table(kpis: pl.DataFrame, quarter: str) -> None:
     )
     colours = dict(zip(shown["status_text"], shown["status"].replace_strict(review.STATUS_COLOURS, default=None),
                        strict=True))  # fmt: skip
-    frame = shown.select(pl.col(c).alias(t(header)) for c, header in KPI_COLUMNS.items())
+    # A note column with nothing to say is left out (it only says why a KPI has no number).
+    columns = {c: h for c, h in KPI_COLUMNS.items() if c != "note" or shown["note"].str.len_chars().sum()}
+    frame = shown.select(pl.col(c).alias(t(header)) for c, header in columns.items())
     styled = frame.to_pandas().style.map(
         lambda v: f"color: {colours[v]}; font-weight: 600" if colours.get(v) else "", subset=[t("Status")]
     )
-    st.dataframe(styled, hide_index=True, width="stretch", height=HEADER_PX + ROW_PX * frame.height + 2,
-                 key="review_kpis")  # fmt: skip
+    # A static table: every row at once and long words wrapped ("below target, but within the uncertainty"),
+    # where a data grid would cut them and scroll.
+    st.table(styled.hide(axis="index"))
     st.download_button(t("Download KPIs (CSV)"), csv_bytes(frame), file_name=f"kpis_{quarter}.csv", mime="text/csv",
                        key="download_review_kpis")  # fmt: skip
 
@@ -63,7 +65,7 @@ if not quarters:
     st.info(t("No complete quarter of data yet."))
     st.stop()
 # Not whole: still in progress, or begun before the data did.
-labels = [label if complete else f"{label} (incomplete)" for label, complete in quarters]
+labels = [label if complete else f"{label} {t('(incomplete)')}" for label, complete in quarters]
 first_complete = next((i for i, (_, complete) in enumerate(quarters) if complete), 0)
 chosen = st.selectbox(t("Quarter"), labels, index=first_complete, key="review_quarter")
 quarter = chosen.split(" ")[0]

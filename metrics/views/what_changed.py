@@ -62,11 +62,20 @@ WORDS = {
         "better": "向好",
         "worse": "变差",
         "no_crisis": "当前没有未关闭的危机。",
-        "crises": "未关闭的危机：{counts}；最严重的是{where}的{label}{type}，始于 {since}。",
+        "crises": "未关闭的危机：{counts}；最严重的是 {where} 的{label}{type}，始于 {since}。",
         "count": "{severity} {n} 个",
         "sep": "，",
         "end": "。",
         "space": "",
+    },
+}
+# The crisis types' names of DOMAIN.md (chapter 1), in Chinese as it gives them.
+TYPE_WORDS = {
+    "zh": {
+        "service_quality": "服务质量危机",
+        "communication_failure": "沟通失误危机",
+        "sudden_event": "突发事件危机",
+        "customer_satisfaction": "客户满意度危机",
     },
 }
 SEVERITY_WORDS = {
@@ -235,7 +244,7 @@ def _crises_sentence(con, settings: Settings, view: View, words: dict[str, str])
     first = listed.row(0, named=True)  # most severe first, then the latest flagged
     return words["crises"].format(
         counts=words["sep"].join(parts),
-        type=str(first["type"]).replace("_", " "),
+        type=TYPE_WORDS.get(view.language, {}).get(first["type"], str(first["type"]).replace("_", " ")),
         label=view.label(first["metric"]),
         where=first["where"],
         since=format_period(first["start"]),

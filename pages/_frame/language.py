@@ -251,6 +251,24 @@ ZH = {
     "yes": "是",
     "no": "否",
     "Download KPIs (CSV)": "下载指标（CSV）",
+    "(incomplete)": "（不完整）",
+    "Sign-in is off: everyone who can open this dashboard acts as an administrator. "
+    "Set CSAT_RADAR_AUTH=password (or oidc) to require sign-in with the users below.": (
+        "登录未开启：能打开此仪表板的人都以管理员身份操作。"
+        "设置 CSAT_RADAR_AUTH=password（或 oidc）后，需以下方用户登录。"
+    ),
+    "Sign-in with name and password is on.": "已开启用户名和密码登录。",
+    "Your session has ended; please sign in again.": "会话已结束，请重新登录。",
+    "Sign in": "登录",
+    "Name": "用户名",
+    "Password": "密码",
+    "Sign-in is on but there is no user yet: create the first administrator with "
+    "`csat-radar users add NAME --role admin`.": (
+        "登录已开启但尚无用户：请用 `csat-radar users add NAME --role admin` 创建第一个管理员。"
+    ),
+    "Sign-in through the identity provider is on: a user here is the e-mail it vouches for.": (
+        "已开启身份提供商登录：此处的用户即其认证的电子邮件地址。"
+    ),
     "No user added yet.": "尚未添加用户。",
     "Nothing recorded yet: every sign-in, load and change is listed here once it happens.": (
         "尚无记录：每次登录、导入和修改发生后都会列在这里。"

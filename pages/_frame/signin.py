@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from metrics.kpis.scope import View
+from pages._frame.language import t
 from pages._frame.warehouse import db, warehouse_path
 from pipelines.common.names import markdown_text
 from pipelines.signin import access
@@ -45,15 +46,15 @@ def sign_in_gate() -> access.Actor:
                 session = _writing(access.identity_session, st.user.get("email"))
             except access.AccessDenied as exc:
                 st.error(markdown_text(str(exc)))  # it names the e-mail address
-                st.button("Sign out", on_click=st.logout)
+                st.button(t("Sign out"), on_click=st.logout)
                 st.stop()
         if session is None:
             st.session_state.pop("session", None)
             st.title("CSAT Radar")
             if previous is not None:
-                st.info("Your session has ended; please sign in again.")
+                st.info(t("Your session has ended; please sign in again."))
             if mode == "oidc":
-                st.button("Sign in", type="primary", on_click=st.login)
+                st.button(t("Sign in"), type="primary", on_click=st.login)
             else:
                 _password_form(con)
             st.stop()
@@ -74,13 +75,13 @@ def _writing(function, *args: Any) -> Any:
 
 def _password_form(con) -> None:
     if not access.has_users(con):
-        st.warning("Sign-in is on but there is no user yet: create the first administrator with "
-                   "`csat-radar users add NAME --role admin`.")  # fmt: skip
+        st.warning(t("Sign-in is on but there is no user yet: create the first administrator with "
+                     "`csat-radar users add NAME --role admin`."))  # fmt: skip
         return
     with st.form("sign_in"):
-        name = st.text_input("Name", key="sign_in_name")
-        password = st.text_input("Password", type="password", key="sign_in_password")
-        submitted = st.form_submit_button("Sign in", type="primary")
+        name = st.text_input(t("Name"), key="sign_in_name")
+        password = st.text_input(t("Password"), type="password", key="sign_in_password")
+        submitted = st.form_submit_button(t("Sign in"), type="primary")
     if submitted:
         try:
             st.session_state["session"] = _writing(access.sign_in, name, password)

@@ -73,15 +73,15 @@ def test_the_review_leads_with_the_missed_targets_lists_every_kpi_and_colours_th
     assert summary.startswith("Targets missed:")
     for row in missed.iter_rows(named=True):
         assert f"**{row['label']}** {row['value']} (target {row['target']})" in summary
-    shown = app.dataframe[0].value
-    assert len(shown) == expected.height, "every KPI row, none left behind a scroll"
+    shown = app.table[0].value
+    assert len(shown) == expected.height, "every KPI row, in a table that does not scroll"
     assert list(shown["KPI"]) == expected["label"].to_list()
     statuses = expected["status"].to_list()
     ranks = [NEEDS_DISCUSSING.get(s, len(NEEDS_DISCUSSING)) for s in statuses]
     assert ranks == sorted(ranks), "credibly missed first, then missed within the uncertainty, then the rest"
     assert list(shown.columns[:6]) == ["KPI", "Value", "95% interval", "n", "Target", "Status"]
     assert not {"metric", "status", "status_text", "change_significant"} & set(shown.columns)
-    colours = styled_colours(app.dataframe[0].proto.arrow_data.styler.styles)
+    colours = styled_colours(app.table[0].proto.arrow_data.styler.styles)
     status_column = list(shown.columns).index("Status")
     for row, status in enumerate(statuses):
         assert colours.get((row, status_column)) == STATUS_COLOURS.get(status), (row, status)
