@@ -99,7 +99,7 @@ else:
         escalated = f" :red-badge[{t('escalated')}]" if row["escalated"] else ""
         left.markdown(
             f":{SEVERITY_COLOURS[row['severity']]}-badge[{row['severity']}]{escalated} "
-            f"**{row['type'].replace('_', ' ')}** in {markdown_text(row['where'])} ({row['metric']}), "
+            f"**{row['type'].replace('_', ' ')}** in {markdown_text(row['where'])} ({view.label(row['metric'])}), "
             f"since {format_period(row['start'])}, last flagged {format_period(row['last flagged'])}, "
             f"{row['status'].replace('_', ' ')}"
         )
