@@ -8,13 +8,14 @@ import io
 import polars as pl
 import streamlit as st
 
+from metrics.kpis.catalog import metric
 from metrics.kpis.settings import load_settings
 from metrics.reports import review
 from metrics.reports.exports import csv_bytes
 from metrics.views import dashboard
 from pages._frame.display import stop_if_empty, table
 from pages._frame.entry import enter
-from pages._frame.language import page_title, t
+from pages._frame.language import language, page_title, t
 from pages._frame.questions import ask, current_view, read
 from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
@@ -34,19 +35,28 @@ KPI_COLUMNS = {
 }
 
 
+def localised(kpis: pl.DataFrame) -> pl.DataFrame:
+    """The review's KPI rows with labels and statuses in the session's language (words looked up here, on the
+    page's own thread, where the session's language is known)."""
+    labels = {name: metric(name).display_label(language()) for name in kpis["metric"].unique()}
+    statuses = {text_: t(text_) for text_ in kpis["status_text"].unique()}
+    return kpis.with_columns(
+        pl.col("metric").replace_strict(labels).alias("label"), pl.col("status_text").replace(statuses)
+    )
+
+
 def kpi_table(kpis: pl.DataFrame, quarter: str) -> None:
     """Every KPI row at once, statuses as coloured words (the HTML report's colours), with its CSV download."""
-    shown = kpis.with_columns(
-        pl.col("status_text").map_elements(t, return_dtype=pl.String),
-        pl.col("change_significant").replace({"yes": t("yes"), "no": t("no")}),
-    )
+    shown = localised(kpis).with_columns(pl.col("change_significant").replace({"yes": t("yes"), "no": t("no")}))
     colours = dict(zip(shown["status_text"], shown["status"].replace_strict(review.STATUS_COLOURS, default=None),
                        strict=True))  # fmt: skip
     # A note column with nothing to say is left out (it only says why a KPI has no number).
     columns = {c: h for c, h in KPI_COLUMNS.items() if c != "note" or shown["note"].str.len_chars().sum()}
     frame = shown.select(pl.col(c).alias(t(header)) for c, header in columns.items())
-    styled = frame.to_pandas().style.map(
-        lambda v: f"color: {colours[v]}; font-weight: 600" if colours.get(v) else "", subset=[t("Status")]
+    styled = (
+        frame.to_pandas()
+        .style.map(lambda v: f"color: {colours[v]}; font-weight: 600" if colours.get(v) else "", subset=[t("Status")])
+        .format({t("n"): "{:,}"}, na_rep="–")
     )
     # A static table: every row at once and long words wrapped ("below target, but within the uncertainty"),
     # where a data grid would cut them and scroll.
@@ -81,7 +91,7 @@ st.caption(
     )
 )
 # What needs discussing leads, so the missed targets are on screen without scrolling.
-missed = report.kpis.filter(pl.col("status").is_in(list(review.NEEDS_DISCUSSING)))
+missed = localised(report.kpis).filter(pl.col("status").is_in(list(review.NEEDS_DISCUSSING)))
 if missed.is_empty():
     st.success(t("Every KPI with a target met it, or is too close to call."))
 else:

@@ -87,6 +87,20 @@ def test_the_review_leads_with_the_missed_targets_lists_every_kpi_and_colours_th
         assert colours.get((row, status_column)) == STATUS_COLOURS.get(status), (row, status)
 
 
+def test_the_review_in_chinese_names_kpis_and_statuses_in_chinese(warehouse):
+    from metrics.kpis.catalog import metric
+    from pages._frame.language import ZH
+
+    app = open_page(warehouse, "quarterly_review", {"lang": "zh"})
+    con = duckdb.connect(str(warehouse), read_only=True)
+    expected = quarterly_review(con, last_complete_quarter(con)).kpis
+    con.close()
+    shown = app.table[0].value
+    assert list(shown["指标"]) == [metric(name).label_zh for name in expected["metric"]]
+    assert list(shown["状态"]) == [ZH[text] for text in expected["status_text"]]
+    assert app.error[0].value.startswith("未达标的目标：")
+
+
 def test_filters_show_only_on_the_pages_they_change(warehouse):
     overview = open_page(warehouse, "overview")
     assert len(overview.sidebar.date_input) == 1 and overview.sidebar.multiselect
