@@ -7,9 +7,10 @@ import streamlit as st
 
 from metrics.kpis.formats import format_period
 from metrics.views import dashboard
+from metrics.views.what_changed import SEVERITY_WORDS, TYPE_WORDS
 from pages._frame.display import SEVERITY_COLOURS, STATUS_COLOURS, stop_if_empty
 from pages._frame.entry import enter
-from pages._frame.language import page_title, t, text
+from pages._frame.language import language, page_title, t, text
 from pages._frame.questions import ask, current_view
 from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
@@ -40,6 +41,10 @@ def tile_card(tile: dashboard.Tile) -> None:
         figure.update_xaxes(visible=False)
         figure.update_yaxes(visible=False)
         st.plotly_chart(figure, width="stretch", config={"displayModeBar": False}, key=f"spark_{tile.metric}")
+
+
+def severity_word(severity: str) -> str:
+    return SEVERITY_WORDS.get(language(), SEVERITY_WORDS["en"])[severity]
 
 
 enter()  # the gate and the navigation first, however this page was reached
@@ -78,7 +83,9 @@ by_severity = ask(dashboard.open_crises_by_severity, db(), view)
 open_crises = ask(dashboard.open_crisis_list, db(), view)
 counts = st.columns(4)
 for column, (severity, count) in zip(counts, by_severity.items(), strict=True):
-    column.markdown(f":{SEVERITY_COLOURS[severity]}-badge[{severity}] **{count}** open")
+    column.markdown(
+        f":{SEVERITY_COLOURS[severity]}-badge[{severity_word(severity)}] " + t("**{count}** open").format(count=count)
+    )
 if open_crises.is_empty():
     st.success(t("No open crisis. The radar checks each KPI by segment; see the Crisis radar page."))
 else:
@@ -97,12 +104,15 @@ else:
     for row in shown.iter_rows(named=True):
         left, right = st.columns([5, 1])
         escalated = f" :red-badge[{t('escalated')}]" if row["escalated"] else ""
-        left.markdown(
-            f":{SEVERITY_COLOURS[row['severity']]}-badge[{row['severity']}]{escalated} "
-            f"**{row['type'].replace('_', ' ')}** in {markdown_text(row['where'])} ({view.label(row['metric'])}), "
-            f"since {format_period(row['start'])}, last flagged {format_period(row['last flagged'])}, "
-            f"{row['status'].replace('_', ' ')}"
+        line = t("**{type}** in {where} ({metric}), since {start}, last flagged {last}, {status}").format(
+            type=TYPE_WORDS.get(view.language, {}).get(row["type"], row["type"].replace("_", " ")),
+            where=markdown_text(row["where"]),
+            metric=view.label(row["metric"]),
+            start=format_period(row["start"]),
+            last=format_period(row["last flagged"]),
+            status=row["status"].replace("_", " "),
         )
+        left.markdown(f":{SEVERITY_COLOURS[row['severity']]}-badge[{severity_word(row['severity'])}]{escalated} {line}")
         if right.button(t("Open"), key=f"open_crisis_{row['id']}"):
             st.switch_page(
                 "pages/crisis_radar.py", query_params={**st.query_params.to_dict(), "crisis": str(row["id"])}

@@ -252,6 +252,10 @@ ZH = {
     "no": "否",
     "Download KPIs (CSV)": "下载指标（CSV）",
     "(incomplete)": "（不完整）",
+    "**{count}** open": "**{count}** 个未关闭",
+    "**{type}** in {where} ({metric}), since {start}, last flagged {last}, {status}": (
+        "{where} 的{metric}**{type}**，始于 {start}，最近预警 {last}，{status}"
+    ),
     "Sign-in is off: everyone who can open this dashboard acts as an administrator. "
     "Set CSAT_RADAR_AUTH=password (or oidc) to require sign-in with the users below.": (
         "登录未开启：能打开此仪表板的人都以管理员身份操作。"
