@@ -40,6 +40,11 @@ ICONS = {
 }
 
 
+# The filters a page honours (the rest: dates and segments); a filter that changes nothing is not shown.
+ALL_FILTERS = ("dates", "segments")
+PAGE_FILTERS = {"upload": (), "admin": (), "quarterly_review": ("segments",)}
+
+
 def _adopt_query_string() -> None:
     """On a session's first run, take the filters from the URL (a shared link)."""
     if st.session_state.get("_filters_adopted"):
@@ -84,6 +89,44 @@ pages = {
 }
 navigation = st.navigation(list(pages.values()))
 
+
+def _date_filter(summary) -> None:
+    """The dates: a session opens on the data's recent span; a link's or the user's own dates win while valid."""
+    first, last = summary.first_activity.date(), summary.last_day
+    chosen = st.session_state.get("filter_dates") or ()
+    if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
+        st.session_state["filter_dates"] = (max(first, chosen[0]), last) if chosen else summary.default_dates
+    st.date_input(text("dates"), min_value=first, max_value=last, key="filter_dates")
+
+
+def _segment_filters() -> None:
+    options = ask(dashboard.filter_options, db(), current_view())  # a limited user is offered only their segments
+    for dimension in FILTER_DIMENSIONS:
+        if st.session_state.get(f"filter_{dimension}"):  # a link may name values not (or no longer) offered
+            offered = set(options.get(dimension, []))
+            st.session_state[f"filter_{dimension}"] = [
+                v for v in st.session_state[f"filter_{dimension}"] if v in offered
+            ]
+        if options.get(dimension):
+            label = t(dimension.replace("_", " ").capitalize())
+            st.multiselect(label, options[dimension], placeholder=t("Choose options"), key=f"filter_{dimension}")
+
+
+def _warehouse_lines(summary) -> None:
+    """What the warehouse holds; its file path only for administrators (it tells others about the server)."""
+    if actor.may("users"):
+        st.caption(f"{t('Warehouse:')} `{warehouse_path()}`")
+    st.caption(as_of_line(summary.as_of, language()))  # every page's "now": the data's own moment, not the wall clock
+    if (began := load_in_progress(db())) is not None:
+        st.warning(t("A load from the command line is running (since {time} UTC): the pages show the warehouse as "
+                     "it was when it began.").format(time=f"{began:%H:%M}"))  # fmt: skip
+    if summary.first_activity and summary.last_activity:
+        st.caption(t("Data: {first} to {last} (UTC)").format(first=f"{summary.first_activity:%Y-%m-%d}",
+                                                            last=f"{summary.last_activity:%Y-%m-%d}"))  # fmt: skip
+    loaded = format_moment(summary.last_load) if summary.last_load else t("none yet")
+    st.caption(f"{t('Last load:')} {loaded}")
+
+
 with st.sidebar:
     st.markdown("### CSAT Radar")
     if access.auth_mode() != "off":
@@ -94,32 +137,19 @@ with st.sidebar:
     st.radio(text("language"), ["en", "zh"], format_func={"en": "English", "zh": "中文"}.get, key="language",
              horizontal=True)  # fmt: skip
     summary = load_summary(db())
-    st.caption(f"{t('Warehouse')}: `{warehouse_path()}`")
-    st.caption(as_of_line(summary.as_of, language()))  # every page's "now": the data's own moment, not the wall clock
-    if (began := load_in_progress(db())) is not None:
-        st.warning(t("A load from the command line is running (since {time} UTC): the pages show the "
-                     "warehouse as it was when it began.").format(time=f"{began:%H:%M}"))  # fmt: skip
-    if summary.first_activity and summary.last_activity:
-        st.caption(t("Data: {first} to {last} (UTC)").format(
-            first=f"{summary.first_activity:%Y-%m-%d}", last=f"{summary.last_activity:%Y-%m-%d}"))  # fmt: skip
-    st.caption(f"{t('Last load')}: {format_moment(summary.last_load) if summary.last_load else t('none yet')}")
-    if not summary.is_empty:
+    _warehouse_lines(summary)
+    # Each page names the filters it honours: none on Upload and Administration, no dates on the review.
+    shown = PAGE_FILTERS.get(next((n for n, p in pages.items() if p.url_path == navigation.url_path), ""), ALL_FILTERS)
+    for key in [k for k in st.session_state if str(k).startswith("filter_")]:
+        # A widget not drawn in a run loses its value: kept as the session's own, the filters survive a visit
+        # to a page without them (and stay in the URL).
+        st.session_state[key] = st.session_state[key]
+    if not summary.is_empty and shown:
         st.markdown(f"**{text('filters')}**")
-        first, last = summary.first_activity.date(), summary.last_day
-        chosen = st.session_state.get("filter_dates") or ()
-        if len(chosen) != 2 or not (first <= chosen[0] <= chosen[1] <= last):
-            st.session_state["filter_dates"] = (max(first, chosen[0]) if chosen else first, last)
-        st.date_input(text("dates"), min_value=first, max_value=last, key="filter_dates")
-        options = ask(dashboard.filter_options, db(), current_view())  # a limited user is offered only their segments
-        for dimension in FILTER_DIMENSIONS:
-            if st.session_state.get(f"filter_{dimension}"):  # a link may name values not (or no longer) offered
-                offered = set(options.get(dimension, []))
-                st.session_state[f"filter_{dimension}"] = [
-                    v for v in st.session_state[f"filter_{dimension}"] if v in offered
-                ]
-            if options.get(dimension):
-                label = t(dimension.replace("_", " ").capitalize())
-                st.multiselect(label, options[dimension], placeholder=t("Choose options"), key=f"filter_{dimension}")
+        if "dates" in shown:
+            _date_filter(summary)
+        if "segments" in shown:
+            _segment_filters()
 _mirror_query_string()
 
 with framed():  # the page's enter() sees the gate has run

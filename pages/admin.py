@@ -7,6 +7,7 @@ import streamlit as st
 
 from metrics.kpis.catalog import FILTER_DIMENSIONS, metric
 from metrics.kpis.compute import all_metric_names
+from metrics.kpis.formats import format_target
 from metrics.kpis.settings import SettingsError, load_settings, set_target, settings_file
 from pages._frame.display import table
 from pages._frame.entry import enter
@@ -61,7 +62,10 @@ if "admin_saved" in st.session_state:
 
 st.subheader(t("Users"))
 users = read(access.users)
-table(printable_frame(users), "users", key="users", customer_data=False)
+if users.is_empty():  # no filter touches users: "no data for these filters" would send one looking for one
+    st.caption(t("No user added yet."))
+else:
+    table(printable_frame(users), "users", key="users", customer_data=False)
 
 with st.form("add_user", clear_on_submit=True):
     st.markdown(f"**{t('Add a user')}**")
@@ -108,11 +112,12 @@ current = load_settings()
 st.caption(f"{t('Read from')} `{current.source}`; {t('changes are written to')} `{settings_file()}`.")
 targets = pl.DataFrame(
     [
-        {"metric": x.metric, "label": metric(x.metric).label, "bound": x.bound, "value": x.value}
+        {t("KPI"): metric(x.metric).display_label(language()), t("Target"): format_target(x.bound, x.value,
+                                                                                      metric(x.metric).format)}
         for x in current.targets
         if x.dimension is None
     ]
-)
+)  # fmt: skip
 st.dataframe(targets, hide_index=True, width="stretch")
 with st.form("set_target"):
     names = [m for m in all_metric_names()]
@@ -132,4 +137,8 @@ with st.form("set_target"):
             saved(f"{chosen}: {change['old']} → {change['new']} ({change['file']})")
 
 st.subheader(t("Audit log"))
-table(printable_frame(read(access.audit_entries)), "audit log", key="audit", customer_data=False)
+audit = read(access.audit_entries)
+if audit.is_empty():
+    st.caption(t("Nothing recorded yet: every sign-in, load and change is listed here once it happens."))
+else:
+    table(printable_frame(audit), "audit log", key="audit", customer_data=False)

@@ -29,6 +29,8 @@ QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 ABOUT_SHEET = "Review"
 SHEETS = {"kpis": "KPIs", "crises": "Crises", "top_causes": "Complaint causes", "slowest_stages": "Slowest stages"}
 STATUS_COLOURS = {"met": "#1b7f3b", "not_credibly_missed": "#b26a00", "missed": "#c62828"}
+# The review's KPI rows open with these statuses, in this order.
+NEEDS_DISCUSSING = {"missed": 0, "not_credibly_missed": 1}
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,10 @@ def _kpis(con, settings: Settings, start: date, end: date, filters) -> pl.DataFr
         "target": pl.String, "status": pl.String, "status_text": pl.String, "previous_quarter": pl.String,
         "change": pl.String, "change_significant": pl.String, "note": pl.String,
     }  # fmt: skip
-    return pl.DataFrame(rows, schema=schema)
+    # What needs discussing first: targets credibly missed, then those missed within the uncertainty, then the
+    # rest in the catalog's order (a stable sort keeps it).
+    rank = pl.col("status").replace_strict(NEEDS_DISCUSSING, default=len(NEEDS_DISCUSSING), return_dtype=pl.Int8)
+    return pl.DataFrame(rows, schema=schema).sort(rank, maintain_order=True)
 
 
 def crisis_cause(crisis: dict, lang: str) -> str:

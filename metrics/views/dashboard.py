@@ -32,6 +32,8 @@ from metrics.kpis.settings import Settings, load_settings, on_data_clock
 from metrics.notify.outbox import NotifyRun
 from metrics.reports.review import quarter_covered, quarterly_review
 from metrics.views.crisis_lists import OPEN, crisis_table, open_crises_by_severity, open_crisis_list
+from metrics.views.what_changed import WhatChanged
+from metrics.views.what_changed import what_changed as change_paragraph
 from pipelines.common.plausible import earliest_moment
 from pipelines.warehouse.store import data_span, table_counts
 
@@ -116,7 +118,8 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
         higher_is_better = m.direction != "lower"
         target = settings.target_for(name)
         lang = view.language
-        target_text = say("no target", lang) if target is None else format_target(target.bound, target.value, m.format)
+        # No target reads "no target set" on the page, not "Target no target".
+        target_text = "" if target is None else format_target(target.bound, target.value, m.format)
         if series.is_empty():
             tiles.append(
                 Tile(name, view.label(name), None, None, "–", "", target_text, "no_data", STATUSES["no_data"], "",
@@ -148,6 +151,11 @@ def headline_tiles(con: duckdb.DuckDBPyConnection, settings: Settings, view: Vie
             )
         )
     return tiles
+
+
+def what_changed(con: duckdb.DuckDBPyConnection, settings: Settings, view: View) -> WhatChanged:
+    """The Overview's "what changed" paragraph for the headline KPIs (``metrics.views.what_changed``)."""
+    return change_paragraph(con, settings, view, HEADLINE)
 
 
 def latest_complete_period(
@@ -475,6 +483,7 @@ VIEWLESS_QUESTIONS = (quarters,)
 PAGE_QUESTIONS: dict[str, tuple[tuple[Callable[..., Any], tuple], ...]] = {
     "overview": (
         (latest_complete_period, ()),
+        (what_changed, ()),
         (headline_tiles, ()),
         (record_counts, ()),
         (open_crises_by_severity, ()),

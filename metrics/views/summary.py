@@ -38,6 +38,22 @@ class WarehouseSummary:
         return (self.as_of - timedelta(microseconds=1)).date()
 
     @property
+    def default_dates(self) -> tuple[date, date] | None:
+        """The dates a new session opens on: the data's recent span, from the first day of the same month a year
+        before its last day (13 calendar months) to that last day; None when nothing is loaded.
+
+        Not the whole history: one old export (a 2013 archive) would stretch every chart over a
+        decade and squash the recent weeks against its right edge. Thirteen months still show a
+        year against the year before and the last quarter whole; older data stays a date choice
+        away (the earliest day remains selectable). Not the latest load's span either: a small
+        correction file would shrink the view to a few days.
+        """
+        if self.first_activity is None or self.last_day is None:
+            return None
+        last = self.last_day
+        return max(self.first_activity.date(), date(last.year - 1, last.month, 1)), last
+
+    @property
     def is_empty(self) -> bool:
         return not any(self.counts[t] for t in ("tickets", "survey_responses", "complaints"))
 

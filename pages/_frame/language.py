@@ -307,6 +307,34 @@ ZH = {
     "Batch {batch} undone: {removed} rows it added removed, {restored} rows it replaced restored.": (
         "批次 {batch} 已撤销：删除其新增的 {removed} 行，恢复其替换的 {restored} 行。"
     ),
+    # --- issue 21: overview, review, frame
+    "Target": "目标",
+    "target": "目标",
+    "95% interval": "95% 区间",
+    "Latest complete week, starting {week}. Arrows show the change on the week before, "
+    "coloured only when it is more than noise (5% level).": (
+        "最近一个完整周，自 {week} 起。箭头表示与前一周相比的变化，仅在超出噪声（5% 水平）时着色。"
+    ),
+    "Warehouse:": "数据仓库：",
+    "Last load:": "最近导入：",
+    "Every KPI with a target met it, or is too close to call.": "所有设有目标的指标均已达标，或差距在不确定范围内。",
+    "Targets missed:": "未达标的目标：",
+    "Value": "数值",
+    "n": "样本数",
+    "Previous quarter": "上季度",
+    "Change": "变化",
+    "Significant change": "显著变化",
+    "yes": "是",
+    "no": "否",
+    "Download KPIs (CSV)": "下载指标（CSV）",
+    "**{count}** open": "**{count}** 个未关闭",
+    "**{type}** in {where} ({metric}), since {start}, last flagged {last}, {status}": (
+        "{where} 的{metric}**{type}**，始于 {start}，最近预警 {last}，{status}"
+    ),
+    "No user added yet.": "尚未添加用户。",
+    "Nothing recorded yet: every sign-in, load and change is listed here once it happens.": (
+        "尚无记录：每次登录、导入和修改发生后都会列在这里。"
+    ),
 }
 PAGE_TITLES = {
     "overview": ("Overview", "总览"),

@@ -46,7 +46,7 @@ def sign_in_gate() -> access.Actor:
                 session = _writing(access.identity_session, st.user.get("email"))
             except access.AccessDenied as exc:
                 st.error(markdown_text(str(exc)))  # it names the e-mail address
-                st.button("Sign out", on_click=st.logout)
+                st.button(t("Sign out"), on_click=st.logout)
                 st.stop()
         if session is None:
             st.session_state.pop("session", None)

@@ -248,7 +248,15 @@ def test_the_admin_page_is_for_admins_and_shows_users_and_the_audit_log(tmp_path
 
     admin = signed_in_app(db, monkeypatch, "admin", who="admin")
     users, targets, audit = (d.value for d in admin.dataframe)
-    assert "csat" in targets["metric"].to_list()
+    assert "CSAT" in targets["KPI"].to_list()
+    from metrics.kpis.formats import format_target
+    from metrics.kpis.settings import load_settings
+
+    csat = load_settings().target_for("csat")
+    # A target as people read it ("≥ 90.0%"), not the settings' fraction (0.9).
+    assert dict(zip(targets["KPI"], targets["Target"], strict=True))["CSAT"] == format_target(
+        csat.bound, csat.value, "percent"
+    )
     assert sorted(users["username"]) == ["admin", "analyst", "lead", "manager", "viewer"]
     assert "password_hash" not in users.columns
     assert {"sign_in", "upload"} <= set(audit["action"])
