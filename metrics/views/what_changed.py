@@ -19,6 +19,7 @@ from metrics.kpis.catalog import FILTER_DIMENSIONS, metric
 from metrics.kpis.compute import Query, compute, with_changes
 from metrics.kpis.dimensions import segments_that_exist
 from metrics.kpis.formats import format_change, format_period, format_target, format_value
+from metrics.kpis.messages import say
 from metrics.kpis.periods import coverage
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, on_data_clock
@@ -220,7 +221,7 @@ def _biggest_sentence(biggest: dict | None, view: View, words: dict[str, str]) -
     )
     if biggest["segment"] is None:
         return sentence + words["spread"] + words["end"]
-    where = f"{biggest['dimension']} {biggest['segment']}"
+    where = f"{say(biggest['dimension'], view.language)} {biggest['segment']}"
     return (
         sentence
         + words["where"].format(where=where, change=format_change(biggest["segment_change"], m.format))

@@ -310,7 +310,6 @@ ZH = {
     # --- issue 21: overview, review, frame
     "Target": "目标",
     "target": "目标",
-    "95% interval": "95% 区间",
     "Latest complete week, starting {week}. Arrows show the change on the week before, "
     "coloured only when it is more than noise (5% level).": (
         "最近一个完整周，自 {week} 起。箭头表示与前一周相比的变化，仅在超出噪声（5% 水平）时着色。"

@@ -12,6 +12,7 @@ import pytest
 
 from metrics.kpis.compute import Query, compute, with_changes
 from metrics.kpis.formats import format_target, format_value
+from metrics.kpis.messages import say
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Target, load_settings, on_data_clock
 from metrics.views import dashboard
@@ -86,7 +87,7 @@ def test_the_biggest_change_is_placed_in_the_segment_an_injected_event_hit(con, 
     row = weeks.filter(pl.col("period_start") == told.week).row(0, named=True)
     assert row["change_significant"] and row["change"] == pytest.approx(biggest["change"])
     chinese = dashboard.what_changed(con, load_settings(), View(date_to=sunday, language="zh")).text
-    assert f"主要在 {event['dimension']} {event['segment']}" in chinese
+    assert f"主要在 {say(event['dimension'], 'zh')} {event['segment']}" in chinese
 
 
 def test_with_no_complete_week_it_says_so_and_still_counts_the_open_crises(con):
