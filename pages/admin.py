@@ -7,6 +7,7 @@ import streamlit as st
 
 from metrics.kpis.catalog import FILTER_DIMENSIONS, metric
 from metrics.kpis.compute import all_metric_names
+from metrics.kpis.formats import format_target
 from metrics.kpis.settings import SettingsError, load_settings, set_target, settings_file
 from pages._frame.display import table
 from pages._frame.entry import enter
@@ -106,12 +107,13 @@ current = load_settings()
 st.caption(f"{t('Read from')} `{current.source}`; {t('changes are written to')} `{settings_file()}`.")
 targets = pl.DataFrame(
     [
-        {"metric": x.metric, "label": metric(x.metric).label, "bound": x.bound, "value": x.value}
+        # The target as it reads everywhere (≥ 90.0%, ≤ 1.0 h), not the stored 0.9 or 60.
+        {"label": metric(x.metric).label, "target": format_target(x.bound, x.value, metric(x.metric).format)}
         for x in current.targets
         if x.dimension is None
     ]
 )
-st.dataframe(targets, hide_index=True, width="stretch")
+table(targets, "targets", key="targets", customer_data=False, download=False)
 with st.form("set_target"):
     names = [m for m in all_metric_names()]
     chosen = st.selectbox(t("KPI"), names, format_func=lambda n: f"{metric(n).label} ({n})", key="target_metric")
