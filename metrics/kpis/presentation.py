@@ -66,7 +66,7 @@ COLUMNS: dict[str, Column] = {
     "note": _c("Note", "备注"),
     "previous_quarter": _c("Previous quarter", "上一季度", "count"),
     "change": _c("Change", "变化"),
-    "change_significant": _c("Significant change", "显著变化"),
+    "change_significant": _c("Significant change", "显著变化", "boolean"),
     "q_value": _c("Adjusted p (BH)", "校正后 p 值（BH）", "p_value"),
     "p_value": _c("p-value", "p 值", "p_value"),
     # Crises.
@@ -137,6 +137,8 @@ COLUMNS: dict[str, Column] = {
     "as_of": _c("Data as of", "数据截至", "datetime"),
     "line_number": _c("Line", "行号", "id"),
     "raw_record": _c("Record as read", "原始记录"),
+    "record": _c("Record as read", "原始记录"),
+    "profile": _c("Column profile", "列映射配置"),
     "column_name": _c("Column", "列"),
     # Staff (Administration): users and the audit log.
     "name": _c("Name", "姓名"),
@@ -240,10 +242,22 @@ def durations(minutes: pl.Series, lang: str = "en") -> pl.Series:
     return shown.fill_null(MISSING)
 
 
+def _kpi_kinds() -> dict[str, str]:
+    """A column named by a KPI's label (by_segment's tables) holds that KPI's values: their kind."""
+    kinds = {"percent": "percent", "minutes": "minutes", "count": "count", "score": "score", "decimal": "number"}
+    return {
+        shown: kinds.get(m.format, "number")
+        for m in catalog().values()
+        for shown in (m.display_label("en"), m.display_label("zh"))
+    }
+
+
 def _kind(name: str, dtype: pl.DataType) -> str:
     kind = column(name).kind
     if kind:
         return kind
+    if dtype.is_numeric() and name in _kpi_kinds():
+        return _kpi_kinds()[name]
     if dtype == pl.Boolean:
         return "boolean"
     if dtype == pl.Date:
@@ -277,6 +291,8 @@ def _render(series: pl.Series, kind: str, lang: str, value_format: str | None) -
         # A column of midnights holds dates (an export without times): shown as dates.
         dates_only = bool((moments.dt.time().drop_nulls() == time(0)).all())
         return moments.dt.strftime("%Y-%m-%d" if dates_only else "%Y-%m-%d %H:%M").fill_null(MISSING)
+    if kind == "boolean" and series.dtype != pl.Boolean:
+        return series.cast(pl.String).fill_null(MISSING)  # already words (the review's yes / no)
     if kind == "boolean":
         yes, no = BOOLEAN_WORDS.get(lang, BOOLEAN_WORDS["en"])
         return pl.select(pl.when(series).then(pl.lit(yes)).when(~series).then(pl.lit(no)).otherwise(pl.lit(MISSING)))[

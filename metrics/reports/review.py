@@ -21,7 +21,7 @@ from metrics.kpis.formats import as_of_line, format_change, format_interval, for
 from metrics.kpis.periods import first_day
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, load_settings, on_data_clock
-from metrics.reports.exports import escape_formula_cells
+from metrics.reports.workbook import kpi_numbers, write_workbook
 from pipelines.warehouse.store import warehouse_as_of
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
@@ -45,6 +45,7 @@ class QuarterlyReview:
     top_causes: pl.DataFrame
     slowest_stages: pl.DataFrame
     as_of: datetime | None = None  # the moment the data describes (its "now"); None when nothing is loaded
+    numbers: pl.DataFrame | None = None  # the KPIs as numbers, for the workbook (metrics.reports.workbook)
 
 
 def quarter_bounds(quarter: str) -> tuple[date, date]:
@@ -227,6 +228,7 @@ def quarterly_review(
         top_causes=_top_causes(con, settings, start, end, filters, top),
         slowest_stages=_slowest_stages(con, settings, start, end, filters, top),
         as_of=as_of,
+        numbers=kpi_numbers(con, settings, start, end, quarter_bounds(previous_quarter(label))[0], filters),
     )
 
 
@@ -299,15 +301,5 @@ def about(review: QuarterlyReview) -> pl.DataFrame:
 
 
 def write_excel(review: QuarterlyReview, target: str | IO[bytes]) -> None:
-    """The review as a workbook: a header sheet (``about``), then one sheet per table, formula-looking cells escaped."""
-    import xlsxwriter
-
-    workbook = xlsxwriter.Workbook(target, {"in_memory": True})
-    try:
-        about(review).write_excel(workbook=workbook, worksheet=ABOUT_SHEET, autofit=True)
-        for attribute, sheet in SHEETS.items():
-            frame = getattr(review, attribute)
-            frame = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))
-            escape_formula_cells(frame).write_excel(workbook=workbook, worksheet=sheet, autofit=True)
-    finally:
-        workbook.close()
+    """The review as a workbook: a header sheet (``about``), then one sheet per table, its numbers as numbers."""
+    write_workbook(review, target, (ABOUT_SHEET, about(review)), SHEETS)
