@@ -164,13 +164,14 @@ COLUMNS: dict[str, Column] = {
 }
 
 # Codes the data and the radar write, in words: KPI statuses, crisis statuses, severities and types.
+# A KPI's status reads as compute.STATUSES words it (the Chinese as pages/_frame/language.py has it).
 CODE_WORDS: dict[str, tuple[str, str]] = {
-    "met": ("target met", "达标"),
-    "not_credibly_missed": ("below target, within uncertainty", "低于目标，在不确定范围内"),
-    "missed": ("target missed", "未达标"),
-    "small_sample": ("too few to judge", "样本太少"),
-    "no_target": ("no target set", "未设目标"),
-    "no_data": ("no data", "无数据"),
+    "met": (STATUSES["met"], "达标"),
+    "not_credibly_missed": (STATUSES["not_credibly_missed"], "低于目标，但在不确定范围内"),
+    "missed": (STATUSES["missed"], "确实未达标"),
+    "small_sample": (STATUSES["small_sample"], "样本太少，无法判断"),
+    "no_target": (STATUSES["no_target"], "未设目标"),
+    "no_data": (STATUSES["no_data"], "无数据"),
     "critical": ("critical", "严重"),
     "major": ("major", "重大"),
     "minor": ("minor", "轻微"),

@@ -19,6 +19,7 @@ from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
 from metrics.kpis.formats import as_of_line, format_change, format_interval, format_moment, format_target, format_value
 from metrics.kpis.periods import first_day
+from metrics.kpis.presentation import present, status_colours
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, load_settings, on_data_clock
 from metrics.reports.workbook import kpi_numbers, write_workbook
@@ -28,7 +29,6 @@ QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 # The workbook's first sheet: what the review covers and the moment its data describes.
 ABOUT_SHEET = "Review"
 SHEETS = {"kpis": "KPIs", "crises": "Crises", "top_causes": "Complaint causes", "slowest_stages": "Slowest stages"}
-STATUS_COLOURS = {"met": "#1b7f3b", "not_credibly_missed": "#b26a00", "missed": "#c62828"}
 
 
 @dataclass(frozen=True)
@@ -232,18 +232,19 @@ def quarterly_review(
     )
 
 
-def _html_table(frame: pl.DataFrame, status_column: str | None = None) -> str:
+def _html_table(frame: pl.DataFrame) -> str:
+    """A table as the pages show it (metrics.kpis.presentation): worded headers and cells, statuses coloured."""
     if frame.is_empty():
         return "<p class='empty'>None in this quarter.</p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    shown, colours = present(frame), status_colours(frame)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     body = []
-    for row in frame.iter_rows(named=True):
+    for row in shown.iter_rows(named=True):
         cells = []
         for column, value in row.items():
-            text = "" if value is None else html.escape(str(value))
-            style = ""
-            if column == status_column and value in STATUS_COLOURS:
-                style = f" style='color:{STATUS_COLOURS[value]};font-weight:600'"
+            text = "" if value is None else html.escape(f"{value:,}" if isinstance(value, int) else str(value))
+            colour = colours.get(column, {}).get(value)
+            style = f" style='color:{colour};font-weight:600'" if colour else ""
             cells.append(f"<td{style}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -256,12 +257,12 @@ def render_html(review: QuarterlyReview, title: str | None = None) -> str:
     judged = review.kpis.filter(pl.col("status").is_in(["met", "missed", "not_credibly_missed"])).height
     sections = [
         ("KPIs against target", "Status in words and colour; change on " + review.previous + ".",
-         _html_table(review.kpis.drop("metric"), "status")),
+         _html_table(review.kpis.drop("metric"))),
         ("Crises and their handling", "Every crisis active during the quarter, with the handling step it reached.",
          _html_table(review.crises)),
         ("Top complaint causes", "Complaints by category, with the previous quarter's count.",
          _html_table(review.top_causes)),
-        ("Slowest process stages by case type", "Hours from creation to first response and to resolution.",
+        ("Slowest process stages by case type", "Time from creation to first response and to resolution.",
          _html_table(review.slowest_stages)),
     ]  # fmt: skip
     body = "".join(

@@ -9,7 +9,7 @@ show the same numbers as text (metrics.kpis.formats).
 from __future__ import annotations
 
 from datetime import date
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any
 
 import duckdb
 import polars as pl
@@ -19,9 +19,6 @@ from metrics.kpis.compute import STATUSES, Query, compute, with_changes
 from metrics.kpis.presentation import COLUMNS, label, present
 from metrics.kpis.settings import Settings
 from metrics.reports.exports import escape_formula_cells
-
-if TYPE_CHECKING:
-    from metrics.reports.review import QuarterlyReview
 
 # How a KPI's value reads in a cell, by its catalog format: (scale applied to the stored value, Excel format).
 # Durations are stored in minutes and written in hours; an NPS of 0.38 is written as 38.
@@ -75,7 +72,7 @@ def kpi_numbers(
     return results.filter(pl.col("period_start") == start).join(before, on="metric", how="left").select(*NUMBER_COLUMNS)
 
 
-def _kpi_sheet(workbook, review: QuarterlyReview, sheet_name: str) -> None:
+def _kpi_sheet(workbook, review: Any, sheet_name: str) -> None:
     """The KPI sheet, cell by cell: each row's number format is its KPI's (a percentage, hours, a count)."""
     sheet = workbook.add_worksheet(sheet_name)
     bold = workbook.add_format({"bold": True, "bg_color": "#f5f7fa"})
@@ -120,9 +117,12 @@ def _kpi_sheet(workbook, review: QuarterlyReview, sheet_name: str) -> None:
 
 
 def write_workbook(
-    review: QuarterlyReview, target: str | IO[bytes], about: tuple[str, pl.DataFrame], sheets: dict[str, str]
+    review: Any, target: str | IO[bytes], about: tuple[str, pl.DataFrame], sheets: dict[str, str]
 ) -> None:
-    """The review as a workbook: ``about`` first, the KPIs as numbers, then the other tables with worded headers."""
+    """The review as a workbook: ``about`` first, the KPIs as numbers, then the other tables with worded headers.
+
+    ``review`` is a ``review.QuarterlyReview`` (not imported: review.py imports this module).
+    """
     import xlsxwriter
 
     workbook = xlsxwriter.Workbook(target, {"in_memory": True})

@@ -14,6 +14,7 @@ import pytest
 
 from metrics.crises.log import list_crises
 from metrics.kpis.catalog import catalog
+from metrics.kpis.compute import STATUSES
 from metrics.kpis.formats import format_change
 from metrics.kpis.presentation import COLUMNS, present, status_colours
 from metrics.kpis.scope import View
@@ -65,7 +66,7 @@ def test_a_table_shows_shares_durations_dates_gaps_and_statuses_as_people_read_t
         "Significant change", "Adjusted p (BH)",
     ]  # fmt: skip
     assert shown.rows() == [
-        ("2026-03-02", "90.5%", "0.2 h", "2.8 d", "2026-03-02 14:05", "below target, within uncertainty", "yes",
+        ("2026-03-02", "90.5%", "0.2 h", "2.8 d", "2026-03-02 14:05", STATUSES["not_credibly_missed"], "yes",
          "< 0.001"),
         ("2026-03-09", "4.5%", "11.5 h", "4.6 d", "–", "target met", "no", "0.012"),
         ("–", "–", "–", "1.2 d", "2026-03-03 00:00", "–", "–", "–"),
@@ -74,7 +75,7 @@ def test_a_table_shows_shares_durations_dates_gaps_and_statuses_as_people_read_t
     assert chinese.columns[:2] == ["周期", "占比"] and chinese["状态"][1] == "达标"
     assert chinese["首次响应中位数"][1] == "11.5 小时"
     colours = status_colours(frame)["Status"]
-    assert colours["target met"] != colours["below target, within uncertainty"]
+    assert colours["target met"] != colours[STATUSES["not_credibly_missed"]]
 
 
 def test_a_column_of_midnights_shows_dates_and_a_kpi_value_reads_in_its_format():
@@ -172,3 +173,11 @@ def test_a_long_duration_change_reads_in_days_in_the_html_report(review):
     assert format_change(0.2, "minutes") == "+0.2 min"
     page = render_html(review)
     assert not re.search(r"[+-][0-9,]{6,} min", page)
+
+
+def test_the_html_report_has_worded_headers_and_coloured_statuses(review):
+    page = render_html(review)
+    headers = re.findall(r"<th>([^<]*)</th>", page)
+    assert "Status" in headers and not [h for h in headers if "_" in h], headers
+    assert "not_credibly_missed" not in page and ">None<" not in page
+    assert re.search(r"<td style='color:#[0-9a-f]{6};font-weight:600'>target met</td>", page)
