@@ -26,10 +26,10 @@ from metrics.kpis.formats import MISSING, format_p_value, format_value
 #   date      2026-03-02                  datetime  2026-03-02 14:05 (UTC)
 #   status    a code in words, coloured   boolean   yes / no
 #   p_value   < 0.001                     metric    a KPI's value in its own format (``value_format``)
-#   kpi       a KPI's name as its catalog label
+#   kpi       a KPI's name as its catalog label     status_text  a KPI status's sentence, in the language
 KINDS = (
     "text", "id", "count", "number", "percent", "score", "minutes", "hours", "date", "datetime", "status",
-    "boolean", "p_value", "metric", "kpi",
+    "boolean", "p_value", "metric", "kpi", "status_text",
 )  # fmt: skip
 
 
@@ -51,7 +51,7 @@ COLUMNS: dict[str, Column] = {
     "period_end": _c("Period end", "周期结束", "date"),
     "segment": _c("Segment", "细分"),
     "metric": _c("KPI", "指标", "kpi"),
-    "label": _c("KPI", "指标"),
+    "label": _c("KPI", "指标", "kpi"),
     "value": _c("Value", "数值", "metric"),
     "ci_low": _c("95% interval, low", "95% 区间下限", "metric"),
     "ci_high": _c("95% interval, high", "95% 区间上限", "metric"),
@@ -60,7 +60,7 @@ COLUMNS: dict[str, Column] = {
     "records": _c("Records", "记录数", "count"),
     "target": _c("Target", "目标", "metric"),
     "status": _c("Status", "状态", "status"),
-    "status_text": _c("Status", "状态"),
+    "status_text": _c("Status", "状态", "status_text"),
     "complete": _c("Whole period", "完整周期", "boolean"),
     "reason": _c("Why no data", "无数据原因"),
     "note": _c("Note", "备注"),
@@ -292,15 +292,20 @@ def _render(series: pl.Series, kind: str, lang: str, value_format: str | None) -
         # A column of midnights holds dates (an export without times): shown as dates.
         dates_only = bool((moments.dt.time().drop_nulls() == time(0)).all())
         return moments.dt.strftime("%Y-%m-%d" if dates_only else "%Y-%m-%d %H:%M").fill_null(MISSING)
-    if kind == "boolean" and series.dtype != pl.Boolean:
-        return series.cast(pl.String).fill_null(MISSING)  # already words (the review's yes / no)
+    if kind == "boolean" and series.dtype != pl.Boolean:  # already words (the review's yes / no)
+        yes, no = BOOLEAN_WORDS.get(lang, BOOLEAN_WORDS["en"])
+        return series.cast(pl.String).replace({"yes": yes, "no": no}).fill_null(MISSING)
+    if kind == "status_text":
+        codes = {sentence: code for code, sentence in STATUSES.items()}
+        return series.map_elements(lambda s: words(codes[s], lang) if s in codes else s, return_dtype=pl.String)
     if kind == "boolean":
         yes, no = BOOLEAN_WORDS.get(lang, BOOLEAN_WORDS["en"])
         return pl.select(pl.when(series).then(pl.lit(yes)).when(~series).then(pl.lit(no)).otherwise(pl.lit(MISSING)))[
             :, 0
         ].alias(series.name)
     if kind == "kpi":
-        names = {name: m.display_label(lang) for name, m in catalog().items()}
+        # By its name (the crisis log) or its English label (the review): the label in the language.
+        names = {key: m.display_label(lang) for name, m in catalog().items() for key in (name, m.label)}
         return series.cast(pl.String).map_elements(lambda c: names.get(c, words(c, lang)), return_dtype=pl.String)
     if kind == "status":
         return series.cast(pl.String).map_elements(lambda c: words(c, lang), return_dtype=pl.String).fill_null(MISSING)
@@ -337,5 +342,6 @@ def status_colours(frame: pl.DataFrame, lang: str = "en") -> dict[str, dict[str,
     colours = {words(code, lang): colour for code, colour in STATUS_COLOURS.items()}
     # The review's status sentences (compute.STATUSES) carry their code's colour too.
     colours |= {sentence: STATUS_COLOURS[code] for code, sentence in STATUSES.items() if code in STATUS_COLOURS}
-    coloured = [name for name in frame.columns if name == "status_text" or _kind(name, frame.schema[name]) == "status"]
+    colours |= {words(code, "zh"): colour for code, colour in STATUS_COLOURS.items()} if lang == "zh" else {}
+    coloured = [name for name in frame.columns if _kind(name, frame.schema[name]) in ("status", "status_text")]
     return {label(name, lang): colours for name in coloured}

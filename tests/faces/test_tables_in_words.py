@@ -33,7 +33,7 @@ def shown_tables(db, page: str, language: str = "en"):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CSAT_RADAR_DB", str(db))
         app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        app.session_state["language"] = language
+        app.query_params["lang"] = language
         app.run()
         if page != "overview":
             app.switch_page(f"pages/{page}.py")
@@ -53,3 +53,10 @@ def test_every_table_on_the_page_reads_as_words(warehouse, page):
             assert not texts & {"None", "nan", "NaN", "null", "<NA>", "NaT"}, f"{page}: {header} shows {texts}"
             assert not any("00:00:00" in t for t in texts), f"{page}: {header} shows midnight times"
             assert not any(re.fullmatch(r"0\.\d{3,}", t) for t in texts), f"{page}: {header} shows a raw fraction"
+
+
+@pytest.mark.parametrize("page", ("trends", "service_levels", "quarterly_review", "crisis_radar"))
+def test_in_chinese_every_table_header_is_chinese(warehouse, page):
+    for frame in shown_tables(warehouse, page, "zh"):
+        english = [h for h in frame.columns if re.search(r"[A-Za-z]{3,}", str(h))]
+        assert not english, f"{page}: headers left in English: {english}"

@@ -181,3 +181,10 @@ def test_the_html_report_has_worded_headers_and_coloured_statuses(review):
     assert "Status" in headers and not [h for h in headers if "_" in h], headers
     assert "not_credibly_missed" not in page and ">None<" not in page
     assert re.search(r"<td style='color:#[0-9a-f]{6};font-weight:600'>target met</td>", page)
+
+
+def test_the_review_table_reads_in_chinese(review):
+    shown = present(review.kpis.drop("metric", "status"), "zh")
+    assert shown.columns[:2] == ["指标", "数值"]
+    row = shown.filter(pl.col("指标") == catalog()["csat"].display_label("zh")).row(0, named=True)
+    assert row["状态"] in ("达标", "低于目标，但在不确定范围内", "确实未达标") and row["显著变化"] in ("是", "否")
