@@ -206,7 +206,11 @@ UNIT_WORDS = {"en": {"d": "d", "h": "h", "min": "min"}, "zh": {"d": "天", "h": 
 
 def column(name: str) -> Column:
     """A column's entry; a name not listed reads as words (underscores as spaces), its kind from its type."""
-    return COLUMNS.get(name) or Column(name.replace("_", " ").capitalize(), name.replace("_", " "), "")
+    if name in COLUMNS:
+        return COLUMNS[name]
+    # Already words ("Own change (pts)", a KPI's label "CSAT") stay as they are; a code name loses its underscores.
+    worded = name if "_" not in name else name.replace("_", " ")[:1].upper() + name.replace("_", " ")[1:]
+    return Column(worded, worded, "")
 
 
 def label(name: str, lang: str = "en") -> str:

@@ -62,8 +62,11 @@ def table(
     shown = present(frame, language(), value_format)
     # Whole numbers stay numbers (they sort as such) and read with thousands separators.
     counts = {c: st.column_config.NumberColumn(format="localized") for c, d in shown.schema.items() if d.is_integer()}
-    config = counts | kwargs.pop("column_config", {})
-    shown_table = st.dataframe(coloured(shown, status_colours(frame, language())), hide_index=True,
+    colours = status_colours(frame, language())
+    # A status is a few words ("below target, but within the uncertainty"): room enough not to cut them.
+    statuses = {c: st.column_config.TextColumn(width="medium") for c in colours if c in shown.columns}
+    config = counts | statuses | kwargs.pop("column_config", {})
+    shown_table = st.dataframe(coloured(shown, colours), hide_index=True,
                                width="stretch", key=key, column_config=config, **kwargs)  # fmt: skip
     if not download:
         return shown_table
@@ -83,6 +86,9 @@ def coloured(shown: pl.DataFrame, colours: dict[str, dict[str, str]]) -> Any:
     if not present_columns:
         return shown
     styler = shown.to_pandas().style
+    # A Styler's own text wins over the column formats: whole numbers keep their thousands separators.
+    whole = [c for c, d in shown.schema.items() if d.is_integer()]
+    styler = styler.format("{:,}", subset=whole) if whole else styler
     for column, palette in present_columns.items():
         styler = styler.map(lambda word, p=palette: f"color: {p[word]}; font-weight: 600" if word in p else "",
                             subset=[column])  # fmt: skip

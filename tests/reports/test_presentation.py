@@ -188,3 +188,9 @@ def test_the_review_table_reads_in_chinese(review):
     assert shown.columns[:2] == ["指标", "数值"]
     row = shown.filter(pl.col("指标") == catalog()["csat"].display_label("zh")).row(0, named=True)
     assert row["状态"] in ("达标", "低于目标，但在不确定范围内", "确实未达标") and row["显著变化"] in ("是", "否")
+
+
+def test_a_header_already_in_words_is_kept_and_a_code_name_loses_its_underscores():
+    frame = pl.DataFrame({"CSAT": [0.91], "Adjusted p (BH)": ["< 0.001"], "rows_skipped_late": [3]})
+    assert present(frame).columns == ["CSAT", "Adjusted p (BH)", "Rows skipped late"]
+    assert present(frame)["CSAT"].to_list() == ["91.0%"], "a KPI's label column reads in the KPI's format"
