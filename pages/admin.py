@@ -112,13 +112,16 @@ current = load_settings()
 st.caption(f"{t('Read from')} `{current.source}`; {t('changes are written to')} `{settings_file()}`.")
 targets = pl.DataFrame(
     [
-        {t("KPI"): metric(x.metric).display_label(language()), t("Target"): format_target(x.bound, x.value,
-                                                                                      metric(x.metric).format)}
+        # The target as it reads everywhere (≥ 90.0%, ≤ 1.0 h), not the stored 0.9 or 60.
+        {
+            "label": metric(x.metric).display_label(language()),
+            "target": format_target(x.bound, x.value, metric(x.metric).format),
+        }
         for x in current.targets
         if x.dimension is None
     ]
-)  # fmt: skip
-st.dataframe(targets, hide_index=True, width="stretch")
+)
+table(targets, "targets", key="targets", customer_data=False, download=False)
 with st.form("set_target"):
     names = [m for m in all_metric_names()]
     chosen = st.selectbox(

@@ -250,6 +250,7 @@ else:
 events = pl.DataFrame(crisis["events"] or [])
 if not events.is_empty():
     with st.expander(t("History of this crisis")):
-        st.dataframe(events.drop([c for c in ("crisis_id",) if c in events.columns]), hide_index=True, width="stretch")
+        table(events.drop("crisis_id", strict=False), "history", key="crisis_history", customer_data=False,
+              download=False)  # fmt: skip
 with st.expander(t("Evidence")):
     st.code(json.dumps(crisis["evidence"], indent=2, ensure_ascii=False, default=str), language="json")

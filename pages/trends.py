@@ -67,4 +67,5 @@ with st.expander(t("Records behind a period")):
 for reason in sorted(series["reason"].drop_nulls().unique().to_list()):
     st.caption(f"No data in {series.filter(pl.col('reason') == reason).height} of the periods shown: {reason}")
 table(series.select("period_start", "segment", "value", "ci_low", "ci_high", "n", "target", "status", "complete",
-                    "reason"), f"{name} by {grain}", key="trend_table")  # fmt: skip
+                    "reason"), f"{name} by {grain}", key="trend_table",
+      value_format=catalog()[name].format)  # fmt: skip

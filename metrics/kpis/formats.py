@@ -37,7 +37,7 @@ def format_value(value: float | None, fmt: str) -> str:
 
 
 def format_change(change: float | None, fmt: str) -> str:
-    """A change on the previous period, always signed: +1.9 pts for a share, +12 for a score, +30 min."""
+    """A change on the previous period, always signed: +1.9 pts for a share, +12 for a score, +30 min, -2.5 h."""
     if change is None:
         return MISSING
     if fmt == "percent":
@@ -47,7 +47,12 @@ def format_change(change: float | None, fmt: str) -> str:
     if fmt == "count":
         return f"{change:+,.0f}"
     if fmt == "minutes":
-        return f"{change:+,.0f} min"
+        # In the unit its size suits, as format_value does: -751.7 d, not "-1,082,487 min".
+        if abs(change) >= 2 * 24 * 60:
+            return f"{change / 1440:+,.1f} d"
+        if abs(change) >= 120:
+            return f"{change / 60:+,.1f} h"
+        return f"{change:+,.0f} min" if abs(change) >= 10 else f"{change:+.1f} min"
     return f"{change:+,.2f}"
 
 

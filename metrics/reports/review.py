@@ -19,16 +19,16 @@ from metrics.kpis.catalog import catalog
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records_sql, with_changes
 from metrics.kpis.formats import as_of_line, format_change, format_interval, format_moment, format_target, format_value
 from metrics.kpis.periods import first_day
+from metrics.kpis.presentation import present, status_colours
 from metrics.kpis.scope import View
 from metrics.kpis.settings import Settings, load_settings, on_data_clock
-from metrics.reports.exports import escape_formula_cells
+from metrics.reports.workbook import kpi_numbers, write_workbook
 from pipelines.warehouse.store import warehouse_as_of
 
 QUARTER = re.compile(r"^(\d{4})Q([1-4])$")
 # The workbook's first sheet: what the review covers and the moment its data describes.
 ABOUT_SHEET = "Review"
 SHEETS = {"kpis": "KPIs", "crises": "Crises", "top_causes": "Complaint causes", "slowest_stages": "Slowest stages"}
-STATUS_COLOURS = {"met": "#1b7f3b", "not_credibly_missed": "#b26a00", "missed": "#c62828"}
 # The review's KPI rows open with these statuses, in this order.
 NEEDS_DISCUSSING = {"missed": 0, "not_credibly_missed": 1}
 
@@ -47,6 +47,7 @@ class QuarterlyReview:
     top_causes: pl.DataFrame
     slowest_stages: pl.DataFrame
     as_of: datetime | None = None  # the moment the data describes (its "now"); None when nothing is loaded
+    numbers: pl.DataFrame | None = None  # the KPIs as numbers, for the workbook (metrics.reports.workbook)
 
 
 def quarter_bounds(quarter: str) -> tuple[date, date]:
@@ -232,21 +233,23 @@ def quarterly_review(
         top_causes=_top_causes(con, settings, start, end, filters, top),
         slowest_stages=_slowest_stages(con, settings, start, end, filters, top),
         as_of=as_of,
+        numbers=kpi_numbers(con, settings, start, end, quarter_bounds(previous_quarter(label))[0], filters),
     )
 
 
-def _html_table(frame: pl.DataFrame, status_column: str | None = None) -> str:
+def _html_table(frame: pl.DataFrame) -> str:
+    """A table as the pages show it (metrics.kpis.presentation): worded headers and cells, statuses coloured."""
     if frame.is_empty():
         return "<p class='empty'>None in this quarter.</p>"
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    shown, colours = present(frame), status_colours(frame)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     body = []
-    for row in frame.iter_rows(named=True):
+    for row in shown.iter_rows(named=True):
         cells = []
         for column, value in row.items():
-            text = "" if value is None else html.escape(str(value))
-            style = ""
-            if column == status_column and value in STATUS_COLOURS:
-                style = f" style='color:{STATUS_COLOURS[value]};font-weight:600'"
+            text = "" if value is None else html.escape(f"{value:,}" if isinstance(value, int) else str(value))
+            colour = colours.get(column, {}).get(value)
+            style = f" style='color:{colour};font-weight:600'" if colour else ""
             cells.append(f"<td{style}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -259,12 +262,12 @@ def render_html(review: QuarterlyReview, title: str | None = None) -> str:
     judged = review.kpis.filter(pl.col("status").is_in(["met", "missed", "not_credibly_missed"])).height
     sections = [
         ("KPIs against target", "Status in words and colour; change on " + review.previous + ".",
-         _html_table(review.kpis.drop("metric"), "status")),
+         _html_table(review.kpis.drop("metric"))),
         ("Crises and their handling", "Every crisis active during the quarter, with the handling step it reached.",
          _html_table(review.crises)),
         ("Top complaint causes", "Complaints by category, with the previous quarter's count.",
          _html_table(review.top_causes)),
-        ("Slowest process stages by case type", "Hours from creation to first response and to resolution.",
+        ("Slowest process stages by case type", "Time from creation to first response and to resolution.",
          _html_table(review.slowest_stages)),
     ]  # fmt: skip
     body = "".join(
@@ -304,15 +307,5 @@ def about(review: QuarterlyReview) -> pl.DataFrame:
 
 
 def write_excel(review: QuarterlyReview, target: str | IO[bytes]) -> None:
-    """The review as a workbook: a header sheet (``about``), then one sheet per table, formula-looking cells escaped."""
-    import xlsxwriter
-
-    workbook = xlsxwriter.Workbook(target, {"in_memory": True})
-    try:
-        about(review).write_excel(workbook=workbook, worksheet=ABOUT_SHEET, autofit=True)
-        for attribute, sheet in SHEETS.items():
-            frame = getattr(review, attribute)
-            frame = frame.with_columns(pl.col(pl.Date, pl.Datetime).cast(pl.String))
-            escape_formula_cells(frame).write_excel(workbook=workbook, worksheet=sheet, autofit=True)
-    finally:
-        workbook.close()
+    """The review as a workbook: a header sheet (``about``), then one sheet per table, its numbers as numbers."""
+    write_workbook(review, target, (ABOUT_SHEET, about(review)), SHEETS)

@@ -24,7 +24,7 @@ from metrics.kpis.catalog import FILTER_DIMENSIONS, SERVICE_LEVEL_DIMENSIONS, SP
 from metrics.kpis.compute import RANGE, STATUSES, Query, compute, records, records_sql, weekly_trend, with_changes
 from metrics.kpis.cube import data_version
 from metrics.kpis.dimensions import recorded_dimensions, segments_that_exist
-from metrics.kpis.formats import format_change, format_interval, format_target, format_value, format_values
+from metrics.kpis.formats import format_change, format_interval, format_target, format_value
 from metrics.kpis.messages import method_text, say
 from metrics.kpis.periods import coverage, first_day
 from metrics.kpis.scope import View
@@ -286,7 +286,7 @@ def duration_distribution(
 def by_segment(
     con: duckdb.DuckDBPyConnection, settings: Settings, view: View, metrics: tuple[str, ...], dimension: str
 ) -> pl.DataFrame:
-    """The metrics over the whole selected range, one row per segment of ``dimension``, formatted for a table."""
+    """The metrics over the whole selected range, one row per segment of ``dimension``, as numbers by KPI label."""
     # A dimension nobody recorded has no rows, not one row "(none)" repeating the organisation.
     results = segments_that_exist(compute(con, view.query(metrics, RANGE, dimension), settings), "n")
     if results.is_empty():
@@ -294,12 +294,12 @@ def by_segment(
     wide = results.select("segment", "metric", "value").pivot(on="metric", index="segment", values="value")
     volume = results.group_by("segment").agg(pl.col("n").max().alias("n"))
     table = wide.join(volume, on="segment").sort("n", descending=True)
+    # Numbers, named by the KPI's label: the table shows each column in its KPI's format, a duration
+    # column in one unit (metrics.kpis.presentation), and the download keeps the numbers.
     formatted = [
-        (
-            pl.col(name).round(0).cast(pl.Int64)
-            if metric(name).format == "count"
-            else format_values(pl.col(name), metric(name).format)
-        ).alias(view.label(name))
+        (pl.col(name).round(0).cast(pl.Int64) if metric(name).format == "count" else pl.col(name)).alias(
+            view.label(name)
+        )
         for name in metrics
         if name in table.columns
     ]

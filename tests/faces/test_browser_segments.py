@@ -155,7 +155,7 @@ def test_a_limited_manager_sees_and_downloads_only_their_team_on_every_page(limi
     review = found["Quarterly review"]
     assert f"team {TEAM}" in review["Download report (HTML)"].decode()
     sheet = pl.read_excel(review["Download workbook (Excel)"], sheet_name="Crises")
-    assert set(sheet["where"]) == {f"team {TEAM}"}
+    assert set(sheet["Where"]) == {f"team {TEAM}"}
     cells = " ".join(str(v) for column in sheet.columns for v in sheet[column].to_list())
     assert named(cells, others) == []
     review_crises = next(content for label, content in review.items() if label.startswith("Download crises 20"))

@@ -58,4 +58,4 @@ def test_trends_say_which_periods_have_no_data_and_why(no_first_responses):
     captions = [c.value for c in app.caption]
     assert any(c.startswith("No data in 2 of the periods shown") and REASON in c for c in captions), captions
     table = app.dataframe[-1].value
-    assert set(table["reason"]) == {REASON} and table["value"].isna().all()
+    assert set(table["Why no data"]) == {REASON} and (table["Value"] == "–").all()

@@ -61,7 +61,7 @@ def open_page(page: str) -> AppTest:
 def test_service_levels_shows_a_table_per_recorded_dimension_and_trends_offers_only_its_split(channels_only):
     service = open_page("service_levels")
     assert [s.value for s in service.subheader if s.value.startswith("By ")] == ["By channel"]
-    assert set(service.dataframe[0].value["channel"]) == {"Chat", "Web"}
+    assert set(service.dataframe[0].value["Channel"]) == {"Chat", "Web"}
 
     trends = open_page("trends")
     assert trends.selectbox(key="trend_split").options == ["(none)", "channel"]

@@ -89,7 +89,7 @@ def test_trends_greys_the_partial_weeks_at_both_ends_and_not_between(mid_week):
     greyed = [(s["x0"][:10], s["x1"][:10]) for s in spec["layout"].get("shapes", []) if s.get("type") == "rect"]
     assert greyed == [("2026-04-27", "2026-05-04"), ("2026-05-25", "2026-06-01")]
     table = app.dataframe[-1].value
-    assert list(table["complete"]) == [False, True, True, True, False]
+    assert list(table["Whole period"]) == ["no", "yes", "yes", "yes", "no"]
 
 
 def test_report_says_no_quarter_is_whole_rather_than_reviewing_a_partial_one(mid_week, tmp_path):

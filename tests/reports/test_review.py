@@ -9,6 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from metrics.kpis.catalog import metric
 from metrics.kpis.compute import Query, compute
 from metrics.kpis.formats import format_change, format_value
 from metrics.kpis.settings import load_settings
@@ -104,8 +105,8 @@ def test_workbook_has_a_sheet_per_table_with_formulas_escaped(review):
     write_excel(hostile, buffer)
     sheets = pl.read_excel(io.BytesIO(buffer.getvalue()), sheet_id=0)
     assert list(sheets) == [ABOUT_SHEET, *SHEETS.values()]
-    assert sheets["Complaint causes"]["cause"][0] == '\'=HYPERLINK("http://x","y")'
-    assert "CSAT" in sheets["KPIs"]["label"].to_list()
+    assert sheets["Complaint causes"]["Cause"][0] == '\'=HYPERLINK("http://x","y")'
+    assert "CSAT" in sheets["KPIs"]["KPI"].to_list()
 
 
 def test_csv_download_escapes_formulas_and_keeps_plain_figures():
@@ -161,4 +162,5 @@ def test_a_kpi_without_its_inputs_is_in_the_review_as_no_data_with_the_column_th
     buffer = io.BytesIO()
     write_excel(report, buffer)
     sheet = pl.read_excel(buffer.getvalue(), sheet_name=SHEETS["kpis"])
-    assert sheet.filter(pl.col("metric") == "first_response_sla")["note"].to_list() == [reason]
+    sla_label = metric("first_response_sla").label
+    assert sheet.filter(pl.col("KPI") == sla_label)[["Note", "Status"]].rows() == [(reason, "no data")]

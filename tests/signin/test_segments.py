@@ -133,7 +133,7 @@ def test_the_review_html_and_workbook_of_a_limited_user_name_no_other_team(revie
     buffer = io.BytesIO()
     write_excel(limited, buffer)
     sheet = pl.read_excel(buffer.getvalue(), sheet_name="Crises")
-    assert set(sheet["where"]) == {f"team {TEAM}"}
+    assert set(sheet["Where"]) == {f"team {TEAM}"}
     assert f"team {TEAM}" in page
     for team in other_teams(con):
         assert f"team {team}" not in page
