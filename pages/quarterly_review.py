@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from metrics.kpis.catalog import metric
+from metrics.kpis.presentation import STATUS_COLOURS
 from metrics.kpis.settings import load_settings
 from metrics.reports import review
 from metrics.reports.exports import csv_bytes
@@ -48,7 +49,7 @@ def localised(kpis: pl.DataFrame) -> pl.DataFrame:
 def kpi_table(kpis: pl.DataFrame, quarter: str) -> None:
     """Every KPI row at once, statuses as coloured words (the HTML report's colours), with its CSV download."""
     shown = localised(kpis).with_columns(pl.col("change_significant").replace({"yes": t("yes"), "no": t("no")}))
-    colours = dict(zip(shown["status_text"], shown["status"].replace_strict(review.STATUS_COLOURS, default=None),
+    colours = dict(zip(shown["status_text"], shown["status"].replace_strict(STATUS_COLOURS, default=None),
                        strict=True))  # fmt: skip
     # A note column with nothing to say is left out (it only says why a KPI has no number).
     columns = {c: h for c, h in KPI_COLUMNS.items() if c != "note" or shown["note"].str.len_chars().sum()}

@@ -12,7 +12,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from metrics.reports.review import NEEDS_DISCUSSING, STATUS_COLOURS, last_complete_quarter, quarterly_review
+from metrics.kpis.presentation import STATUS_COLOURS
+from metrics.reports.review import NEEDS_DISCUSSING, last_complete_quarter, quarterly_review
 from metrics.views.summary import warehouse_summary
 from pipelines.ingest import ingest_file
 from pipelines.signin import access
