@@ -140,6 +140,26 @@ def test_screenshots_of_every_page(served, page):
             assert (folder / f"{name}.png").stat().st_size > 20_000, f"{name} ({lang}) screenshot looks empty"
 
 
+def test_the_quarterly_review_shows_its_missed_targets_without_scrolling(served, page):
+    base, _ = served
+    visit(page, base, "quarterly_review")
+    missed = page.get_by_text("Targets missed:").first
+    box = missed.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 900, box  # within the 1440x900 window, unscrolled
+    # Every KPI the review finds missed (or missed within the uncertainty) is named in that first box.
+    from metrics.kpis.catalog import metric
+    from metrics.kpis.settings import load_settings
+    from metrics.reports.review import NEEDS_DISCUSSING, last_complete_quarter, quarterly_review
+
+    con = duckdb.connect(str(served[1]), read_only=True)
+    try:
+        report = quarterly_review(con, last_complete_quarter(con), load_settings())
+    finally:
+        con.close()
+    names = [metric(m).label for m in report.kpis.filter(report.kpis["status"].is_in(list(NEEDS_DISCUSSING)))["metric"]]
+    assert names and all(name in missed.inner_text() for name in names), (names, missed.inner_text())
+
+
 def test_upload_changes_the_overview_then_acknowledge_a_crisis_and_download_the_report(served, page, tmp_path):
     base, db = served
     con = duckdb.connect(str(db), read_only=True)
