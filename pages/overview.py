@@ -15,6 +15,8 @@ from pages._frame.questions import ask, current_view
 from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
 
+enter()  # the gate and the navigation first, however this page was reached
+
 
 def tile_card(tile: dashboard.Tile) -> None:
     """One headline KPI: its label in full (wrapped, not cut), value, change, status, target and interval."""
@@ -47,7 +49,6 @@ def severity_word(severity: str) -> str:
     return SEVERITY_WORDS.get(language(), SEVERITY_WORDS["en"])[severity]
 
 
-enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("overview"))
 stop_if_empty()
 view = current_view()

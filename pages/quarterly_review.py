@@ -21,6 +21,8 @@ from pages._frame.questions import ask, current_view, read
 from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
 
+enter()  # the gate and the navigation first, however this page was reached
+
 # The KPI table's columns as people read them, in the review's order.
 KPI_COLUMNS = {
     "label": "KPI",
@@ -66,7 +68,6 @@ def kpi_table(kpis: pl.DataFrame, quarter: str) -> None:
                        key="download_review_kpis")  # fmt: skip
 
 
-enter()  # the gate and the navigation first, however this page was reached
 st.title(page_title("quarterly_review"))
 stop_if_empty()
 view = current_view()

@@ -200,9 +200,9 @@ def test_scan_now_on_the_crisis_radar_notifies_once_and_the_history_shows_it(db,
     assert [m.message["Subject"] for m in smtp.mails] == [f"[CSAT Radar] {SUBJECT}"]
     assert len(hooks.calls) == 1
     assert "Notifications sent: 2" in [toast.value for toast in app.toast]
-    history = next(frame.value for frame in app.dataframe if "action" in frame.value.columns)
-    notified = history[history["action"] == "notified"]
-    assert sorted(notified["note"]) == ["e-mail to ops@example.com", "webhook json 127.0.0.1"]
+    history = next(frame.value for frame in app.dataframe if "Action" in frame.value.columns)
+    notified = history[history["Action"] == "notified"]
+    assert sorted(notified["Note"]) == ["e-mail to ops@example.com", "webhook json 127.0.0.1"]
 
     next(b for b in app.button if b.label == "Scan now").click().run()
     assert not app.exception, app.exception

@@ -244,7 +244,7 @@ def test_the_admin_page_is_for_admins_and_shows_users_and_the_audit_log(tmp_path
     direct.run()
     assert not direct.exception, direct.exception
     assert [title.value for title in direct.title] == ["Overview"]
-    assert not any("username" in d.value.columns for d in direct.dataframe)
+    assert not any("User" in d.value.columns for d in direct.dataframe)
 
     admin = signed_in_app(db, monkeypatch, "admin", who="admin")
     users, targets, audit = (d.value for d in admin.dataframe)
@@ -257,9 +257,9 @@ def test_the_admin_page_is_for_admins_and_shows_users_and_the_audit_log(tmp_path
     assert dict(zip(targets["KPI"], targets["Target"], strict=True))["CSAT"] == format_target(
         csat.bound, csat.value, "percent"
     )
-    assert sorted(users["username"]) == ["admin", "analyst", "lead", "manager", "viewer"]
+    assert sorted(users["User"]) == ["admin", "analyst", "lead", "manager", "viewer"]
     assert "password_hash" not in users.columns
-    assert {"sign_in", "upload"} <= set(audit["action"])
+    assert {"sign in", "upload"} <= set(audit["Action"])  # the action worded
     add_user_on_admin_page(admin, "newcomer", "analyst", "a long enough secret", "team=Billing")
     assert not admin.exception, admin.exception
     con = connect(db)

@@ -163,8 +163,8 @@ def test_a_name_stored_by_an_older_version_is_shown_as_text_in_the_sidebar_and_t
     hidden.switch_page("pages/admin.py")
     hidden.run()
     users, _targets, audit = (frame.value for frame in hidden.dataframe)
-    assert sorted(users["username"]) == ["**boss**", "admin", "admin\\u200b", "evil\\x1b[2J\\x1b[31m"]
-    assert "\\x1b]0;pwned\\x07\\x1b[2j" in audit["actor"].to_list()
+    assert sorted(users["User"]) == ["**boss**", "admin", "admin\\u200b", "evil\\x1b[2J\\x1b[31m"]
+    assert "\\x1b]0;pwned\\x07\\x1b[2j" in audit["Who"].to_list()
     assert not any("\x1b" in str(value) for value in audit.values.ravel())
 
     # A name the rules refuse, typed on the page, is refused there in one line, shown as text.
@@ -191,8 +191,8 @@ def test_a_crisis_owner_typed_on_the_page_is_shown_as_text(demo, tmp_path, monke
     app.text_input(key="owner").set_value("**Li Na** [call](http://x.org) :red[now]\x1b[2J").run()
     next(b for b in app.button if b.label == "Acknowledge").click().run()
     assert not app.exception, app.exception
-    status_line = next(m.value for m in app.markdown if "status **acknowledged**" in m.value)
-    owner = " · owner \\*\\*Li Na\\*\\* \\[call\\](http\\:\u2060//x\\.org) \\:\u2060red\\[now\\]\\\\x1b\\[2J · flagged"
+    status_line = next(m.value for m in app.markdown if "Status **acknowledged**" in m.value)
+    owner = " · Owner \\*\\*Li Na\\*\\* \\[call\\](http\\:\u2060//x\\.org) \\:\u2060red\\[now\\]\\\\x1b\\[2J · flagged"
     assert owner in status_line, status_line
 
 
