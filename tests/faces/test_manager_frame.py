@@ -20,6 +20,7 @@ from pipelines.signin import access
 from pipelines.warehouse.store import connect
 from tests.conftest import ROOT
 from tests.crises.reflagged import reflag
+from tests.faces.test_app import open_page as open_app_page
 
 PASSWORD = "correct horse battery"
 HEADER = (
@@ -40,17 +41,10 @@ def warehouse(demo, tmp_path_factory) -> Path:
 
 
 def open_page(db: Path, page: str, query: dict | None = None) -> AppTest:
+    """``test_app.open_page`` on the warehouse at ``db``."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CSAT_RADAR_DB", str(db))
-        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-        for key, value in (query or {}).items():
-            app.query_params[key] = value
-        app.run()
-        if page != "overview":
-            app.switch_page(f"pages/{page}.py")
-            app.run()
-    assert not app.exception, app.exception
-    return app
+        return open_app_page(page, query)
 
 
 def styled_colours(styles: str) -> dict[tuple[int, int], str]:
