@@ -12,14 +12,20 @@ from pipelines.warehouse.store import disk_full_in_one_line, exclusive_write, tr
 
 
 def undo_batch(
-    con: duckdb.DuckDBPyConnection, batch_id: int, on_wait: Callable[[str], None] | None = None
+    con: duckdb.DuckDBPyConnection,
+    batch_id: int,
+    on_wait: Callable[[str], None] | None = None,
+    before: Callable[[], None] | None = None,
 ) -> dict[str, int]:
     """Undo one batch, after any load or undo already running into the warehouse in this process.
 
-    The marts are the caller's to rebuild (``metrics.kpis.marts.undo_export`` does).
+    ``before`` runs first, under the same write lock: the marts read there what the batch touched
+    (``metrics.kpis.marts.undo_export``), which are the caller's to bring up to date.
     """
     doing = f"to undo batch {batch_id} in {warehouse_name(con)}"
     with exclusive_write(con, on_wait), disk_full_in_one_line(con, doing, "nothing was undone"):
+        if before is not None:
+            before()
         return _undo_batch(con, batch_id)
 
 

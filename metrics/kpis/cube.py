@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
 from metrics.kpis.catalog import Metric, catalog, catalog_version
-from metrics.kpis.settings import Settings, on_data_clock, settings_for
+from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.sql import Compiler, Query, declare_macros, fill, grouping_sets, literal, placeholders
 from pipelines.warehouse.store import transaction
 
@@ -91,8 +91,10 @@ def bucket_sql(minutes: str) -> str:
                     WHEN {minutes} >= 0 THEN -250 ELSE -251 - floor(-{minutes})::INTEGER END"""
 
 
-def _histogram_build_sql(m: Metric, settings: Settings) -> str:
-    compiler = Compiler(Query((m.name,), "week"), settings)
+def _histogram_build_sql(m: Metric, settings: Settings, weeks: tuple[date, date] | None = None) -> str:
+    """The histogram rows of ``m``'s weeks, or of those from ``weeks[0]`` to ``weeks[1]`` (both Mondays)."""
+    start, end = (weeks[0], weeks[1] + timedelta(days=6)) if weeks else (None, None)
+    compiler = Compiler(Query((m.name,), "week", date_from=start, date_to=end), settings)
     f = m.fields
     duration = fill(f["duration"], compiler.values)
     segments, dimension, segment, sets = grouping_sets(keys="bucket")
@@ -211,59 +213,93 @@ def _backlog_events_sql(compiler: Compiler) -> str:
     before its creation counts at the creation, which nets to never open, as the raw join has it.
     """
     closed, e = "coalesce(resolved_at, closed_at)", compiler.values["earliest"]
-    events = f"""SELECT created_at AS event_at, 1 AS opened, 0 AS closed, * FROM tickets WHERE created_at >= {e}
+    opened_in, closed_in = "", ""
+    if compiler.query.date_from and compiler.query.date_to:
+        # Only the days being refreshed (see cube_refresh.py): a loose bound on the stored moments lets
+        # DuckDB skip row groups before the local day of each event is worked out.
+        start = f"TIMESTAMPTZ {literal(compiler.query.date_from.isoformat())} - INTERVAL 1 DAY"
+        end = f"TIMESTAMPTZ {literal((compiler.query.date_to + timedelta(days=1)).isoformat())} + INTERVAL 1 DAY"
+        opened_in = f" AND created_at >= {start} AND created_at < {end}"
+        closed_in = f" AND created_at < {end} AND {closed} < {end} AND greatest({closed}, created_at) >= {start}"
+    events = f"""SELECT created_at AS event_at, 1 AS opened, 0 AS closed, * FROM tickets
+                 WHERE created_at >= {e}{opened_in}
                  UNION ALL
                  SELECT greatest({closed}, created_at) AS event_at, 0, 1, * FROM tickets
-                 WHERE {closed} IS NOT NULL AND created_at >= {e}"""
+                 WHERE {closed} IS NOT NULL AND created_at >= {e}{closed_in}"""
     segments, dimension, segment, sets = grouping_sets()
     return f"""SELECT period_start, {dimension}, {segment}, sum(opened)::BIGINT AS opened,
                       sum(closed)::BIGINT AS closed
                FROM (SELECT {compiler.period("event_at")} AS period_start, {segments}, src.*
-                     FROM ({events}) src) src
+                     FROM ({events}) src WHERE {compiler.conditions("event_at", None)}) src
                GROUP BY GROUPING SETS ({sets})"""
 
 
-# Below this many tickets a week's segment holds too few durations for buckets to save rows (a
-# histogram would outgrow the tickets), and the raw medians answer in about 100 ms.
-HISTOGRAM_MIN_TICKETS = 3_000_000
-
-
-def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, histograms: bool | None = None) -> int:
+def build_cube(con: duckdb.DuckDBPyConnection, settings: Settings | None = None, histograms: bool = True) -> int:
     """Rebuild the cube for ``settings``' conventions in one transaction; returns its number of rows.
 
-    The duration and backlog-age histograms are built with ``histograms``, by default from
-    HISTOGRAM_MIN_TICKETS tickets on; without them those questions read the raw tables.
+    The duration and backlog-age histograms are built with ``histograms`` (at every size: without
+    them the medians and backlog ages would read the raw tables).
     """
     settings = on_data_clock(con, settings)
-    if histograms is None:
-        histograms = con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= HISTOGRAM_MIN_TICKETS
     metrics = cube_metrics(settings)
     compiler = Compiler(Query(tuple(m.name for m in metrics), "day"), settings)
     declare_macros(con, settings.conventions)
     with transaction(con):
-        con.execute("DELETE FROM kpi_cube")
-        con.execute("DELETE FROM kpi_cube_meta")
+        for table in ("kpi_cube", "kpi_cube_meta", "kpi_histogram", "kpi_backlog_ages"):
+            con.execute(f"DELETE FROM {table}")
         _insert_daily(con, compiler, metrics)
-        con.execute("DELETE FROM kpi_histogram")
-        con.execute("DELETE FROM kpi_backlog_ages")
         quantiles = histogram_metrics() if histograms else []
-        for key, m in {histogram_key(m): m for m in quantiles}.items():
-            con.execute(
-                f"""INSERT INTO kpi_histogram BY NAME SELECT {literal(key)} AS key, *
-                    FROM ({_histogram_build_sql(m, settings)}) ORDER BY dimension, week, segment, bucket"""
-            )
+        insert_histograms(con, settings, quantiles)
         if histograms:
-            con.execute(
-                f"""INSERT INTO kpi_backlog_ages BY NAME
-                    SELECT * FROM ({_backlog_ages_build_sql(settings)}) ORDER BY dimension, day, segment, bucket"""
-            )
-        names = [m.name for m in metrics] + [m.name for m in quantiles] + (["backlog_age"] if histograms else [])
-        con.execute(
-            "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
-            [conventions_key(settings), data_version(con), settings.as_of, ",".join(names)],
-        )
+            insert_backlog_ages(con, settings)
+        write_meta(con, settings, [m.name for m in metrics + quantiles] + (["backlog_age"] if histograms else []))
         rows = con.sql("SELECT count(*) FROM kpi_cube").fetchall()[0][0]
     return rows
+
+
+def insert_daily(con: duckdb.DuckDBPyConnection, settings: Settings, first: date, last: date) -> None:
+    """The daily rows of every cube metric for the local days ``first`` to ``last`` (deleted first)."""
+    metrics = cube_metrics(settings)
+    compiler = Compiler(Query(tuple(m.name for m in metrics), "day", date_from=first, date_to=last), settings)
+    con.execute("DELETE FROM kpi_cube WHERE day BETWEEN ? AND ?", [first, last])
+    _insert_daily(con, compiler, metrics)
+
+
+def insert_histograms(
+    con: duckdb.DuckDBPyConnection, settings: Settings, quantiles: list[Metric], weeks: tuple[date, date] | None = None
+) -> None:
+    """The duration histograms of ``quantiles``, of every week or of the Mondays ``weeks[0]`` to ``weeks[1]``."""
+    for key, m in {histogram_key(m): m for m in quantiles}.items():
+        if weeks:
+            con.execute("DELETE FROM kpi_histogram WHERE key = ? AND week BETWEEN ? AND ?", [key, *weeks])
+        con.execute(
+            f"""INSERT INTO kpi_histogram BY NAME SELECT {literal(key)} AS key, *
+                FROM ({_histogram_build_sql(m, settings, weeks)}) ORDER BY dimension, week, segment, bucket"""
+        )
+
+
+def insert_backlog_ages(con: duckdb.DuckDBPyConnection, settings: Settings, ends: str | None = None) -> None:
+    """The backlog ages at every period end, or only at the days of table ``ends`` (deleted first)."""
+    bounds = None
+    if ends:
+        first, last = con.sql(f"SELECT min(day), max(day) FROM {ends}").fetchall()[0]
+        if first is None:
+            return
+        con.execute(f"DELETE FROM kpi_backlog_ages WHERE day IN (SELECT day FROM {ends})")
+        bounds = (ends, first, last)
+    con.execute(
+        f"""INSERT INTO kpi_backlog_ages BY NAME
+            SELECT * FROM ({_backlog_ages_build_sql(settings, bounds)}) ORDER BY dimension, day, segment, bucket"""
+    )
+
+
+def write_meta(con: duckdb.DuckDBPyConnection, settings: Settings, names: list[str]) -> None:
+    """Say which conventions, data and moment the cube now answers for."""
+    con.execute("DELETE FROM kpi_cube_meta")
+    con.execute(
+        "INSERT INTO kpi_cube_meta VALUES (?, ?, ?, now(), ?)",
+        [conventions_key(settings), data_version(con), settings.as_of, ",".join(names)],
+    )
 
 
 def cube_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> CubeState | None:
@@ -285,24 +321,36 @@ def cube_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> CubeState 
 BACKLOG_AGE_GRAINS = ("week", "month", "quarter")
 
 
-def _backlog_ages_build_sql(settings: Settings) -> str:
+def _backlog_ages_build_sql(settings: Settings, ends: tuple[str, date, date] | None = None) -> str:
     """Ages of the tickets open at the end of each week, month and quarter, bucketed, overall and per segment.
 
     A ticket is open at the end of day D when it was created before and closed at or after that
-    moment; the days run to the last one ended when the cube is built.
+    moment; the days run to the last one ended when the cube is built. With ``ends`` (a table of
+    days, its first and last day), only the tickets open at the end of those days.
     """
     zone = literal(settings.conventions.report_time_zone)
-    built = f"({placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
+    values = placeholders(settings.conventions, settings)
+    built = f"({values['as_of']} AT TIME ZONE {zone})::DATE"
     closed = "coalesce(resolved_at, closed_at)"
     age = "((epoch(timezone(" + zone + ", (day + 1)::TIMESTAMP)) - epoch(created_at)) / 60.0)"
     segments, dimension, segment, sets = grouping_sets(keys="bucket")
-    return f"""
-        WITH spanning AS (
-            SELECT *, (created_at AT TIME ZONE {zone})::DATE AS first_day,
-                   least(coalesce(({closed} AT TIME ZONE {zone})::DATE, {built}), {built}) - 1 AS last_day
-            FROM tickets
-            WHERE created_at >= {placeholders(settings.conventions, settings)["earliest"]}),
-        open_at_day_end AS (
+    within = ""
+    if ends:
+        # Loose bounds on the stored moments (a zone is at most 14 hours off UTC) skip the tickets
+        # closed before the first day or created after the last unread.
+        first, last = (literal(d.isoformat()) for d in ends[1:])
+        within = f"""AND created_at < TIMESTAMPTZ {last} + INTERVAL 2 DAY
+                     AND ({closed} IS NULL OR {closed} >= TIMESTAMPTZ {first} - INTERVAL 1 DAY)"""
+    spanning = f"""
+        SELECT *, (created_at AT TIME ZONE {zone})::DATE AS first_day,
+               least(coalesce(({closed} AT TIME ZONE {zone})::DATE, {built}), {built}) - 1 AS last_day
+        FROM tickets WHERE created_at >= {values["earliest"]} {within}"""
+    if ends:
+        open_at_day_end = f"""SELECT s.*, e.day FROM ({spanning}) s JOIN {ends[0]} e
+                              ON e.day BETWEEN s.first_day AND s.last_day"""
+    else:
+        open_at_day_end = f"""
+            WITH spanning AS ({spanning})
             SELECT * EXCLUDE (first_sunday),
                    unnest(generate_series(first_sunday, last_day, INTERVAL 7 DAY))::DATE AS day
             FROM (SELECT *, first_day + ((7 - isodow(first_day)) % 7)::INTEGER AS first_sunday FROM spanning)
@@ -312,19 +360,8 @@ def _backlog_ages_build_sql(settings: Settings) -> str:
             FROM (SELECT *, unnest(generate_series(date_trunc('month', first_day), last_day, INTERVAL 1 MONTH))::DATE
                             AS month
                   FROM spanning WHERE last_day >= first_day)
-            WHERE last_day(month) <= last_day AND isodow(last_day(month)) <> 7)
+            WHERE last_day(month) <= last_day AND isodow(last_day(month)) <> 7"""
+    return f"""
         SELECT day, {dimension}, {segment}, bucket, count(*) AS n, min(age) AS lo, max(age) AS hi
-        FROM (SELECT day, {segments}, {age} AS age, {bucket_sql(age)} AS bucket FROM open_at_day_end src)
+        FROM (SELECT day, {segments}, {age} AS age, {bucket_sql(age)} AS bucket FROM ({open_at_day_end}) src)
         GROUP BY GROUPING SETS ({sets.replace("period_start", "day")})"""
-
-
-# Below this many tickets the raw tables answer in well under a second: no cube to keep up.
-CUBE_MIN_TICKETS = 100_000
-
-
-def refresh_cube(con: duckdb.DuckDBPyConnection) -> None:
-    """After a load or an undo: rebuild the cube for the conventions in force, or drop it for a small warehouse."""
-    if con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] >= CUBE_MIN_TICKETS:
-        build_cube(con, settings_for(con))
-    else:
-        con.execute("DELETE FROM kpi_cube_meta")

@@ -14,18 +14,24 @@ from typing import Any
 
 import duckdb
 
-from metrics.kpis.cube import refresh_cube
+from metrics.kpis.cube_refresh import capture_undo, refresh_cube
 from pipelines.ingest import ingest_file
 from pipelines.load import BatchResult
 from pipelines.undo import undo_batch
 from pipelines.warehouse.store import disk_full_in_one_line, exclusive_write, warehouse_name
 
 
-def refresh_marts(con: duckdb.DuckDBPyConnection, on_wait: Callable[[str], None] | None = None) -> None:
-    """Rebuild what is derived from the canonical tables (the daily KPI cube), one writer at a time."""
-    doing, kept = f"to rebuild the KPI cube of {warehouse_name(con)}", "the rows are in, the cube is as it was"
+def refresh_marts(
+    con: duckdb.DuckDBPyConnection, on_wait: Callable[[str], None] | None = None, undone: int | None = None
+) -> None:
+    """Bring what is derived from the canonical tables (the KPI cube) up to date, one writer at a time.
+
+    Only the days the new batches (or the ``undone`` one, captured before its undo) touch are
+    recomputed (metrics/kpis/cube_refresh.py); the whole cube when that cannot be known.
+    """
+    doing, kept = f"to update the KPI cube of {warehouse_name(con)}", "the rows are in, the cube is as it was"
     with exclusive_write(con, on_wait), disk_full_in_one_line(con, doing, kept):
-        refresh_cube(con)
+        refresh_cube(con, undone)
 
 
 def load_export(
@@ -53,6 +59,6 @@ def undo_export(
     con: duckdb.DuckDBPyConnection, batch_id: int, on_wait: Callable[[str], None] | None = None
 ) -> dict[str, int]:
     """Undo one batch (``pipelines.undo.undo_batch``), then rebuild the marts."""
-    outcome = undo_batch(con, batch_id, on_wait)
-    refresh_marts(con, on_wait)
+    outcome = undo_batch(con, batch_id, on_wait, before=lambda: capture_undo(con, batch_id))
+    refresh_marts(con, on_wait, undone=batch_id)
     return outcome
