@@ -163,8 +163,12 @@ def collect_touched(con: duckdb.DuckDBPyConnection, batches: Iterable[int], sett
         "tickets": [
             "SELECT * FROM touched_tickets",
             "SELECT * FROM tickets WHERE ticket_id IN (SELECT ticket_id FROM touched_complaints)",
-            _ticket_before_sql(ids),
-        ],
+        ]
+        + (
+            [_ticket_before_sql(ids, settings.conventions.fcr_repeat_days)]
+            if settings.conventions.fcr == "no_repeat"
+            else []
+        ),
         "survey_responses": [
             "SELECT * FROM touched_survey_responses",
             "SELECT * FROM survey_responses WHERE ticket_id IN (SELECT ticket_id FROM touched_tickets)",
@@ -187,13 +191,15 @@ def collect_touched(con: duckdb.DuckDBPyConnection, batches: Iterable[int], sett
         con.execute(f"DROP TABLE IF EXISTS touched_{table.name}")
 
 
-def _ticket_before_sql(ids: str) -> str:
+def _ticket_before_sql(ids: str, repeat_days: int) -> str:
     """Per touched ticket (either version), the customer's untouched tickets created last at or before it.
 
-    The repeat-contact rule reads a ticket's next ticket; only these can have another next ticket now.
+    The repeat-contact rule reads whether a ticket's next ticket came within ``repeat_days``; only
+    these can have another next ticket now, and only if it comes within those days either way.
     """
     return f"""SELECT t.* FROM tickets t JOIN touched_tickets p
                  ON t.customer_id = p.customer_id AND t.created_at <= p.created_at
+                AND t.created_at >= p.created_at - INTERVAL ({int(repeat_days)}) DAY
                WHERE t.batch_id NOT IN ({ids})
                QUALIFY t.created_at = max(t.created_at) OVER (PARTITION BY p.customer_id, p.created_at)"""
 
