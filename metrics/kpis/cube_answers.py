@@ -183,32 +183,63 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
                 f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})"
             )
     ranks = order_statistic_ranks("total", float(f["quantile"]))
-    return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks)
+    # A week's histogram rows hold each bucket once; a range's weeks or cut weeks' days add up.
+    unique = query.grain == "week" and len(parts) == 1
+    return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks, unique)
 
 
-def _read_ranks(parts: list[str], keys: str, ranks: dict[str, str]) -> str:
+# Buckets read together to find where each rank falls (a coarse bucket spans this many 2% buckets), so
+# only the fine buckets of the coarse ones holding a rank are ranked one by one.
+COARSE_BUCKETS = 16
+
+
+def _read_ranks(parts: list[str], keys: str, ranks: dict[str, str], unique: bool = False) -> str:
     """The values at the given ranks (expressions of ``total``) of histograms merged from ``parts``.
 
     Within a bucket the value is read between its smallest and largest duration by rank, so a
-    bucket holding one distinct value gives it exactly.
+    bucket holding one distinct value gives it exactly. With ``unique`` the parts hold each
+    bucket once per key already (one histogram row each), and are not merged.
+
+    Ranks are found in two steps, as a running count over every bucket costs a sort of them all:
+    first the coarse buckets (``COARSE_BUCKETS`` buckets each) holding a rank, from running counts
+    of coarse buckets; then running counts of the fine buckets of those alone, started at the
+    count before their coarse bucket. The counts at the buckets read are the same, so the values are.
     """
 
     def at(rank: str) -> str:
         position = f"({rank} - (cum - n) - 1) / greatest(n - 1, 1)"
         return f"arg_min(lo + (hi - lo) * {position}, bucket) FILTER (WHERE cum >= {rank})"
 
+    union = " UNION ALL ".join(parts)
+    merged = (
+        f"SELECT * FROM ({union})"
+        if unique
+        else f"SELECT {keys}, bucket, sum(n) AS n, min(lo) AS lo, max(hi) AS hi FROM ({union}) GROUP BY ALL"
+    )
     rank_columns = ", ".join(f"{rank} AS __rank_{name}" for name, rank in ranks.items())
+    holds = " OR ".join(f"(cum - n < __rank_{name} AND cum >= __rank_{name})" for name in ranks)
+    rank_names = ", ".join(f"__rank_{name}" for name in ranks)
     values = ", ".join(f"{at(f'__rank_{name}')} AS {name}" for name in ranks)
     return f"""
-        WITH merged AS (
-            SELECT {keys}, bucket, sum(n) AS n, min(lo) AS lo, max(hi) AS hi
-            FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL),
+        WITH merged AS ({merged}),
+        coarse AS (
+            SELECT {keys}, bucket // {COARSE_BUCKETS} AS coarse, sum(n) AS n FROM merged GROUP BY ALL),
+        coarse_ranked AS (
+            SELECT *, {rank_columns}
+            FROM (SELECT *, sum(n) OVER (PARTITION BY {keys} ORDER BY coarse) AS cum,
+                         sum(n) OVER (PARTITION BY {keys}) AS total
+                  FROM coarse)),
+        holding AS (
+            SELECT {keys}, coarse, cum - n AS before, total, {rank_names} FROM coarse_ranked WHERE {holds}),
         ranked AS (
-            SELECT *, sum(n) OVER (PARTITION BY {keys} ORDER BY bucket) AS cum,
-                   sum(n) OVER (PARTITION BY {keys}) AS total
-            FROM merged)
+            SELECT m.*, h.total, {", ".join(f"h.__rank_{name}" for name in ranks)},
+                   h.before + sum(m.n) OVER (PARTITION BY {", ".join(f"m.{k}" for k in keys.split(", "))}, h.coarse
+                                             ORDER BY m.bucket) AS cum
+            FROM merged m JOIN holding h
+              ON {" AND ".join(f"m.{k} = h.{k}" for k in keys.split(", "))}
+             AND m.bucket // {COARSE_BUCKETS} = h.coarse)
         SELECT {keys}, any_value(total)::BIGINT AS n, {values}
-        FROM (SELECT *, {rank_columns} FROM ranked) GROUP BY ALL"""
+        FROM ranked GROUP BY ALL"""
 
 
 def backlog_age_sql(
@@ -245,7 +276,7 @@ def backlog_age_sql(
     keys = f"period_start, {keep_dimension}segment"
     raw_dimensions = f"dimension IN ({', '.join(map(literal, wanted))})" if dimensions is not None else "true"
     return f"""SELECT {keys}, (value_low + value_high) / 2 AS value, n
-               FROM ({_read_ranks([histogram], keys, middle)})
+               FROM ({_read_ranks([histogram], keys, middle, unique=True)})
                UNION ALL SELECT {keys}, value, n FROM ({raw}) WHERE {raw_dimensions}"""
 
 
