@@ -16,7 +16,7 @@ from scipy import stats
 
 from metrics.kpis import cube_answers
 from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
-from metrics.kpis.cube import cube_state
+from metrics.kpis.cube import CubeState, cube_state, histogram_key
 from metrics.kpis.intervals import means_from_sums, values_and_intervals
 from metrics.kpis.no_data import input_presence, mark_no_data
 from metrics.kpis.periods import PERIOD_STEP, coverage
@@ -155,20 +155,14 @@ def compute(
     settings = on_data_clock(con, settings)
     if query.grain not in (*GRAINS, RANGE):
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
-    compiler = Compiler(query, settings)
     declare_macros(con, settings.conventions)
     state = cube_state(con, settings) if use_cube else None
     whole = coverage(con, settings, query.date_from, query.date_to)
+    raws = _raw_frames(con, query, settings, state)
     frames = []
     for name in query.metrics:
         m = metric(name)
-        sql = (
-            cube_answers.cube_sql(m, query, settings, state)
-            if cube_answers.answers(state, m, query)
-            else compiler.sql(m)
-        )
-        raw = means_from_sums(m, con.sql(sql).pl())
-        finished = values_and_intervals(m, raw)
+        finished = values_and_intervals(m, means_from_sums(m, raws[name]))
         for column, dtype in RESULT_SCHEMA.items():
             if column not in finished.columns and column != "reason":
                 finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
@@ -191,6 +185,38 @@ def compute(
     if not frames:
         return pl.DataFrame(schema=RESULT_SCHEMA)
     return pl.concat(frames).sort("metric", "segment", "period_start")
+
+
+def _raw_frames(
+    con: duckdb.DuckDBPyConnection, query: Query, settings: Settings, state: CubeState | None
+) -> dict[str, pl.DataFrame]:
+    """Each metric's aggregates, as its own SQL gives them, in as few statements as the cube allows.
+
+    The cube's additive metrics come in one statement, and quantiles of the same durations (a
+    median and a p90) in one read of their histogram; the rest, one statement each. A statement
+    costs a few milliseconds however few rows it reads, which was most of the answer for many metrics.
+    """
+    metrics = [metric(name) for name in dict.fromkeys(query.metrics)]
+    cubed = [m for m in metrics if cube_answers.answers(state, m, query)]
+    frames: dict[str, pl.DataFrame] = {}
+    additive = [m for m in cubed if m.kind in cube_answers.COLUMNS]
+    if len(additive) > 1:
+        sql = cube_answers.additive_sql(additive, query, settings, state)
+        frames.update(cube_answers.split_additive(con.sql(sql).pl(), additive))
+    shared: dict[str, list[Metric]] = {}
+    for m in cubed:
+        if m.kind == "quantile":
+            shared.setdefault(histogram_key(m), []).append(m)
+    for together in shared.values():
+        if len(together) > 1:
+            sql = cube_answers.quantiles_sql(together, query, settings)
+            frames.update(cube_answers.split_quantiles(con.sql(sql).pl(), together))
+    compiler = Compiler(query, settings)
+    for m in metrics:
+        if m.name not in frames:
+            sql = cube_answers.cube_sql(m, query, settings, state) if m in cubed else compiler.sql(m)
+            frames[m.name] = con.sql(sql).pl()
+    return frames
 
 
 def with_changes(results: pl.DataFrame, alpha: float = 0.05) -> pl.DataFrame:

@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from metrics.kpis.catalog import Metric
 from metrics.kpis.cube import BACKLOG_AGE_GRAINS, CubeState, bucket_sql, histogram_key
 from metrics.kpis.intervals import order_statistic_ranks
@@ -52,6 +54,45 @@ COLUMNS = {
     "nps": ("promoters", "detractors", "n"),
     "mean": ("value_sum", "value_sum_squares", "n"),
 }
+
+
+# The type each cube column is read as (a sum of doubles, or a count cast to BIGINT), so metrics of
+# every kind fit one union.
+COLUMN_TYPES = {
+    "numerator": "DOUBLE",
+    "denominator": "DOUBLE",
+    "value": "DOUBLE",
+    "promoters": "DOUBLE",
+    "detractors": "DOUBLE",
+    "value_sum": "DOUBLE",
+    "value_sum_squares": "DOUBLE",
+    "n": "BIGINT",
+}
+
+
+def additive_sql(metrics: list[Metric], query: Query, settings: Settings, state: CubeState) -> str:
+    """Every metric's ``cube_sql`` in one statement: a ``metric`` column, and each column the metrics have.
+
+    One statement instead of one per metric: the cube's rows of each are few, and the cost of a
+    statement of its own (parsing, planning, a result) was most of the answer.
+    """
+    every = [c for c in COLUMN_TYPES if any(c in COLUMNS[m.kind] for m in metrics)]
+    parts = []
+    for m in metrics:
+        columns = ", ".join(f"CAST({c if c in COLUMNS[m.kind] else 'NULL'} AS {COLUMN_TYPES[c]}) AS {c}" for c in every)
+        parts.append(
+            f"SELECT {literal(m.name)} AS metric, period_start, segment, {columns} "
+            f"FROM ({cube_sql(m, query, settings, state)})"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def split_additive(frame: pl.DataFrame, metrics: list[Metric]) -> dict[str, pl.DataFrame]:
+    """Each metric's frame of an ``additive_sql`` result, with the columns of its own ``cube_sql``."""
+    parts = frame.partition_by("metric", as_dict=True)
+    return {
+        m.name: parts.get((m.name,), frame.clear()).select("period_start", "segment", *COLUMNS[m.kind]) for m in metrics
+    }
 
 
 def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> str:
@@ -145,6 +186,39 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
     between the order statistics n q -/+ 1.96 sqrt(n q (1 - q)). With ``dimensions``, every one of
     them at once (a ``dimension`` column before ``segment``).
     """
+    ranks = order_statistic_ranks("total", float(m.fields["quantile"]))
+    return _quantiles_sql(m, query, settings, dimensions, ranks)
+
+
+def quantiles_sql(metrics: list[Metric], query: Query, settings: Settings) -> str:
+    """Several quantiles of the same durations (a median and a p90: one histogram) in one read of it.
+
+    Columns ``period_start``, ``segment``, ``n`` and, per metric, ``{name}__value``, ``{name}__ci_low``
+    and ``{name}__ci_high``; ``split_quantiles`` gives each metric's frame as ``quantile_sql``'s.
+    """
+    if len({histogram_key(m) for m in metrics}) != 1:
+        raise ValueError("quantiles read together must share their histogram")
+    ranks = {
+        f"{m.name}__{name}": rank
+        for m in metrics
+        for name, rank in order_statistic_ranks("total", float(m.fields["quantile"])).items()
+    }
+    return _quantiles_sql(metrics[0], query, settings, None, ranks)
+
+
+def split_quantiles(frame: pl.DataFrame, metrics: list[Metric]) -> dict[str, pl.DataFrame]:
+    """Each metric's frame of a ``quantiles_sql`` result, with the columns of its own ``quantile_sql``."""
+    return {
+        m.name: frame.select(
+            "period_start", "segment", "n", *(pl.col(f"{m.name}__{c}").alias(c) for c in ("value", "ci_low", "ci_high"))
+        )
+        for m in metrics
+    }
+
+
+def _quantiles_sql(
+    m: Metric, query: Query, settings: Settings, dimensions: tuple[str, ...] | None, ranks: dict[str, str]
+) -> str:
     if not _histograms_answer(query):
         raise ValueError(f"the histograms hold whole weeks: they answer weeks and bounded ranges, not {query.grain}s")
     f = m.fields
@@ -182,7 +256,6 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
             parts.append(
                 f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})"
             )
-    ranks = order_statistic_ranks("total", float(f["quantile"]))
     # A week's histogram rows hold each bucket once; a range's weeks or cut weeks' days add up.
     unique = query.grain == "week" and len(parts) == 1
     return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks, unique)
