@@ -105,23 +105,32 @@ def metric_sql(name: str, query: Query, settings: Settings) -> str:
     return Compiler(query, settings).sql(metric(name))
 
 
-def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str | None) -> pl.DataFrame:
-    targets = {}
-    default = settings.target_for(m.name)
-    if dimension:
-        for t in settings.targets:
-            if t.metric == m.name and t.dimension == dimension:
-                targets[t.segment] = t
-    value_by_segment = {s: t.value for s, t in targets.items()}
-    bound_by_segment = {s: t.bound for s, t in targets.items()}
-    frame = frame.with_columns(
-        pl.col("segment")
-        .replace_strict(value_by_segment, default=default.value if default else None, return_dtype=pl.Float64)
-        .alias("target"),
-        pl.col("segment")
-        .replace_strict(bound_by_segment, default=default.bound if default else None, return_dtype=pl.String)
-        .alias("target_bound"),
+def _status(frame: pl.DataFrame, metrics: list[Metric], settings: Settings, dimension: str | None) -> pl.DataFrame:
+    """Each record's target (its segment's own, else its metric's) and its status against it, all metrics at once."""
+    overrides = [
+        (t.metric, t.segment, t.value, t.bound)
+        for t in settings.targets
+        if dimension and t.dimension == dimension and any(t.metric == m.name for m in metrics)
+    ]
+    defaults = {m.name: settings.target_for(m.name) for m in metrics}
+    own = pl.DataFrame(
+        overrides,
+        schema={"metric": pl.String, "segment": pl.String, "__value": pl.Float64, "__bound": pl.String},
+        orient="row",
+    ).unique(["metric", "segment"], keep="last")  # a later override of a segment wins
+    by_metric = pl.col("metric")
+    default_value = by_metric.replace_strict(
+        {n: t.value if t else None for n, t in defaults.items()}, default=None, return_dtype=pl.Float64
     )
+    default_bound = by_metric.replace_strict(
+        {n: t.bound if t else None for n, t in defaults.items()}, default=None, return_dtype=pl.String
+    )
+    interval = by_metric.replace_strict({m.name: m.is_interval_metric for m in metrics}, return_dtype=pl.Boolean)
+    with_overrides = frame.join(own, on=["metric", "segment"], how="left", maintain_order="left")
+    frame = with_overrides.with_columns(
+        pl.when(pl.col("__bound").is_not_null()).then(pl.col("__value")).otherwise(default_value).alias("target"),
+        pl.when(pl.col("__bound").is_not_null()).then(pl.col("__bound")).otherwise(default_bound).alias("target_bound"),
+    ).drop("__value", "__bound")
     value, low, high, target = pl.col("value"), pl.col("ci_low"), pl.col("ci_high"), pl.col("target")
     is_min = pl.col("target_bound") == "min"
     met = pl.when(is_min).then(value >= target).otherwise(value <= target)
@@ -132,7 +141,7 @@ def _status(m: Metric, frame: pl.DataFrame, settings: Settings, dimension: str |
         .then(pl.lit("no_data"))
         .when(target.is_null())
         .then(pl.lit("no_target"))
-        .when(small & m.is_interval_metric)
+        .when(small & interval)
         .then(pl.lit("small_sample"))
         .when(met)
         .then(pl.lit("met"))
@@ -159,32 +168,37 @@ def compute(
     state = cube_state(con, settings) if use_cube else None
     whole = coverage(con, settings, query.date_from, query.date_to)
     raws = _raw_frames(con, query, settings, state)
+    # Each metric's own columns made the common ones; what every record gets alike is added once, below.
+    common = ("grain", "dimension", "period_end", "target", "target_bound", "status", "complete")
     frames = []
     for name in query.metrics:
         m = metric(name)
         finished = values_and_intervals(m, means_from_sums(m, raws[name]))
-        for column, dtype in RESULT_SCHEMA.items():
-            if column not in finished.columns and column != "reason":
-                finished = finished.with_columns(pl.lit(None, dtype=dtype).alias(column))
-        finished = mark_no_data(m, finished, input_presence(con, m, query, settings))
-        period_end = (
-            pl.lit((query.date_to or settings.as_of.date()) + timedelta(days=1))
-            if query.grain == RANGE
-            else pl.col("period_start").dt.offset_by(PERIOD_STEP[query.grain])
-        )
         finished = finished.with_columns(
-            pl.lit(name).alias("metric"),
-            pl.lit(query.grain).alias("grain"),
-            pl.lit(query.dimension or "overall").alias("dimension"),
-            period_end.alias("period_end"),
+            pl.lit(None, dtype=dtype).alias(column)
+            for column, dtype in RESULT_SCHEMA.items()
+            if column not in finished.columns and column not in ("reason", "metric", *common)
         )
-        finished = _status(m, finished, settings, query.dimension)
-        # Whole only when the data and the chosen dates cover all of the period, and it has ended.
-        finished = finished.with_columns(whole.complete(query.grain).alias("complete"))
-        frames.append(finished.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items()]))
+        finished = mark_no_data(m, finished, input_presence(con, m, query, settings)).with_columns(
+            pl.lit(name).alias("metric")
+        )
+        frames.append(finished.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items() if c not in common]))
     if not frames:
         return pl.DataFrame(schema=RESULT_SCHEMA)
-    return pl.concat(frames).sort("metric", "segment", "period_start")
+    period_end = (
+        pl.lit((query.date_to or settings.as_of.date()) + timedelta(days=1))
+        if query.grain == RANGE
+        else pl.col("period_start").dt.offset_by(PERIOD_STEP[query.grain])
+    )
+    every = pl.concat(frames).with_columns(
+        pl.lit(query.grain).alias("grain"),
+        pl.lit(query.dimension or "overall").alias("dimension"),
+        period_end.alias("period_end"),
+    )
+    every = _status(every, [metric(name) for name in dict.fromkeys(query.metrics)], settings, query.dimension)
+    # Whole only when the data and the chosen dates cover all of the period, and it has ended.
+    every = every.with_columns(whole.complete(query.grain).alias("complete"))
+    return every.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items()]).sort("metric", "segment", "period_start")
 
 
 def _raw_frames(
