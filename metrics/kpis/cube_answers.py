@@ -77,13 +77,23 @@ def additive_sql(metrics: list[Metric], query: Query, settings: Settings, state:
     statement of its own (parsing, planning, a result) was most of the answer.
     """
     every = [c for c in COLUMN_TYPES if any(c in COLUMNS[m.kind] for m in metrics)]
-    parts = []
+
+    def typed(kind: str, sql: str, metric: str = "metric") -> str:
+        columns = ", ".join(f"CAST({c if c in COLUMNS[kind] else 'NULL'} AS {COLUMN_TYPES[c]}) AS {c}" for c in every)
+        return f"SELECT {metric} AS metric, period_start, segment, {columns} FROM ({sql})"
+
+    parts, by_kind = [], {}
     for m in metrics:
-        columns = ", ".join(f"CAST({c if c in COLUMNS[m.kind] else 'NULL'} AS {COLUMN_TYPES[c]}) AS {c}" for c in every)
-        parts.append(
-            f"SELECT {literal(m.name)} AS metric, period_start, segment, {columns} "
-            f"FROM ({cube_sql(m, query, settings, state)})"
-        )
+        if _cutoff(m, query, settings, state) is None:
+            by_kind.setdefault(m.kind, []).append(m.name)
+        else:
+            parts.append(typed(m.kind, cube_sql(m, query, settings, state), literal(m.name)))
+    # Metrics wholly in the cube: one read of its rows per kind, grouped by metric too (each its own sums).
+    for kind, names in by_kind.items():
+        period, conditions = _cube_days(tuple(names), query)
+        days = f"""SELECT metric, {period} AS period_start, segment, {MEASURES[kind]}
+                   FROM kpi_cube WHERE {" AND ".join(conditions)} GROUP BY ALL"""
+        parts.append(typed(kind, days))
     return " UNION ALL ".join(parts)
 
 
@@ -106,22 +116,8 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
         return _backlog_sql(m, query, settings)
     if m.kind == "quantile":
         return quantile_sql(m, query, settings)
-    if query.grain == RANGE:
-        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
-    else:
-        period = "day" if query.grain == "day" else f"date_trunc('{query.grain}', day)::DATE"
-    conditions = [f"metric = {literal(m.name)}", f"dimension = {literal(query.dimension or 'overall')}"]
-    if query.date_from:
-        conditions.append(f"day >= DATE {literal(query.date_from.isoformat())}")
-    if query.date_to:
-        conditions.append(f"day <= DATE {literal(query.date_to.isoformat())}")
-    cutoff = None
-    if "{as_of}" in str(m.fields):
-        zone = ZoneInfo(settings.conventions.report_time_zone)
-        earliest = min(state.built_as_of, settings.as_of)
-        cutoff = earliest.astimezone(zone).date() - timedelta(days=RECENT_DAYS_READ_RAW)
-        if query.date_to and query.date_to < cutoff:
-            cutoff = None
+    period, conditions = _cube_days((m.name,), query)
+    cutoff = _cutoff(m, query, settings, state)
     if cutoff is None:
         return f"""SELECT {period} AS period_start, segment, {MEASURES[m.kind]}
                    FROM kpi_cube WHERE {" AND ".join(conditions)} GROUP BY ALL"""
@@ -136,6 +132,32 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
                      UNION ALL
                      SELECT {recent_period} AS period_start, segment, {columns} FROM ({raw}))
                GROUP BY ALL"""
+
+
+def _cube_days(names: tuple[str, ...], query: Query) -> tuple[str, list[str]]:
+    """The period a cube day falls in (SQL), and the conditions on the cube rows of these metrics for the query."""
+    if query.grain == RANGE:
+        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+    else:
+        period = "day" if query.grain == "day" else f"date_trunc('{query.grain}', day)::DATE"
+    conditions = [
+        f"metric IN ({', '.join(map(literal, names))})",
+        f"dimension = {literal(query.dimension or 'overall')}",
+    ]
+    if query.date_from:
+        conditions.append(f"day >= DATE {literal(query.date_from.isoformat())}")
+    if query.date_to:
+        conditions.append(f"day <= DATE {literal(query.date_to.isoformat())}")
+    return period, conditions
+
+
+def _cutoff(m: Metric, query: Query, settings: Settings, state: CubeState) -> date | None:
+    """The first day read raw for a metric counted as of now (None: the cube holds every day asked for)."""
+    if "{as_of}" not in str(m.fields):
+        return None
+    zone = ZoneInfo(settings.conventions.report_time_zone)
+    cutoff = min(state.built_as_of, settings.as_of).astimezone(zone).date() - timedelta(days=RECENT_DAYS_READ_RAW)
+    return None if query.date_to and query.date_to < cutoff else cutoff
 
 
 def _week_start(day: date) -> date:
