@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+import polars as pl
+
 from metrics.kpis.catalog import Metric
 from metrics.kpis.cube import BACKLOG_AGE_GRAINS, CubeState, bucket_sql, histogram_key
 from metrics.kpis.intervals import order_statistic_ranks
@@ -54,6 +56,55 @@ COLUMNS = {
 }
 
 
+# The type each cube column is read as (a sum of doubles, or a count cast to BIGINT), so metrics of
+# every kind fit one union.
+COLUMN_TYPES = {
+    "numerator": "DOUBLE",
+    "denominator": "DOUBLE",
+    "value": "DOUBLE",
+    "promoters": "DOUBLE",
+    "detractors": "DOUBLE",
+    "value_sum": "DOUBLE",
+    "value_sum_squares": "DOUBLE",
+    "n": "BIGINT",
+}
+
+
+def additive_sql(metrics: list[Metric], query: Query, settings: Settings, state: CubeState) -> str:
+    """Every metric's ``cube_sql`` in one statement: a ``metric`` column, and each column the metrics have.
+
+    One statement instead of one per metric: the cube's rows of each are few, and the cost of a
+    statement of its own (parsing, planning, a result) was most of the answer.
+    """
+    every = [c for c in COLUMN_TYPES if any(c in COLUMNS[m.kind] for m in metrics)]
+
+    def typed(kind: str, sql: str, metric: str = "metric") -> str:
+        columns = ", ".join(f"CAST({c if c in COLUMNS[kind] else 'NULL'} AS {COLUMN_TYPES[c]}) AS {c}" for c in every)
+        return f"SELECT {metric} AS metric, period_start, segment, {columns} FROM ({sql})"
+
+    parts, by_kind = [], {}
+    for m in metrics:
+        if _cutoff(m, query, settings, state) is None:
+            by_kind.setdefault(m.kind, []).append(m.name)
+        else:
+            parts.append(typed(m.kind, cube_sql(m, query, settings, state), literal(m.name)))
+    # Metrics wholly in the cube: one read of its rows per kind, grouped by metric too (each its own sums).
+    for kind, names in by_kind.items():
+        period, conditions = _cube_days(tuple(names), query)
+        days = f"""SELECT metric, {period} AS period_start, segment, {MEASURES[kind]}
+                   FROM kpi_cube WHERE {" AND ".join(conditions)} GROUP BY ALL"""
+        parts.append(typed(kind, days))
+    return " UNION ALL ".join(parts)
+
+
+def split_additive(frame: pl.DataFrame, metrics: list[Metric]) -> dict[str, pl.DataFrame]:
+    """Each metric's frame of an ``additive_sql`` result, with the columns of its own ``cube_sql``."""
+    parts = frame.partition_by("metric", as_dict=True)
+    return {
+        m.name: parts.get((m.name,), frame.clear()).select("period_start", "segment", *COLUMNS[m.kind]) for m in metrics
+    }
+
+
 def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> str:
     """SQL over the cube with the same columns as the metric's raw SQL for ``query``.
 
@@ -65,22 +116,8 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
         return _backlog_sql(m, query, settings)
     if m.kind == "quantile":
         return quantile_sql(m, query, settings)
-    if query.grain == RANGE:
-        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
-    else:
-        period = "day" if query.grain == "day" else f"date_trunc('{query.grain}', day)::DATE"
-    conditions = [f"metric = {literal(m.name)}", f"dimension = {literal(query.dimension or 'overall')}"]
-    if query.date_from:
-        conditions.append(f"day >= DATE {literal(query.date_from.isoformat())}")
-    if query.date_to:
-        conditions.append(f"day <= DATE {literal(query.date_to.isoformat())}")
-    cutoff = None
-    if "{as_of}" in str(m.fields):
-        zone = ZoneInfo(settings.conventions.report_time_zone)
-        earliest = min(state.built_as_of, settings.as_of)
-        cutoff = earliest.astimezone(zone).date() - timedelta(days=RECENT_DAYS_READ_RAW)
-        if query.date_to and query.date_to < cutoff:
-            cutoff = None
+    period, conditions = _cube_days((m.name,), query)
+    cutoff = _cutoff(m, query, settings, state)
     if cutoff is None:
         return f"""SELECT {period} AS period_start, segment, {MEASURES[m.kind]}
                    FROM kpi_cube WHERE {" AND ".join(conditions)} GROUP BY ALL"""
@@ -95,6 +132,32 @@ def cube_sql(m: Metric, query: Query, settings: Settings, state: CubeState) -> s
                      UNION ALL
                      SELECT {recent_period} AS period_start, segment, {columns} FROM ({raw}))
                GROUP BY ALL"""
+
+
+def _cube_days(names: tuple[str, ...], query: Query) -> tuple[str, list[str]]:
+    """The period a cube day falls in (SQL), and the conditions on the cube rows of these metrics for the query."""
+    if query.grain == RANGE:
+        period = f"DATE {literal((query.date_from or date(1970, 1, 1)).isoformat())}"
+    else:
+        period = "day" if query.grain == "day" else f"date_trunc('{query.grain}', day)::DATE"
+    conditions = [
+        f"metric IN ({', '.join(map(literal, names))})",
+        f"dimension = {literal(query.dimension or 'overall')}",
+    ]
+    if query.date_from:
+        conditions.append(f"day >= DATE {literal(query.date_from.isoformat())}")
+    if query.date_to:
+        conditions.append(f"day <= DATE {literal(query.date_to.isoformat())}")
+    return period, conditions
+
+
+def _cutoff(m: Metric, query: Query, settings: Settings, state: CubeState) -> date | None:
+    """The first day read raw for a metric counted as of now (None: the cube holds every day asked for)."""
+    if "{as_of}" not in str(m.fields):
+        return None
+    zone = ZoneInfo(settings.conventions.report_time_zone)
+    cutoff = min(state.built_as_of, settings.as_of).astimezone(zone).date() - timedelta(days=RECENT_DAYS_READ_RAW)
+    return None if query.date_to and query.date_to < cutoff else cutoff
 
 
 def _week_start(day: date) -> date:
@@ -145,6 +208,39 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
     between the order statistics n q -/+ 1.96 sqrt(n q (1 - q)). With ``dimensions``, every one of
     them at once (a ``dimension`` column before ``segment``).
     """
+    ranks = order_statistic_ranks("total", float(m.fields["quantile"]))
+    return _quantiles_sql(m, query, settings, dimensions, ranks)
+
+
+def quantiles_sql(metrics: list[Metric], query: Query, settings: Settings) -> str:
+    """Several quantiles of the same durations (a median and a p90: one histogram) in one read of it.
+
+    Columns ``period_start``, ``segment``, ``n`` and, per metric, ``{name}__value``, ``{name}__ci_low``
+    and ``{name}__ci_high``; ``split_quantiles`` gives each metric's frame as ``quantile_sql``'s.
+    """
+    if len({histogram_key(m) for m in metrics}) != 1:
+        raise ValueError("quantiles read together must share their histogram")
+    ranks = {
+        f"{m.name}__{name}": rank
+        for m in metrics
+        for name, rank in order_statistic_ranks("total", float(m.fields["quantile"])).items()
+    }
+    return _quantiles_sql(metrics[0], query, settings, None, ranks)
+
+
+def split_quantiles(frame: pl.DataFrame, metrics: list[Metric]) -> dict[str, pl.DataFrame]:
+    """Each metric's frame of a ``quantiles_sql`` result, with the columns of its own ``quantile_sql``."""
+    return {
+        m.name: frame.select(
+            "period_start", "segment", "n", *(pl.col(f"{m.name}__{c}").alias(c) for c in ("value", "ci_low", "ci_high"))
+        )
+        for m in metrics
+    }
+
+
+def _quantiles_sql(
+    m: Metric, query: Query, settings: Settings, dimensions: tuple[str, ...] | None, ranks: dict[str, str]
+) -> str:
     if not _histograms_answer(query):
         raise ValueError(f"the histograms hold whole weeks: they answer weeks and bounded ranges, not {query.grain}s")
     f = m.fields
@@ -182,33 +278,63 @@ def quantile_sql(m: Metric, query: Query, settings: Settings, dimensions: tuple[
             parts.append(
                 f"SELECT {edge_period} AS period_start, {keep_dimension}segment, bucket, n, lo, hi FROM ({edge})"
             )
-    ranks = order_statistic_ranks("total", float(f["quantile"]))
-    return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks)
+    # A week's histogram rows hold each bucket once; a range's weeks or cut weeks' days add up.
+    unique = query.grain == "week" and len(parts) == 1
+    return _read_ranks(parts, f"period_start, {keep_dimension}segment", ranks, unique)
 
 
-def _read_ranks(parts: list[str], keys: str, ranks: dict[str, str]) -> str:
+# Buckets read together to find where each rank falls (a coarse bucket spans this many 2% buckets), so
+# only the fine buckets of the coarse ones holding a rank are ranked one by one.
+COARSE_BUCKETS = 16
+
+
+def _read_ranks(parts: list[str], keys: str, ranks: dict[str, str], unique: bool = False) -> str:
     """The values at the given ranks (expressions of ``total``) of histograms merged from ``parts``.
 
     Within a bucket the value is read between its smallest and largest duration by rank, so a
-    bucket holding one distinct value gives it exactly.
+    bucket holding one distinct value gives it exactly. With ``unique`` the parts hold each
+    bucket once per key already (one histogram row each), and are not merged.
+
+    Ranks are found in two steps, as a running count over every bucket costs a sort of them all:
+    first the coarse buckets (``COARSE_BUCKETS`` buckets each) holding a rank, from running counts
+    of coarse buckets; then running counts of the fine buckets of those alone, started at the
+    count before their coarse bucket. The counts at the buckets read are the same, so the values are.
     """
 
     def at(rank: str) -> str:
         position = f"({rank} - (cum - n) - 1) / greatest(n - 1, 1)"
         return f"arg_min(lo + (hi - lo) * {position}, bucket) FILTER (WHERE cum >= {rank})"
 
+    union = " UNION ALL ".join(parts)
+    merged = (
+        f"SELECT * FROM ({union})"
+        if unique
+        else f"SELECT {keys}, bucket, sum(n) AS n, min(lo) AS lo, max(hi) AS hi FROM ({union}) GROUP BY ALL"
+    )
     rank_columns = ", ".join(f"{rank} AS __rank_{name}" for name, rank in ranks.items())
+    holds = " OR ".join(f"(cum - n < __rank_{name} AND cum >= __rank_{name})" for name in ranks)
+    rank_names = ", ".join(f"__rank_{name}" for name in ranks)
     values = ", ".join(f"{at(f'__rank_{name}')} AS {name}" for name in ranks)
     return f"""
-        WITH merged AS (
-            SELECT {keys}, bucket, sum(n) AS n, min(lo) AS lo, max(hi) AS hi
-            FROM ({" UNION ALL ".join(parts)}) GROUP BY ALL),
+        WITH merged AS ({merged}),
+        coarse AS (
+            SELECT {keys}, bucket // {COARSE_BUCKETS} AS coarse, sum(n) AS n FROM merged GROUP BY ALL),
+        coarse_ranked AS (
+            SELECT *, {rank_columns}
+            FROM (SELECT *, sum(n) OVER (PARTITION BY {keys} ORDER BY coarse) AS cum,
+                         sum(n) OVER (PARTITION BY {keys}) AS total
+                  FROM coarse)),
+        holding AS (
+            SELECT {keys}, coarse, cum - n AS before, total, {rank_names} FROM coarse_ranked WHERE {holds}),
         ranked AS (
-            SELECT *, sum(n) OVER (PARTITION BY {keys} ORDER BY bucket) AS cum,
-                   sum(n) OVER (PARTITION BY {keys}) AS total
-            FROM merged)
+            SELECT m.*, h.total, {", ".join(f"h.__rank_{name}" for name in ranks)},
+                   h.before + sum(m.n) OVER (PARTITION BY {", ".join(f"m.{k}" for k in keys.split(", "))}, h.coarse
+                                             ORDER BY m.bucket) AS cum
+            FROM merged m JOIN holding h
+              ON {" AND ".join(f"m.{k} = h.{k}" for k in keys.split(", "))}
+             AND m.bucket // {COARSE_BUCKETS} = h.coarse)
         SELECT {keys}, any_value(total)::BIGINT AS n, {values}
-        FROM (SELECT *, {rank_columns} FROM ranked) GROUP BY ALL"""
+        FROM ranked GROUP BY ALL"""
 
 
 def backlog_age_sql(
@@ -245,7 +371,7 @@ def backlog_age_sql(
     keys = f"period_start, {keep_dimension}segment"
     raw_dimensions = f"dimension IN ({', '.join(map(literal, wanted))})" if dimensions is not None else "true"
     return f"""SELECT {keys}, (value_low + value_high) / 2 AS value, n
-               FROM ({_read_ranks([histogram], keys, middle)})
+               FROM ({_read_ranks([histogram], keys, middle, unique=True)})
                UNION ALL SELECT {keys}, value, n FROM ({raw}) WHERE {raw_dimensions}"""
 
 
