@@ -7,8 +7,6 @@ names the places its echoes were seen in (``also_in``).
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import duckdb
@@ -18,7 +16,6 @@ from metrics.crises.clusters import Candidate, overlaps
 from metrics.crises.contributors import Contributor, contributors
 from metrics.crises.rules import LOAD_SIGNALS, rules
 from metrics.kpis.settings import Settings
-from metrics.kpis.sql import literal
 
 
 def merge_sudden_events(candidates: list[Candidate], step: timedelta) -> list[Candidate]:
@@ -62,32 +59,6 @@ def explain_candidate(
         con, settings, candidate.primary.metric, candidate.dimension, candidate.segment, candidate.start,
         candidate.last, grain,
     )  # fmt: skip
-
-
-# Each crisis's contributors are one query over its own place and dates: too few rows for DuckDB to
-# keep every core busy, so several run side by side, each on a cursor of its own.
-EXPLAIN_WORKERS = max(1, min(4, os.cpu_count() or 1))
-
-
-def explain_all(
-    con: duckdb.DuckDBPyConnection, settings: Settings, candidates: list[Candidate], grain: str
-) -> list[list[Contributor]]:
-    """``explain_candidate`` of each candidate, in their order; the queries run side by side."""
-    if len(candidates) < 2 or EXPLAIN_WORKERS == 1:
-        return [explain_candidate(con, settings, c, grain) for c in candidates]
-    # A cursor is a session of its own: it takes the connection's time zone, as a TIMESTAMPTZ literal reads in it.
-    zone = con.sql("SELECT current_setting('TimeZone')").fetchall()[0][0]
-
-    def explain(candidate: Candidate) -> list[Contributor]:
-        cursor = con.cursor()
-        try:
-            cursor.execute(f"SET TimeZone = {literal(zone)}")
-            return explain_candidate(cursor, settings, candidate, grain)
-        finally:
-            cursor.close()
-
-    with ThreadPoolExecutor(max_workers=EXPLAIN_WORKERS) as pool:
-        return list(pool.map(explain, candidates))
 
 
 def entry(explained: list[Contributor], dimension: str, segment: str) -> Contributor | None:
@@ -136,8 +107,8 @@ def fold_echoes(
         if c.dimension != "overall"
         and any(o is not c and overlaps(c.start, c.last, o.start, o.last, step) for o in candidates)
     ]
-    for c, explained in zip(overlapping, explain_all(con, settings, overlapping, grain), strict=True):
-        c.contributors = explained
+    for c in overlapping:
+        c.contributors = explain_candidate(con, settings, c, grain)
     ranked = sorted(overlapping, key=lambda c: (-finite(c.primary.peak_ratio), order[c.dimension]))
     absorbed: set[int] = set()
     for leader in ranked:

@@ -19,7 +19,7 @@ from metrics.crises.classify import Window, crisis_facts, crisis_type, informati
 from metrics.crises.clusters import Candidate, Episode, cluster_episodes, overlaps
 from metrics.crises.contributors import Contributor
 from metrics.crises.flag import episodes, judge
-from metrics.crises.fold import explain_all, explain_candidate, fold_echoes, merge_sudden_events
+from metrics.crises.fold import explain_candidate, fold_echoes, merge_sudden_events
 from metrics.crises.model import DetectedCrisis
 from metrics.crises.place import fold_into_events, paired_with, place_crises, where
 from metrics.crises.rules import COMPLAINT_SIGNALS, PRIMARY, STEP
@@ -183,9 +183,5 @@ def scan(
     typed = candidates(con, settings, found, grain, since) if not found.is_empty() else []
     kept = fold_echoes(con, settings, merge_sudden_events(typed, step), grain, step)
     kept = place_crises(kept, charted, counted, step)
-    if explain:
-        unexplained = [c for c in kept if c.contributors is None]
-        for c, explained in zip(unexplained, explain_all(con, settings, unexplained, grain), strict=True):
-            c.contributors = explained
     crises = fold_into_events([describe(con, settings, c, grain, last_complete, explain) for c in kept], step)
     return Scan(grain, charted, counted, leveled, found, crises, last_complete)
