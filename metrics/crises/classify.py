@@ -18,6 +18,7 @@ from metrics.crises.clusters import Episode
 from metrics.crises.rules import COMPLAINT_SIGNALS, SLOWDOWN_SIGNALS, STEP, rules
 from metrics.kpis.catalog import metric as catalog_metric
 from metrics.kpis.settings import Settings
+from metrics.kpis.sql import literal
 
 COMMUNICATION_COMPLAINTS = "complaints about information or attitude"
 
@@ -183,38 +184,74 @@ def severity(primary: Episode, settings: Settings) -> tuple[str, str]:
     return level, reason
 
 
-def information_share(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    dimension: str,
-    segment: str,
-    start: date,
-    last: date,
-    grain: str,
-) -> float | None:
-    """Share of the crisis window's extra complaints whose category or text is about information or attitude."""
-    keywords = settings.conventions.communication_keywords
-    pattern = "|".join(re.escape(k) for k in keywords)
-    window = (last - start).days + STEP[grain].days
-    base_start = start - timedelta(days=window * 4)
-    where = "" if dimension == "overall" else f" AND {dimension} = ?"
-    params = [] if dimension == "overall" else [segment]
+# The complaint's place in each scanned dimension: its own, else its ticket's (the agent's tier is the ticket's).
+COMPLAINT_PLACES = {
+    "channel": "coalesce(c.channel, t.channel)",
+    "team": "coalesce(c.team, t.team)",
+    "product": "coalesce(c.product, t.product)",
+    "region": "coalesce(c.region, t.region)",
+    "category": "c.category",
+    "customer_tier": "t.customer_tier",
+}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A crisis window to ask the complaints of: its place, first and last period."""
+
+    dimension: str
+    segment: str
+    start: date
+    last: date
+
+
+def information_shares(
+    con: duckdb.DuckDBPyConnection, settings: Settings, windows: list[Window], grain: str
+) -> list[float | None]:
+    """Per window, the share of its extra complaints whose category or text is about information or attitude.
+
+    Each window is compared with the four times as long before it. All windows are counted in one
+    pass over the complaints joined to their tickets (the join reads every ticket, once per scan).
+    """
+    if not windows:
+        return []
+    pattern = "|".join(re.escape(k) for k in settings.conventions.communication_keywords)
+    step = STEP[grain]
+    asked = []
+    for i, w in enumerate(windows):
+        days = (w.last - w.start).days + step.days
+        first, end = w.start - timedelta(days=days * 4), w.last + step
+        asked.append((i, w.dimension, w.segment, first, w.start, end))
+    values = ", ".join(
+        f"({i}, {literal(d)}, {literal(s)}, DATE '{first}', DATE '{start}', DATE '{end}')"
+        for i, d, s, first, start, end in asked
+    )
+    columns = ", ".join(f"CAST({e} AS VARCHAR) AS {d}" for d, e in COMPLAINT_PLACES.items())
+    matches = " ".join(f"WHEN {literal(d)} THEN r.{d}" for d in COMPLAINT_PLACES)
     query = f"""
-        SELECT count(*) FILTER (WHERE created_at::DATE >= ?)::DOUBLE AS now_all,
-               count(*) FILTER (WHERE created_at::DATE >= ? AND regexp_matches(lower(coalesce(category, '') || ' ' ||
-                   coalesce(text, '')), ?))::DOUBLE AS now_info,
-               count(*) FILTER (WHERE created_at::DATE < ?)::DOUBLE AS base_all,
-               count(*) FILTER (WHERE created_at::DATE < ? AND regexp_matches(lower(coalesce(category, '') || ' ' ||
-                   coalesce(text, '')), ?))::DOUBLE AS base_info
-        FROM (SELECT c.created_at, c.category, c.text, coalesce(c.channel, t.channel) AS channel,
-                     coalesce(c.team, t.team) AS team, coalesce(c.product, t.product) AS product,
-                     coalesce(c.region, t.region) AS region, t.customer_tier
-              FROM complaints c LEFT JOIN tickets t ON t.ticket_id = c.ticket_id)
-        WHERE created_at::DATE >= ? AND created_at::DATE < ? {where}"""
-    end = last + STEP[grain]
-    row = con.sql(query, params=[start, start, pattern, start, start, pattern, base_start, end, *params]).fetchall()[0]
-    now_all, now_info, base_all, base_info = row
-    scale = window / (window * 4)
+        WITH asked(id, dimension, segment, first_day, start_day, end_day) AS (VALUES {values}),
+        complained AS (
+            SELECT c.created_at::DATE AS day, {columns},
+                   regexp_matches(lower(coalesce(c.category, '') || ' ' || coalesce(c.text, '')), $pattern) AS info
+            FROM complaints c LEFT JOIN tickets t ON t.ticket_id = c.ticket_id
+            WHERE c.created_at::DATE >= $first AND c.created_at::DATE < $end)
+        SELECT a.id,
+               count(r.day) FILTER (WHERE r.day >= a.start_day)::DOUBLE AS now_all,
+               count(r.day) FILTER (WHERE r.day >= a.start_day AND r.info)::DOUBLE AS now_info,
+               count(r.day) FILTER (WHERE r.day < a.start_day)::DOUBLE AS base_all,
+               count(r.day) FILTER (WHERE r.day < a.start_day AND r.info)::DOUBLE AS base_info
+        FROM asked a LEFT JOIN complained r
+          ON r.day >= a.first_day AND r.day < a.end_day
+         AND (a.dimension = 'overall' OR (CASE a.dimension {matches} END) = a.segment)
+        GROUP BY a.id"""
+    params = {"pattern": pattern, "first": min(a[3] for a in asked), "end": max(a[5] for a in asked)}
+    counted = {row[0]: row[1:] for row in con.sql(query, params=params).fetchall()}
+    return [extra_share(*counted[i]) for i in range(len(windows))]
+
+
+def extra_share(now_all: float, now_info: float, base_all: float, base_info: float) -> float | None:
+    """The information share of the window's complaints beyond a quarter of the baseline's (four times as long)."""
+    scale = 1 / 4
     extra_all = now_all - base_all * scale
     if extra_all <= 0:
         return None

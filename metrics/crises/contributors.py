@@ -102,6 +102,8 @@ def contributors(
     )
     # A dimension the data does not record would name its blank "(none)" as the whole change's driver.
     every = segments_that_exist(every, "value")
+    # The rows come out of DuckDB's grouping in no set order: sorted, every float sum below adds in one order.
+    every = every.sort("dimension", "segment", "period_start")
     for by in breakdowns:
         result = every.filter(pl.col("dimension") == by)
         if result.is_empty():
@@ -126,7 +128,7 @@ def contributors(
 def volume_effects(windowed: pl.DataFrame, ratio: float = 4.0) -> pl.DataFrame:
     """Per segment: the extra count over its baseline scaled to the window (``ratio`` times shorter), Poisson test."""
     totals = windowed.group_by("segment", "window").agg(pl.col("value").sum().alias("count"))
-    wide = totals.pivot(on="window", index="segment", values="count").fill_null(0)
+    wide = totals.pivot(on="window", index="segment", values="count").fill_null(0).sort("segment")
     for column in ("now", "before"):
         if column not in wide.columns:
             wide = wide.with_columns(pl.lit(0.0).alias(column))
@@ -291,7 +293,7 @@ def sides(totals: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """One row per segment with each column for the baseline (suffix 0) and the crisis window (suffix 1)."""
     before = totals.filter(pl.col("window") == "before").select("segment", *(pl.col(c).alias(f"{c}0") for c in columns))
     now = totals.filter(pl.col("window") == "now").select("segment", *(pl.col(c).alias(f"{c}1") for c in columns))
-    return now.join(before, on="segment", how="full", coalesce=True).fill_null(0)
+    return now.join(before, on="segment", how="full", coalesce=True).fill_null(0).sort("segment")
 
 
 def benjamini_hochberg(p_values: np.ndarray) -> np.ndarray:

@@ -10,12 +10,12 @@ fold (echoes folded into their source) and place (each crisis moved to where it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
 
-from metrics.crises.classify import crisis_facts, crisis_type, information_share, severity
+from metrics.crises.classify import Window, crisis_facts, crisis_type, information_shares, severity
 from metrics.crises.clusters import Candidate, Episode, cluster_episodes, overlaps
 from metrics.crises.contributors import Contributor
 from metrics.crises.flag import episodes, judge
@@ -47,7 +47,7 @@ def candidates(
     step = STEP[grain]
     clusters = cluster_episodes(found, step)
     segment_clusters = [c for c in clusters if c[0].dimension != "overall"]
-    typed = []
+    kept = []
     for cluster in clusters:
         start = min(e.start for e in cluster)
         last = max(e.last for e in cluster)
@@ -60,31 +60,31 @@ def candidates(
             for other in segment_clusters
         ):
             continue  # the whole organisation moved because a segment did: report the segment
-        dimension, segment = cluster[0].dimension, cluster[0].segment
-        info_share = (
-            information_share(con, settings, dimension, segment, start, last, grain)
-            if metrics_here & set(COMPLAINT_SIGNALS)
-            else None
-        )
-        kind, type_reason = crisis_type(crisis_facts(cluster, info_share, step))
-        primary = next(
-            (e for name in PRIMARY[kind] for e in cluster if e.metric == name),
-            max(cluster, key=lambda e: e.peak_z),
-        )
-        typed.append(
-            Candidate(
-                cluster=cluster,
-                dimension=dimension,
-                segment=segment,
-                start=start,
-                last=last,
-                raised=min(e.raised for e in cluster),
-                type=kind,
-                type_reason=type_reason,
-                primary=primary,
-            )
-        )
-    return typed
+        kept.append((cluster, Window(cluster[0].dimension, cluster[0].segment, start, last)))
+    # The complaints are asked once for every window with a complaint signal, not once per window.
+    asked = [w for cluster, w in kept if {e.metric for e in cluster} & set(COMPLAINT_SIGNALS)]
+    shares = dict(zip(map(id, asked), information_shares(con, settings, asked, grain), strict=True))
+    return [typed_candidate(cluster, w, shares.get(id(w)), step) for cluster, w in kept]
+
+
+def typed_candidate(cluster: list[Episode], window: Window, info_share: float | None, step: timedelta) -> Candidate:
+    """The candidate a cluster of episodes is: its type, the reason and the episode that speaks for it."""
+    kind, type_reason = crisis_type(crisis_facts(cluster, info_share, step))
+    primary = next(
+        (e for name in PRIMARY[kind] for e in cluster if e.metric == name),
+        max(cluster, key=lambda e: e.peak_z),
+    )
+    return Candidate(
+        cluster=cluster,
+        dimension=window.dimension,
+        segment=window.segment,
+        start=window.start,
+        last=window.last,
+        raised=min(e.raised for e in cluster),
+        type=kind,
+        type_reason=type_reason,
+        primary=primary,
+    )
 
 
 def concentrated(type_reason: str, explained: list[Contributor]) -> str:

@@ -15,6 +15,7 @@ import polars as pl
 
 from metrics.crises.rules import KEYS, rules
 from metrics.kpis.compute import Query, compute, compute_dimensions
+from metrics.kpis.cube_series import series_by_dimension
 from metrics.kpis.dimensions import segments_that_exist
 from metrics.kpis.settings import Settings
 
@@ -44,10 +45,7 @@ def scanned_series(
             every = compute_dimensions(con, spec["metric"], grain, settings, tuple(wanted))
             results = [(d, every.filter(pl.col("dimension") == d).drop("dimension")) for d in wanted]
         else:
-            results = [
-                (d, compute(con, Query((spec["metric"],), grain, None if d == "overall" else d), settings))
-                for d in wanted
-            ]
+            results = additive_series(con, settings, spec["metric"], grain, wanted)
         for dimension, result in results:
             result = result.filter(pl.col("complete"))
             result = result.filter(pl.col("reason").is_null())  # no data (an input absent) is not a measurement
@@ -76,6 +74,16 @@ def scanned_series(
     volumes = pl.concat(volume_parts) if volume_parts else pl.DataFrame(schema=EMPTY_VOLUMES)
     levels = pl.concat(level_parts) if level_parts else pl.DataFrame(schema=EMPTY_LEVELS)
     return existing(proportions, "n"), existing(volumes, "count"), existing(levels, "n")
+
+
+def additive_series(
+    con: duckdb.DuckDBPyConnection, settings: Settings, name: str, grain: str, dimensions: list[str]
+) -> list[tuple[str, pl.DataFrame]]:
+    """A rate or count in each dimension: every dimension in one read of the cube, else one ``compute`` each."""
+    every = series_by_dimension(con, name, grain, settings, tuple(dimensions))
+    if every is not None:
+        return [(d, every.filter(pl.col("dimension") == d).drop("dimension")) for d in dimensions]
+    return [(d, compute(con, Query((name,), grain, None if d == "overall" else d), settings)) for d in dimensions]
 
 
 def existing(series: pl.DataFrame, weight: str) -> pl.DataFrame:
