@@ -103,15 +103,19 @@ def goals(size: int, f: dict) -> list[Goal]:
 
 
 def _concurrency_goal(size: int, c: dict) -> Goal:
-    pages = c.get("pages", {})
-    worst = max(pages.items(), key=lambda item: item[1]["p95"]) if pages else ("–", {"p95": math.nan})
-    errors = int(c.get("errors", 0))
+    """Judged on the first wave: a server just started, nothing cached, as after the night's load."""
+    pages = c["pages"]
+    worst = max(pages.items(), key=lambda item: item[1]["p95_s"] or math.inf)
+    warm = c.get("later_waves", [{}])[0]
+    memory = c.get("memory", {})
+    peak = max((v for k, v in memory.items() if "peak" in k and isinstance(v, int | float)), default=math.nan)
     return Goal(
-        size, f"{c.get('sessions', 20)} managers at once", "p95 ≤ 2 s per page, no error",
-        f"worst p95 `{worst[0]}` {s_(worst[1]['p95'])}, {errors} errors",
-        f"server peak {mb(c.get('server_peak_mb', math.nan))}", "–",
-        worst[1]["p95"] <= 2 and errors == 0,
-        "; ".join(f"{page} p50 {s_(v['p50'])} p95 {s_(v['p95'])}" for page, v in pages.items()),
+        size, f"{c['sessions']} managers at once ({c['mode']} sessions)", "p95 ≤ 2 s per page, no error",
+        f"worst p95 `{worst[0]}` {s_(worst[1]['p95_s'] or math.nan)}, {c['error_count']} errors",
+        f"server peak {peak:,.0f} MiB; second wave worst p95 {s_(warm.get('worst_p95_s') or math.nan)}", "–",
+        (worst[1]["p95_s"] or math.inf) <= 2 and c["error_count"] == 0,
+        "first wave: " + "; ".join(f"{page} p50 {s_(v['p50_s'] or math.nan)} p95 {s_(v['p95_s'] or math.nan)}"
+                                   for page, v in pages.items()),
     )  # fmt: skip
 
 

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,10000000").split(",")]
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+# Managers opening the dashboard at the same moment, on the largest warehouse.
+SESSIONS = int(os.environ.get("BENCH_SESSIONS", "20"))
 FOLDER = Path(os.environ.get("BENCH_DIR", Path(tempfile.gettempdir()) / "csat-radar-bench"))
 FLOOR_SCRIPT = "import duckdb, sys; con = duckdb.connect(sys.argv[2]); " + (
     'con.execute("CREATE TABLE tickets AS SELECT * FROM read_csv(\'" + sys.argv[1] + "\')"); con.close()'
@@ -140,6 +142,18 @@ def measure_size(tickets: int) -> dict:
     print("[bench]   parse only, cube rebuild only", flush=True)
     figures["parse"] = median_run(lambda i: [PYTHON, "-c", PARSE_SCRIPT, str(paths["tickets"])])
     figures["cube"] = median_run(lambda i: [PYTHON, "-c", CUBE_SCRIPT, str(work / "ingest0.duckdb")])
+    print("[bench]   ingest of the wide free-text export", flush=True)
+    script = "import sys; from pathlib import Path; from benchmarks.exports import write_wide_export; "
+    script += "write_wide_export(Path(sys.argv[1]), int(sys.argv[2]))"
+    run_once([PYTHON, "-c", script, str(folder / "wide"), str(tickets)])
+    wide = folder / "wide" / "wide_tickets.csv"
+
+    def wide_ingest(i: int) -> list[str]:
+        return cli(
+            "ingest", str(wide), "--kind", "tickets", "--db", str(fresh(work / f"wide{i}.duckdb")), "--tz", "UTC"
+        )
+
+    figures["wide"] = median_run(wide_ingest)
     print("[bench]   DuckDB floor", flush=True)
     figures["floor"] = median_run(floor)
     print("[bench]   pandas", flush=True)
@@ -170,6 +184,10 @@ def measure_size(tickets: int) -> dict:
     figures["scan_day"] = Measured(inside.get("scan_day", float("nan")), 0.0)
     print("[bench]   the daily upload", flush=True)
     figures["daily"] = daily_upload(warehouse, paths["tickets"], work)
+    if tickets == max(SIZES):
+        print(f"[bench]   {SESSIONS} dashboard sessions at once", flush=True)
+        command = [PYTHON, "-m", "benchmarks.concurrency", str(warehouse), "--sessions", str(SESSIONS), "--waves", "2"]
+        figures["concurrency"] = json_run(command)[1]
     return figures
 
 
