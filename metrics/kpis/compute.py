@@ -18,7 +18,7 @@ from metrics.kpis import cube_answers
 from metrics.kpis.catalog import GRAINS, Metric, catalog, metric
 from metrics.kpis.cube import CubeState, cube_state, histogram_key
 from metrics.kpis.intervals import means_from_sums, values_and_intervals
-from metrics.kpis.no_data import input_presence, mark_no_data
+from metrics.kpis.no_data import exports_filled, input_presence, mark_no_data, needs_exports
 from metrics.kpis.periods import PERIOD_STEP, coverage
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.sql import CUBE_DIMENSIONS, RANGE, Compiler, Query, declare_macros, literal
@@ -171,6 +171,8 @@ def compute(
     # Each metric's own columns made the common ones; what every record gets alike is added once, below.
     common = ("grain", "dimension", "period_end", "target", "target_bound", "status", "complete")
     frames = []
+    # Asked once for every metric: each would otherwise ask the warehouse's version again.
+    filled = exports_filled(con) if needs_exports([metric(name) for name in query.metrics]) else {}
     for name in query.metrics:
         m = metric(name)
         finished = values_and_intervals(m, means_from_sums(m, raws[name]))
@@ -179,7 +181,7 @@ def compute(
             for column, dtype in RESULT_SCHEMA.items()
             if column not in finished.columns and column not in ("reason", "metric", *common)
         )
-        finished = mark_no_data(m, finished, input_presence(con, m, query, settings)).with_columns(
+        finished = mark_no_data(m, finished, input_presence(con, m, query, settings, filled=filled)).with_columns(
             pl.lit(name).alias("metric")
         )
         frames.append(finished.select([pl.col(c).cast(t) for c, t in RESULT_SCHEMA.items() if c not in common]))

@@ -379,7 +379,7 @@ def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
     """Tickets open at the end of each period: opened minus closed over every day before its end.
 
     Periods that ended by the as-of time come from the cube; the one in progress ends at the as-of
-    time itself, so it is read raw.
+    time itself: the cube's days before the as-of day plus that day's raw events up to the moment.
     """
     grain, zone = query.grain, literal(settings.conventions.report_time_zone)
     as_of_day = f"({placeholders(settings.conventions, settings)['as_of']} AT TIME ZONE {zone})::DATE"
@@ -389,11 +389,7 @@ def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
     if query.date_to:
         period_filters.append(f"p::DATE <= DATE {literal(query.date_to.isoformat())}")
     days = f"kpi_cube WHERE metric = {literal(m.name)} AND dimension = {literal(query.dimension or 'overall')}"
-    in_progress = _period_start_of(
-        settings.as_of.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date(), grain
-    )
-    raw = Compiler(replace(query, date_from=max(query.date_from or in_progress, in_progress)), settings).sql(m)
-    return f"""
+    ended = f"""
         WITH periods AS (
             SELECT p::DATE AS period_start, (p + INTERVAL 1 {grain})::DATE AS end_day
             FROM (SELECT date_trunc('{grain}', min(day))::DATE AS first_period FROM {days}),
@@ -401,6 +397,41 @@ def _backlog_sql(m: Metric, query: Query, settings: Settings) -> str:
             WHERE {" AND ".join(period_filters)})
         SELECT p.period_start, c.segment, (sum(c.opened) - sum(c.closed))::DOUBLE AS value
         FROM periods p JOIN (SELECT day, segment, opened, closed FROM {days}) c ON c.day < p.end_day
-        GROUP BY ALL HAVING sum(c.opened) - sum(c.closed) > 0
-        UNION ALL
-        SELECT period_start, segment, value FROM ({raw})"""
+        GROUP BY ALL HAVING sum(c.opened) - sum(c.closed) > 0"""
+    in_progress = _period_start_of(
+        settings.as_of.astimezone(ZoneInfo(settings.conventions.report_time_zone)).date(), grain
+    )
+    # The raw SQL's periods are filtered by their start, as the ended ones are above.
+    if (query.date_from and query.date_from > in_progress) or (query.date_to and query.date_to < in_progress):
+        return ended
+    return f"{ended}\n        UNION ALL\n{_backlog_now_sql(m, query, settings, days, as_of_day, in_progress)}"
+
+
+def _backlog_now_sql(m: Metric, query: Query, settings: Settings, days: str, as_of_day: str, start: date) -> str:
+    """The backlog at the as-of moment: the cube's opened minus closed before its day, plus that day's raw events.
+
+    Equal to counting every ticket created before the moment and not closed by it (the raw SQL's
+    join of all tickets), as the cube's events are dated as ``cube._backlog_events_sql`` dates them:
+    a creation at ``created_at``, a close at the later of it and ``created_at``.
+    """
+    compiler = Compiler(query, settings)
+    as_of, e, zone = compiler.values["as_of"], compiler.values["earliest"], compiler.zone
+    closed = "coalesce(resolved_at, closed_at)"
+
+    def today(event_at: str) -> str:
+        return f"({event_at} AT TIME ZONE {zone})::DATE >= {as_of_day} AND {event_at} < {as_of}"
+
+    # A looser bound on each column itself (a day before the as-of day's start, wherever the zone is; a
+    # coalesce hides them) lets DuckDB skip the row groups of older tickets unread: 2 ms, not 9, at 1M.
+    recent = f"{as_of} - INTERVAL 2 DAY"
+    return f"""
+        SELECT DATE {literal(start.isoformat())} AS period_start, segment, sum(opened - closed)::DOUBLE AS value
+        FROM (SELECT segment, opened, closed FROM {days} AND day < {as_of_day}
+              UNION ALL
+              SELECT coalesce(CAST({compiler.segment} AS VARCHAR), '(none)'),
+                     count(*) FILTER (WHERE {today("created_at")}),
+                     count(*) FILTER (WHERE {closed} IS NOT NULL AND {today(f"greatest({closed}, created_at)")})
+              FROM tickets
+              WHERE created_at >= {e} AND (created_at >= {recent} OR resolved_at >= {recent} OR closed_at >= {recent})
+              GROUP BY ALL)
+        GROUP BY segment HAVING sum(opened - closed) > 0"""

@@ -15,7 +15,7 @@ from dataclasses import replace
 import duckdb
 import polars as pl
 
-from metrics.kpis.catalog import Input, Metric
+from metrics.kpis.catalog import Input, Metric, inputs
 from metrics.kpis.settings import Settings
 from metrics.kpis.sql import RANGE, Compiler, Query, fill
 
@@ -23,39 +23,69 @@ from metrics.kpis.sql import RANGE, Compiler, Query, fill
 MEASURED = ("value", "numerator", "denominator", "ci_low", "ci_high")
 
 
-def _needs_looking(con: duckdb.DuckDBPyConnection, m: Metric, needed: Input) -> bool:
+def _own_evidence(m: Metric, needed: Input) -> bool:
     # Every row of a metric's own source is evidence of an input known everywhere ("true"): its
     # records exist exactly where the input does, so there is nothing to look for.
     own_source = m.get("source") or m.get("numerator_source")
-    if needed.known.strip() == "true" and needed.source_for(m) == own_source:
-        return False
-    # Nor when every export fills the input's column: then every period with data has it, and the
-    # rows need not be read (the common case, and the cheap one: a count per batch).
-    return not (needed.column and every_export_fills(con, needed))
+    return needed.known.strip() == "true" and needed.source_for(m) == own_source
 
 
-# What each warehouse's exports fill, by (file, its batches, column, tables): it changes only with a load or undo.
-_FILLED: dict[tuple, bool] = {}
+def needs_exports(metrics: list[Metric]) -> bool:
+    """Whether any of these metrics' input checks asks ``exports_filled`` (most count rows of their own source)."""
+    return any(needed.column and not _own_evidence(m, needed) for m in metrics for needed in m.requires)
+
+
+def _needs_looking(m: Metric, needed: Input, filled: dict[tuple, bool]) -> bool:
+    # Nothing to look for either when every export fills the input's column: every period with data has it,
+    # and the rows need not be read (the common case, and the cheap one: a count per batch).
+    return not (_own_evidence(m, needed) or (needed.column and filled[(needed.column, needed.tables)]))
+
+
+# What each warehouse's exports fill, by (file, its batches) then (column, tables): it changes only with a load or undo.
+_FILLED: dict[tuple, dict[tuple, bool]] = {}
+
+
+def exports_filled(con: duckdb.DuckDBPyConnection, extra: tuple[Input, ...] = ()) -> dict[tuple, bool]:
+    """For every catalog input with a column (and ``extra``), by (column, tables): ``every_export_fills``.
+
+    One statement reads the warehouse's version and, only when it is new, one more counts every
+    input's column per batch: one metric or all of them ask a cached warehouse one question.
+    """
+    # data_version's counts (a load or undo changes them) with the file and its batches' start, as a new
+    # warehouse in the same file has batches that started at other times.
+    key = con.sql(
+        "SELECT (SELECT path FROM duckdb_databases() WHERE database_name = current_database()), count(*),"
+        " coalesce(max(batch_id), 0), max(started_at), count(*) FILTER (WHERE status <> 'loaded') FROM batches"
+    ).fetchall()[0]
+    wanted = {(i.column, i.tables) for i in (*inputs().values(), *extra) if i.column}
+    known = _FILLED.get(key, {}) if key[0] else {}
+    if wanted <= known.keys():
+        return known
+    pairs = sorted(wanted)
+    tables = sorted({t for _, ts in pairs for t in ts})
+    columns = {t: sorted({c for c, ts in pairs if t in ts}) for t in tables}
+    # One scan per table: each column's filled rows per batch.
+    per_table = ", ".join(
+        f"t_{t} AS (SELECT batch_id, {', '.join(f'count({c}) AS {c}' for c in columns[t])} FROM {t} GROUP BY batch_id)"
+        for t in tables
+    )
+    # A (table, batch) with no row filling the column lacks it, as when each table was asked alone.
+    checks = ", ".join(
+        f"(SELECT count(*) > 0 AND count(*) FILTER (WHERE filled = 0) = 0 FROM "
+        f"({' UNION ALL '.join(f'SELECT {c} AS filled FROM t_{t}' for t in ts)}))"
+        for c, ts in pairs
+    )
+    found = dict(zip(pairs, con.sql(f"WITH {per_table} SELECT {checks}").fetchall()[0], strict=True))
+    if key[0]:
+        if len(_FILLED) > 100:  # one entry per warehouse and version: a long-running server sees many versions
+            _FILLED.clear()
+        _FILLED[key] = found
+    return found
 
 
 def every_export_fills(con: duckdb.DuckDBPyConnection, needed: Input) -> bool:
     """Whether some export (batch) gave rows of the input's tables, and each filled its column in one at least."""
-    path = con.sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
-    # Loads and undos change it, and so does a new warehouse in the same file (its batches started at other times).
-    version = con.sql(
-        "SELECT count(*), max(batch_id), max(started_at), count(*) FILTER (WHERE status <> 'loaded') FROM batches"
-    ).fetchall()[0]
-    key = (path[0][0] if path else None, version, needed.column, needed.tables)
-    if key[0] and key in _FILLED:
-        return _FILLED[key]
-    per_batch = " UNION ALL ".join(
-        f"SELECT batch_id, count({needed.column}) AS filled FROM {t} GROUP BY batch_id" for t in needed.tables
-    )
-    batches, lacking = con.sql(f"SELECT count(*), count(*) FILTER (WHERE filled = 0) FROM ({per_batch})").fetchall()[0]
-    if len(_FILLED) > 1000:  # one entry per warehouse, version and input: a long-running server sees many versions
-        _FILLED.clear()
-    _FILLED[key] = batches > 0 and lacking == 0
-    return _FILLED[key]
+    return exports_filled(con, (needed,))[(needed.column, needed.tables)]
 
 
 def _presence_sql(m: Metric, needed: Input, query: Query, settings: Settings, cube: bool) -> str:
@@ -71,14 +101,22 @@ def _presence_sql(m: Metric, needed: Input, query: Query, settings: Settings, cu
 
 
 def input_presence(
-    con: duckdb.DuckDBPyConnection, m: Metric, query: Query, settings: Settings, cube: bool = False
+    con: duckdb.DuckDBPyConnection,
+    m: Metric,
+    query: Query,
+    settings: Settings,
+    cube: bool = False,
+    filled: dict[tuple, bool] | None = None,
 ) -> pl.DataFrame | None:
     """Per period and segment, how many rows have the metric's inputs and, where none do, why; None: nothing to check.
 
     With ``cube``, for the whole organisation and every cube dimension (a ``dimension`` column).
     A backlog's inputs are one row for the whole data (no period or segment columns).
     """
-    checks = [needed for needed in m.requires if _needs_looking(con, m, needed)]
+    # ``filled``: ``exports_filled``, asked once for many metrics (compute asks it once for all of them).
+    if filled is None:
+        filled = exports_filled(con, m.requires) if needs_exports([m]) else {}
+    checks = [needed for needed in m.requires if _needs_looking(m, needed, filled)]
     if not checks:
         return None
     found = [con.sql(_presence_sql(m, needed, query, settings, cube)).pl() for needed in checks]

@@ -217,3 +217,23 @@ def test_a_new_warehouse_in_the_same_file_is_asked_again_what_its_exports_fill(t
         finally:
             con.close()
         assert rates["value"].to_list() == expected  # K2 of K1-K3 a complaint; none of K4, K5
+
+
+def test_a_load_into_the_same_warehouse_is_asked_again_what_its_exports_fill(tmp_path):
+    # What the exports fill is cached by warehouse and version: one metric or all ask it once, and a load
+    # (an export without first responses) must make the next answer look again, on the same connection.
+    start, switch = date(2025, 1, 6), date(2025, 2, 3)
+    con = connect(tmp_path / "w.duckdb")
+    settings = load_settings(as_of=datetime(2025, 3, 3, tzinfo=UTC))
+    try:
+        ingest_file(con, write(tmp_path / "a.csv", weeks_of_tickets(start, 4, True)), "tickets", source_tz="UTC")
+        before = compute(con, Query(("first_response_sla", "ticket_volume"), "week"), settings)
+        ingest_file(con, write(tmp_path / "b.csv", weeks_of_tickets(switch, 2, False)), "tickets", source_tz="UTC")
+        after = compute(con, Query(("first_response_sla", "ticket_volume"), "week"), settings)
+    finally:
+        con.close()
+    sla = pl.col("metric") == "first_response_sla"
+    assert before.filter(sla)["value"].to_list() == [0.9] * 4
+    new_weeks = after.filter(sla & (pl.col("period_start") >= switch))
+    assert new_weeks.height == 2 and new_weeks["value"].null_count() == 2
+    assert set(new_weeks["reason"]) == {"no first-response times in the data (column first_response_at)"}
