@@ -18,6 +18,7 @@ import asyncio
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -96,6 +97,12 @@ def _cpu_seconds(pid: int) -> float:
         fields = text[text.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return 0.0
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of every process this one started and reaped so far (server, Playwright, chromium)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class MemoryWatch:
@@ -297,6 +304,7 @@ def measure(db: Path, sessions: int = 20, copy: bool = True) -> dict:
     Returns per page p50/p95/max seconds, the errors, the server's peak memory and CPU time.
     """
     db = Path(db).resolve()
+    children_before = _children_cpu_seconds()
     with tempfile.TemporaryDirectory(prefix="csat-concurrency-") as folder:
         served = db
         if copy:
@@ -311,6 +319,8 @@ def measure(db: Path, sessions: int = 20, copy: bool = True) -> dict:
     worst = [p["p95_s"] for p in result["pages"].values()]
     result["worst_p95_s"] = None if None in worst else max(worst)
     result["memory"] = {"server_idle_rss_mib": round(idle_kib / 1024, 1), **memory}
+    # The browsers share the machine with the server: their CPU time says how much of it they took.
+    result["client_cpu_seconds"] = round(_children_cpu_seconds() - children_before - memory["server_cpu_seconds"], 1)
     result["load_average"] = os.getloadavg()
     return result
 
