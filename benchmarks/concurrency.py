@@ -257,7 +257,19 @@ async def _manager(browser, base: str, session: Session, ready: asyncio.Barrier,
         await context.close()
 
 
-async def _drive(base: str, sessions: int) -> tuple[list[Session], float]:
+async def _wave(browser, base: str, sessions: int) -> tuple[list[Session], float]:
+    """``sessions`` fresh browser contexts, released together at a barrier; their timings and the wave's wall time."""
+    managers = [Session(n) for n in range(sessions)]
+    ready, go = asyncio.Barrier(sessions + 1), asyncio.Event()
+    tasks = [asyncio.create_task(_manager(browser, base, m, ready, go)) for m in managers]
+    await ready.wait()
+    started = time.monotonic()
+    go.set()
+    await asyncio.gather(*tasks)
+    return managers, time.monotonic() - started
+
+
+async def _drive(base: str, sessions: int, waves: int) -> list[tuple[list[Session], float]]:
     from playwright.async_api import async_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -266,14 +278,7 @@ async def _drive(base: str, sessions: int) -> tuple[list[Session], float]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
-            managers = [Session(n) for n in range(sessions)]
-            ready, go = asyncio.Barrier(sessions + 1), asyncio.Event()
-            tasks = [asyncio.create_task(_manager(browser, base, m, ready, go)) for m in managers]
-            await ready.wait()
-            started = time.monotonic()
-            go.set()
-            await asyncio.gather(*tasks)
-            return managers, time.monotonic() - started
+            return [await _wave(browser, base, sessions) for _ in range(waves)]
         finally:
             await browser.close()
 
@@ -298,10 +303,19 @@ def summarise(managers: list[Session]) -> dict:
     return {"pages": pages, "errors": errors, "error_count": len(errors)}
 
 
-def measure(db: Path, sessions: int = 20, copy: bool = True) -> dict:
+def _wave_result(managers: list[Session], wall: float) -> dict:
+    result = {"wall_s": round(wall, 1), **summarise(managers)}
+    worst = [p["p95_s"] for p in result["pages"].values()]
+    result["worst_p95_s"] = None if None in worst else max(worst)
+    return result
+
+
+def measure(db: Path, sessions: int = 20, copy: bool = True, waves: int = 1) -> dict:
     """Serve ``db`` (a private copy unless ``copy`` is False), open ``sessions`` browser sessions at once.
 
-    Returns per page p50/p95/max seconds, the errors, the server's peak memory and CPU time.
+    Returns per page p50/p95/max seconds, the errors, the server's peak memory and CPU time. The
+    first wave meets a server just started (nothing cached, as after a load); with ``waves`` > 1,
+    the later waves (under ``"later_waves"``) meet the same server with the answers computed.
     """
     db = Path(db).resolve()
     children_before = _children_cpu_seconds()
@@ -313,11 +327,12 @@ def measure(db: Path, sessions: int = 20, copy: bool = True) -> dict:
         with serving(served) as (base, pid):
             idle_kib = sum(_status_kib(p, "VmRSS") for p in _tree(pid))
             with MemoryWatch(pid) as watch:
-                managers, wall = asyncio.run(_drive(base, sessions))
+                done = asyncio.run(_drive(base, sessions, waves))
             memory = watch.report()
-    result = {"db": str(db), "sessions": sessions, "wall_s": round(wall, 1), **summarise(managers)}
-    worst = [p["p95_s"] for p in result["pages"].values()]
-    result["worst_p95_s"] = None if None in worst else max(worst)
+    first, *later = (_wave_result(managers, wall) for managers, wall in done)
+    result = {"db": str(db), "sessions": sessions, **first}
+    if later:
+        result["later_waves"] = later
     result["memory"] = {"server_idle_rss_mib": round(idle_kib / 1024, 1), **memory}
     # The browsers share the machine with the server: their CPU time says how much of it they took.
     result["client_cpu_seconds"] = round(_children_cpu_seconds() - children_before - memory["server_cpu_seconds"], 1)
@@ -329,11 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.concurrency", description=__doc__.split("\n")[0])
     parser.add_argument("db", type=Path, help="the warehouse to serve (a copy of it is served)")
     parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--waves", type=int, default=1, help="waves of sessions on the same server (later: warm)")
     parser.add_argument("--no-copy", action="store_true", help="serve DB itself (it is opened for writing)")
     args = parser.parse_args(argv)
     # A SIGTERM (a supervisor, a timeout) unwinds like Ctrl-C, so the server and browsers are ended.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    print(json.dumps(measure(args.db, args.sessions, copy=not args.no_copy), indent=2))
+    print(json.dumps(measure(args.db, args.sessions, copy=not args.no_copy, waves=args.waves), indent=2))
     return 0
 
 
