@@ -179,7 +179,7 @@ class Session:
     number: int
     finished: int = 0
     failed_runs: list[str] = field(default_factory=list)
-    closed: bool = False
+    opening: str = ""
     times: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -206,16 +206,16 @@ class Session:
             websocket.on("close", lambda _: self._closed())
 
     def _closed(self) -> None:
-        self.closed = True
-        self.changed.set()
+        # The page shows "Connecting" and Streamlit's frontend reconnects and runs the page again:
+        # an error for the page being opened, and the wait goes on for that run to finish.
+        if self.opening:  # not the tab closing at the end
+            self.errors.append(f"{self.opening}: connection to the server lost (the page reconnects)")
 
     async def run_ended(self, before: int, deadline: float) -> None:
         """Until a run after the ``before``-th has finished successfully; TimeoutError, RuntimeError otherwise."""
         while self.finished <= before:
             if self.failed_runs:
                 raise RuntimeError(f"script {self.failed_runs.pop()}")
-            if self.closed:
-                raise RuntimeError("connection to the server lost")
             self.changed.clear()
             await asyncio.wait_for(self.changed.wait(), max(0.0, deadline - time.monotonic()))
 
@@ -223,6 +223,7 @@ class Session:
 async def _open(session: Session, tab, base: str, path: str, title: str) -> None:
     """Open one page (the first by its address, the rest by the sidebar's link) and time it until loaded."""
     before, started = session.finished, time.monotonic()
+    session.opening = title
     deadline = started + PAGE_TIMEOUT
     try:
         if not path:
@@ -253,6 +254,7 @@ async def _manager(browser, base: str, session: Session, ready: asyncio.Barrier,
         await go.wait()  # every session released at the same moment
         for path, title in PAGES:
             await _open(session, tab, base, path, title)
+        session.opening = ""
     finally:
         await context.close()
 
