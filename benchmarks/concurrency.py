@@ -233,12 +233,15 @@ async def _open(session: Session, tab, base: str, path: str, title: str) -> None
                 timeout=PAGE_TIMEOUT * 1000
             )
         await session.run_ended(before, deadline)
-        heading = tab.locator("[data-testid='stMain'] h1", has_text=title).first
-        await heading.wait_for(timeout=max(1.0, deadline - time.monotonic()) * 1000)
-        session.times[title] = time.monotonic() - started
-        shown = await tab.locator("[data-testid='stException']").all_inner_texts()
+        # The page's own title, or an exception shown in its place (then there is no title to wait for).
+        heading = tab.locator("[data-testid='stMain'] h1", has_text=title)
+        exception = tab.locator("[data-testid='stException']")
+        await heading.or_(exception).first.wait_for(timeout=max(1.0, deadline - time.monotonic()) * 1000)
+        shown = await exception.all_inner_texts()
         if shown:
             session.errors.append(f"{title}: exception shown: {shown[0].splitlines()[0][:200]}")
+        else:
+            session.times[title] = time.monotonic() - started
     except TimeoutError as exc:
         session.errors.append(f"{title}: not loaded within {PAGE_TIMEOUT:.0f} s ({type(exc).__name__})")
     except Exception as exc:  # a Playwright error or a failed run: recorded, and the session goes on
