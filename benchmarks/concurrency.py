@@ -1,20 +1,25 @@
-"""Many managers at once: N browser sessions open the Overview together, then the other main pages.
+"""Many managers at once: N sessions open the Overview together, then the other main pages.
 
-``python -m benchmarks.concurrency DB [--sessions N]`` serves a copy of ``DB`` with ``csat-radar
-serve`` (the server opens its warehouse for writing, so a shared file is never served itself),
-drives N browser contexts of Debian's chromium through Playwright, releases them at once and
-prints one JSON object: per page p50/p95/max seconds, the errors, and the server's peak memory.
+``python -m benchmarks.concurrency DB [--sessions N] [--browser]`` serves a copy of ``DB`` with
+``csat-radar serve`` (the server opens its warehouse for writing, so a shared file is never served
+itself), releases N sessions at once and prints one JSON object: per page p50/p95/max seconds,
+the errors, and the server's peak memory.
 
-A page counts as loaded when the server has said the page's script finished successfully (the
-``script_finished`` message on the session's websocket, the very event that ends Streamlit's
-"Running..." indicator) and the page's own title is drawn in the main area. Timeouts, exceptions
-shown on the page, scripts that did not finish successfully and lost connections are errors.
+By default each session is a websocket client speaking Streamlit's own protocol (see
+``benchmarks.stream_client``): managers' browsers run on their own machines, while twenty local
+Chromium tabs on a small machine starve the server and the figure measures the browsers. A page
+counts as loaded when the server's ``script_finished`` says its run finished successfully, with
+no exception drawn. ``--browser`` drives N browser contexts of Debian's chromium through
+Playwright instead; there a page also needs its own title drawn in the main area. Timeouts,
+exceptions shown on the page, scripts that did not finish successfully and lost connections are
+errors in both modes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import math
 import os
@@ -32,6 +37,8 @@ import urllib.request
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from benchmarks.stream_client import PageError, StreamSession
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -249,6 +256,7 @@ async def _open(session: Session, tab, base: str, path: str, title: str) -> None
 
 
 async def _manager(browser, base: str, session: Session, ready: asyncio.Barrier, go: asyncio.Event) -> None:
+    """One manager as a browser tab (Chromium through Playwright), clicking through the pages."""
     context = await browser.new_context(viewport={"width": 1440, "height": 900})
     try:
         tab = await context.new_page()
@@ -262,16 +270,44 @@ async def _manager(browser, base: str, session: Session, ready: asyncio.Barrier,
         await context.close()
 
 
-async def _wave(browser, base: str, sessions: int) -> tuple[list[Session], float]:
-    """``sessions`` fresh browser contexts, released together at a barrier; their timings and the wave's wall time."""
+async def _wave(manager, base: str, sessions: int) -> tuple[list[Session], float]:
+    """``sessions`` fresh sessions run by ``manager``, released together at a barrier; their timings and wall time."""
     managers = [Session(n) for n in range(sessions)]
     ready, go = asyncio.Barrier(sessions + 1), asyncio.Event()
-    tasks = [asyncio.create_task(_manager(browser, base, m, ready, go)) for m in managers]
+    tasks = [asyncio.create_task(manager(base, m, ready, go)) for m in managers]
     await ready.wait()
     started = time.monotonic()
     go.set()
     await asyncio.gather(*tasks)
     return managers, time.monotonic() - started
+
+
+async def _stream_manager(base: str, session: Session, ready: asyncio.Barrier, go: asyncio.Event) -> None:
+    """One manager as a websocket client of Streamlit's own protocol: no browser shares the server's cores."""
+    import websockets
+
+    client = StreamSession(base)
+    await ready.wait()
+    await go.wait()
+    try:
+        for path, title in PAGES:
+            try:
+                session.times[title] = await client.open_page(path, PAGE_TIMEOUT)
+            except TimeoutError:
+                session.errors.append(f"{title}: not finished within {PAGE_TIMEOUT:.0f} s")
+            except PageError as exc:
+                session.errors.append(f"{title}: {exc}")
+            except (websockets.ConnectionClosed, OSError) as exc:
+                # As the browser's frontend does, the next page reconnects (a new server session).
+                session.errors.append(f"{title}: connection to the server lost ({type(exc).__name__}: {exc})")
+                await client.close()
+                client.websocket = None
+    finally:
+        await client.close()
+
+
+async def _drive_stream(base: str, sessions: int, waves: int) -> list[tuple[list[Session], float]]:
+    return [await _wave(_stream_manager, base, sessions) for _ in range(waves)]
 
 
 async def _drive(base: str, sessions: int, waves: int) -> list[tuple[list[Session], float]]:
@@ -283,7 +319,8 @@ async def _drive(base: str, sessions: int, waves: int) -> list[tuple[list[Sessio
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
-            return [await _wave(browser, base, sessions) for _ in range(waves)]
+            manager = functools.partial(_manager, browser)
+            return [await _wave(manager, base, sessions) for _ in range(waves)]
         finally:
             await browser.close()
 
@@ -315,8 +352,11 @@ def _wave_result(managers: list[Session], wall: float) -> dict:
     return result
 
 
-def measure(db: Path, sessions: int = 20, copy: bool = True, waves: int = 1) -> dict:
-    """Serve ``db`` (a private copy unless ``copy`` is False), open ``sessions`` browser sessions at once.
+def measure(db: Path, sessions: int = 20, copy: bool = True, waves: int = 1, mode: str = "websocket") -> dict:
+    """Serve ``db`` (a private copy unless ``copy`` is False), open ``sessions`` sessions at once.
+
+    ``mode`` "websocket" speaks Streamlit's protocol directly (the server's time alone); "browser"
+    drives Chromium tabs, whose rendering shares this machine's cores with the server.
 
     Returns per page p50/p95/max seconds, the errors, the server's peak memory and CPU time. The
     first wave meets a server just started (nothing cached, as after a load); with ``waves`` > 1,
@@ -332,14 +372,15 @@ def measure(db: Path, sessions: int = 20, copy: bool = True, waves: int = 1) -> 
         with serving(served) as (base, pid):
             idle_kib = sum(_status_kib(p, "VmRSS") for p in _tree(pid))
             with MemoryWatch(pid) as watch:
-                done = asyncio.run(_drive(base, sessions, waves))
+                done = asyncio.run((_drive if mode == "browser" else _drive_stream)(base, sessions, waves))
             memory = watch.report()
     first, *later = (_wave_result(managers, wall) for managers, wall in done)
-    result = {"db": str(db), "sessions": sessions, **first}
+    result = {"db": str(db), "mode": mode, "sessions": sessions, **first}
     if later:
         result["later_waves"] = later
     result["memory"] = {"server_idle_rss_mib": round(idle_kib / 1024, 1), **memory}
-    # The browsers share the machine with the server: their CPU time says how much of it they took.
+    # The clients share the machine with the server: their CPU time says how much of it they took
+    # (the websocket clients run in this process, so only the browser mode's appear here).
     result["client_cpu_seconds"] = round(_children_cpu_seconds() - children_before - memory["server_cpu_seconds"], 1)
     result["load_average"] = os.getloadavg()
     return result
@@ -350,11 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("db", type=Path, help="the warehouse to serve (a copy of it is served)")
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--waves", type=int, default=1, help="waves of sessions on the same server (later: warm)")
+    parser.add_argument("--browser", action="store_true", help="drive Chromium tabs, not websocket clients")
     parser.add_argument("--no-copy", action="store_true", help="serve DB itself (it is opened for writing)")
     args = parser.parse_args(argv)
+    mode = "browser" if args.browser else "websocket"
     # A SIGTERM (a supervisor, a timeout) unwinds like Ctrl-C, so the server and browsers are ended.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    print(json.dumps(measure(args.db, args.sessions, copy=not args.no_copy, waves=args.waves), indent=2))
+    print(json.dumps(measure(args.db, args.sessions, copy=not args.no_copy, waves=args.waves, mode=mode), indent=2))
     return 0
 
 
