@@ -106,10 +106,12 @@ def _cpu_seconds(pid: int) -> float:
     return 0.0
 
 
-def _children_cpu_seconds() -> float:
-    """CPU time of every process this one started and reaped so far (server, Playwright, chromium)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _clients_cpu_seconds() -> float:
+    """CPU time of this process (the websocket clients) and of every process it started and reaped so
+    far (the server, Playwright, chromium): less the server's, what the clients took."""
+    return sum(
+        u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
 
 
 class MemoryWatch:
@@ -363,7 +365,7 @@ def measure(db: Path, sessions: int = 20, copy: bool = True, waves: int = 1, mod
     the later waves (under ``"later_waves"``) meet the same server with the answers computed.
     """
     db = Path(db).resolve()
-    children_before = _children_cpu_seconds()
+    clients_before = _clients_cpu_seconds()
     with tempfile.TemporaryDirectory(prefix="csat-concurrency-") as folder:
         served = db
         if copy:
@@ -379,9 +381,8 @@ def measure(db: Path, sessions: int = 20, copy: bool = True, waves: int = 1, mod
     if later:
         result["later_waves"] = later
     result["memory"] = {"server_idle_rss_mib": round(idle_kib / 1024, 1), **memory}
-    # The clients share the machine with the server: their CPU time says how much of it they took
-    # (the websocket clients run in this process, so only the browser mode's appear here).
-    result["client_cpu_seconds"] = round(_children_cpu_seconds() - children_before - memory["server_cpu_seconds"], 1)
+    # The clients share the machine with the server: their CPU time says how much of it they took.
+    result["client_cpu_seconds"] = round(_clients_cpu_seconds() - clients_before - memory["server_cpu_seconds"], 1)
     result["load_average"] = os.getloadavg()
     return result
 
