@@ -10,14 +10,13 @@ import streamlit as st
 
 from metrics.kpis.catalog import metric
 from metrics.kpis.presentation import STATUS_COLOURS
-from metrics.kpis.settings import load_settings
 from metrics.reports import review
 from metrics.reports.exports import csv_bytes
 from metrics.views import dashboard
 from pages._frame.display import stop_if_empty, table
 from pages._frame.entry import enter
 from pages._frame.language import language, page_title, t
-from pages._frame.questions import ask, current_view, read
+from pages._frame.questions import ask, current_view, review_of
 from pages._frame.warehouse import db
 from pipelines.common.names import markdown_text
 
@@ -82,7 +81,7 @@ first_complete = next((i for i, (_, complete) in enumerate(quarters) if complete
 chosen = st.selectbox(t("Quarter"), labels, index=first_complete, key="review_quarter")
 quarter = chosen.split(" ")[0]
 try:
-    report = read(review.quarterly_review, quarter, load_settings(), view)
+    report = review_of(quarter, view)
 except ValueError as exc:
     st.error(str(exc))
     st.stop()

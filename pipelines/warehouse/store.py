@@ -211,6 +211,13 @@ def _open(
             pause = min(pause * 2, 1.0)
         except duckdb.Error as exc:
             problem = str(exc).splitlines()[0]
+            # Another thread of this process is closing the last connection to the file as this one
+            # opens it (the app's sessions open and close theirs concurrently): a moment later the
+            # file is free to attach again, so wait as for a lock instead of failing the page.
+            if "unique file handle conflict" in problem.lower() and time.monotonic() < deadline:
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                continue
             raise IngestError(str(path), f"not a warehouse this CSAT Radar can open ({problem})") from exc
 
 
