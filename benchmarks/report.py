@@ -108,7 +108,7 @@ def _concurrency_goal(size: int, c: dict) -> Goal:
     worst = max(pages.items(), key=lambda item: item[1]["p95_s"] or math.inf)
     warm = c.get("later_waves", [{}])[0]
     memory = c.get("memory", {})
-    peak = max((v for k, v in memory.items() if "peak" in k and isinstance(v, int | float)), default=math.nan)
+    peak = memory.get("tree_vmhwm_sum_mib", math.nan)  # the server and any children, at their highest
     return Goal(
         size, f"{c['sessions']} managers at once ({c['mode']} sessions)", "p95 ≤ 2 s per page, no error",
         f"worst p95 `{worst[0]}` {s_(worst[1]['p95_s'] or math.nan)}, {c['error_count']} errors",
