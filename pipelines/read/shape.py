@@ -5,8 +5,12 @@ rows) only to find that no record was misshapen, as in nearly every export. This
 the same question at NumPy speed for files whose quoting is plain: a quote opens a field only
 at its start (or doubles one inside a quoted field), so counting quotes tells inside from outside
 exactly as Python's reader does. Anything else (a misshapen record, a stray quote, a NUL, a
-record cut inside quotes, a field over the limit) answers None, and the caller asks Python's
-reader, which names each record and its reason.
+record cut inside quotes, a field over the limit, a blank line) answers None, and the caller
+asks Python's reader, which names each record and its reason.
+
+The scan also marks where parts of about ``part_bytes`` begin, each at the start of a record:
+each part is then read on its own, so no reader runs ahead of the staging (Polars' streaming
+reader buffered most of a file while the parts before were staged: 1.8 GB at 10M wide rows).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class _Carry:
     record_start: int = 0  # where the record so far began
     last_separator: int = -1  # the last separator or record end (outside quotes)
     previous: int = LF  # the byte before the chunk
+    starts: list[int] | None = None  # where each part begins
+    part_bytes: int = 0
 
 
 def _body_offset(path: Path, skip: int) -> int:
@@ -39,26 +45,28 @@ def _body_offset(path: Path, skip: int) -> int:
         return handle.tell()
 
 
-def all_records_fit(path: Path, skip: int, width: int, delimiter: str, field_limit: int) -> bool:
-    """True when every record after the first ``skip`` lines has ``width`` fields, none over ``field_limit``
-    bytes, and the file does not end inside quotes; False when that cannot be told this way."""
+def record_ranges(path: Path, skip: int, width: int, delimiter: str, field_limit: int, part_bytes: int):
+    """Where parts of about ``part_bytes`` begin after the first ``skip`` lines, and the file's end, when every
+    record has ``width`` fields, none over ``field_limit`` bytes, no line is blank and the file does not end
+    inside quotes; None when that cannot be told this way."""
     if len(delimiter.encode("utf-8")) != 1:
-        return False
+        return None
     separator = delimiter.encode("utf-8")[0]
-    carry = _Carry(offset=_body_offset(path, skip))
-    carry.record_start = carry.offset
-    carry.last_separator = carry.offset - 1
+    carry = _Carry(offset=_body_offset(path, skip), part_bytes=max(1, part_bytes))
+    carry.record_start, carry.last_separator, carry.starts = carry.offset, carry.offset - 1, [carry.offset]
     with path.open("rb") as handle:
         handle.seek(carry.offset)
         while chunk := handle.read(CHUNK):
             if not _scan(np.frombuffer(chunk, dtype=np.uint8), carry, separator, width, field_limit):
-                return False
+                return None
     end = carry.offset
     if carry.inside:
-        return False  # the last record is cut inside its quotes
+        return None  # the last record is cut inside its quotes
     if end > carry.record_start and carry.fields + 1 != width:
-        return False  # a last record without a line end, not as wide as the header
-    return end - carry.last_separator - 1 <= field_limit
+        return None  # a last record without a line end, not as wide as the header
+    if end - carry.last_separator - 1 > field_limit:
+        return None
+    return [start for start in carry.starts if start < end] + [end]
 
 
 def _scan(data: np.ndarray, carry: _Carry, separator: int, width: int, field_limit: int) -> bool:
@@ -83,10 +91,11 @@ def _scan(data: np.ndarray, carry: _Carry, separator: int, width: int, field_lim
     # Separators before each record end, this record's carried ones counted in the first.
     counts = np.diff(ends, prepend=-1) + np.r_[carry.fields, np.zeros(max(ends.size - 1, 0), dtype=np.int64)]
     starts = np.r_[carry.record_start, absolute[ends[:-1]] + 1] if ends.size else np.empty(0, dtype=np.int64)
-    blank = absolute[ends] == starts  # an empty line is no record, to Python's reader as here
-    if ends.size and not ((counts == width) | blank).all():
+    # A blank line is no record to Python's reader, but may be one to Polars at a part's start.
+    if ends.size and ((counts != width) | (absolute[ends] == starts)).any():
         return False
     if ends.size:
+        _mark_starts(carry, absolute[ends] + 1)
         carry.fields = outside.size - int(ends[-1]) - 1
         carry.record_start = int(absolute[ends[-1]]) + 1
     else:
@@ -97,3 +106,9 @@ def _scan(data: np.ndarray, carry: _Carry, separator: int, width: int, field_lim
     carry.previous = int(data[-1])
     carry.offset += data.size
     return True
+
+
+def _mark_starts(carry: _Carry, record_starts: np.ndarray) -> None:
+    """The first record start at least ``part_bytes`` past the last part's start begins the next part."""
+    while record_starts.size and record_starts[-1] >= carry.starts[-1] + carry.part_bytes:
+        carry.starts.append(int(record_starts[np.searchsorted(record_starts, carry.starts[-1] + carry.part_bytes)]))

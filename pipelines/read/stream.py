@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from pipelines.common.errors import IngestError
 from pipelines.common.limits import SettingError
 from pipelines.read import guards
 from pipelines.read.raw import LINE, MALFORMED_SCHEMA, RawExport, dedupe_headers, repeated_names
-from pipelines.read.shape import all_records_fit
+from pipelines.read.shape import record_ranges
 from pipelines.read.sniff import SNIFF_BYTES, detect_encoding, sniff_format, sniff_layout
 from pipelines.read.text import Records, file_lines, misshapen_records, record_chunks, records_frame
 from pipelines.warehouse import machine
@@ -70,6 +71,8 @@ class CsvStream:
     readable_records: int | None = None
     # Read by Python's csv reader instead of Polars (slower), after Polars refused the file.
     python_reader: bool = False
+    # Where each part begins in the file, and its end (``pipelines.read.shape``); empty when unknown.
+    ranges: tuple[int, ...] = ()
 
     @property
     def file_format(self) -> str:
@@ -80,25 +83,9 @@ class CsvStream:
         if self.python_reader:
             yield from self._python_parts()
             return
-        lazy = pl.scan_csv(
-            self.path,
-            has_header=False,
-            skip_lines=self.skip,  # lines, not records: a quote in the header opens nothing
-            new_columns=self.headers,
-            separator=self.delimiter,
-            infer_schema=False,
-            empty_string_is_null=False,
-            missing_columns="insert",
-            truncate_ragged_lines=True,  # a wide record is set aside whole, from self.misshapen
-            n_rows=self.readable_records,
-            raise_if_empty=False,
-            encoding="utf8-lossy" if self.lossy else "utf8",
-        )
         next_line = self.header_line + 1
-        batch_rows = max(1, min(self.rows, self.part_bytes // BATCHES_PER_PART // max(1, self.record_bytes)))
         try:
-            for part in sized_parts(lazy.collect_batches(chunk_size=batch_rows, maintain_order=True),
-                                    self.rows, self.part_bytes):  # fmt: skip
+            for part in self._frames():
                 breaks = pl.sum_horizontal(pl.col(h).str.count_matches("\n").fill_null(0) for h in self.headers)
                 part = part.with_columns((next_line + (breaks + 1).cum_sum() - (breaks + 1)).cast(pl.Int64).alias(LINE))
                 first_line = next_line
@@ -113,6 +100,37 @@ class CsvStream:
             if "invalid utf-8" in str(exc) and not self.lossy:
                 raise InvalidUtf8(str(exc)) from exc
             raise PolarsRefused(str(exc)) from exc
+
+    def _options(self) -> dict:
+        return dict(
+            has_header=False,
+            new_columns=self.headers,
+            separator=self.delimiter,
+            infer_schema=False,
+            empty_string_is_null=False,
+            missing_columns="insert",
+            truncate_ragged_lines=True,  # a wide record is set aside whole, from self.misshapen
+            raise_if_empty=False,
+            encoding="utf8-lossy" if self.lossy else "utf8",
+        )
+
+    def _frames(self) -> Iterator[pl.DataFrame]:
+        """The records as frames of at most ``rows`` rows and about ``part_bytes``, in the file's order.
+
+        With ``ranges`` each part's bytes are read when it is asked for; otherwise Polars' streaming
+        reader, which may run ahead of the parts asked for.
+        """
+        if self.ranges:
+            with self.path.open("rb") as handle:
+                for start, end in itertools.pairwise(self.ranges):
+                    handle.seek(start)
+                    frame = pl.read_csv(handle.read(end - start), **self._options())
+                    yield from (frame.slice(first, self.rows) for first in range(0, frame.height, self.rows))
+            return
+        lazy = pl.scan_csv(self.path, skip_lines=self.skip, n_rows=self.readable_records, **self._options())
+        batch_rows = max(1, min(self.rows, self.part_bytes // BATCHES_PER_PART // max(1, self.record_bytes)))
+        yield from sized_parts(lazy.collect_batches(chunk_size=batch_rows, maintain_order=True), self.rows,
+                               self.part_bytes)  # fmt: skip
 
     def _python_parts(self) -> Iterator[RawExport]:
         """The parts as Python's csv reader reads them: as lenient as the whole-file reader, in bounded memory."""
@@ -175,21 +193,22 @@ def open_stream(path: Path, file_name: str, workdir: Path) -> CsvStream | None:
     headers = dedupe_headers(header_row)
     skip = preamble + 1
     guards.check_lines(file_name, source)  # before Python's reader holds a line whole, and Polars a field
-    misshapen, readable_records = pl.DataFrame(schema=MALFORMED_SCHEMA), None
-    # Python's reader, a second pass over the file, only when the byte scan cannot say all records fit.
-    if not all_records_fit(source, skip, len(headers), delimiter, guards.max_field_bytes()):
-        try:
-            misshapen, readable_records = misshapen_records(source, skip, len(headers), delimiter)
-        except guards.FieldTooLong as exc:  # a quoted field, over the limit, across lines each short enough
-            raise guards.field_too_long(file_name, exc.line) from exc
     try:
         part_bytes = machine.part_bytes()
     except SettingError as exc:
         raise IngestError(file_name, str(exc)) from None
+    misshapen, readable_records = pl.DataFrame(schema=MALFORMED_SCHEMA), None
+    # Python's reader, a second pass over the file, only when the byte scan cannot say all records fit.
+    ranges = record_ranges(source, skip, len(headers), delimiter, guards.max_field_bytes(), part_bytes)
+    if ranges is None:
+        try:
+            misshapen, readable_records = misshapen_records(source, skip, len(headers), delimiter)
+        except guards.FieldTooLong as exc:  # a quoted field, over the limit, across lines each short enough
+            raise guards.field_too_long(file_name, exc.line) from exc
     return CsvStream(
         source, file_name, encoding, delimiter, skip, skip, headers, STREAM_ROWS, part_bytes,
         _record_bytes(text, preamble), repeated_names(header_row), misshapen=misshapen,
-        readable_records=readable_records,
+        readable_records=readable_records, ranges=tuple(ranges or ()),
     )  # fmt: skip
 
 
