@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
+from pipelines import ingest
 from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
 from pipelines.read import stream
@@ -52,6 +54,33 @@ def test_a_wide_file_in_parts_by_bytes_keeps_the_accounting(con, tmp_path, monke
     assert result.rows_read == result.rows_loaded + result.rows_updated + result.rows_duplicate + result.rows_rejected
     assert con.sql("SELECT count(*) FROM tickets").fetchall()[0][0] == 1999
     assert con.sql("SELECT count(*) FROM rejected_rows").fetchall()[0][0] == 3
+
+
+def test_parts_reach_duckdb_as_whole_row_groups_in_order():
+    tables = [
+        pa.table({"n": range(start, start + size)}) for start, size in ((0, 50_000), (50_000, 200_000), (250_000, 7))
+    ]
+    batches = list(ingest._row_group_batches(tables))
+    assert [b.num_rows for b in batches] == [
+        ingest.ROW_GROUP_ROWS,
+        ingest.ROW_GROUP_ROWS,
+        250_007 - 2 * ingest.ROW_GROUP_ROWS,
+    ]
+    assert [n for b in batches for n in b.column(0).to_pylist()] == list(range(250_007))
+    assert list(ingest._row_group_batches([pa.table({"n": pa.array([], pa.int64())})])) == []
+
+
+def test_a_file_in_parts_is_stored_in_whole_row_groups(con, tmp_path, monkeypatch):
+    # A partial row group at every part's end was merged, rewritten, when the database closed.
+    monkeypatch.setattr(stream, "STREAM_BYTES", 0)
+    monkeypatch.setenv("CSAT_RADAR_PART_MB", "8")  # parts of more than a row group, not a multiple of one
+    result = ingest_file(con, write(tmp_path / "t.csv", _tickets(300_000, 10)), "tickets", source_tz="UTC")
+    assert result.rows_loaded == 300_000
+    groups = con.sql(
+        "SELECT row_group_id, max(count) FROM pragma_storage_info('tickets') WHERE column_id = 0 GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    full = ingest.ROW_GROUP_ROWS
+    assert [rows for _, rows in groups] == [full, full, 300_000 - 2 * full]
 
 
 def _settings(con):
