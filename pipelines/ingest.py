@@ -368,8 +368,8 @@ def _insert_stream(
 
     def batches():
         try:
-            for frame in itertools.chain([first], parts):
-                yield from frame.to_arrow().cast(schema).to_batches()
+            frames = (frame.to_arrow().cast(schema) for frame in itertools.chain([first], parts))
+            yield from _row_group_batches(frames)
         except BaseException as exc:  # DuckDB wraps it in its own error; raised below as it was
             log.failure = exc
             raise
@@ -392,6 +392,36 @@ def _insert_stream(
     if repeated:
         raise RepeatedKeys(f"{repeated} keys repeat across parts of the file")
     return True
+
+
+# DuckDB's row group: rows a table keeps together, and what it writes to disk as one piece.
+ROW_GROUP_ROWS = 122_880
+
+
+def _row_group_batches(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
+    """The tables' rows, in order, as record batches of one whole row group each (the last one less).
+
+    DuckDB's INSERT writes each record batch as row groups of its own, so parts whose sizes are
+    not multiples of a row group left a partial one at every part's end (and Polars' chunks,
+    smaller ones still); checkpointing merged those at close, which rewrote them: 7 s to close
+    and a file 70% larger for 1M wide rows. The rows carried over are at most one row group.
+    """
+    pending: list[pa.Table] = []
+    rows = 0
+    for table in tables:
+        pending.append(table)
+        rows += table.num_rows
+        if rows < ROW_GROUP_ROWS:
+            continue
+        joined = pa.concat_tables(pending)
+        whole = rows - rows % ROW_GROUP_ROWS
+        for start in range(0, whole, ROW_GROUP_ROWS):
+            yield from joined.slice(start, ROW_GROUP_ROWS).combine_chunks().to_batches(max_chunksize=ROW_GROUP_ROWS)
+        # A copy, so the part's buffers go once its whole row groups are written.
+        pending, rows = [joined.slice(whole).combine_chunks()], rows - whole
+        del joined
+    if rows:
+        yield from pa.concat_tables(pending).combine_chunks().to_batches(max_chunksize=ROW_GROUP_ROWS)
 
 
 def _prefetched(parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:

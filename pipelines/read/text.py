@@ -138,19 +138,23 @@ class Records:
 
 
 def record_chunks(
-    classified: Iterator[tuple[int, list[str], str | None]], size: int | None
+    classified: Iterator[tuple[int, list[str], str | None]], size: int | None, size_bytes: int | None = None
 ) -> Iterator[tuple[list[list[str]], list[int], list[tuple[int, str, str]]]]:
     """(records as wide as the header, their lines, the others as MALFORMED_SCHEMA rows), ``size`` records at a time.
 
-    The last chunk, perhaps empty, is always yielded; ``size`` None makes one chunk.
+    A chunk also ends once its fields hold ``size_bytes`` characters (wide free-text records make
+    fewer per chunk). The last chunk, perhaps empty, is always yielded; ``size`` None makes one chunk.
     """
     good: list[list[str]] = []
     lines: list[int] = []
     bad: list[tuple[int, str, str]] = []
+    held = 0
     for line, record, reason in classified:
-        if size and len(good) + len(bad) >= size:
+        if size and (len(good) + len(bad) >= size or (size_bytes and held >= size_bytes)):
             yield good, lines, bad
-            good, lines, bad = [], [], []
+            good, lines, bad, held = [], [], [], 0
+        if size_bytes:
+            held += sum(map(len, record))
         if reason:
             bad.append((line, reason, _raw_json(record)))
         else:

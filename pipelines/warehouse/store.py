@@ -18,6 +18,8 @@ import duckdb
 
 from pipelines.common.diskspace import free_bytes, full_folder, is_disk_full, megabytes
 from pipelines.common.errors import IngestError
+from pipelines.common.limits import SettingError
+from pipelines.warehouse import machine
 from pipelines.warehouse.hashes import rehash
 from pipelines.warehouse.schema import TABLES, event_columns
 
@@ -40,9 +42,18 @@ def _session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     landed inside `csat-radar crises --json` piped to a file on a busy machine: off. Its session
     time zone otherwise follows the host's, so a TIMESTAMPTZ literal or a cast to a date would
     read differently on another machine: UTC, always (report zones are applied explicitly).
+    Its memory and threads come from the machine (``pipelines.warehouse.machine``): left at
+    80% of the memory, DuckDB held what a load's parts needed beside it.
     """
     con.execute("SET enable_progress_bar = false")
     con.execute(f"SET TimeZone = '{SESSION_TIME_ZONE}'")
+    try:
+        memory, threads = machine.duckdb_memory_bytes(), machine.duckdb_threads()
+    except SettingError as exc:
+        con.close()
+        raise IngestError("warehouse", str(exc)) from None
+    con.execute(f"SET memory_limit = '{memory // machine.MB}MiB'")  # DuckDB's MB is 10**6 bytes
+    con.execute(f"SET threads = {threads}")
     return con
 
 
