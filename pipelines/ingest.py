@@ -12,10 +12,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-import queue
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +56,7 @@ from pipelines.stage.saved_profiles import (
 from pipelines.stage.scales import SCALE_ALIASES
 from pipelines.stage.spellings import held_spellings, no_spellings
 from pipelines.stage.staging import Staged, stage
+from pipelines.stream_batches import prefetched, row_group_batches
 from pipelines.warehouse.hashes import row_hash_sql
 from pipelines.warehouse.schema import KINDS, TABLES
 from pipelines.warehouse.store import disk_full_in_one_line, exclusive_write, rollback, warehouse_name
@@ -311,7 +310,7 @@ def _ingest_stream(
     batch_id = begin_batch(con)
     try:
         records = _new_records(stream, reading, probe if warehouse_has_rows else None, workdir, log)
-        if _insert_stream(con, _prefetched(records), request.kind, batch_id, log) and log.changed:
+        if _insert_stream(con, prefetched(records), request.kind, batch_id, log) and log.changed:
             replace_changed(con, table, [str(p) for p in log.changed], batch_id)
         for rejected in log.rejected:
             store_rejected(con, rejected, batch_id)
@@ -369,7 +368,7 @@ def _insert_stream(
     def batches():
         try:
             frames = (frame.to_arrow().cast(schema) for frame in itertools.chain([first], parts))
-            yield from _row_group_batches(frames)
+            yield from row_group_batches(frames)
         except BaseException as exc:  # DuckDB wraps it in its own error; raised below as it was
             log.failure = exc
             raise
@@ -392,58 +391,6 @@ def _insert_stream(
     if repeated:
         raise RepeatedKeys(f"{repeated} keys repeat across parts of the file")
     return True
-
-
-# DuckDB's row group: rows a table keeps together, and what it writes to disk as one piece.
-ROW_GROUP_ROWS = 122_880
-
-
-def _row_group_batches(tables: Iterable[pa.Table]) -> Iterator[pa.RecordBatch]:
-    """The tables' rows, in order, as record batches of one whole row group each (the last one less).
-
-    DuckDB's INSERT writes each record batch as row groups of its own, so parts whose sizes are
-    not multiples of a row group left a partial one at every part's end (and Polars' chunks,
-    smaller ones still); checkpointing merged those at close, which rewrote them: 7 s to close
-    and a file 70% larger for 1M wide rows. The rows carried over are at most one row group.
-    """
-    pending: list[pa.Table] = []
-    rows = 0
-    for table in tables:
-        pending.append(table)
-        rows += table.num_rows
-        if rows < ROW_GROUP_ROWS:
-            continue
-        joined = pa.concat_tables(pending)
-        whole = rows - rows % ROW_GROUP_ROWS
-        for start in range(0, whole, ROW_GROUP_ROWS):
-            yield from joined.slice(start, ROW_GROUP_ROWS).combine_chunks().to_batches(max_chunksize=ROW_GROUP_ROWS)
-        # A copy, so the part's buffers go once its whole row groups are written.
-        pending, rows = [joined.slice(whole).combine_chunks()], rows - whole
-        del joined
-    if rows:
-        yield from pa.concat_tables(pending).combine_chunks().to_batches(max_chunksize=ROW_GROUP_ROWS)
-
-
-def _prefetched(parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Run a generator one item ahead in a thread: the next part is staged while DuckDB writes this one."""
-    ready: queue.Queue = queue.Queue(maxsize=1)
-    done = object()
-
-    def produce() -> None:
-        try:
-            for item in parts:
-                ready.put(item)
-            ready.put(done)
-        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
-            ready.put(exc)
-
-    worker = threading.Thread(target=produce, name="csat-radar-stage", daemon=True)
-    worker.start()
-    while (item := ready.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-    worker.join()
 
 
 STREAM_MEMORY_LIMIT = "400MB"

@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, int, tuple[str, ...]], ...] = (
     ("read", 3, ("pipelines.read",)),
     ("demo data", 3, ("pipelines.demo",)),
     ("stage", 4, ("pipelines.stage",)),
-    ("ingest", 5, ("pipelines.ingest", "pipelines.load", "pipelines.undo")),
+    ("ingest", 5, ("pipelines.ingest", "pipelines.load", "pipelines.undo", "pipelines.stream_batches")),
     ("kpis", 6, ("metrics.kpis",)),
     ("crises", 7, ("metrics.crises",)),
     ("reports", 8, ("metrics.reports",)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pipelines import ingest
+from pipelines import stream_batches
 from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
 from pipelines.read import stream
@@ -60,14 +60,14 @@ def test_parts_reach_duckdb_as_whole_row_groups_in_order():
     tables = [
         pa.table({"n": range(start, start + size)}) for start, size in ((0, 50_000), (50_000, 200_000), (250_000, 7))
     ]
-    batches = list(ingest._row_group_batches(tables))
+    batches = list(stream_batches.row_group_batches(tables))
     assert [b.num_rows for b in batches] == [
-        ingest.ROW_GROUP_ROWS,
-        ingest.ROW_GROUP_ROWS,
-        250_007 - 2 * ingest.ROW_GROUP_ROWS,
+        stream_batches.ROW_GROUP_ROWS,
+        stream_batches.ROW_GROUP_ROWS,
+        250_007 - 2 * stream_batches.ROW_GROUP_ROWS,
     ]
     assert [n for b in batches for n in b.column(0).to_pylist()] == list(range(250_007))
-    assert list(ingest._row_group_batches([pa.table({"n": pa.array([], pa.int64())})])) == []
+    assert list(stream_batches.row_group_batches([pa.table({"n": pa.array([], pa.int64())})])) == []
 
 
 def test_a_file_in_parts_is_stored_in_whole_row_groups(con, tmp_path, monkeypatch):
@@ -79,7 +79,7 @@ def test_a_file_in_parts_is_stored_in_whole_row_groups(con, tmp_path, monkeypatc
     groups = con.sql(
         "SELECT row_group_id, max(count) FROM pragma_storage_info('tickets') WHERE column_id = 0 GROUP BY 1 ORDER BY 1"
     ).fetchall()
-    full = ingest.ROW_GROUP_ROWS
+    full = stream_batches.ROW_GROUP_ROWS
     assert [rows for _, rows in groups] == [full, full, 300_000 - 2 * full]
 
 
