@@ -127,7 +127,7 @@ def test_one_pass_over_every_dimension_gives_each_dimension_s_own_answer(warehou
 @pytest.mark.parametrize("grain,hours_back", [("week", 0), ("day", 30), ("month", 24 * 40 + 5)])
 def test_the_backlog_is_the_running_count_of_opened_less_closed_tickets(warehouse, grain, hours_back):
     """Periods that ended come from the cube's opened and closed counts; the one in progress ends at the
-    as-of moment, mid-day, and is read raw: together the same counts as the raw join."""
+    as-of moment, mid-day: the cube's days before it plus that day's raw events, the same counts as the raw join."""
     settings = load_settings(as_of=data_end(warehouse) - timedelta(hours=hours_back))
     query = Query(("backlog",), grain, "channel", date(2026, 3, 1))
     assert answers(cube_state(warehouse, settings), metric("backlog"), query)
