@@ -14,6 +14,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+# What would close each goal when it is not met: the step named by the profiles of the run that
+# found it (their figures are in "Where the time goes"); kept here so a miss is never left unexplained.
+CLOSE = {
+    "daily upload": "bound the marts' scans of the sources that join every ticket (surveys, complaints, the "
+    "backlog's closings) to the touched tickets; detect timestamp formats on a sample; keep the segment "
+    "spellings in a small table kept by each load instead of a DISTINCT over every ticket",
+    "first load": "stage in DuckDB SQL over read_csv (Polars' timestamp parsing and null normalising are most of "
+    "the staging), hash and shape-check the file in one pass, and feed the marts from the staged parts",
+    "first-load memory": "measure the wide free-text export",
+    "crisis scan, weekly": "read the contributors (one raw query per candidate crisis) from a mart of dimension "
+    "pairs, and the as-of-now metrics' last days once for all dimensions",
+    "slowest single KPI question": "keep the tickets open at the as-of in a table each load updates, so the "
+    "backlog age of the period in progress needs no join over every ticket",
+    "every KPI at once": "store running counts in the histograms at build time (a quantile becomes a lookup) and "
+    "assemble the records in one Polars pass",
+    "new process to its first KPI": "import less before the first question (the catalog, Polars, DuckDB)",
+    "each page, warm, one user": "cache the drawn tables of Service levels and the quarterly review per data version",
+    "managers at once": "cache the drawn tables and charts per data version (each session formats, styles and "
+    "serialises its own under one interpreter lock), or run several server processes behind a proxy",
+}
+
+
+def close_gap(name: str) -> str:
+    return next((text for key, text in CLOSE.items() if key in name), "")
+
 
 @dataclass
 class Goal:
@@ -81,16 +106,18 @@ def goals(size: int, f: dict) -> list[Goal]:
         size, "crisis scan, weekly", "≤ 10 s", s_(f["scan"].seconds), f"daily grain {s_(f['scan_day'].seconds)}",
         "–", f["scan"].seconds <= 10,
     ))  # fmt: skip
-    slowest = max(f["kpi_each"].items(), key=lambda item: item[1].seconds)
+    ranked = sorted(f["kpi_each"].items(), key=lambda item: -item[1].seconds)
+    slowest, five = ranked[0], ", ".join(f"`{name}` {s_(m.seconds)}" for name, m in ranked[:5])
     found.append(Goal(
         size, "slowest single KPI question", "≤ 150 ms", f"`{slowest[0]}` {s_(slowest[1].seconds)}",
         f"median {s_(statistics.median(m.seconds for m in f['kpi_each'].values()))}", "–",
-        slowest[1].seconds <= 0.150,
+        slowest[1].seconds <= 0.150, f"the five slowest: {five}",
     ))  # fmt: skip
     pandas, warm = f["pandas"].seconds, f["kpis_warm"].seconds
     found.append(Goal(
         size, "every KPI at once", "≥ 20x faster than the pandas script", s_(warm), f"pandas {s_(pandas)}",
         f"{pandas / warm:.1f}x", pandas >= 20 * warm,
+        f"one question at a time would take {s_(sum(m.seconds for m in f['kpi_each'].values()))} in all",
     ))  # fmt: skip
     found.append(Goal(size, "new process to its first KPI", "< 3 s", s_(f["kpis_cold"].seconds), "–", "–",
                       f["kpis_cold"].seconds < 3))  # fmt: skip
@@ -184,9 +211,10 @@ def write_report(results: dict[int, dict], path: Path, runs: int) -> str:
         "## Where the time goes",
         "",
         *(
-            f"- {g.size:,} tickets, {g.name} ({'met' if g.met else 'NOT MET'}): {g.profile}"
+            f"- {g.size:,} tickets, {g.name} ({'met' if g.met else 'NOT MET'}): {g.profile or 'no profile'}"
+            + ("" if g.met else f". What would close it: {close_gap(g.name)}.")
             for g in judged
-            if g.profile
+            if g.profile or not g.met
         ),
         "",
         "## Every figure",
