@@ -77,6 +77,8 @@ def test_the_overview_lists_every_open_crisis_none_overdue_and_follows_the_chann
             assert as_of - raised[row["id"]] < allowance, row
 
     visit(tab, base, "")
+    # On a busy machine the page can fall quiet before its crisis list is drawn: wait for a row.
+    tab.get_by_role("button", name="Open", exact=True).first.wait_for(timeout=90_000)
     rows = open_rows(tab)
     assert len(rows) == listed.height == counted(tab)
     for text, row in zip(rows, listed.iter_rows(named=True), strict=True):  # most severe first
