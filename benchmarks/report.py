@@ -144,7 +144,8 @@ def _concurrency_goal(size: int, c: dict) -> Goal:
         f"server peak {peak:,.0f} MiB; second wave worst p95 {s_(warm.get('worst_p95_s') or math.nan)}", "–",
         (worst[1]["p95_s"] or math.inf) <= 2 and c["error_count"] == 0,
         "first wave: " + "; ".join(f"{page} p50 {s_(v['p50_s'] or math.nan)} p95 {s_(v['p95_s'] or math.nan)}"
-                                   for page, v in pages.items()),
+                                   for page, v in pages.items())
+        + "".join(f"; error: {e[:160]}" for e in c.get("errors", [])[:3]),
     )  # fmt: skip
 
 
