@@ -62,7 +62,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _healthy(base: str, seconds: float) -> bool:
+def healthy(base: str, seconds: float) -> bool:
+    """Whether the Streamlit server at ``base`` says it is healthy within ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -159,7 +160,7 @@ def serving(db: Path):
         server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             base = f"http://127.0.0.1:{port}"
-            if not _healthy(base, 120):
+            if not healthy(base, 120):
                 log.seek(0)
                 raise RuntimeError(f"csat-radar serve did not answer within 120 s: {log.read()[-2000:].decode()}")
             yield base, server.pid

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -20,6 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from benchmarks.concurrency import healthy
 from tests.conftest import ROOT
 from tests.crises.reflagged import reflag
 
@@ -40,16 +40,8 @@ def free_port() -> int:
 
 
 def answers_health(base: str, seconds: float = 60) -> bool:
-    """Whether the Streamlit server at ``base`` says it is healthy within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            time.sleep(0.5)
-    return False
+    """Whether the Streamlit server at ``base`` says it is healthy within ``seconds`` (the benchmark's own check)."""
+    return healthy(base, seconds)
 
 
 @contextmanager
