@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 import duckdb
 
 from metrics.kpis.catalog import Metric, catalog, catalog_version
+from metrics.kpis.dialect import Spelling
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.sql import Compiler, Query, declare_macros, fill, grouping_sets, literal, placeholders
 from pipelines.warehouse.store import transaction
@@ -332,7 +333,8 @@ def _backlog_ages_build_sql(settings: Settings, ends: tuple[str, date, date] | N
     values = placeholders(settings.conventions, settings)
     built = f"({values['as_of']} AT TIME ZONE {zone})::DATE"
     closed = "coalesce(resolved_at, closed_at)"
-    age = "((epoch(timezone(" + zone + ", (day + 1)::TIMESTAMP)) - epoch(created_at)) / 60.0)"
+    spell = Spelling()  # the marts are DuckDB's: the raw backlog age's own minutes, spelled for it
+    age = spell("minutes_between", "created_at", spell("local_midnight", "day + 1", zone))
     segments, dimension, segment, sets = grouping_sets(keys="bucket")
     within = ""
     if ends:

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from metrics.kpis.catalog import DIMENSIONS, SOURCES, Metric, dimension_expression, export_fills, inputs
+from metrics.kpis.dialect import Spelling
 from metrics.kpis.intervals import order_statistic_ranks
 from metrics.kpis.settings import Conventions, Settings
 from pipelines.common.segments import Segments
@@ -45,13 +46,15 @@ def literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def placeholders(conventions: Conventions, settings: Settings) -> dict[str, str]:
+def placeholders(conventions: Conventions, settings: Settings, spell: Spelling | None = None) -> dict[str, str]:
+    """The conventions' SQL, spelled for the engine (``spell``; DuckDB by default)."""
+    spell = spell or Spelling()
     if conventions.hours == "business":
-        first_response = "business_minutes(created_at, first_response_at)"
-        resolution = "business_minutes(created_at, resolved_at)"
+        first_response = business_minutes(spell, conventions, "created_at", "first_response_at")
+        resolution = business_minutes(spell, conventions, "created_at", "resolved_at")
     else:
-        first_response = "((epoch(first_response_at) - epoch(created_at)) / 60.0)"
-        resolution = "((epoch(resolved_at) - epoch(created_at)) / 60.0)"
+        first_response = spell("minutes_between", "created_at", "first_response_at")
+        resolution = spell("minutes_between", "created_at", "resolved_at")
     if conventions.fcr == "one_reply":
         fcr = "CASE WHEN resolved_at IS NULL OR agent_replies IS NULL THEN NULL ELSE agent_replies <= 1 END"
     else:
@@ -61,8 +64,8 @@ def placeholders(conventions: Conventions, settings: Settings) -> dict[str, str]
             f"> created_at + INTERVAL ({int(conventions.fcr_repeat_days)}) DAY, true) END"
         )
     return {
-        "as_of": f"TIMESTAMPTZ {literal(settings.as_of.isoformat())}",
-        "earliest": f"TIMESTAMPTZ {literal(settings.earliest.isoformat())}",  # older rows are placeholders
+        "as_of": spell("utc", literal(settings.as_of.isoformat())),
+        "earliest": spell("utc", literal(settings.earliest.isoformat())),  # older rows are placeholders
         "first_response_minutes": first_response,
         "resolution_minutes": resolution,
         "first_response_sla_minutes": f"{float(conventions.first_response_sla_minutes)}",
@@ -93,16 +96,32 @@ def fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def _business_macro(conventions: Conventions) -> str:
+def _opening_minutes(conventions: Conventions) -> list[int]:
     open_text, close_text = conventions.business_hours.split("-")
-    minutes = [int(t.split(":")[0]) * 60 + int(t.split(":")[1]) for t in (open_text, close_text)]
+    return [int(t.split(":")[0]) * 60 + int(t.split(":")[1]) for t in (open_text, close_text)]
+
+
+def business_minutes(spell: Spelling, conventions: Conventions, a: str, b: str) -> str:
+    """Minutes from ``a`` to ``b`` within business hours: DuckDB's macro, or the engine's inline spelling."""
+    if spell.native:
+        return f"business_minutes({a}, {b})"
+    opens, closes = _opening_minutes(conventions)
+    days = literal(",".join(str(int(d)) for d in conventions.business_days) or "0")
+    holidays = literal(",".join(conventions.holidays))
+    zone = literal(conventions.business_time_zone)
+    return spell("business_minutes", a, b, zone, str(opens), str(closes), days, holidays)
+
+
+def _business_macro(conventions: Conventions) -> str:
+    minutes = _opening_minutes(conventions)
     zone = literal(conventions.business_time_zone)
     days = ", ".join(str(int(d)) for d in conventions.business_days) or "0"
     holidays = ", ".join(f"DATE {literal(h)}" for h in conventions.holidays) or "DATE '1900-01-01'"
+    # Whole microseconds summed, then one division: other engines' spellings give the same double.
     return f"""CREATE OR REPLACE TEMP MACRO business_minutes(a, b) AS (
         SELECT coalesce(sum(greatest(0,
-            epoch(least(timezone({zone}, b), d + INTERVAL {minutes[1]} MINUTE))
-            - epoch(greatest(timezone({zone}, a), d + INTERVAL {minutes[0]} MINUTE)))), 0) / 60.0
+            epoch_us(least(timezone({zone}, b), d + INTERVAL {minutes[1]} MINUTE))
+            - epoch_us(greatest(timezone({zone}, a), d + INTERVAL {minutes[0]} MINUTE)))), 0) / 60e6
         FROM (SELECT unnest(generate_series(date_trunc('day', timezone({zone}, a)),
                                             date_trunc('day', timezone({zone}, b)), INTERVAL 1 DAY)) AS d)
         WHERE isodow(d) IN ({days}) AND d::DATE NOT IN ({holidays}))"""
@@ -117,10 +136,12 @@ def declare_macros(con: duckdb.DuckDBPyConnection, conventions: Conventions) -> 
 class Compiler:
     """Generates one SQL statement per metric from its catalog entry."""
 
-    def __init__(self, query: Query, settings: Settings):
+    def __init__(self, query: Query, settings: Settings, engine: str = "duckdb"):
         self.query = query
         self.settings = settings
-        self.values = placeholders(settings.conventions, settings)
+        # DuckDB's SQL as it always was; another engine's with markers for metrics.kpis.dialect.render.
+        self.spell = Spelling(engine)
+        self.values = placeholders(settings.conventions, settings, self.spell)
         self.zone = literal(settings.conventions.report_time_zone)
         self.segment = dimension_expression(query.dimension) if query.dimension else literal(ALL_SEGMENTS)
         self.filters = [(dimension_expression(d), values) for d, values in query.filters]
@@ -131,22 +152,23 @@ class Compiler:
     def period(self, time_column: str) -> str:
         if self.query.grain == RANGE:
             return f"DATE {literal((self.query.date_from or date(1970, 1, 1)).isoformat())}"
-        return f"date_trunc('{self.query.grain}', {time_column} AT TIME ZONE {self.zone})::DATE"
+        return self.spell("period_start", time_column, self.zone, literal(self.query.grain))
 
     def conditions(self, time_column: str, where: str | None) -> str:
         parts = [f"{time_column} >= {self.values['earliest']}"]
         if where:
             parts.append(f"({fill(where, self.values)})")
-        local_day = f"({time_column} AT TIME ZONE {self.zone})::DATE"
+        local_day = self.spell("local_date", time_column, self.zone)
         # Each local-day bound comes with a looser bound on the column itself, which DuckDB can check
         # against each row group's min and max and so skip the rows outside the dates unread.
         if self.query.date_from:
             start = literal(self.query.date_from.isoformat())
-            parts.append(f"{time_column} >= TIMESTAMPTZ {start} - INTERVAL 1 DAY AND {local_day} >= DATE {start}")
+            since = self.spell("utc", start)
+            parts.append(f"{time_column} >= {since} - INTERVAL 1 DAY AND {local_day} >= DATE {start}")
         if self.query.date_to:
             end = literal((self.query.date_to + timedelta(days=1)).isoformat())
             parts.append(
-                f"{time_column} < TIMESTAMPTZ {end} + INTERVAL 1 DAY AND "
+                f"{time_column} < {self.spell('utc', end)} + INTERVAL 1 DAY AND "
                 f"{local_day} <= DATE {literal(self.query.date_to.isoformat())}"
             )
         for expression, values in self.filters:
@@ -158,7 +180,7 @@ class Compiler:
                           coalesce(CAST({self.segment} AS VARCHAR), '(none)') AS segment, {select}
                    FROM {self.source(source)} src
                    WHERE {self.conditions(time_column, where)}
-                   GROUP BY ALL"""
+                   {self.spell.group_by(2)}"""
 
     def cube_grouped(self, m: Metric, select: str, source: str, time_column: str, where: str | None) -> str:
         """Like ``grouped``, once for the whole organisation and once per segment of every dimension, in one scan."""
@@ -195,12 +217,14 @@ class Compiler:
             return group(m, select, f["source"], f["time"], f.get("where"))
         if m.kind == "quantile":
             duration = fill(f["duration"], self.values)
-            ranks = order_statistic_ranks("len(xs)", float(f["quantile"]))
+            length = self.spell("list_length", "xs")
+            ranks = order_statistic_ranks(length, float(f["quantile"]))
             inner = group(
-                m, f"list_sort(list({duration})) AS xs", f["source"], f["time"], f"({f.get('where') or 'true'})"
-            )
-            values = ", ".join(f"xs[{rank}::BIGINT] AS {name}" for name, rank in ranks.items())
-            return f"SELECT {keys}, len(xs) AS n, {values} FROM ({inner})"
+                m, f"{self.spell('sorted_list', duration)} AS xs", f["source"], f["time"],
+                f"({f.get('where') or 'true'})",
+            )  # fmt: skip
+            values = ", ".join(f"{self.spell('list_element', 'xs', rank)} AS {name}" for name, rank in ranks.items())
+            return f"SELECT {keys}, {length} AS n, {values} FROM ({inner})"
         if m.kind == "ratio":
             count = fill(f.get("denominator_count", "count(*)"), self.values)
             numerator = group(
@@ -225,33 +249,37 @@ class Compiler:
         as_of, closed, e = self.values["as_of"], "coalesce(resolved_at, closed_at)", self.values["earliest"]
         date_filters = []
         if self.query.date_from:
-            date_filters.append(f"period_start >= DATE {literal(self.query.date_from.isoformat())}")
+            date_filters.append(f"CAST(p AS DATE) >= DATE {literal(self.query.date_from.isoformat())}")
         if self.query.date_to:
-            date_filters.append(f"period_start <= DATE {literal(self.query.date_to.isoformat())}")
+            date_filters.append(f"CAST(p AS DATE) <= DATE {literal(self.query.date_to.isoformat())}")
         segment_filters = " AND ".join(
             f"{e} IN ({', '.join(literal(v) for v in values)})" for e, values in self.filters
         )
+        age = self.spell("minutes_between", "t.created_at", "p.period_end")
         aggregate = (
             "count(*)::DOUBLE AS value"
             if m.fields["aggregate"] == "count"
-            else "median((epoch(p.period_end) - epoch(t.created_at)) / 60.0) AS value, count(*) AS n"
+            else f"{self.spell('median', age)} AS value, count(*) AS n"
         )
+        unit = literal(grain)
+        period = "CAST(p AS DATE)"
+        end = self.spell("local_midnight", self.spell("next_period", period, unit), self.zone)
+        sets = "GROUP BY GROUPING SETS (" + grouping_sets("p.period_start")[3] + ")"
+        grouped = sets if cube else self.spell.group_by(2)
         return f"""
             WITH bounds AS (
-                SELECT date_trunc('{grain}', min(created_at) AT TIME ZONE {self.zone})::DATE AS first_period,
-                       date_trunc('{grain}', {as_of} AT TIME ZONE {self.zone})::DATE AS last_period
+                SELECT {self.spell("period_start", "min(created_at)", self.zone, unit)} AS first_period,
+                       {self.spell("period_start", as_of, self.zone, unit)} AS last_period
                 FROM tickets WHERE created_at >= {e}),
+            series AS (SELECT {self.spell("period_series", "first_period", "last_period", unit)} AS p FROM bounds),
             periods AS (
-                SELECT p::DATE AS period_start,
-                       least(timezone({self.zone}, (p + INTERVAL 1 {grain})::TIMESTAMP), {as_of}) AS period_end
-                FROM bounds, unnest(generate_series(first_period::TIMESTAMP, last_period::TIMESTAMP,
-                                                    INTERVAL 1 {grain})) AS g(p)
-                {"WHERE " + " AND ".join(date_filters) if date_filters else ""})
+                SELECT {period} AS period_start, least({end}, {as_of}) AS period_end
+                FROM series {"WHERE " + " AND ".join(date_filters) if date_filters else ""})
             {self._backlog_select(aggregate, cube)}
             FROM periods p JOIN tickets t
               ON t.created_at < p.period_end AND t.created_at >= {e} AND ({closed} IS NULL OR {closed} >= p.period_end)
             {"WHERE " + segment_filters if segment_filters else ""}
-            {"GROUP BY GROUPING SETS (" + grouping_sets("p.period_start")[3] + ")" if cube else "GROUP BY ALL"}"""
+            {grouped}"""
 
     def _backlog_select(self, aggregate: str, cube: bool) -> str:
         if not cube:
