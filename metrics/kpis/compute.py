@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Protocol
 
 import duckdb
 import numpy as np
@@ -44,6 +45,16 @@ RESULT_SCHEMA = {
     "complete": pl.Boolean,
     "reason": pl.String,  # why a record is no data: the input (column) that would give it
 }
+
+
+class Engine(Protocol):
+    """Another engine the compiler's SQL runs on (metrics/kpis/spark.py): its name, and rows as a frame."""
+
+    engine: str
+
+    def frame(self, sql: str) -> pl.DataFrame: ...
+
+
 STATUSES = {
     "met": "target met",
     "not_credibly_missed": "below target, but within the uncertainty",
@@ -153,21 +164,27 @@ def _status(frame: pl.DataFrame, metrics: list[Metric], settings: Settings, dime
 
 
 def compute(
-    con: duckdb.DuckDBPyConnection, query: Query, settings: Settings | None = None, use_cube: bool = True
+    con: duckdb.DuckDBPyConnection,
+    query: Query,
+    settings: Settings | None = None,
+    use_cube: bool = True,
+    engine: Engine | None = None,
 ) -> pl.DataFrame:
     """Every requested metric at the query's grain and dimension, with interval, target and status.
 
     Periods with no data for a metric do not appear; the caller decides whether a gap is zero
     (counts) or unknown (rates). Additive metrics are read from the daily KPI cube when it is
     current (metrics/kpis/cube.py), with the same result as from the raw tables (``use_cube=False``).
+    With ``engine`` (Spark, metrics/kpis/spark.py) the metrics' aggregates are computed there from
+    the raw tables; the data's clock, coverage and no-data checks are still asked of ``con``.
     """
     settings = on_data_clock(con, settings)
     if query.grain not in (*GRAINS, RANGE):
         raise ValueError(f"unknown grain {query.grain!r}; use one of {', '.join(GRAINS)}")
     declare_macros(con, settings.conventions)
-    state = cube_state(con, settings) if use_cube else None
+    state = cube_state(con, settings) if use_cube and engine is None else None
     whole = coverage(con, settings, query.date_from, query.date_to)
-    raws = _raw_frames(con, query, settings, state)
+    raws = _raw_frames(con, query, settings, state, engine)
     # Each metric's own columns made the common ones; what every record gets alike is added once, below.
     common = ("grain", "dimension", "period_end", "target", "target_bound", "status", "complete")
     frames = []
@@ -204,7 +221,11 @@ def compute(
 
 
 def _raw_frames(
-    con: duckdb.DuckDBPyConnection, query: Query, settings: Settings, state: CubeState | None
+    con: duckdb.DuckDBPyConnection,
+    query: Query,
+    settings: Settings,
+    state: CubeState | None,
+    engine: Engine | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Each metric's aggregates, as its own SQL gives them, in as few statements as the cube allows.
 
@@ -227,6 +248,9 @@ def _raw_frames(
         if len(together) > 1:
             sql = cube_answers.quantiles_sql(together, query, settings)
             frames.update(cube_answers.split_quantiles(con.sql(sql).pl(), together))
+    if engine is not None:
+        compiler = Compiler(query, settings, engine=engine.engine)
+        return {m.name: engine.frame(compiler.sql(m)) for m in metrics}
     compiler = Compiler(query, settings)
     for m in metrics:
         if m.name not in frames:

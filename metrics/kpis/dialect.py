@@ -84,10 +84,9 @@ def _spark_business_minutes(a, b, zone, opens, closes, days, holidays) -> str:
     la, lb = _spark_local_micros(a, zone), _spark_local_micros(b, zone)
     first, last = _spark_local_date(a, zone), _spark_local_date(b, zone)
     day = f"CAST(unix_date(__d) AS BIGINT) * {DAY_MICROS}"
-    overlap = (
-        f"greatest(0L, least({lb}, {day} + {closes} * {MICROS['minute']}) "
-        f"- greatest({la}, {day} + {opens} * {MICROS['minute']}))"
-    )
+    # The opening minutes arrive as literals; multiplied here, as an int they would overflow in Spark.
+    opening, closing = int(opens) * MICROS["minute"], int(closes) * MICROS["minute"]
+    overlap = f"greatest(0L, least({lb}, {day} + {closing}L) - greatest({la}, {day} + {opening}L))"
     open_days = (
         f"filter(sequence({first}, {last}), __d -> (weekday(__d) + 1) IN ({days.strip(chr(39))}) "
         f"AND NOT array_contains(array({_date_list(holidays)}), __d))"
@@ -103,10 +102,8 @@ def _trino_business_minutes(a, b, zone, opens, closes, days, holidays) -> str:
     la, lb = local(a), local(b)
     first, last = f"CAST({a} AT TIME ZONE {zone} AS DATE)", f"CAST({b} AT TIME ZONE {zone} AS DATE)"
     day = "CAST(to_unixtime(CAST(__d AS TIMESTAMP)) * 1e6 AS BIGINT)"
-    overlap = (
-        f"greatest(0, least({lb}, {day} + {closes} * {MICROS['minute']}) "
-        f"- greatest({la}, {day} + {opens} * {MICROS['minute']}))"
-    )
+    opening, closing = int(opens) * MICROS["minute"], int(closes) * MICROS["minute"]
+    overlap = f"greatest(0, least({lb}, {day} + BIGINT '{closing}') - greatest({la}, {day} + BIGINT '{opening}'))"
     open_days = (
         f"filter(sequence({first}, {last}), __d -> day_of_week(__d) IN ({days.strip(chr(39))}) "
         f"AND NOT contains(ARRAY[{_date_list(holidays)}], __d))"
@@ -317,7 +314,7 @@ def _trino_series(tree, sqlglot, exp, dialect) -> None:
         select = call.find_ancestor(exp.Select)
         alias = call.parent.alias if isinstance(call.parent, exp.Alias) else "p"
         first, last, grain = (a.sql(dialect=dialect) for a in call.expressions)
-        source = select.args["from"].sql(dialect=dialect)
+        source = select.args["from_"].sql(dialect=dialect)
         step = TRINO_STEP[grain.strip("'")]
         series = f"UNNEST(sequence({first}, {last}, {step})) AS g({alias})"
         text = f"SELECT g.{alias} AS {alias} {source} CROSS JOIN {series}"

@@ -24,7 +24,7 @@ INSTALL_HINT = "Spark is an optional extra: pip install 'csat-radar[spark]' (and
 LOCAL_CONF = {
     "spark.ui.enabled": "false",
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.driver.memory": "2g",
     "spark.ui.showConsoleProgress": "false",
@@ -52,7 +52,8 @@ def spark_session(master: str | None = None, remote: str | None = None) -> Any:
     except Exception as exc:  # py4j's "Java gateway process exited" and the like
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SparkUnavailable(f"could not start Spark ({first}); {INSTALL_HINT}") from None
-    session.sparkContext.setLogLevel("ERROR")
+    # A failed statement reaches the caller as an exception; Spark's own log of it is pages of JSON.
+    session.sparkContext.setLogLevel("FATAL")
     return session
 
 
@@ -73,6 +74,14 @@ class SparkEngine:
         frame = self.session.read.parquet(str(Path(path)))
         self.register(name, frame.drop(*[c for c in drop if c in frame.columns]))
 
+    def register_duckdb(self, con: Any, tables: tuple[str, ...]) -> None:
+        """The tables of a DuckDB connection, copied into Spark through Arrow (JSON columns as text, as in Parquet)."""
+        for table in tables:
+            columns = con.sql(f"DESCRIBE {table}").fetchall()
+            select = ", ".join(f'"{c[0]}"::VARCHAR AS "{c[0]}"' if c[1] == "JSON" else f'"{c[0]}"' for c in columns)
+            arrow = con.sql(f"SELECT {select} FROM {table}").to_arrow_table()
+            self.register(table, self.session.createDataFrame(arrow))
+
     def sql(self, sql: str) -> str:
         """The Spark text of a compiler statement."""
         return render(sql, self.engine)
@@ -80,3 +89,18 @@ class SparkEngine:
     def frame(self, sql: str) -> pl.DataFrame:
         """The rows of a compiler statement, as a Polars frame."""
         return pl.from_arrow(self.session.sql(self.sql(sql)).toArrow())
+
+    def close(self) -> None:
+        """Stop the session and, for a local one, the Java process behind it (stop() alone leaves it running)."""
+        self.session.stop()
+        from pyspark import SparkContext
+
+        gateway = SparkContext._gateway
+        if gateway is None:
+            return
+        gateway.shutdown()
+        process = getattr(gateway, "proc", None)
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        SparkContext._gateway = SparkContext._jvm = None
