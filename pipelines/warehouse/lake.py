@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.common.diskspace import is_disk_full
 from pipelines.common.errors import IngestError
 from pipelines.warehouse.schema import COMPLAINTS, ORDERS, SURVEYS, TICKETS
 from pipelines.warehouse.store import in_memory, schema_version, transaction, warehouse_as_of
@@ -32,6 +33,8 @@ from pipelines.warehouse.store import in_memory, schema_version, transaction, wa
 FORMAT = "csat-radar-lake"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+# A lake being written beside its target: ``.DIR.exporting-PID``, renamed to DIR when whole.
+STAGING = ".exporting-"
 PARTITION = "month"
 # Every table the KPIs, the data's as-of, the coverage and the no-data checks read from the raw
 # data, with the column whose month (UTC) partitions it; None: one folder, unpartitioned. The
@@ -134,10 +137,11 @@ def export_lake(con: duckdb.DuckDBPyConnection, target: str | os.PathLike, repla
     target = Path(target).absolute()
     _check_target(target, replace)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.exporting-{os.getpid()}")
+    _remove_abandoned(target)
+    staging = target.with_name(f".{target.name}{STAGING}{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)  # this process's own leftover: nothing else writes this name
-    staging.mkdir()
     try:
+        staging.mkdir()
         # One snapshot of the warehouse: every table and the as-of as of the same moment.
         with transaction(con):
             tables = {name: _export_table(con, name, column, staging) for name, column in LAKE_TABLES.items()}
@@ -153,10 +157,26 @@ def export_lake(con: duckdb.DuckDBPyConnection, target: str | os.PathLike, repla
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         _move_into_place(staging, target)
+    except (OSError, duckdb.IOException) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        problem = "no space left on its disk" if is_disk_full(exc) else str(exc).strip().splitlines()[0]
+        raise IngestError(str(target), f"cannot write the lake ({problem}); nothing was written") from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return manifest
+
+
+def _remove_abandoned(target: Path) -> None:
+    """Remove what an export killed midway left beside ``target`` (its process is gone): it is no lake."""
+    for leftover in target.parent.glob(f".{target.name}{STAGING}*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        try:
+            os.kill(int(pid), 0)  # raises when that process is gone
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(leftover, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's process, still running
 
 
 def _move_into_place(staging: Path, target: Path) -> None:

@@ -162,9 +162,12 @@ def test_a_folder_that_is_not_a_lake_is_never_written_over(demo, tmp_path):
 
 
 def test_a_failed_export_leaves_no_half_lake(demo, tmp_path):
+    killed = tmp_path / f".lake.exporting-{2**22 + 1}"  # left by an export whose process is gone (no pid is this high)
+    (killed / "tickets").mkdir(parents=True)
     con = connect(demo[0], read_only=True)
     try:
         export_lake(con, tmp_path / "lake")
+        assert not killed.exists()
         kept = json.loads((tmp_path / "lake" / MANIFEST).read_text())
         con.execute("CREATE TEMP VIEW batches AS SELECT error('disk gone') AS batch_id")  # the last table fails
         with pytest.raises(duckdb.Error, match="disk gone"):
@@ -207,7 +210,7 @@ def small(con, db_path, tmp_path):
     )
     effort = "response id,ticket id,responded at,survey type,score,scale\nE1,T4,2026-03-06 11:00,ces,6,1-7\n"
     ingest_file(con, write(tmp_path / "e.csv", effort), "surveys", source_tz="UTC")
-    orders = "date,channel,orders\n2026-02-27,email,30\n2026-03-03,email,10\n2026-03-03,web,10\n"
+    orders = "date,channel,orders\n2026-02-27,email,30\n2026-03-01,email,5\n2026-03-03,email,10\n2026-03-03,web,10\n"
     ingest_file(con, write(tmp_path / "o.csv", orders), "orders", source_tz="UTC")
     con.close()
     targets = write(tmp_path / "targets.toml", '[conventions]\nmin_sample = 3\ncomplaint_rate_denominator = "orders"\n')
@@ -223,11 +226,16 @@ def records(result) -> list[dict]:
 def test_kpis_over_the_lake_on_the_command_line_are_the_warehouse_s(small, tmp_path, by):
     db, targets = small
     folder = tmp_path / "lake"
-    assert run_cli("lake", "export", "--db", str(db), "--to", str(folder)).returncode == 0
+    # Exported and read in New York, where the orders of 2026-03-01 00:00 UTC are of February 28th:
+    # the months and the numbers are UTC's all the same.
+    new_york = {"TZ": "America/New_York"}
+    assert run_cli("lake", "export", "--db", str(db), "--to", str(folder), env=new_york).returncode == 0
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["tables"]["order_counts"]["partitions"] == ["month=2026-02", "month=2026-03"]
+    march = duckdb.sql(f"SELECT count(*) FROM read_parquet('{folder}/order_counts/month=2026-03/*.parquet')")
+    assert march.fetchall() == [(3,)]
     common = ("kpis", "--json", "--targets", str(targets), *by)
-    over_lake = records(run_cli(*common, "--lake", str(folder)))
+    over_lake = records(run_cli(*common, "--lake", str(folder), env=new_york))
     in_warehouse = records(run_cli(*common, "--db", str(db)))
     assert {r["metric"] for r in over_lake} == set(catalog())
     assert len(over_lake) == len(in_warehouse)
