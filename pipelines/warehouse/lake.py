@@ -28,7 +28,7 @@ import duckdb
 from pipelines.common.diskspace import is_disk_full
 from pipelines.common.errors import IngestError
 from pipelines.warehouse.schema import COMPLAINTS, ORDERS, SURVEYS, TICKETS
-from pipelines.warehouse.store import in_memory, schema_version, transaction, warehouse_as_of
+from pipelines.warehouse.store import in_memory, migrations, schema_version, transaction, warehouse_as_of
 
 FORMAT = "csat-radar-lake"
 FORMAT_VERSION = 1
@@ -110,21 +110,36 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, time_column: str |
         folder.mkdir(exist_ok=True)
         con.execute(f"COPY (SELECT {select} FROM {_identifier(table)} LIMIT 0) TO {_quoted(folder / 'empty.parquet')}")
         files = [str(folder / "empty.parquet")]
-    relative = sorted(Path(f).resolve().relative_to(staging.resolve()).as_posix() for f in files)
     return {
         "path": table,
         "columns": columns,
         "rows": int(rows),
         "time_column": time_column,
         "partitioned_by": PARTITION if time_column else None,
-        "partitions": _partitions(relative, table) if time_column and rows else [],
-        "files": relative,
+        "partitions": _partitions(files, staging, table) if time_column and rows else [],
+        "files": _written(con, files, staging),
     }
 
 
-def _partitions(files: list[str], table: str) -> list[str]:
+def _written(con: duckdb.DuckDBPyConnection, files: list[str], staging: Path) -> list[dict]:
+    """Each file's path in the lake, size and rows (from its footer): what a reader checks a copy against."""
+    found = con.sql(f"SELECT file_name, num_rows FROM parquet_file_metadata([{', '.join(map(_quoted, files))}])")
+    return sorted(
+        (
+            {"path": _inside(name, staging), "bytes": Path(name).stat().st_size, "rows": int(rows)}
+            for name, rows in found.fetchall()
+        ),
+        key=lambda f: f["path"],
+    )
+
+
+def _inside(file: str, staging: Path) -> str:
+    return Path(file).resolve().relative_to(staging.resolve()).as_posix()
+
+
+def _partitions(files: list[str], staging: Path, table: str) -> list[str]:
     """The month folders the files lie in (``month=YYYY-MM``), in order."""
-    return sorted({Path(f).relative_to(table).parts[0] for f in files})
+    return sorted({Path(_inside(f, staging)).relative_to(table).parts[0] for f in files})
 
 
 def export_lake(con: duckdb.DuckDBPyConnection, target: str | os.PathLike, replace: bool = False) -> dict:
@@ -214,6 +229,12 @@ def read_manifest(directory: str | os.PathLike) -> dict:
         raise IngestError(
             str(folder), f"lake format {manifest.get('format_version')!r}; this CSAT Radar reads {FORMAT_VERSION}"
         )
+    version, latest = manifest.get("schema_version"), migrations()[-1][0]
+    if not isinstance(version, int) or version > latest:
+        # As a warehouse from a newer CSAT Radar is refused: its tables may mean other things.
+        raise IngestError(
+            str(folder), f"schema version {version!r} is newer than this CSAT Radar understands ({latest})"
+        )
     missing = [name for name in LAKE_TABLES if not isinstance(manifest.get("tables", {}).get(name), dict)]
     if missing:
         raise IngestError(str(folder), f"{MANIFEST} lists no table {', '.join(missing)}")
@@ -227,6 +248,21 @@ def _view_sql(folder: Path, name: str, table: dict) -> str:
     return f"CREATE VIEW {_identifier(name)} AS SELECT {columns} FROM read_parquet({files}, hive_partitioning = true)"
 
 
+def _files_problem(folder: Path, table: dict) -> str | None:
+    """What is wrong with a table's files on disk against the manifest (missing, another size); None: nothing."""
+    files = table.get("files")
+    if not isinstance(files, list) or not files:
+        return f"no file listed for {table.get('path')}/"
+    absent = [f["path"] for f in files if not (folder / f["path"]).is_file()]
+    if absent:
+        return f"file {absent[0]} missing" + (f" and {len(absent) - 1} more" if len(absent) > 1 else "")
+    for f in files:
+        size = (folder / f["path"]).stat().st_size
+        if size != f["bytes"]:
+            return f"file {f['path']} is {size:,} bytes, the manifest says {f['bytes']:,}"
+    return None
+
+
 def open_lake(directory: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB whose tables are views of the lake's files, with the warehouse's session settings.
 
@@ -237,11 +273,12 @@ def open_lake(directory: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     folder = Path(directory).absolute()
     manifest = read_manifest(folder)
     for name, table in manifest["tables"].items():
-        absent = [f for f in table.get("files", []) if not (folder / f).is_file()]
-        if absent or not table.get("files"):
-            shown = absent[0] if absent else f"{table.get('path', name)}/"
-            more = f" and {len(absent) - 1} more" if len(absent) > 1 else ""
-            raise IngestError(str(folder), f"table {name}: file {shown}{more} missing (a partial copy of the lake?)")
+        try:
+            problem = _files_problem(folder, table)
+        except (KeyError, TypeError) as exc:
+            raise IngestError(str(folder), f"{MANIFEST} lists the files of {name} wrongly ({exc!r})") from None
+        if problem:
+            raise IngestError(str(folder), f"table {name}: {problem} (a partial copy of the lake?)")
     con = in_memory()
     try:
         for name, table in manifest["tables"].items():

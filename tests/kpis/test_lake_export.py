@@ -104,6 +104,8 @@ def test_the_manifest_counts_the_warehouse_s_rows_in_month_folders(demo_cons, de
         described = warehouse.sql(f"DESCRIBE {name}").fetchall()
         assert [(c["name"], c["type"]) for c in table["columns"]] == [(c[0], c[1]) for c in described]
         assert [(c[0], c[1]) for c in lake.sql(f"DESCRIBE {name}").fetchall()] == [(c[0], c[1]) for c in described]
+        assert sum(f["rows"] for f in table["files"]) == rows
+        assert all((folder / f["path"]).stat().st_size == f["bytes"] for f in table["files"])
     tickets = manifest["tables"]["tickets"]
     assert tickets["time_column"] == "created_at" and manifest["tables"]["batches"]["partitions"] == []
     months = warehouse.sql(
@@ -119,7 +121,9 @@ def test_the_manifest_counts_the_warehouse_s_rows_in_month_folders(demo_cons, de
         f"SELECT count(*), min({month}), max({month}) FROM read_parquet('{folder}/tickets/month={first}/*.parquet')"
     ).fetchall()[0]
     assert in_folder[0] > 0 and in_folder[1:] == (first, first)
-    kinds = duckdb.sql(f"SELECT name, logical_type FROM parquet_schema('{folder}/{tickets['files'][0]}')").fetchall()
+    kinds = duckdb.sql(
+        f"SELECT name, logical_type FROM parquet_schema('{folder}/{tickets['files'][0]['path']}')"
+    ).fetchall()
     assert "isAdjustedToUTC=1" in str(dict(kinds)["created_at"])
 
 
@@ -178,12 +182,26 @@ def test_a_failed_export_leaves_no_half_lake(demo, tmp_path):
     assert json.loads((tmp_path / "lake" / MANIFEST).read_text()) == kept
 
 
+def from_a_newer_csat_radar(lake: Path) -> None:
+    manifest = json.loads((lake / MANIFEST).read_text())
+    (lake / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 999}))
+
+
+def truncate_a_file(lake: Path) -> None:
+    cut = lake / "complaints" / "month=2024-11" / "data_0.parquet"
+    cut.write_bytes(cut.read_bytes()[:1000])
+
+
 @pytest.mark.parametrize(
     "damage,problem",
     [
         (lambda lake: (lake / MANIFEST).unlink(), "not a lake: no manifest.json"),
         (lambda lake: (lake / MANIFEST).write_text("{not json"), "manifest.json cannot be read"),
         (lambda lake: shutil.rmtree(lake / "tickets"), "table tickets: file tickets/month="),
+        (
+            truncate_a_file,
+            "table complaints: file complaints/month=2024-11/data_0.parquet is 1,000 bytes, the manifest",
+        ),
     ],
 )
 def test_a_broken_lake_is_one_line_naming_it(demo, tmp_path, damage, problem):
