@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,8 @@ MANIFEST = "manifest.json"
 # A lake being written beside its target: ``.DIR.exporting-PID``, renamed to DIR when whole.
 STAGING = ".exporting-"
 PARTITION = "month"
+# How a DuckDB type is spelled (VARCHAR, TIMESTAMP WITH TIME ZONE, DECIMAL(18,3), VARCHAR[]).
+TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\d+(, ?\d+)?\))?(\[\])*")
 # Every table the KPIs, the data's as-of, the coverage and the no-data checks read from the raw
 # data, with the column whose month (UTC) partitions it; None: one folder, unpartitioned. The
 # marts (kpi_cube*, kpi_histogram, kpi_backlog_ages) are not here: a cluster builds its own.
@@ -243,6 +246,9 @@ def read_manifest(directory: str | os.PathLike) -> dict:
 
 def _view_sql(folder: Path, name: str, table: dict) -> str:
     """The view of one table: its columns with their warehouse types, from every Parquet file of its folder."""
+    odd = [c["type"] for c in table["columns"] if not TYPE_NAME.fullmatch(str(c["type"]))]
+    if odd:  # a type is written into SQL: only a type's spelling, never a statement, gets there
+        raise ValueError(f"{name} has a column of type {odd[0]!r}")
     columns = ", ".join(f"{_identifier(c['name'])}::{c['type']} AS {_identifier(c['name'])}" for c in table["columns"])
     files = _quoted((folder / table["path"]).as_posix() + "/**/*.parquet")
     return f"CREATE VIEW {_identifier(name)} AS SELECT {columns} FROM read_parquet({files}, hive_partitioning = true)"
@@ -288,7 +294,7 @@ def open_lake(directory: str | os.PathLike) -> duckdb.DuckDBPyConnection:
             f"CREATE VIEW schema_version AS SELECT {int(manifest.get('schema_version') or 0)}::INTEGER AS version, "
             f"TIMESTAMPTZ {_quoted(manifest['created_at'])} AS applied_at"
         )
-    except (duckdb.Error, KeyError, TypeError) as exc:
+    except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
         con.close()
         raise IngestError(str(folder), f"{MANIFEST} cannot be read as a lake ({str(exc).splitlines()[0]})") from None
     return con

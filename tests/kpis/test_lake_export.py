@@ -187,6 +187,12 @@ def from_a_newer_csat_radar(lake: Path) -> None:
     (lake / MANIFEST).write_text(json.dumps({**manifest, "schema_version": 999}))
 
 
+def a_statement_for_a_type(lake: Path) -> None:
+    manifest = json.loads((lake / MANIFEST).read_text())
+    manifest["tables"]["batches"]["columns"][0]["type"] = "BIGINT) AS x FROM range(1); COPY (SELECT 1"
+    (lake / MANIFEST).write_text(json.dumps(manifest))
+
+
 def truncate_a_file(lake: Path) -> None:
     cut = lake / "complaints" / "month=2024-11" / "data_0.parquet"
     cut.write_bytes(cut.read_bytes()[:1000])
@@ -198,6 +204,8 @@ def truncate_a_file(lake: Path) -> None:
         (lambda lake: (lake / MANIFEST).unlink(), "not a lake: no manifest.json"),
         (lambda lake: (lake / MANIFEST).write_text("{not json"), "manifest.json cannot be read"),
         (lambda lake: shutil.rmtree(lake / "tickets"), "table tickets: file tickets/month="),
+        (from_a_newer_csat_radar, "schema version 999 is newer than this CSAT Radar understands"),
+        (a_statement_for_a_type, "manifest.json cannot be read as a lake (batches has a column of type 'BIGINT) AS x"),
         (
             truncate_a_file,
             "table complaints: file complaints/month=2024-11/data_0.parquet is 1,000 bytes, the manifest",
