@@ -56,6 +56,17 @@ def _settings(path: str | None, con: duckdb.DuckDBPyConnection | None = None):
         raise IngestError("targets", str(exc)) from exc
 
 
+def _kpi_source(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
+    """The warehouse, or with ``--lake`` DuckDB over the lake's files (the same KPIs, from the same tables)."""
+    if not args.lake:
+        return connect(args.db, read_only=True, on_wait=print_waiting)
+    if args.db:
+        raise IngestError("--lake", "give --lake or --db, not both")
+    from pipelines.warehouse.lake import open_lake
+
+    return open_lake(args.lake)
+
+
 def cmd_kpis(args: argparse.Namespace) -> int:
     import polars as pl
 
@@ -72,7 +83,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         date_to=_parse_date(args.date_to),
         filters=_parse_filters(args.filter),
     )
-    con = connect(args.db, read_only=True, on_wait=print_waiting)
+    con = _kpi_source(args)
     try:
         settings = _settings(args.targets, con)
         computed = compute(con, query, settings)
@@ -364,6 +375,7 @@ def add_kpis(sub: argparse._SubParsersAction) -> None:
     kpis.add_argument("--filter", action="append", default=[], metavar="DIMENSION=VALUE", help="repeatable")
     kpis.add_argument("--targets", metavar="PATH", help="targets and conventions TOML (default: targets.toml)")
     kpis.add_argument("--explain", action="store_true", help="also state the conventions behind the numbers")
+    kpis.add_argument("--lake", metavar="DIR", help="compute over a lake (csat-radar lake export) instead of --db")
     output = kpis.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true")

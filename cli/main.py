@@ -1,9 +1,9 @@
 """The ``csat-radar`` command line: its parser and the dispatch to one handler per command.
 
 The commands live by group: ``cli.load`` (ingest, demo, undo, status), ``cli.serve``,
-``cli.answers`` (kpis, crises, backtest, report), ``cli.notify`` (notify test) and ``cli.people``
-(users, audit). Every failure a user can cause ends in one line on stderr and a non-zero exit
-code, never a traceback (set CSAT_RADAR_DEBUG=1 to see one).
+``cli.answers`` (kpis, crises, backtest, report), ``cli.notify`` (notify test), ``cli.people``
+(users, audit) and ``cli.lake`` (lake export). Every failure a user can cause ends in one line
+on stderr and a non-zero exit code, never a traceback (set CSAT_RADAR_DEBUG=1 to see one).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from cli import answers, load, notify, people, serve
+from cli import answers, lake, load, notify, people, serve
 from cli.common import EXIT_FAILED, EXIT_UNREADABLE
 from pipelines.common.diskspace import is_disk_full
 from pipelines.common.errors import IngestError
@@ -31,6 +31,7 @@ COMMANDS = (
     people.add_users,
     people.add_audit,
     load.add_status,
+    lake.add_lake,
 )
 
 

@@ -57,6 +57,14 @@ def _session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def in_memory() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the settings of every warehouse session (UTC, no progress bar, the machine's share).
+
+    For reading what is not a warehouse file the same way as one: a lake's Parquet files.
+    """
+    return _session(duckdb.connect())
+
+
 def resolve_db_path(explicit: str | os.PathLike | None = None) -> Path:
     """--db wins, then the CSAT_RADAR_DB environment variable, then data/warehouse.duckdb."""
     if explicit:
