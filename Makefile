@@ -9,7 +9,7 @@ PORT ?= 8501
 # file's module fixtures (a served demo, a built history) are built once.
 TEST_WORKERS ?= auto
 
-.PHONY: install run test lint bench lock clean docs
+.PHONY: install run test lint bench lock clean docs java
 
 install: $(STAMP)
 
@@ -25,7 +25,16 @@ $(DB): | $(STAMP)
 run: install $(DB)
 	$(VENV)/bin/csat-radar serve --db $(DB) --port $(PORT)
 
-test: install
+# The Spark parity tests need a Java 17 runtime: installed from Debian when missing and allowed
+# (as root), else they are skipped with a line saying why (CI requires them: .ci/run).
+java:
+	@command -v java >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  echo "installing openjdk-17-jre-headless for the Spark parity tests" && \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null; } || \
+	  echo "no Java runtime: the Spark parity tests will be skipped (apt-get install openjdk-17-jre-headless)"
+
+test: install java
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
