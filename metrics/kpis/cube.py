@@ -28,7 +28,16 @@ import duckdb
 from metrics.kpis.catalog import Metric, catalog, catalog_version
 from metrics.kpis.dialect import Spelling
 from metrics.kpis.settings import Settings, on_data_clock
-from metrics.kpis.sql import Compiler, Query, declare_macros, fill, grouping_sets, literal, placeholders
+from metrics.kpis.sql import (
+    CUBE_DIMENSIONS,
+    Compiler,
+    Query,
+    declare_macros,
+    fill,
+    grouping_sets,
+    literal,
+    placeholders,
+)
 from pipelines.warehouse.store import transaction
 
 # The kinds that add up over days (distinct counts aside, see ``cube_metrics``).
@@ -92,10 +101,12 @@ def bucket_sql(minutes: str) -> str:
                     WHEN {minutes} >= 0 THEN -250 ELSE -251 - floor(-{minutes})::INTEGER END"""
 
 
-def _histogram_build_sql(m: Metric, settings: Settings, weeks: tuple[date, date] | None = None) -> str:
+def _histogram_build_sql(
+    m: Metric, settings: Settings, weeks: tuple[date, date] | None = None, engine: str = "duckdb"
+) -> str:
     """The histogram rows of ``m``'s weeks, or of those from ``weeks[0]`` to ``weeks[1]`` (both Mondays)."""
     start, end = (weeks[0], weeks[1] + timedelta(days=6)) if weeks else (None, None)
-    compiler = Compiler(Query((m.name,), "week", date_from=start, date_to=end), settings)
+    compiler = Compiler(Query((m.name,), "week", date_from=start, date_to=end), settings, engine=engine)
     f = m.fields
     duration = fill(f["duration"], compiler.values)
     segments, dimension, segment, sets = grouping_sets(keys="bucket")
@@ -108,32 +119,47 @@ def _histogram_build_sql(m: Metric, settings: Settings, weeks: tuple[date, date]
                GROUP BY GROUPING SETS ({sets})"""
 
 
-def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: Compiler, metrics: list[Metric]) -> None:
-    """The daily rows of every metric: one scan per source and time column, shared by all metrics reading it."""
+def daily_plan(compiler: Compiler, metrics: list[Metric]) -> tuple[dict[str, str], list[str]]:
+    """How the daily rows of every metric are made, on any engine: scans to keep, then SELECTs of cube rows.
+
+    One scan per source and time column is shared by all the metrics reading it (kept as a
+    temporary table named by the key); each SELECT gives some of ``kpi_cube``'s columns, by name.
+    """
     scans: dict[tuple[str, str], list[DailySide]] = {}
+    rows = []
     for m in metrics:
         if m.kind == "backlog":
-            con.execute(
-                f"""INSERT INTO kpi_cube BY NAME
-                    SELECT {literal(m.name)} AS metric, period_start AS day, * EXCLUDE (period_start)
-                    FROM ({_backlog_events_sql(compiler)}) ORDER BY dimension, day"""
+            rows.append(
+                f"""SELECT {literal(m.name)} AS metric, period_start AS day, dimension, segment, opened, closed
+                    FROM ({_backlog_events_sql(compiler)}) events"""
             )
             continue
         for side in _daily_sides(compiler, m):
             scans.setdefault((side.source, side.time_column), []).append(side)
-    for (source, time_column), sides in scans.items():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE cube_scan AS {_scan_sql(compiler, source, time_column, sides)}")
+    tables = {}
+    for k, ((source, time_column), sides) in enumerate(scans.items()):
+        tables[f"cube_scan_{k}"] = _scan_sql(compiler, source, time_column, sides)
         for i, side in enumerate(sides):
             columns = ", ".join(
-                f"side{i}__{column}::{'BIGINT' if column == 'n' else 'DOUBLE'} AS {column}"
+                f"CAST(side{i}__{column} AS {'BIGINT' if column == 'n' else 'DOUBLE'}) AS {column}"
                 for column in side.aggregates
             )
-            con.execute(
-                f"""INSERT INTO kpi_cube BY NAME
-                    SELECT {literal(side.metric)} AS metric, period_start AS day, dimension, segment, {columns}
-                    FROM cube_scan WHERE side{i}__rows > 0 ORDER BY dimension, day"""
+            rows.append(
+                f"""SELECT {literal(side.metric)} AS metric, period_start AS day, dimension, segment, {columns}
+                    FROM cube_scan_{k} WHERE side{i}__rows > 0"""
             )
-    con.execute("DROP TABLE IF EXISTS cube_scan")
+    return tables, rows
+
+
+def _insert_daily(con: duckdb.DuckDBPyConnection, compiler: Compiler, metrics: list[Metric]) -> None:
+    """The daily rows of every metric, inserted (ordered by dimension and day, which DuckDB's zone maps skip by)."""
+    scans, rows = daily_plan(compiler, metrics)
+    for name, sql in scans.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+    for sql in rows:
+        con.execute(f"INSERT INTO kpi_cube BY NAME SELECT * FROM ({sql}) ORDER BY dimension, day")
+    for name in scans:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 @dataclass(frozen=True)
@@ -322,18 +348,20 @@ def cube_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> CubeState 
 BACKLOG_AGE_GRAINS = ("week", "month", "quarter")
 
 
-def _backlog_ages_build_sql(settings: Settings, ends: tuple[str, date, date] | None = None) -> str:
+def _backlog_ages_build_sql(
+    settings: Settings, ends: tuple[str, date, date] | None = None, engine: str = "duckdb"
+) -> str:
     """Ages of the tickets open at the end of each week, month and quarter, bucketed, overall and per segment.
 
     A ticket is open at the end of day D when it was created before and closed at or after that
     moment; the days run to the last one ended when the cube is built. With ``ends`` (a table of
-    days, its first and last day), only the tickets open at the end of those days.
+    days, its first and last day; DuckDB's refresh), only the tickets open at the end of those days.
     """
+    spell = Spelling(engine)
     zone = literal(settings.conventions.report_time_zone)
-    values = placeholders(settings.conventions, settings)
-    built = f"({values['as_of']} AT TIME ZONE {zone})::DATE"
+    values = placeholders(settings.conventions, settings, spell)
+    built = spell("local_date", values["as_of"], zone)
     closed = "coalesce(resolved_at, closed_at)"
-    spell = Spelling()  # the marts are DuckDB's: the raw backlog age's own minutes, spelled for it
     age = spell("minutes_between", "created_at", spell("local_midnight", "day + 1", zone))
     segments, dimension, segment, sets = grouping_sets(keys="bucket")
     within = ""
@@ -343,26 +371,30 @@ def _backlog_ages_build_sql(settings: Settings, ends: tuple[str, date, date] | N
         first, last = (literal(d.isoformat()) for d in ends[1:])
         within = f"""AND created_at < TIMESTAMPTZ {last} + INTERVAL 2 DAY
                      AND ({closed} IS NULL OR {closed} >= TIMESTAMPTZ {first} - INTERVAL 1 DAY)"""
+    # Only the columns the ages and their segments read (no ``* EXCLUDE``: not every engine has it).
+    kept = ", ".join(("created_at", *CUBE_DIMENSIONS))
     spanning = f"""
-        SELECT *, (created_at AT TIME ZONE {zone})::DATE AS first_day,
-               least(coalesce(({closed} AT TIME ZONE {zone})::DATE, {built}), {built}) - 1 AS last_day
+        SELECT {kept}, {spell("local_date", "created_at", zone)} AS first_day,
+               least(coalesce({spell("local_date", closed, zone)}, {built}), {built}) - 1 AS last_open
         FROM tickets WHERE created_at >= {values["earliest"]} {within}"""
     if ends:
         open_at_day_end = f"""SELECT s.*, e.day FROM ({spanning}) s JOIN {ends[0]} e
-                              ON e.day BETWEEN s.first_day AND s.last_day"""
+                              ON e.day BETWEEN s.first_day AND s.last_open"""
     else:
+        # Each Sunday and each month's last day (not a Sunday, already there) the ticket was open at the end of.
+        first_sunday = f"first_day + CAST((7 - {spell('iso_weekday', 'first_day')}) % 7 AS INTEGER)"
+        sundays = spell("period_series", "first_sunday", "last_open", "'week'")
+        months = spell("period_series", spell("month_start", "first_day"), "last_open", "'month'")
+        month_end = "last_day(CAST(month AS DATE))"
         open_at_day_end = f"""
             WITH spanning AS ({spanning})
-            SELECT * EXCLUDE (first_sunday),
-                   unnest(generate_series(first_sunday, last_day, INTERVAL 7 DAY))::DATE AS day
-            FROM (SELECT *, first_day + ((7 - isodow(first_day)) % 7)::INTEGER AS first_sunday FROM spanning)
-            WHERE last_day >= first_sunday
+            SELECT {kept}, CAST(sunday AS DATE) AS day
+            FROM (SELECT {kept}, {sundays} AS sunday
+                  FROM (SELECT *, {first_sunday} AS first_sunday FROM spanning) s WHERE last_open >= first_sunday) w
             UNION ALL
-            SELECT * EXCLUDE (month), last_day(month) AS day
-            FROM (SELECT *, unnest(generate_series(date_trunc('month', first_day), last_day, INTERVAL 1 MONTH))::DATE
-                            AS month
-                  FROM spanning WHERE last_day >= first_day)
-            WHERE last_day(month) <= last_day AND isodow(last_day(month)) <> 7"""
+            SELECT {kept}, {month_end} AS day
+            FROM (SELECT {kept}, last_open, {months} AS month FROM spanning WHERE last_open >= first_day) m
+            WHERE {month_end} <= last_open AND {spell("iso_weekday", month_end)} <> 7"""
     return f"""
         SELECT day, {dimension}, {segment}, bucket, count(*) AS n, min(age) AS lo, max(age) AS hi
         FROM (SELECT day, {segments}, {age} AS age, {bucket_sql(age)} AS bucket FROM ({open_at_day_end}) src)

@@ -233,6 +233,24 @@ PRIMITIVES = {
             },
         ),
         Primitive(
+            "iso_weekday",
+            "the ISO day of the week of a date, Monday 1 to Sunday 7",
+            {
+                "duckdb": lambda day: f"isodow({day})",
+                "spark": lambda day: f"(weekday({day}) + 1)",
+                "trino": lambda day: f"day_of_week({day})",
+            },
+        ),
+        Primitive(
+            "month_start",
+            "the first day of a date's month",
+            {
+                "duckdb": lambda day: f"date_trunc('month', {day})",
+                "spark": lambda day: f"trunc({day}, 'MM')",
+                "trino": lambda day: f"date_trunc('month', {day})",
+            },
+        ),
+        Primitive(
             "next_period",
             "the first date of the period after the one starting at a date",
             {
