@@ -37,9 +37,9 @@ def spark_or_skip():
         pytest.skip(str(exc))
 
 
-def differences(duck: pl.DataFrame, spark: pl.DataFrame, label: str) -> list[str]:
+def differences(duck: pl.DataFrame, spark: pl.DataFrame, label: str, keys: tuple[str, ...] = KEYS) -> list[str]:
     """What differs between two results of one statement: none when keys, counts and values agree."""
-    keys = [k for k in KEYS if k in duck.columns]
+    keys = [k for k in keys if k in duck.columns]
     if duck.columns != spark.columns:
         return [f"{label}: columns {duck.columns} != {spark.columns}"]
     if duck.height != spark.height:
