@@ -24,6 +24,7 @@ SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,10000000").split
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 # Managers opening the dashboard at the same moment, on the largest warehouse.
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "20"))
+SPARK_SIZE = int(os.environ.get("BENCH_SPARK_SIZE", "1000000"))
 FOLDER = Path(os.environ.get("BENCH_DIR", Path(tempfile.gettempdir()) / "csat-radar-bench"))
 FLOOR_SCRIPT = "import duckdb, sys; con = duckdb.connect(sys.argv[2]); " + (
     'con.execute("CREATE TABLE tickets AS SELECT * FROM read_csv(\'" + sys.argv[1] + "\')"); con.close()'
@@ -197,6 +198,13 @@ def main() -> int:
     results = {size: measure_size(size) for size in SIZES}
     text = write_report(results, ROOT / "BENCHMARKS.md", RUNS)
     print(text)
+    # Spark local against DuckDB, for information: its own section of BENCHMARKS.md (benchmarks/spark_bench.py).
+    size = SPARK_SIZE if SPARK_SIZE in results else min(results)
+    print(f"[bench] Spark local against DuckDB at {size:,} tickets", flush=True)
+    warehouse = FOLDER / str(size) / "work" / "warehouse.duckdb"
+    spark = subprocess.run([PYTHON, "-m", "benchmarks.spark_bench", str(warehouse)], cwd=ROOT)
+    if spark.returncode != 0:
+        print("[bench] the Spark comparison did not run (pyspark and Java 17 are needed)", flush=True)
     return 0
 
 

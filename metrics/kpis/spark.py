@@ -74,6 +74,13 @@ class SparkEngine:
         frame = self.session.read.parquet(str(Path(path)))
         self.register(name, frame.drop(*[c for c in drop if c in frame.columns]))
 
+    def register_lake(self, lake: str | os.PathLike) -> None:
+        """Every table of a lake (``csat-radar lake export``), as the KPI SQL names them."""
+        from pipelines.warehouse.lake import LAKE_TABLES, PARTITION
+
+        for table, time_column in LAKE_TABLES.items():
+            self.register_parquet(table, Path(lake) / table, drop=(PARTITION,) if time_column else ())
+
     def register_duckdb(self, con: Any, tables: tuple[str, ...]) -> None:
         """The tables of a DuckDB connection, copied into Spark through Arrow (JSON columns as text, as in Parquet)."""
         for table in tables:

@@ -100,9 +100,7 @@ def build_marts_spark(
         con.close()
     engine = SparkEngine(spark_session(master, remote))
     try:
-        for table, time_column in lake_files.LAKE_TABLES.items():
-            drop = (lake_files.PARTITION,) if time_column else ()
-            engine.register_parquet(table, folder / table, drop=drop)
+        engine.register_lake(folder)
         frames = mart_frames(engine, settings)
 
         def write_table(name: str, target: Path) -> int:
