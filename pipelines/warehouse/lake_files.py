@@ -247,4 +247,4 @@ def refuse_lake(con: duckdb.DuckDBPyConnection) -> None:
     """Loading or undoing into a lake's sidecar is refused in one line: its data is the lake's files."""
     lake = linked_lake(con)
     if lake is not None:
-        raise IngestError(str(lake), "is a lake: load into the warehouse and export it again")
+        raise IngestError(f"{lake} is a lake", "load into the warehouse and export it again")
