@@ -51,7 +51,6 @@ from pipelines.warehouse.lake_files import (
     linked_lake,
     mart_columns,
     quoted,
-    read_marts,
 )
 from pipelines.warehouse.lake_files import read_manifest as _read_manifest
 from pipelines.warehouse.store import (
@@ -270,9 +269,14 @@ def open_lake(directory: str | os.PathLike, marts: bool = True) -> duckdb.DuckDB
 
 
 def marts_status(directory: str | os.PathLike) -> str | None:
-    """Why the lake's marts do not answer (none built, or built from an earlier export); None when they do."""
+    """Why the lake's marts do not answer (none built, built from an earlier export, unreadable); None when they do."""
     folder = Path(directory).absolute()
-    return read_marts(folder, read_manifest(folder))[1]
+    manifest = read_manifest(folder)
+    con = in_memory()
+    try:  # the very views ``open_lake`` makes: the marts answer exactly when these read them
+        return create_views(con, folder, manifest, warehouse_mart_columns())
+    finally:
+        con.close()
 
 
 def write_marts(lake_dir: str | os.PathLike, write_table: Callable[[str, Path], int], meta: dict) -> dict:

@@ -160,21 +160,36 @@ def read_marts(folder: Path, lake: dict) -> tuple[dict | None, str | None]:
     return marts, None
 
 
-def mart_view_sql(folder: Path, name: str, columns: list[tuple[str, str]], temp: bool = False) -> str:
+def mart_select(folder: Path, name: str, columns: list[tuple[str, str]]) -> str:
     """A mart as the warehouse's table: its columns cast to the warehouse's types (Spark writes INT, LONG ...)."""
     files = quoted((folder / MARTS / name).as_posix() + "/*.parquet")
-    return f"{_create(name, temp)} AS SELECT {_typed(columns, name)} FROM read_parquet({files})"
+    return f"SELECT {_typed(columns, name)} FROM read_parquet({files})"
 
 
-def meta_view_sql(marts: dict, temp: bool = False) -> str:
+def meta_select(marts: dict) -> str:
     """``kpi_cube_meta`` of marts: one row, what ``metrics.kpis.cube.cube_state`` checks before reading them."""
     metrics = ",".join(str(m) for m in marts.get("metrics") or [])
     return (
-        f"{_create(META_TABLE, temp)} AS SELECT {quoted(marts['conventions_key'])}::VARCHAR AS conventions_key, "
+        f"SELECT {quoted(marts['conventions_key'])}::VARCHAR AS conventions_key, "
         f"{quoted(marts['data_version'])}::VARCHAR AS data_version, "
         f"{quoted(marts['built_as_of'])}::TIMESTAMPTZ AS built_as_of, "
         f"{quoted(marts['built_at'])}::TIMESTAMPTZ AS built_at, {quoted(metrics)}::VARCHAR AS metrics"
     )
+
+
+def _mart_views(con: duckdb.DuckDBPyConnection, folder: Path, marts: dict, columns: dict, temp: bool) -> str | None:
+    """The marts' views, when every one of them reads; else none, and why (the raw files answer instead)."""
+    try:
+        selects = {name: mart_select(folder, name, columns[name]) for name in MART_TABLES}
+        selects[META_TABLE] = meta_select(marts)
+        for select in selects.values():  # bound and the files' columns read, before any view replaces a table
+            con.execute(f"SELECT * FROM ({select}) LIMIT 0")
+    except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"the marts in {folder} cannot be read ({problem}); not used, rebuild them"
+    for name, select in selects.items():
+        con.execute(f"{_create(name, temp)} AS {select}")
+    return None
 
 
 def mart_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
@@ -210,9 +225,7 @@ def create_views(
             return None
         marts, why_not = read_marts(folder, manifest)
         if marts is not None:
-            for name in MART_TABLES:
-                con.execute(mart_view_sql(folder, name, columns[name], temp))
-            con.execute(meta_view_sql(marts, temp))
+            why_not = _mart_views(con, folder, marts, columns, temp)
     except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
         raise IngestError(str(folder), f"{MANIFEST} cannot be read as a lake ({str(exc).splitlines()[0]})") from None
     return why_not

@@ -151,6 +151,30 @@ def test_marts_of_an_earlier_export_or_none_leave_the_raw_files_to_answer(built,
         over_lake.close()
 
 
+def test_marts_missing_a_column_are_said_and_the_raw_files_answer(built, tmp_path):
+    _, lake, manifest = built
+    lake = copy_lake(lake, tmp_path / "lake")
+    source = open_lake(lake)
+    try:
+
+        def without_opened(name: str, folder: Path) -> int:
+            folder.mkdir()
+            dropped = " EXCLUDE (opened)" if name == "kpi_cube" else ""
+            source.execute(f"COPY (SELECT *{dropped} FROM {name}) TO '{folder / 'part-0.parquet'}'")
+            return manifest["tables"][name]["rows"]
+
+        write_marts(lake, without_opened, manifest)
+    finally:
+        source.close()
+    assert "cannot be read" in marts_status(lake) and "opened" in marts_status(lake)
+    over_lake = open_lake(lake)
+    try:
+        assert cube_state(over_lake, settings_for(over_lake, None)) is None
+        assert compute(over_lake, Query(("backlog",), "month"), settings_for(over_lake, None)).height > 0
+    finally:
+        over_lake.close()
+
+
 def test_a_failed_build_leaves_the_marts_there_were(built, tmp_path):
     _, lake, manifest = built
     lake = copy_lake(lake, tmp_path / "lake")
