@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from cli.common import with_db
+from pipelines.warehouse.lake_files import LAKE_ENV
 from pipelines.warehouse.store import connect, database_file, print_waiting, resolve_db_path
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -30,6 +31,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         connect(db, on_wait=print_waiting).close()  # create and migrate before the app opens it
         where = f"warehouse {db}"
     env = {**os.environ, "CSAT_RADAR_DB": str(db)}
+    env.pop(LAKE_ENV, None)
+    if args.lake:  # the app's answers are keyed on the lake's manifests too: a new export is seen at once
+        env[LAKE_ENV] = str(Path(args.lake).absolute())
     command = [
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(args.port),

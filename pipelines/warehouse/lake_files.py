@@ -49,6 +49,8 @@ MARTS_VERSION = 1
 MART_TABLES = ("kpi_cube", "kpi_histogram", "kpi_backlog_ages")
 META_TABLE = "kpi_cube_meta"
 LINK_TABLE = "lake_link"
+# Set by ``csat-radar serve --lake`` for the app: the lake its sidecar (CSAT_RADAR_DB) reads.
+LAKE_ENV = "CSAT_RADAR_LAKE"
 
 
 def quoted(text: str | Path) -> str:
@@ -261,3 +263,15 @@ def refuse_lake(con: duckdb.DuckDBPyConnection) -> None:
     lake = linked_lake(con)
     if lake is not None:
         raise IngestError(f"{lake} is a lake", "load into the warehouse and export it again")
+
+
+def lake_signature(directory: str | os.PathLike) -> tuple:
+    """What the lake's and its marts' manifests look like now: a new export or new marts change it (a stat each)."""
+    signature = []
+    for manifest in (Path(directory) / MANIFEST, Path(directory) / MARTS / MANIFEST):
+        try:
+            found = manifest.stat()
+            signature.append((str(manifest), found.st_mtime_ns, found.st_size, found.st_ino))
+        except OSError:
+            signature.append((str(manifest), None))
+    return tuple(signature)

@@ -26,8 +26,10 @@ from metrics.kpis.settings import load_settings
 from metrics.views import dashboard
 from pipelines.common.errors import IngestError
 from pipelines.warehouse.lake import export_lake, open_sidecar
+from pipelines.warehouse.lake_files import LAKE_ENV, lake_signature
 from pipelines.warehouse.store import connect, connect_for_reading
 from tests.conftest import ROOT, run_cli, write
+from tests.faces.test_app import open_page, tiles
 from tests.faces.test_browser import free_port
 from tests.faces.test_serve import stop
 
@@ -93,6 +95,20 @@ def test_the_overview_on_a_lake_with_marts_is_the_warehouse_overview(exported, t
     finally:
         on_lake.close()
         warehouse.close()
+
+
+def test_the_overview_page_on_a_lake_shows_the_warehouse_tiles(with_marts, tmp_path, monkeypatch):
+    """The page itself (Streamlit's AppTest), as ``serve --lake`` runs it: on the sidecar, the lake named."""
+    db, lake = with_marts
+    state = tmp_path / "state.duckdb"
+    open_sidecar(lake, state).close()
+    shown = {}
+    for name, where, lake_env in (("warehouse", db, None), ("lake", state, str(lake))):
+        monkeypatch.setenv("CSAT_RADAR_DB", str(where))
+        if lake_env:
+            monkeypatch.setenv(LAKE_ENV, lake_env)
+        shown[name] = tiles(open_page("overview"))
+    assert shown["lake"] == shown["warehouse"] and len(shown["lake"]) >= 4
 
 
 def test_serve_on_a_lake_starts_and_answers(with_marts, tmp_path):
@@ -174,11 +190,13 @@ def test_a_sidecar_sees_a_new_export_and_rebuilt_marts(exported, tmp_path):
     build_marts_duckdb(lake)
     state = tmp_path / "state.duckdb"
     open_sidecar(lake, state).close()
+    seen = lake_signature(lake)  # what the app's answers are keyed on, beside the sidecar's own files
     warehouse = connect(db, read_only=True)
     try:
         export_lake(warehouse, lake, replace=True)  # a new export: no marts yet
     finally:
         warehouse.close()
+    assert lake_signature(lake) != seen
     con = connect_for_reading(state)
     try:
         assert cube_state(con, load_settings()) is None  # the raw files answer
