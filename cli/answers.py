@@ -45,7 +45,7 @@ def _parse_filters(pairs: list[str]) -> Segments:
     return as_segments(grouped)
 
 
-def _settings(path: str | None, con: duckdb.DuckDBPyConnection | None = None):
+def targets_settings(path: str | None, con: duckdb.DuckDBPyConnection | None = None):
     """The targets and conventions of ``--targets`` (default targets.toml), as of the warehouse's data when
     ``con`` is given; a bad file is the user's error."""
     from metrics.kpis.settings import SettingsError, load_settings, settings_for
@@ -56,15 +56,38 @@ def _settings(path: str | None, con: duckdb.DuckDBPyConnection | None = None):
         raise IngestError("targets", str(exc)) from exc
 
 
+def print_marts_status(lake: str) -> None:
+    """Say on stderr when the lake's marts do not answer (none built, or stale): the KPIs then read the raw files."""
+    from pipelines.warehouse.lake import marts_status
+
+    note = marts_status(lake)
+    if note:
+        print(note, file=sys.stderr)
+
+
 def _kpi_source(args: argparse.Namespace) -> duckdb.DuckDBPyConnection:
-    """The warehouse, or with ``--lake`` DuckDB over the lake's files (the same KPIs, from the same tables)."""
+    """The warehouse, or with ``--lake`` DuckDB over the lake's files and marts (the same KPIs, the same tables)."""
     if not args.lake:
         return connect(args.db, read_only=True, on_wait=print_waiting)
     if args.db:
         raise IngestError("--lake", "give --lake or --db, not both")
     from pipelines.warehouse.lake import open_lake
 
-    return open_lake(args.lake)
+    con = open_lake(args.lake)
+    print_marts_status(args.lake)
+    return con
+
+
+def state_source(args: argparse.Namespace, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse, or with ``--lake`` the lake's sidecar (``--db`` names it): the lake's tables and marts
+    as views, and its own tables for what the radar and the app write (crisis log, audit, users)."""
+    if not args.lake:
+        return connect(args.db, read_only=read_only, on_wait=print_waiting)
+    from pipelines.warehouse.lake import open_sidecar
+
+    con = open_sidecar(args.lake, args.db)
+    print_marts_status(args.lake)
+    return con
 
 
 def cmd_kpis(args: argparse.Namespace) -> int:
@@ -74,7 +97,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     from metrics.kpis.dimensions import segments_that_exist
     from metrics.kpis.formats import format_moment
 
-    _settings(args.targets)  # a bad targets file is said before the warehouse is opened
+    targets_settings(args.targets)  # a bad targets file is said before the warehouse is opened
     query = Query(
         metrics=tuple(args.metric) or all_metric_names(),
         grain=args.grain,
@@ -85,7 +108,7 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     )
     con = _kpi_source(args)
     try:
-        settings = _settings(args.targets, con)
+        settings = targets_settings(args.targets, con)
         computed = compute(con, query, settings)
         as_of = warehouse_as_of(con)
     except ValueError as exc:
@@ -168,18 +191,18 @@ def cmd_crises(args: argparse.Namespace) -> int:
     from metrics.kpis.formats import format_moment
     from metrics.views.dashboard import refresh_crisis_log
 
-    _settings(args.targets)
+    targets_settings(args.targets)
     run = None
     if args.notify or args.notify_config:  # a bad notifications file is said before the warehouse is opened
         from cli.notify import notify_config
         from metrics.notify.outbox import NotifyRun
 
         run = NotifyRun(notify_config(args.notify_config, args.targets))
-    con = connect(args.db, on_wait=print_waiting)
+    con = state_source(args)
     try:
         # "Now" is the moment the data describes, so a history that ended weeks ago is scanned where
         # it ends, and by default over its own last 90 days (RECENT_DAYS).
-        settings = _settings(args.targets, con)
+        settings = targets_settings(args.targets, con)
         span, as_of = data_span(con), warehouse_as_of(con)
         since = _parse_date(args.since) or (settings.as_of - timedelta(days=RECENT_DAYS)).date()
         # Audited as the Crisis radar page's "Scan now" is: it writes to the crisis log.
@@ -331,14 +354,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".html", ".xlsx"):
         raise IngestError(str(out), "unknown report format; name the file .html or .xlsx")
-    settings = _settings(args.targets)
-    con = connect(args.db, read_only=True, on_wait=print_waiting)
+    settings = targets_settings(args.targets)
+    con = state_source(args, read_only=True)
     try:
         quarter = args.quarter or last_complete_quarter(con)
         if quarter is None:
             empty = data_span(con) is None
             raise IngestError(
-                str(resolve_db_path(args.db)),
+                str(args.lake or resolve_db_path(args.db)),
                 "the warehouse is empty; there is no quarter to review"
                 if empty
                 else "the data covers no quarter whole yet; name one with --quarter (like 2026Q3)",
@@ -395,6 +418,11 @@ def add_crises(sub: argparse._SubParsersAction) -> None:
         "--notify", action="store_true", help="tell the destinations of notifications.toml about new crisis events"
     )
     crises.add_argument("--notify-config", metavar="PATH", help="notifications TOML (default: beside the targets)")
+    crises.add_argument(
+        "--lake",
+        metavar="DIR",
+        help="scan a lake and its marts (--db: its sidecar, default DIR.radar.duckdb)",
+    )
     crises.set_defaults(handler=cmd_crises)
 
 
@@ -421,4 +449,9 @@ def add_report(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--quarter", help="like 2026Q3 (default: the last complete quarter of the data)")
     report.add_argument("--out", required=True, metavar="FILE.html|FILE.xlsx")
     report.add_argument("--targets", metavar="PATH")
+    report.add_argument(
+        "--lake",
+        metavar="DIR",
+        help="report on a lake and its marts (--db: its sidecar, default DIR.radar.duckdb)",
+    )
     report.set_defaults(handler=cmd_report)

@@ -17,6 +17,7 @@ from pipelines.common.errors import ChoiceNeeded, ColumnNotFound, IngestError
 from pipelines.signin import access
 from pipelines.stage.overrides import parse_column_overrides
 from pipelines.stage.scales import SCALES
+from pipelines.warehouse.lake_files import refuse_lake
 from pipelines.warehouse.schema import KINDS, TABLES
 from pipelines.warehouse.store import (
     close_after_writing,
@@ -38,6 +39,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     con = connect(args.db, on_wait=print_waiting)
     actor, exit_code, loaded = access.local_actor(), EXIT_OK, False
     try:  # the dashboard reads a copy while the load holds the warehouse, if it leaves the files' size free
+        refuse_lake(con)  # before the copy: a lake's sidecar takes no load
         publish_snapshot(con, sum(Path(p).stat().st_size for p in args.paths if Path(p).is_file()), print_waiting)
         for path in args.paths:
             try:
@@ -106,6 +108,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from cli.demo import build_demo
 
     db = resolve_db_path(args.db)
+    if db.exists():  # demo data would replace a lake's sidecar, and the lake is no demo's to fill
+        try:
+            con = connect(db, read_only=True, wait=0.0)
+        except IngestError:
+            con = None  # no warehouse (or one in use, or its lake gone): --force decides, as it always did
+        if con is not None:
+            try:
+                refuse_lake(con)
+            finally:
+                con.close()
     if db.exists() and not args.force:
         raise IngestError(str(db), "warehouse already exists; pass --force to replace it with demo data")
     summary = build_demo(db, seed=args.seed, truth_path=args.truth, inject_crises=not args.no_crises)
@@ -123,6 +135,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
 
     con = connect(args.db, on_wait=print_waiting)
     try:
+        refuse_lake(con)
         publish_snapshot(con, on_skip=print_waiting)
         outcome = access.perform(
             con, access.local_actor(), "undo", undo_export, args.batch_id, target=f"batch {args.batch_id}"

@@ -2,7 +2,7 @@
 
 The commands live by group: ``cli.load`` (ingest, demo, undo, status), ``cli.serve``,
 ``cli.answers`` (kpis, crises, backtest, report), ``cli.notify`` (notify test), ``cli.people``
-(users, audit) and ``cli.lake`` (lake export). Every failure a user can cause ends in one line
+(users, audit) and ``cli.lake`` (lake export, marts build). Every failure a user can cause ends in one line
 on stderr and a non-zero exit code, never a traceback (set CSAT_RADAR_DEBUG=1 to see one).
 """
 
@@ -32,6 +32,7 @@ COMMANDS = (
     people.add_audit,
     load.add_status,
     lake.add_lake,
+    lake.add_marts,
 )
 
 

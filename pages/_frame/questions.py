@@ -8,7 +8,8 @@ Cached answers are shared by every session of the server and keyed on the wareho
 version, so twenty managers opening a page together compute it once (Streamlit lets one session
 compute a missing answer while the others wait for it), and the first page after a load, from
 the command line or the app, shows the new numbers. The version is read from the warehouse only
-when its files changed (a stat per run), and writes through the app clear every answer anyway.
+when its files changed (a stat per run; on a lake, the lake's manifests too), and writes through
+the app clear every answer anyway.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from metrics.views.summary import WarehouseSummary, warehouse_summary
 from pages._frame.language import language, t
 from pages._frame.signin import current_actor, limited
 from pages._frame.warehouse import db, warehouse_path
+from pipelines.warehouse.lake_files import LAKE_ENV, lake_signature
 from pipelines.warehouse.store import SNAPSHOT_SUFFIX, connect_for_reading
 
 # A load changes the data version and so the keys: the time limit only bounds how long an edit
@@ -65,6 +67,8 @@ def _files_signature(db_path: str) -> tuple:
             signature.append((suffix, found.st_mtime_ns, found.st_size, found.st_ino))
         except OSError:
             signature.append((suffix, None))
+    if os.environ.get(LAKE_ENV):  # on a lake's sidecar the data is the lake's files: a new export is a new version
+        signature.extend(lake_signature(os.environ[LAKE_ENV]))
     return tuple(signature)
 
 

@@ -9,7 +9,12 @@ Layout of a lake directory ``DIR``:
 - ``DIR/manifest.json``: format and version, when it was written, the warehouse's as-of and
   schema version, and per table its columns and types, rows, time column and partitions;
 - ``DIR/<table>/month=YYYY-MM/*.parquet``: one folder per month (UTC) of the table's own time
-  column; ``DIR/batches/*.parquet`` unpartitioned (a batch is not dated by one moment).
+  column; ``DIR/batches/*.parquet`` unpartitioned (a batch is not dated by one moment);
+- ``DIR/marts/``, once built (``write_marts``, by DuckDB or Spark): the KPI cube, duration
+  histograms and backlog ages as Parquet, with their own manifest (see ``lake_files``).
+
+For the app and the radar, which also write their own state, a lake has a sidecar DuckDB file
+(``open_sidecar``): the state's tables are its own, the lake's tables views of the files.
 
 Timestamps stay TIMESTAMPTZ (Parquet ``isAdjustedToUTC``); JSON columns are strings in the
 files and JSON again in the views. Row order is whatever the writer chose: nothing reads it.
@@ -17,10 +22,11 @@ files and JSON again in the views. Row order is whatever the writer chose: nothi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import re
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,35 +34,39 @@ import duckdb
 
 from pipelines.common.diskspace import is_disk_full
 from pipelines.common.errors import IngestError
-from pipelines.warehouse.schema import COMPLAINTS, ORDERS, SURVEYS, TICKETS
-from pipelines.warehouse.store import in_memory, migrations, schema_version, transaction, warehouse_as_of
+from pipelines.warehouse.lake_files import (
+    FORMAT,
+    FORMAT_VERSION,
+    LAKE_TABLES,
+    LINK_TABLE,
+    MANIFEST,
+    MART_TABLES,
+    MARTS,
+    MARTS_FORMAT,
+    MARTS_VERSION,
+    attach_linked,
+    check_files,
+    create_views,
+    identifier,
+    linked_lake,
+    mart_columns,
+    quoted,
+)
+from pipelines.warehouse.lake_files import read_manifest as _read_manifest
+from pipelines.warehouse.store import (
+    connect,
+    in_memory,
+    migrate,
+    migrations,
+    print_waiting,
+    schema_version,
+    transaction,
+    warehouse_as_of,
+)
 
-FORMAT = "csat-radar-lake"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
 # A lake being written beside its target: ``.DIR.exporting-PID``, renamed to DIR when whole.
 STAGING = ".exporting-"
 PARTITION = "month"
-# How a DuckDB type is spelled (VARCHAR, TIMESTAMP WITH TIME ZONE, DECIMAL(18,3), VARCHAR[]).
-TYPE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\d+(, ?\d+)?\))?(\[\])*")
-# Every table the KPIs, the data's as-of, the coverage and the no-data checks read from the raw
-# data, with the column whose month (UTC) partitions it; None: one folder, unpartitioned. The
-# marts (kpi_cube*, kpi_histogram, kpi_backlog_ages) are not here: a cluster builds its own.
-LAKE_TABLES: dict[str, str | None] = {
-    TICKETS.name: "created_at",
-    SURVEYS.name: "responded_at",
-    COMPLAINTS.name: "created_at",
-    ORDERS.name: "created_at",
-    "batches": None,
-}
-
-
-def _quoted(text: str | Path) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def is_lake(directory: str | os.PathLike) -> bool:
@@ -84,7 +94,7 @@ def _check_target(target: Path, replace: bool) -> None:
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[dict[str, str]]:
     """The table's columns and their DuckDB types, in the table's order."""
-    return [{"name": name, "type": kind} for name, kind, *_ in con.sql(f"DESCRIBE {_identifier(table)}").fetchall()]
+    return [{"name": name, "type": kind} for name, kind, *_ in con.sql(f"DESCRIBE {identifier(table)}").fetchall()]
 
 
 def _export_table(con: duckdb.DuckDBPyConnection, table: str, time_column: str | None, staging: Path) -> dict:
@@ -92,26 +102,24 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, time_column: str |
     columns = _columns(con, table)
     # JSON as plain strings, so every Parquet reader sees text (the views make them JSON again).
     select = ", ".join(
-        f"{_identifier(c['name'])}::VARCHAR AS {_identifier(c['name'])}"
-        if c["type"] == "JSON"
-        else _identifier(c["name"])
+        f"{identifier(c['name'])}::VARCHAR AS {identifier(c['name'])}" if c["type"] == "JSON" else identifier(c["name"])
         for c in columns
     )
     folder = staging / table
     options = "FORMAT parquet, COMPRESSION zstd, RETURN_FILES true"
     if time_column is None:
         folder.mkdir()
-        query = f"SELECT {select} FROM {_identifier(table)}"
+        query = f"SELECT {select} FROM {identifier(table)}"
         target = folder / "data_0.parquet"
     else:
         # The month of the moment in UTC, whatever the session's zone: a partition is the same on every machine.
-        month = f"strftime(timezone('UTC', {_identifier(time_column)}), '%Y-%m') AS {PARTITION}"
-        query = f"SELECT {select}, {month} FROM {_identifier(table)}"
+        month = f"strftime(timezone('UTC', {identifier(time_column)}), '%Y-%m') AS {PARTITION}"
+        query = f"SELECT {select}, {month} FROM {identifier(table)}"
         target, options = folder, f"{options}, PARTITION_BY ({PARTITION})"
-    rows, files = con.sql(f"COPY ({query}) TO {_quoted(target)} ({options})").fetchall()[0]
+    rows, files = con.sql(f"COPY ({query}) TO {quoted(target)} ({options})").fetchall()[0]
     if not files:  # an empty table still gets a file, so a reader finds its columns
         folder.mkdir(exist_ok=True)
-        con.execute(f"COPY (SELECT {select} FROM {_identifier(table)} LIMIT 0) TO {_quoted(folder / 'empty.parquet')}")
+        con.execute(f"COPY (SELECT {select} FROM {identifier(table)} LIMIT 0) TO {quoted(folder / 'empty.parquet')}")
         files = [str(folder / "empty.parquet")]
     return {
         "path": table,
@@ -126,7 +134,7 @@ def _export_table(con: duckdb.DuckDBPyConnection, table: str, time_column: str |
 
 def _written(con: duckdb.DuckDBPyConnection, files: list[str], staging: Path) -> list[dict]:
     """Each file's path in the lake, size and rows (from its footer): what a reader checks a copy against."""
-    found = con.sql(f"SELECT file_name, num_rows FROM parquet_file_metadata([{', '.join(map(_quoted, files))}])")
+    found = con.sql(f"SELECT file_name, num_rows FROM parquet_file_metadata([{', '.join(map(quoted, files))}])")
     return sorted(
         (
             {"path": _inside(name, staging), "bytes": Path(name).stat().st_size, "rows": int(rows)}
@@ -216,85 +224,138 @@ def _move_into_place(staging: Path, target: Path) -> None:
 
 def read_manifest(directory: str | os.PathLike) -> dict:
     """The lake's manifest, or IngestError naming the directory and what is wrong with it."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise IngestError(str(folder), "no such directory (make a lake with: csat-radar lake export --to DIR)")
-    path = folder / MANIFEST
+    return _read_manifest(directory, migrations()[-1][0])
+
+
+@functools.cache
+def warehouse_mart_columns() -> dict[str, list[tuple[str, str]]]:
+    """The marts' columns and types as the migrations create them: every reader and writer of marts casts to these."""
+    con = in_memory()
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IngestError(str(folder), f"not a lake: no {MANIFEST} (make one with: csat-radar lake export)") from None
-    except (OSError, ValueError) as exc:
-        raise IngestError(str(folder), f"{MANIFEST} cannot be read ({str(exc).splitlines()[0]})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise IngestError(str(folder), f"{MANIFEST} is not a CSAT Radar lake's manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IngestError(
-            str(folder), f"lake format {manifest.get('format_version')!r}; this CSAT Radar reads {FORMAT_VERSION}"
-        )
-    version, latest = manifest.get("schema_version"), migrations()[-1][0]
-    if not isinstance(version, int) or version > latest:
-        # As a warehouse from a newer CSAT Radar is refused: its tables may mean other things.
-        raise IngestError(
-            str(folder), f"schema version {version!r} is newer than this CSAT Radar understands ({latest})"
-        )
-    missing = [name for name in LAKE_TABLES if not isinstance(manifest.get("tables", {}).get(name), dict)]
-    if missing:
-        raise IngestError(str(folder), f"{MANIFEST} lists no table {', '.join(missing)}")
-    return manifest
+        migrate(con)
+        return mart_columns(con)
+    finally:
+        con.close()
 
 
-def _view_sql(folder: Path, name: str, table: dict) -> str:
-    """The view of one table: its columns with their warehouse types, from every Parquet file of its folder."""
-    odd = [c["type"] for c in table["columns"] if not TYPE_NAME.fullmatch(str(c["type"]))]
-    if odd:  # a type is written into SQL: only a type's spelling, never a statement, gets there
-        raise ValueError(f"{name} has a column of type {odd[0]!r}")
-    columns = ", ".join(f"{_identifier(c['name'])}::{c['type']} AS {_identifier(c['name'])}" for c in table["columns"])
-    files = _quoted((folder / table["path"]).as_posix() + "/**/*.parquet")
-    return f"CREATE VIEW {_identifier(name)} AS SELECT {columns} FROM read_parquet({files}, hive_partitioning = true)"
-
-
-def _files_problem(folder: Path, table: dict) -> str | None:
-    """What is wrong with a table's files on disk against the manifest (missing, another size); None: nothing."""
-    files = table.get("files")
-    if not isinstance(files, list) or not files:
-        return f"no file listed for {table.get('path')}/"
-    absent = [f["path"] for f in files if not (folder / f["path"]).is_file()]
-    if absent:
-        return f"file {absent[0]} missing" + (f" and {len(absent) - 1} more" if len(absent) > 1 else "")
-    for f in files:
-        size = (folder / f["path"]).stat().st_size
-        if size != f["bytes"]:
-            return f"file {f['path']} is {size:,} bytes, the manifest says {f['bytes']:,}"
-    return None
-
-
-def open_lake(directory: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+def open_lake(directory: str | os.PathLike, marts: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB whose tables are views of the lake's files, with the warehouse's session settings.
 
-    The KPI code runs on it unchanged: no mart is there, so every answer comes from the raw tables.
-    A missing or unreadable manifest, or a table whose files are gone, is an IngestError naming
-    the directory and the problem.
+    The KPI code runs on it unchanged. With ``marts`` and marts built for this export of the lake
+    (``write_marts``), ``kpi_cube``, ``kpi_histogram``, ``kpi_backlog_ages`` and ``kpi_cube_meta``
+    are views of them, so ``compute`` reads them as it reads a warehouse's cube; otherwise every
+    answer comes from the raw tables (``marts_status`` says why). A missing or unreadable
+    manifest, or a table whose files are gone, is an IngestError naming the directory and the problem.
     """
     folder = Path(directory).absolute()
     manifest = read_manifest(folder)
-    for name, table in manifest["tables"].items():
-        try:
-            problem = _files_problem(folder, table)
-        except (KeyError, TypeError) as exc:
-            raise IngestError(str(folder), f"{MANIFEST} lists the files of {name} wrongly ({exc!r})") from None
-        if problem:
-            raise IngestError(str(folder), f"table {name}: {problem} (a partial copy of the lake?)")
+    check_files(folder, manifest)
+    columns = warehouse_mart_columns() if marts else None
     con = in_memory()
     try:
-        for name, table in manifest["tables"].items():
-            con.execute(_view_sql(folder, name, table))
+        create_views(con, folder, manifest, columns)
         # What a warehouse says of its schema, for code that asks (``store.schema_version``).
         con.execute(
             f"CREATE VIEW schema_version AS SELECT {int(manifest.get('schema_version') or 0)}::INTEGER AS version, "
-            f"TIMESTAMPTZ {_quoted(manifest['created_at'])} AS applied_at"
+            f"TIMESTAMPTZ {quoted(manifest['created_at'])} AS applied_at"
         )
     except (duckdb.Error, KeyError, TypeError, ValueError) as exc:
         con.close()
         raise IngestError(str(folder), f"{MANIFEST} cannot be read as a lake ({str(exc).splitlines()[0]})") from None
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def marts_status(directory: str | os.PathLike) -> str | None:
+    """Why the lake's marts do not answer (none built, built from an earlier export, unreadable); None when they do."""
+    folder = Path(directory).absolute()
+    manifest = read_manifest(folder)
+    con = in_memory()
+    try:  # the very views ``open_lake`` makes: the marts answer exactly when these read them
+        return create_views(con, folder, manifest, warehouse_mart_columns())
+    finally:
+        con.close()
+
+
+def write_marts(lake_dir: str | os.PathLike, write_table: Callable[[str, Path], int], meta: dict) -> dict:
+    """Write the lake's marts through ``write_table`` and their manifest; returns the manifest.
+
+    ``write_table(name, folder)`` writes the mart ``name`` as Parquet files into ``folder`` (which
+    it creates; Spark's writer wants to) and returns its rows; ``meta`` holds ``engine`` and what
+    the warehouse's ``kpi_cube_meta`` would hold (``conventions_key``, ``data_version``,
+    ``built_as_of``, ``metrics``). The marts are written beside ``DIR/marts`` and swapped into
+    place whole: a failed build leaves the marts there were. They record the lake's export
+    (its ``created_at``), so marts of an earlier export are never read for a newer one.
+    """
+    folder = Path(lake_dir).absolute()
+    lake = read_manifest(folder)  # no lake, no marts: one line
+    target = folder / MARTS
+    _remove_abandoned(target)
+    staging = target.with_name(f".{target.name}{STAGING}{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir()
+        tables = {}
+        for name in MART_TABLES:
+            rows = write_table(name, staging / name)
+            if not any((staging / name).glob("*.parquet")):
+                raise IngestError(str(folder), f"the engine wrote no Parquet file for {name}; the marts are kept")
+            tables[name] = {"rows": int(rows)}
+        manifest = {
+            "format": MARTS_FORMAT,
+            "version": MARTS_VERSION,
+            "engine": meta["engine"],
+            "built_at": datetime.now(UTC).isoformat(),
+            "lake_created_at": lake["created_at"],
+            "conventions_key": meta["conventions_key"],
+            "data_version": meta["data_version"],
+            "built_as_of": meta["built_as_of"],
+            "metrics": list(meta["metrics"]),
+            "tables": tables,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        _move_into_place(staging, target)
+    except (OSError, duckdb.IOException) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        problem = "no space left on its disk" if is_disk_full(exc) else str(exc).strip().splitlines()[0]
+        raise IngestError(str(folder), f"cannot write the marts ({problem}); the marts there were are kept") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def sidecar_path(lake_dir: str | os.PathLike) -> Path:
+    """Where the app's and the radar's own state for a lake lives by default: ``NAME.radar.duckdb`` beside ``DIR``."""
+    folder = Path(lake_dir).absolute()
+    return folder.with_name(f"{folder.name}.radar.duckdb")
+
+
+def open_sidecar(lake_dir: str | os.PathLike, db: str | os.PathLike | None = None) -> duckdb.DuckDBPyConnection:
+    """The lake's sidecar (``db``, default ``sidecar_path``), created and linked to the lake on first use.
+
+    Every later ``store.connect`` of that file (the app's sessions included) sees the lake's
+    tables and marts as views (``lake_files.attach_linked``) and its own tables for what the app
+    and the radar write. A file holding a warehouse's own data, or the state of another lake,
+    is refused in one line.
+    """
+    folder = Path(lake_dir).absolute()
+    read_manifest(folder)  # a lake, before any file is created for it
+    path = Path(db).absolute() if db else sidecar_path(folder)
+    con = connect(path, on_wait=print_waiting)
+    try:
+        linked = linked_lake(con)
+        if linked is None:
+            if con.sql("SELECT count(*) FROM batches").fetchall()[0][0]:
+                raise IngestError(str(path), "holds a warehouse's own data; name a new file for the lake's state")
+            con.execute(f"CREATE TABLE {LINK_TABLE} (directory VARCHAR NOT NULL, linked_at TIMESTAMPTZ NOT NULL)")
+            con.execute(f"INSERT INTO {LINK_TABLE} VALUES (?, now())", [str(folder)])
+            attach_linked(con, migrations()[-1][0])
+        elif linked != folder:
+            raise IngestError(str(path), f"keeps the state of the lake {linked}; name another file for {folder}")
+    except BaseException:
+        con.close()
+        raise
     return con

@@ -21,6 +21,7 @@ from pipelines.common.errors import IngestError
 from pipelines.common.limits import SettingError
 from pipelines.warehouse import machine
 from pipelines.warehouse.hashes import rehash
+from pipelines.warehouse.lake_files import attach_linked, refuse_lake
 from pipelines.warehouse.schema import TABLES, event_columns
 
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
@@ -181,6 +182,7 @@ def exclusive_write(con: duckdb.DuckDBPyConnection, on_wait: Callable[[str], Non
     Sessions of the app share one process and one DuckDB instance, where readers go on while a
     load runs but two writers could conflict; other processes already wait at the open.
     """
+    refuse_lake(con)  # a lake's data is its files: a load goes to the warehouse it was exported from
     key = str(database_file(con) or id(con))
     with _WRITERS_GUARD:
         lock = _WRITERS.setdefault(key, threading.Lock())
@@ -384,7 +386,7 @@ def connect(
     """
     path = resolve_db_path(db_path)
     if read_only and path.exists():
-        return _open(path, True, on_wait, wait)
+        return _with_lake(_open(path, True, on_wait, wait))
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, False, on_wait, wait)
     try:
@@ -394,6 +396,16 @@ def connect(
         raise
     with transaction(con):
         rehash(con)
+    return _with_lake(con)
+
+
+def _with_lake(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A lake's sidecar file (pipelines/warehouse/lake.py) gets the lake's tables as this session's views."""
+    try:
+        attach_linked(con, migrations()[-1][0])
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
