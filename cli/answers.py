@@ -90,6 +90,18 @@ def state_source(args: argparse.Namespace, read_only: bool = False) -> duckdb.Du
     return con
 
 
+def _spark_engine(args: argparse.Namespace):
+    """Spark over the lake, to compute the KPIs' aggregates on it (``kpis --engine spark``)."""
+    from metrics.kpis.spark import SparkEngine, SparkUnavailable, spark_session
+
+    try:
+        engine = SparkEngine(spark_session(args.master, args.remote))
+    except SparkUnavailable as exc:
+        raise IngestError("--engine spark", str(exc)) from None
+    engine.register_lake(args.lake)
+    return engine
+
+
 def cmd_kpis(args: argparse.Namespace) -> int:
     import polars as pl
 
@@ -106,15 +118,21 @@ def cmd_kpis(args: argparse.Namespace) -> int:
         date_to=_parse_date(args.date_to),
         filters=_parse_filters(args.filter),
     )
+    if args.engine == "spark" and not args.lake:
+        raise IngestError("--engine spark", "Spark reads a lake: give --lake DIR (csat-radar lake export)")
     con = _kpi_source(args)
+    engine = None
     try:
         settings = targets_settings(args.targets, con)
-        computed = compute(con, query, settings)
+        engine = _spark_engine(args) if args.engine == "spark" else None
+        computed = compute(con, query, settings, engine=engine)
         as_of = warehouse_as_of(con)
     except ValueError as exc:
         raise IngestError("kpis", str(exc)) from exc
     finally:
         con.close()
+        if engine is not None:
+            engine.close()
     print_as_of(as_of, machine=args.json or args.csv)
     if args.explain:
         print(f"targets and conventions from {settings.source}:", file=sys.stderr)
@@ -399,6 +417,14 @@ def add_kpis(sub: argparse._SubParsersAction) -> None:
     kpis.add_argument("--targets", metavar="PATH", help="targets and conventions TOML (default: targets.toml)")
     kpis.add_argument("--explain", action="store_true", help="also state the conventions behind the numbers")
     kpis.add_argument("--lake", metavar="DIR", help="compute over a lake (csat-radar lake export) instead of --db")
+    kpis.add_argument(
+        "--engine",
+        default="duckdb",
+        choices=("duckdb", "spark"),
+        help="spark: the aggregates computed on Spark over --lake, to check a cluster's numbers",
+    )
+    kpis.add_argument("--master", metavar="URL", help="with --engine spark: Spark master (default: local)")
+    kpis.add_argument("--remote", metavar="sc://HOST", help="with --engine spark: a Spark Connect server")
     output = kpis.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
     output.add_argument("--csv", action="store_true")

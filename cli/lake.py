@@ -44,13 +44,8 @@ def add_lake(sub: argparse._SubParsersAction) -> None:
 def _build_spark(args: argparse.Namespace, settings) -> dict:
     """The marts built on Spark (local, ``--master`` or Spark Connect ``--remote``)."""
     from metrics.kpis.spark import SparkUnavailable
+    from metrics.kpis.spark_marts import build_marts_spark
 
-    try:
-        from metrics.kpis.spark_marts import build_marts_spark
-    except ModuleNotFoundError as exc:
-        if exc.name != "metrics.kpis.spark_marts":
-            raise
-        raise IngestError("--engine spark", "this CSAT Radar has no Spark marts builder; use --engine duckdb") from None
     try:
         return build_marts_spark(args.lake, settings, master=args.master, remote=args.remote)
     except SparkUnavailable as exc:

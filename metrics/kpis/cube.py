@@ -101,7 +101,7 @@ def bucket_sql(minutes: str) -> str:
                     WHEN {minutes} >= 0 THEN -250 ELSE -251 - floor(-{minutes})::INTEGER END"""
 
 
-def _histogram_build_sql(
+def histogram_build_sql(
     m: Metric, settings: Settings, weeks: tuple[date, date] | None = None, engine: str = "duckdb"
 ) -> str:
     """The histogram rows of ``m``'s weeks, or of those from ``weeks[0]`` to ``weeks[1]`` (both Mondays)."""
@@ -301,7 +301,7 @@ def insert_histograms(
             con.execute("DELETE FROM kpi_histogram WHERE key = ? AND week BETWEEN ? AND ?", [key, *weeks])
         con.execute(
             f"""INSERT INTO kpi_histogram BY NAME SELECT {literal(key)} AS key, *
-                FROM ({_histogram_build_sql(m, settings, weeks)}) ORDER BY dimension, week, segment, bucket"""
+                FROM ({histogram_build_sql(m, settings, weeks)}) ORDER BY dimension, week, segment, bucket"""
         )
 
 
@@ -316,7 +316,7 @@ def insert_backlog_ages(con: duckdb.DuckDBPyConnection, settings: Settings, ends
         bounds = (ends, first, last)
     con.execute(
         f"""INSERT INTO kpi_backlog_ages BY NAME
-            SELECT * FROM ({_backlog_ages_build_sql(settings, bounds)}) ORDER BY dimension, day, segment, bucket"""
+            SELECT * FROM ({backlog_ages_build_sql(settings, bounds)}) ORDER BY dimension, day, segment, bucket"""
     )
 
 
@@ -348,7 +348,7 @@ def cube_state(con: duckdb.DuckDBPyConnection, settings: Settings) -> CubeState 
 BACKLOG_AGE_GRAINS = ("week", "month", "quarter")
 
 
-def _backlog_ages_build_sql(
+def backlog_ages_build_sql(
     settings: Settings, ends: tuple[str, date, date] | None = None, engine: str = "duckdb"
 ) -> str:
     """Ages of the tickets open at the end of each week, month and quarter, bucketed, overall and per segment.

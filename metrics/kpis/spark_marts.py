@@ -15,19 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from metrics.kpis.cube import (
-    _backlog_ages_build_sql,
-    _histogram_build_sql,
+    backlog_ages_build_sql,
     conventions_key,
     cube_metrics,
     daily_plan,
     data_version,
+    histogram_build_sql,
     histogram_key,
     histogram_metrics,
 )
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.spark import SparkEngine, spark_session
 from metrics.kpis.sql import Compiler, Query, literal
-from pipelines.warehouse import lake as lake_files
+from pipelines.warehouse.lake import open_lake, write_marts
 
 # The columns of each mart and their types, as the warehouse's tables have them (migrations 006-008).
 MART_COLUMNS = {
@@ -68,9 +68,9 @@ def mart_frames(engine: SparkEngine, settings: Settings) -> dict[str, Any]:
     daily = [_typed(session.sql(engine.sql(sql)), "kpi_cube") for sql in rows]
     histograms = []
     for key, m in {histogram_key(m): m for m in histogram_metrics()}.items():
-        sql = f"SELECT {literal(key)} AS key, h.* FROM ({_histogram_build_sql(m, settings, None, engine.engine)}) h"
+        sql = f"SELECT {literal(key)} AS key, h.* FROM ({histogram_build_sql(m, settings, None, engine.engine)}) h"
         histograms.append(_typed(session.sql(engine.sql(sql)), "kpi_histogram"))
-    ages = _typed(session.sql(engine.sql(_backlog_ages_build_sql(settings, None, engine.engine))), "kpi_backlog_ages")
+    ages = _typed(session.sql(engine.sql(backlog_ages_build_sql(settings, None, engine.engine))), "kpi_backlog_ages")
     return {"kpi_cube": _union(daily), "kpi_histogram": _union(histograms), "kpi_backlog_ages": ages}
 
 
@@ -92,7 +92,7 @@ def build_marts_spark(
     """
     started = time.monotonic()
     folder = Path(lake)
-    con = lake_files.open_lake(folder)
+    con = open_lake(folder)
     try:
         settings = on_data_clock(con, settings)
         version = data_version(con)
@@ -115,7 +115,7 @@ def build_marts_spark(
             "built_as_of": settings.as_of.isoformat(),
             "metrics": [m.name for m in cube_metrics(settings) + histogram_metrics()] + ["backlog_age"],
         }
-        written = lake_files.write_marts(folder, write_table, meta)
+        written = write_marts(folder, write_table, meta)
     finally:
         if remote is None:
             engine.close()

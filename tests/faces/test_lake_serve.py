@@ -32,9 +32,18 @@ from tests.conftest import ROOT, run_cli, write
 from tests.faces.test_app import open_page, tiles
 from tests.faces.test_browser import free_port
 from tests.faces.test_serve import stop
+from tests.kpis.spark_parity import require_spark
+
 
 # The engines that build a lake's marts; each must give the warehouse's Overview.
-MART_BUILDERS: dict[str, Callable[[Path], dict]] = {"duckdb": build_marts_duckdb}
+def build_marts_on_spark(lake: Path) -> dict:
+    require_spark()
+    from metrics.kpis.spark_marts import build_marts_spark
+
+    return build_marts_spark(lake, load_settings(), master="local[2]")
+
+
+MART_BUILDERS: dict[str, Callable[[Path], dict]] = {"duckdb": build_marts_duckdb, "spark": build_marts_on_spark}
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ the warehouse's numbers. Marts of an earlier export, or none, leave the raw file
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -33,6 +32,7 @@ from pipelines.warehouse.lake import (
 from pipelines.warehouse.lake_files import MART_TABLES
 from pipelines.warehouse.store import connect
 from tests.conftest import run_cli
+from tests.kpis.spark_parity import require_spark
 
 KEYS = {
     "kpi_cube": ["metric", "day", "dimension", "segment"],
@@ -220,20 +220,8 @@ def test_marts_build_on_duckdb_says_engine_rows_and_seconds(built, tmp_path):
     assert refused.returncode == 2 and refused.stderr.startswith("csat-radar: --master/--remote")
 
 
-def test_marts_build_on_spark_without_its_builder_is_one_line(built, tmp_path):
-    if importlib.util.find_spec("metrics.kpis.spark_marts") is not None:
-        pytest.skip("the Spark builder is here: the test below builds with it")
-    _, lake, _ = built
-    done = run_cli("marts", "build", "--lake", str(lake))  # Spark is the default engine
-    assert done.returncode == 2
-    assert done.stderr.strip() == (
-        "csat-radar: --engine spark: this CSAT Radar has no Spark marts builder; use --engine duckdb"
-    )
-
-
 def test_marts_build_on_spark_gives_the_same_marts(built, tmp_path):
-    pytest.importorskip("metrics.kpis.spark_marts")
-    pytest.importorskip("pyspark")
+    require_spark()
     _, lake, manifest = built
     lake = copy_lake(lake, tmp_path / "lake")
     done = run_cli("marts", "build", "--lake", str(lake), "--engine", "spark", timeout=900)

@@ -6,6 +6,7 @@ Run under two conventions, the second in Shanghai business hours with Spark's se
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import polars as pl
@@ -15,8 +16,10 @@ from cli.demo import build_demo
 from metrics.kpis.cube import build_cube
 from metrics.kpis.settings import load_settings, on_data_clock
 from metrics.kpis.spark_marts import MART_COLUMNS, mart_frames
+from pipelines.warehouse.lake import export_lake
 from pipelines.warehouse.store import connect
-from tests.kpis.spark_parity import TABLES, differences, spark_or_skip
+from tests.conftest import run_cli
+from tests.kpis.spark_parity import TABLES, differences, require_spark, spark_or_skip
 
 CONVENTIONS = {
     "calendar hours in UTC": ("", "UTC"),
@@ -77,3 +80,26 @@ def test_spark_builds_the_marts_duckdb_builds(spark, source, tmp_path, conventio
         spark.session.conf.set("spark.sql.session.timeZone", "UTC")
         con.close()
     assert not found, "\n".join(found)
+
+
+def test_kpis_on_spark_from_the_command_line_equal_duckdb_over_the_lake(source, tmp_path):
+    """``kpis --engine spark --lake`` (its own Spark) gives what DuckDB computes over the same lake."""
+    require_spark()
+    lake = tmp_path / "lake"
+    con = connect(source, read_only=True)
+    try:
+        export_lake(con, lake)
+    finally:
+        con.close()
+    asked = ("kpis", "--lake", str(lake), "--grain", "month", "--by", "channel", "--json")
+    on_duckdb = run_cli(*asked)
+    on_spark = run_cli(*asked, "--engine", "spark", "--master", "local[2]", timeout=600)
+    assert on_duckdb.returncode == 0 and on_spark.returncode == 0, on_spark.stderr
+    duck, spark = (pl.DataFrame(json.loads(done.stdout), infer_schema_length=None) for done in (on_duckdb, on_spark))
+    assert duck.height > 100 and duck.select("metric", "period_start", "segment", "status").equals(
+        spark.select("metric", "period_start", "segment", "status")
+    )
+    assert not differences(duck.drop("status", "reason", "grain"), spark.drop("status", "reason", "grain"), "kpis",
+                           ("metric", "period_start", "dimension", "segment"))  # fmt: skip
+    refused = run_cli("kpis", "--engine", "spark", "--db", str(source))
+    assert refused.returncode != 0 and refused.stderr.strip().count("\n") == 0 and "--lake" in refused.stderr
