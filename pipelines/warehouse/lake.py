@@ -26,7 +26,8 @@ import functools
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -164,10 +165,7 @@ def export_lake(con: duckdb.DuckDBPyConnection, target: str | os.PathLike, repla
     _check_target(target, replace)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(target)
-    staging = target.with_name(f".{target.name}{STAGING}{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)  # this process's own leftover: nothing else writes this name
-    try:
-        staging.mkdir()
+    with _written_whole(target, str(target), "cannot write the lake ({}); nothing was written") as staging:
         # One snapshot of the warehouse: every table and the as-of as of the same moment.
         with transaction(con):
             tables = {name: _export_table(con, name, column, staging) for name, column in LAKE_TABLES.items()}
@@ -182,15 +180,28 @@ def export_lake(con: duckdb.DuckDBPyConnection, target: str | os.PathLike, repla
             "tables": tables,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    return manifest
+
+
+@contextmanager
+def _written_whole(target: Path, where: str, failure: str) -> Iterator[Path]:
+    """A staging folder beside ``target``, moved into its place when the block ends, removed if it fails.
+
+    ``failure`` (with ``{}`` for the problem) is the one line a disk or file error becomes.
+    """
+    staging = target.with_name(f".{target.name}{STAGING}{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)  # this process's own leftover: nothing else writes this name
+    try:
+        staging.mkdir()
+        yield staging
         _move_into_place(staging, target)
     except (OSError, duckdb.IOException) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         problem = "no space left on its disk" if is_disk_full(exc) else str(exc).strip().splitlines()[0]
-        raise IngestError(str(target), f"cannot write the lake ({problem}); nothing was written") from exc
+        raise IngestError(where, failure.format(problem)) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return manifest
 
 
 def _remove_abandoned(target: Path) -> None:
@@ -293,10 +304,8 @@ def write_marts(lake_dir: str | os.PathLike, write_table: Callable[[str, Path], 
     lake = read_manifest(folder)  # no lake, no marts: one line
     target = folder / MARTS
     _remove_abandoned(target)
-    staging = target.with_name(f".{target.name}{STAGING}{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir()
+    failure = "cannot write the marts ({}); the marts there were are kept"
+    with _written_whole(target, str(folder), failure) as staging:
         tables = {}
         for name in MART_TABLES:
             rows = write_table(name, staging / name)
@@ -316,14 +325,6 @@ def write_marts(lake_dir: str | os.PathLike, write_table: Callable[[str, Path], 
             "tables": tables,
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-        _move_into_place(staging, target)
-    except (OSError, duckdb.IOException) as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        problem = "no space left on its disk" if is_disk_full(exc) else str(exc).strip().splitlines()[0]
-        raise IngestError(str(folder), f"cannot write the marts ({problem}); the marts there were are kept") from exc
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return manifest
 
 
