@@ -65,6 +65,17 @@ def run_cli(
     )
 
 
+def export_to_lake(db: Path, lake: Path) -> dict:
+    """Export the warehouse at ``db`` to a lake at ``lake`` (``csat-radar lake export``); returns its manifest."""
+    from pipelines.warehouse.lake import export_lake
+
+    con = connect(db, read_only=True)
+    try:
+        return export_lake(con, lake)
+    finally:
+        con.close()
+
+
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path

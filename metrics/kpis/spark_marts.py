@@ -27,31 +27,21 @@ from metrics.kpis.cube import (
 from metrics.kpis.settings import Settings, on_data_clock
 from metrics.kpis.spark import SparkEngine, spark_session
 from metrics.kpis.sql import Compiler, Query, literal
-from pipelines.warehouse.lake import open_lake, write_marts
+from pipelines.warehouse.lake import open_lake, warehouse_mart_columns, write_marts
 
-# The columns of each mart and their types, as the warehouse's tables have them (migrations 006-008).
-MART_COLUMNS = {
-    "kpi_cube": {
-        "metric": "STRING", "day": "DATE", "dimension": "STRING", "segment": "STRING", "numerator": "DOUBLE",
-        "denominator": "DOUBLE", "value": "DOUBLE", "promoters": "DOUBLE", "detractors": "DOUBLE", "n": "BIGINT",
-        "value_sum": "DOUBLE", "value_sum_squares": "DOUBLE", "opened": "BIGINT", "closed": "BIGINT",
-    },
-    "kpi_histogram": {"key": "STRING", "week": "DATE", "dimension": "STRING", "segment": "STRING", "bucket": "INT",
-                      "n": "BIGINT", "lo": "DOUBLE", "hi": "DOUBLE"},
-    "kpi_backlog_ages": {"day": "DATE", "dimension": "STRING", "segment": "STRING", "bucket": "INT", "n": "BIGINT",
-                         "lo": "DOUBLE", "hi": "DOUBLE"},
-}  # fmt: skip
+# The Spark spelling of the marts' DuckDB types (the types themselves: the migrations, ``warehouse_mart_columns``).
+SPARK_TYPES = {"VARCHAR": "STRING", "INTEGER": "INT"}
 
 
 def _typed(frame: Any, table: str) -> Any:
-    """``frame`` with exactly the mart's columns, in order and typed (a column it lacks is null)."""
+    """``frame`` with exactly the mart's columns, in order and typed as the warehouse's (a column it lacks is null)."""
     from pyspark.sql import functions as F
 
     present = set(frame.columns)
     return frame.select(
         [
-            (F.col(name) if name in present else F.lit(None)).cast(kind).alias(name)
-            for name, kind in MART_COLUMNS[table].items()
+            (F.col(name) if name in present else F.lit(None)).cast(SPARK_TYPES.get(kind, kind)).alias(name)
+            for name, kind in warehouse_mart_columns()[table]
         ]
     )
 

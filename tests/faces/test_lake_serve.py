@@ -28,7 +28,7 @@ from pipelines.common.errors import IngestError
 from pipelines.warehouse.lake import export_lake, open_sidecar
 from pipelines.warehouse.lake_files import LAKE_ENV, lake_signature
 from pipelines.warehouse.store import connect, connect_for_reading
-from tests.conftest import ROOT, run_cli, write
+from tests.conftest import ROOT, export_to_lake, run_cli, write
 from tests.faces.test_app import open_page, tiles
 from tests.faces.test_browser import free_port
 from tests.faces.test_serve import stop
@@ -52,11 +52,7 @@ def exported(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("lake_serve")
     db = folder / "warehouse.duckdb"
     build_demo(db, seed=5, daily_tickets=30, log_crises=False)
-    con = connect(db, read_only=True)
-    try:
-        export_lake(con, folder / "lake")
-    finally:
-        con.close()
+    export_to_lake(db, folder / "lake")
     return db, folder / "lake"
 
 

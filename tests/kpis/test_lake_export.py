@@ -22,7 +22,7 @@ from pipelines.common.errors import IngestError
 from pipelines.ingest import ingest_file
 from pipelines.warehouse.lake import LAKE_TABLES, MANIFEST, export_lake, open_lake
 from pipelines.warehouse.store import connect, schema_version, warehouse_as_of
-from tests.conftest import run_cli, write
+from tests.conftest import export_to_lake, run_cli, write
 from tests.kpis.test_metrics import COMPLAINTS, SURVEYS, TICKETS
 
 KEYS = ["metric", "grain", "dimension", "segment", "period_start", "period_end"]
@@ -37,12 +37,7 @@ HISTOGRAM_ANSWERED = {m.name for m in histogram_metrics()} | {"backlog_age"}
 def demo_lake(demo, tmp_path_factory):
     """The demo warehouse exported once for this module: (warehouse path, lake folder, manifest)."""
     folder = tmp_path_factory.mktemp("lake") / "demo-lake"
-    con = connect(demo[0], read_only=True)
-    try:
-        manifest = export_lake(con, folder)
-    finally:
-        con.close()
-    return demo[0], folder, manifest
+    return demo[0], folder, export_to_lake(demo[0], folder)
 
 
 @pytest.fixture(scope="module")
@@ -213,11 +208,7 @@ def truncate_a_file(lake: Path) -> None:
     ],
 )
 def test_a_broken_lake_is_one_line_naming_it(demo, tmp_path, damage, problem):
-    con = connect(demo[0], read_only=True)
-    try:
-        export_lake(con, tmp_path / "lake")
-    finally:
-        con.close()
+    export_to_lake(demo[0], tmp_path / "lake")
     damage(tmp_path / "lake")
     with pytest.raises(IngestError) as caught:
         open_lake(tmp_path / "lake")

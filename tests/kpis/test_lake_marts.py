@@ -22,7 +22,6 @@ from metrics.kpis.settings import load_settings, settings_for
 from pipelines.common.errors import IngestError
 from pipelines.warehouse.lake import (
     MANIFEST,
-    export_lake,
     marts_status,
     open_lake,
     read_manifest,
@@ -31,7 +30,7 @@ from pipelines.warehouse.lake import (
 )
 from pipelines.warehouse.lake_files import MART_TABLES
 from pipelines.warehouse.store import connect
-from tests.conftest import run_cli
+from tests.conftest import export_to_lake, run_cli
 from tests.kpis.spark_parity import require_spark
 
 KEYS = {
@@ -47,11 +46,7 @@ def built(tmp_path_factory) -> tuple[Path, Path, dict]:
     folder = tmp_path_factory.mktemp("lake_marts")
     db = folder / "warehouse.duckdb"
     build_demo(db, seed=5, daily_tickets=6, log_crises=False)
-    con = connect(db, read_only=True)
-    try:
-        export_lake(con, folder / "lake")
-    finally:
-        con.close()
+    export_to_lake(db, folder / "lake")
     return db, folder / "lake", build_marts_duckdb(folder / "lake")
 
 
@@ -134,11 +129,7 @@ def test_marts_written_with_other_types_are_read_as_the_warehouse_types(built, t
 def test_marts_of_an_earlier_export_or_none_leave_the_raw_files_to_answer(built, tmp_path):
     db, lake, _ = built
     fresh = tmp_path / "lake"
-    con = connect(db, read_only=True)
-    try:
-        export_lake(con, fresh)
-    finally:
-        con.close()
+    export_to_lake(db, fresh)
     assert "no marts in" in marts_status(fresh)
     shutil.copytree(lake / "marts", fresh / "marts")  # marts of the earlier export of the same warehouse
     assert "built from an earlier export of the lake" in marts_status(fresh)

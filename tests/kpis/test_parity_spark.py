@@ -23,7 +23,7 @@ from metrics.kpis.settings import load_settings, on_data_clock
 from metrics.kpis.sql import RANGE, Compiler, Query, declare_macros
 from pipelines.ingest import ingest_file
 from pipelines.warehouse.store import connect
-from tests.kpis.spark_parity import TABLES, differences, spark_or_skip
+from tests.kpis.spark_parity import TABLES, differences
 
 CONVENTIONS = {
     "calendar hours, UTC, one reply, per ticket": "",
@@ -56,13 +56,6 @@ FIRST = next(iter(CONVENTIONS))
 # DuckDB's spellings that sqlglot passes through to Trino unchanged, where Trino rejects them or reads them otherwise.
 DUCKDB_ONLY = (r"\bepoch", r"\btimezone\(", r"\blist_sort\(", r"\blen\(", r"GROUP BY ALL", r"\bmedian\(",
                r"TIMESTAMPTZ", r"INTERVAL \(", r"\bbusiness_minutes\(", r"\bcsat_", r"\bgenerate_series\(")  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def spark():
-    engine = spark_or_skip()
-    yield engine
-    engine.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ import pytest
 from cli.demo import build_demo
 from metrics.kpis.cube import build_cube
 from metrics.kpis.settings import load_settings, on_data_clock
-from metrics.kpis.spark_marts import MART_COLUMNS, mart_frames
-from pipelines.warehouse.lake import export_lake
+from metrics.kpis.spark_marts import mart_frames
+from pipelines.warehouse.lake import warehouse_mart_columns
 from pipelines.warehouse.store import connect
-from tests.conftest import run_cli
-from tests.kpis.spark_parity import TABLES, differences, require_spark, spark_or_skip
+from tests.conftest import export_to_lake, run_cli
+from tests.kpis.spark_parity import TABLES, differences, require_spark
 
 CONVENTIONS = {
     "calendar hours in UTC": ("", "UTC"),
@@ -35,13 +35,6 @@ KEYS = {
     "kpi_histogram": ("key", "week", "dimension", "segment", "bucket"),
     "kpi_backlog_ages": ("day", "dimension", "segment", "bucket"),
 }
-
-
-@pytest.fixture(scope="module")
-def spark():
-    engine = spark_or_skip()
-    yield engine
-    engine.close()
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +65,10 @@ def test_spark_builds_the_marts_duckdb_builds(spark, source, tmp_path, conventio
         spark.session.conf.set("spark.sql.session.timeZone", session_zone)
         built = {name: pl.from_arrow(frame.toArrow()) for name, frame in mart_frames(spark, settings).items()}
         found = []
-        for table, columns in MART_COLUMNS.items():
+        for table, keys in KEYS.items():
+            columns = [name for name, _ in warehouse_mart_columns()[table]]
             duck = keyed(con.sql(f"SELECT {', '.join(columns)} FROM {table}").pl(), table)
-            found += differences(duck, keyed(built[table], table), table, KEYS[table])
+            found += differences(duck, keyed(built[table], table), table, keys)
             assert duck.height > 0, table
     finally:
         spark.session.conf.set("spark.sql.session.timeZone", "UTC")
@@ -86,11 +80,7 @@ def test_kpis_on_spark_from_the_command_line_equal_duckdb_over_the_lake(source, 
     """``kpis --engine spark --lake`` (its own Spark) gives what DuckDB computes over the same lake."""
     require_spark()
     lake = tmp_path / "lake"
-    con = connect(source, read_only=True)
-    try:
-        export_lake(con, lake)
-    finally:
-        con.close()
+    export_to_lake(source, lake)
     asked = ("kpis", "--lake", str(lake), "--grain", "month", "--by", "channel", "--json")
     on_duckdb = run_cli(*asked)
     on_spark = run_cli(*asked, "--engine", "spark", "--master", "local[2]", timeout=600)
