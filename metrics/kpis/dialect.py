@@ -165,9 +165,9 @@ PRIMITIVES = {
         ),
         Primitive(
             "shift",
+            # No DuckDB spelling: DuckDB keeps the catalog's own INTERVAL arithmetic, which render turns into this.
             "an instant moved by an exact number of microseconds (an SLA in minutes or hours, a window in days)",
             {
-                "duckdb": lambda ts, micros: f"({ts} + to_microseconds(CAST({micros} AS BIGINT)))",
                 "spark": lambda ts, micros: f"timestamp_micros(unix_micros({ts}) + CAST({micros} AS BIGINT))",
                 "trino": lambda ts, micros: f"({ts} + CAST({micros} AS BIGINT) / 1000 * INTERVAL '0.001' SECOND)",
             },
