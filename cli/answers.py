@@ -334,14 +334,19 @@ def _print_backtest(name: str, results: dict) -> None:
         print(
             f"  {grain}: detected {r['detected']}/{r['injected']} ({rate}), median delay {delay}, "
             f"types right {typed}, false alarms {r['false_alarms']} "
-            f"({_per_segment_quarter(r)}at most {r['max_false_alarms_per_segment_quarter']} in any segment and quarter)"
+            f"({_per_segment_quarter(r)}at most {r['max_false_alarms_per_segment_quarter']} in any segment and "
+            "quarter; "
+            f"{r.get('false_crises', 0)} of them crises, at most {r.get('max_false_crises_per_segment_quarter', 0)} "
+            "in any segment and quarter, the rest early warnings)"
         )
         for kind, k in r.get("by_kind", {}).items():
             kind_delay = "–" if k["median_delay_days"] is None else f"{k['median_delay_days']:g} days"
             placed = "–" if k["placed_right"] is None else f"{k['placed_right']:.0%}"
+            confirmed = k.get("median_confirmed_delay_days")
+            as_crisis = "" if confirmed is None else f" (a crisis after {confirmed:g} days)"
             print(
-                f"    {kind}: found {k['detected']}/{k['injected']} ({k['recall']:.0%}), median delay {kind_delay}, "
-                f"placed right {placed}"
+                f"    {kind}: found {k['detected']}/{k['injected']} ({k['recall']:.0%}), median delay {kind_delay}"
+                f"{as_crisis}, placed right {placed}"
             )
         missed = [g for g, ok in r["goals_met"].items() if not ok]
         print(f"      goals: {'all met' if not missed else 'not met: ' + ', '.join(missed)}")

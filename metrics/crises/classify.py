@@ -184,6 +184,16 @@ def severity(primary: Episode, settings: Settings) -> tuple[str, str]:
     return level, reason
 
 
+def early_warning(primary: Episode, grain: str) -> str:
+    """Why a slide not yet confirmed is only observed: its ramp score against the one that confirms it."""
+    confirm = rules()["thresholds"][grain]["slide_z"]
+    score = primary.peak_ramp_z if primary.peak_ramp_z is not None else float("nan")
+    return (
+        f"early warning: a slow slide against its peers, ramp score z={score:.1f}; "
+        f"a crisis when it reaches z={confirm:.1f}"
+    )
+
+
 # The complaint's place in each scanned dimension: its own, else its ticket's (the agent's tier is the ticket's).
 COMPLAINT_PLACES = {
     "channel": "coalesce(c.channel, t.channel)",

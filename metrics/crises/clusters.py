@@ -40,6 +40,11 @@ class Episode:
     opens_with_spike: bool
     drift: bool
     raised: date | None
+    # A slow slide not yet confirmed (flag.py): an early warning, graded "observe", that never
+    # gathers or absorbs another crisis. ``confirmed`` is its first period of full confidence.
+    early: bool = False
+    confirmed: date | None = None
+    peak_ramp_z: float | None = None
 
     @property
     def signal(self) -> str:
@@ -82,7 +87,34 @@ def overlaps(a_start: date, a_last: date, b_start: date, b_last: date, step: tim
 
 
 def cluster_episodes(found: pl.DataFrame, step: timedelta) -> list[list[Episode]]:
-    """Episodes of the same segment that overlap in time form one crisis."""
+    """Episodes of the same segment that overlap in time form one crisis; early warnings stand apart.
+
+    An early warning (an unconfirmed slide, ``Episode.early``) never joins another episode's
+    crisis: a weak ramp that began before an outage would otherwise pull the outage into a
+    "customer-satisfaction crisis" starting weeks too early. One that overlaps a crisis of its own
+    segment says nothing that crisis does not, and is left out.
+    """
+    if "early" not in found.columns:
+        return gathered(found, step)
+    confident = gathered(found.filter(~pl.col("early")), step)
+    spans = {(c[0].dimension, c[0].segment): [] for c in confident}
+    for cluster in confident:
+        spans[(cluster[0].dimension, cluster[0].segment)].append(
+            (min(e.start for e in cluster), max(e.last for e in cluster))
+        )
+    warnings = [
+        cluster
+        for cluster in gathered(found.filter(pl.col("early")), step)
+        if not any(
+            overlaps(cluster[0].start, max(e.last for e in cluster), start, last, step)
+            for start, last in spans.get((cluster[0].dimension, cluster[0].segment), [])
+        )
+    ]
+    return confident + warnings
+
+
+def gathered(found: pl.DataFrame, step: timedelta) -> list[list[Episode]]:
+    """Episodes of the same segment that overlap in time, gathered into clusters."""
     clusters: list[list[Episode]] = []
     for (_, _), group in found.sort("start").group_by(["dimension", "segment"], maintain_order=True):
         current: list[Episode] = []

@@ -90,17 +90,21 @@ def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFram
     )
     # A slow slide of one segment against its peers (see detectors.ramp_score): caught weeks
     # before the CUSUM, whose reference shift is a step the slide reaches only late.
+    slide_z = limits.get("slide_z", float("inf"))
     slide = (
         pl.col("watch_slide")
-        & (pl.col("ramp_z") >= limits.get("slide_z", float("inf")))
+        & (pl.col("ramp_z") >= min(slide_z, limits.get("slide_watch_z", slide_z)))
         & (pl.col("ramp_rise") >= pl.col("min_rise") * limits.get("slide_min_rise", 1.0))
         & (pl.col("n") >= pl.col("min_n"))
     )
+    # An early warning: flagged by nothing but a ramp not yet at slide_z (see crisis_rules.toml).
+    early = slide & (pl.col("ramp_z") < slide_z) & ~(spike | sustained | drift).fill_null(False)
     return charted.with_columns(
         (spike | sustained).fill_null(False).alias("spike"),
         sustained.fill_null(False).alias("sustained"),
         (drift | slide).fill_null(False).alias("drift"),
         slide.fill_null(False).alias("slide"),
+        early.fill_null(False).alias("early"),
     ).with_columns(
         (pl.col("spike") | pl.col("drift")).alias("flagged"),
         (pl.col("p") - pl.col("p0")).alias("effect"),
@@ -175,10 +179,16 @@ def judge_levels(levels: pl.DataFrame, grain: str, params: pl.DataFrame) -> pl.D
 def flagged_periods(charted: pl.DataFrame, counted: pl.DataFrame, leveled: pl.DataFrame | None) -> pl.DataFrame:
     """The flagged periods of all three kinds in one frame: ``p`` the value, ``p0`` its baseline, ``kind``."""
     columns = [*KEYS, "period_start", "z_adj", "excess", "ratio", "spike", "drift"]
+    # Only a proportion's ramp can raise an early warning; other kinds speak with full confidence.
+    confident = [pl.lit(False).alias("early"), pl.lit(None, pl.Float64).alias("ramp_z")]
     parts = []
     if not charted.is_empty():
+        if "early" not in charted.columns:  # judged without the slide detector: nothing is a warning
+            charted = charted.with_columns(confident)
         parts.append(
-            charted.filter("flagged").select(*columns, "p", "p0", "n", "sustained", pl.lit("proportion").alias("kind"))
+            charted.filter("flagged").select(
+                *columns, "p", "p0", "n", "sustained", pl.lit("proportion").alias("kind"), "early", "ramp_z"
+            )
         )
     if not counted.is_empty():
         parts.append(
@@ -189,6 +199,7 @@ def flagged_periods(charted: pl.DataFrame, counted: pl.DataFrame, leveled: pl.Da
                 pl.col("count").alias("n"),
                 pl.lit(False).alias("sustained"),
                 pl.lit("volume").alias("kind"),
+                *confident,
             )
         )
     if leveled is not None and not leveled.is_empty():
@@ -200,13 +211,14 @@ def flagged_periods(charted: pl.DataFrame, counted: pl.DataFrame, leveled: pl.Da
                 "n",
                 pl.lit(False).alias("sustained"),
                 pl.lit("level").alias("kind"),
+                *confident,
             )
         )
     if not parts:
         return pl.DataFrame()
     return pl.concat(
         [
-            p.with_columns(pl.col(c).cast(pl.Float64) for c in ("p", "p0", "n", "excess", "ratio", "z_adj"))
+            p.with_columns(pl.col(c).cast(pl.Float64) for c in ("p", "p0", "n", "excess", "ratio", "z_adj", "ramp_z"))
             for p in parts
         ]
     )
@@ -239,6 +251,10 @@ def episodes(
             pl.col("spike").any().alias("spike"),
             pl.col("spike").first().alias("opens_with_spike"),
             pl.col("drift").any().alias("drift"),
+            # An early warning until a period flags it with full confidence (then it is confirmed).
+            pl.col("early").all().alias("early"),
+            pl.col("period_start").filter(~pl.col("early")).min().alias("confirmed"),
+            pl.col("ramp_z").max().alias("peak_ramp_z"),
             pl.col("period_start").sort().slice(min_run - 1, 1).first().alias("_run_complete"),
             # A level (a median of few tickets) is never trusted on one period alone.
             pl.col("period_start")

@@ -118,6 +118,14 @@ def fold_echoes(
             # A sudden event is a source (its own echoes were folded by merge_sudden_events), never an echo.
             if echo is leader or id(echo) in absorbed or echo.type == "sudden_event":
                 continue
+            # An early warning may be folded into a crisis, never a crisis into a warning; nor is a
+            # crisis of another kind in a measure the leader did not move its echo (a product's CSAT
+            # slide is not a channel's complaints about wrong information, though that channel's
+            # CSAT fell with it).
+            if leader.primary.early and not echo.primary.early:
+                continue
+            if echo.type != leader.type and echo.primary.metric not in leader.metrics:
+                continue
             # An echo neither comes before its source nor outlasts it.
             inside = echo.start >= leader.start - step and echo.last <= leader.last + step * 2
             driven = drives(echo, leader) if inside else None
@@ -126,6 +134,8 @@ def fold_echoes(
                 continue
             if driven:
                 absorbed.add(id(echo))
+                if echo.primary.early and not leader.primary.early:
+                    continue  # a warning the crisis explains adds nothing to it: neither a place nor an earlier date
                 leader.also_in.extend([f"{echo.dimension} {echo.segment}", *echo.also_in])
                 leader.raised = min(leader.raised, max(echo.raised, leader.start))
     return [c for c in candidates if id(c) not in absorbed]

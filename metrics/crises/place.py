@@ -145,7 +145,8 @@ def place_crises(
     absorbed: set[int] = set()
     for candidate in candidates:
         kind = candidate.primary.kind
-        if id(candidate) in absorbed or kind not in judged or judged[kind].is_empty():
+        # An early warning stays where its own ramp was seen: moved, it would sit where nothing flagged.
+        if id(candidate) in absorbed or candidate.primary.early or kind not in judged or judged[kind].is_empty():
             continue
         places = concentration(judged[kind], kind, candidate.primary.metric, candidate.start, candidate.last)
         target = best_place(places, (candidate.dimension, candidate.segment))
@@ -159,6 +160,10 @@ def place_crises(
             and ((other.dimension, other.segment) == target or f"{target[0]} {target[1]}" in other.also_in)
             and overlaps(other.start, other.last, candidate.start, candidate.last, step)
         ]
+        # A crisis takes over the warnings found at its new place, without their places or dates.
+        warnings = [o for o in there if o.primary.early]
+        absorbed.update(id(o) for o in warnings)
+        there = [o for o in there if id(o) not in absorbed]
         earlier = [o for o in there if o.start < candidate.start - step]
         if candidate.type == "sudden_event":
             # A burst does not move onto a place another crisis, begun at another time, already

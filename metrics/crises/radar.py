@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import duckdb
 import polars as pl
 
-from metrics.crises.classify import Window, crisis_facts, crisis_type, information_shares, severity
+from metrics.crises.classify import Window, crisis_facts, crisis_type, early_warning, information_shares, severity
 from metrics.crises.clusters import Candidate, Episode, cluster_episodes, overlaps
 from metrics.crises.contributors import Contributor
 from metrics.crises.flag import episodes, judge
@@ -46,7 +46,8 @@ def candidates(
     """One typed candidate per cluster of overlapping episodes in a segment."""
     step = STEP[grain]
     clusters = cluster_episodes(found, step)
-    segment_clusters = [c for c in clusters if c[0].dimension != "overall"]
+    # An early warning in a segment does not stand for the whole organisation's crisis.
+    segment_clusters = [c for c in clusters if c[0].dimension != "overall" and not c[0].early]
     kept = []
     for cluster in clusters:
         start = min(e.start for e in cluster)
@@ -119,6 +120,8 @@ def describe(
     """The crisis a candidate is, graded and (when ``explain_it`` or already known) with its contributors."""
     primary = candidate.primary
     grade, severity_reason = severity(primary, settings)
+    if primary.early:
+        grade, severity_reason = "observe", early_warning(primary, grain)
     explained = candidate.contributors
     if explained is None:
         explained = explain_candidate(con, settings, candidate, grain) if explain_it else []
@@ -152,6 +155,9 @@ def describe(
             "also_seen_in": candidate.also_in,
             # The segment of another dimension that, with this place, makes the pair where the crisis sits.
             "paired_with": f"{pair.dimension} {pair.segment}" if pair else None,
+            # A slow slide is an early warning until a period confirms it (the backtest times both).
+            "early_warning": primary.early,
+            "confirmed": primary.confirmed.isoformat() if primary.confirmed else None,
         },
         # The crisis log and the JSON keep contributors as plain records: converted here, once.
         contributors=[c.as_dict() for c in explained],

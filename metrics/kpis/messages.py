@@ -142,6 +142,11 @@ EN: dict[str, str] = {
 # radar.concentrated), longest first so a phrase is not cut by a shorter one; numbers and segment
 # names between them are the data's own and stay as they are.
 REASON_PHRASES_ZH: tuple[tuple[str, str], ...] = (
+    (
+        r"early warning: a slow slide against its peers, ramp score z=(-?[\d.]+|nan); "
+        r"a crisis when it reaches z=([\d.]+)",
+        r"预警：相对同类缓慢下滑，斜坡评分 z=\1；达到 z=\2 即为危机",
+    ),
     (r"drifted down (\d+) points", r"逐步下降 \1 个百分点"),
     (r"\b(?:fell|down) (\d+) points", r"下降 \1 个百分点"),
     (r"with no single cause in volume or response times", "，工单量和响应时长中没有单一原因"),

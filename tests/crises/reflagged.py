@@ -41,7 +41,8 @@ def reflag(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
             severity=row["severity"],
             severity_reason=row["severity_reason"],
             grain="week",
-            start=row["last_flagged"] + timedelta(days=7),  # continues the episode: reopened, not a new crisis
+            # Continues the episode: reopened, not a new crisis (an early warning may be flagged still).
+            start=min(row["last_flagged"] + timedelta(days=7), latest_week),
             last_flagged=latest_week,
             ongoing=True,
             evidence=json.loads(row["evidence"] or "{}"),

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from cli.demo import build_demo
-from metrics.crises.backtest import backtest, data_end, evaluate, pool
+from metrics.crises.backtest import backtest, data_end, evaluate, pool, segment_quarters
 from metrics.crises.flag import episodes
 from metrics.crises.log import list_crises, record_scan
 from metrics.crises.log_rows import OPEN_STATUSES
@@ -43,18 +43,29 @@ def test_backtest_meets_every_goal_on_the_demo_labels(demo_seed_7):
     for grain, result in results.items():
         assert result["detection_rate"] >= 0.95, (grain, result["crises"])
         assert result["type_accuracy"] >= 0.90, (grain, result["crises"])
-        assert result["max_false_alarms_per_segment_quarter"] <= 1, (grain, result["false_alarm_places"])
+        assert result["max_false_crises_per_segment_quarter"] <= 1, (grain, result["false_alarm_places"])
     assert results["week"]["median_delay_days"] <= 7
     assert results["day"]["median_delay_days"] <= 3
 
 
-def test_no_crisis_at_all_on_a_calm_history(calm):
+def test_no_crisis_on_a_calm_history_only_a_few_early_warnings(calm):
+    """A calm history raises no crisis at either grain. Weekly, a slide detector sensitive enough to
+    warn of a real slide within three weeks also warns now and then by chance: those warnings are
+    graded observe (never escalated, never notified by default), say so, and stay rare."""
     con = duckdb.connect(str(calm), read_only=True)
     settings = load_settings(as_of=data_end(con))
-    for grain in ("week", "day"):
-        found = scan(con, settings, grain, explain=False).crises
-        assert found == [], [(c.dimension, c.segment, c.start, c.type) for c in found]
+    assert scan(con, settings, "day", explain=False).crises == []
+    weekly = scan(con, settings, "week", explain=False)
     con.close()
+    crises = [c for c in weekly.crises if not c.evidence["early_warning"]]
+    assert crises == [], [(c.dimension, c.segment, c.start, c.type) for c in crises]
+    assert weekly.crises, "the sensitivity the slides need shows on a calm history too"
+    for warning in weekly.crises:
+        assert (warning.severity, warning.type, warning.metric) == ("observe", "customer_satisfaction", "csat")
+        assert warning.severity_reason.startswith("early warning: a slow slide against its peers, ramp score z=")
+        assert warning.evidence["confirmed"] is None
+    # Rare: well under one per segment and quarter (about 0.05 over the twelve backtest histories).
+    assert len(weekly.crises) / segment_quarters(weekly) <= 0.15
 
 
 def test_crises_carry_reasons_severity_and_ranked_contributors(demo_seed_7):
@@ -121,7 +132,10 @@ def test_a_failure_in_one_channel_is_one_crisis_not_one_per_team_it_serves(demo_
                                                     (x["share"] or 0) >= 0.5 for x in c.contributors)
     ]  # fmt: skip
     assert driven_by_email == [], [(c.dimension, c.segment) for c in driven_by_email]
-    assert len(crises) <= 15  # ten injected crises, not thirty echoes of them
+    # Ten injected crises, not thirty echoes of them; the early warnings of slides are counted apart.
+    warnings = [c for c in crises if c.evidence["early_warning"]]
+    assert len(crises) - len(warnings) <= 15
+    assert all(c.severity == "observe" for c in warnings)
 
 
 def test_never_flags_the_period_in_progress(demo_seed_7):
@@ -148,7 +162,8 @@ def test_logging_a_scan_twice_opens_each_crisis_once(demo_seed_7, tmp_path):
     second = record_scan(con, found, settings.as_of, grain="week")
     logged = list_crises(con)
     con.close()
-    assert first["opened"] == len(found) == logged.height
+    # Two runs of one place at most three weeks apart are one crisis in the log (log._take_signal).
+    assert first["opened"] == logged.height and len(found) - 3 <= first["opened"] <= len(found)
     assert second["opened"] == 0 and second["extended"] == 0
 
 
@@ -194,9 +209,11 @@ def test_backtest_command(demo_seed_7):
 def test_other_generator_seeds_pooled_meet_every_goal_but_the_slides():
     """Pooled over four histories the demo does not use, and a fifth without crises: 95% of injected
     crises found at both grains (every kind but slow slides 95%), weekly within a week and daily
-    within 3 days (median), types 90% right, and at most one false alarm in any segment and quarter.
-    Slow slides are found (10 of 11), but not within the three weeks issue 20 asks (see the README):
-    the backtest says which goals it misses and exits 1."""
+    within 3 days (median), types 90% right, no segment raised as a crisis twice in a quarter and
+    false alarms (early warnings included) well under one per segment and quarter. Slow slides are
+    warned of within four weeks (median) on these four; over the README's eight histories within
+    three. This pool is too small to hold the README's goals for slides: the backtest says which
+    goals it misses and exits 1."""
     result = run_cli("backtest", "--seeds", "5,11,23,31", "--calm-seeds", "7", "--json", timeout=900)
     pooled = json.loads(result.stdout)
     assert set(pooled["histories"]) == {"seed 5", "seed 11", "seed 23", "seed 31", "seed 7, no crises"}
@@ -204,17 +221,20 @@ def test_other_generator_seeds_pooled_meet_every_goal_but_the_slides():
         assert pooled[grain]["injected"] == 45
         assert pooled[grain]["detection_rate"] >= 0.95, pooled[grain]["crises"]
         assert pooled[grain]["type_accuracy"] >= 0.90, pooled[grain]["crises"]
-        assert pooled[grain]["max_false_alarms_per_segment_quarter"] <= 1
-        assert pooled[grain]["false_alarms"] <= 1, pooled[grain]["false_alarm_places"]
+        assert pooled[grain]["max_false_crises_per_segment_quarter"] <= 1
+        assert pooled[grain]["false_crises"] <= 1, pooled[grain]["false_alarm_places"]
+        assert pooled[grain]["false_alarms"] / pooled[grain]["segment_quarters"] <= 0.1
+        assert pooled[grain]["goals_met"]["false_alarms"], pooled[grain]
         unmet = {goal for goal, met in pooled[grain]["goals_met"].items() if not met}
         assert unmet <= {"slide_delay", "every_kind_found"}, pooled[grain]["goals_met"]
         for kind, found in pooled[grain]["by_kind"].items():
             assert found["recall"] >= (0.9 if kind == "customer_satisfaction" else 0.95), (kind, found)
     assert pooled["week"]["median_delay_days"] <= 7
     assert pooled["day"]["median_delay_days"] <= 3
-    # Weekly, the slide detector finds slides in six weeks (median; the CUSUM alone took six and a half).
-    assert pooled["week"]["by_kind"]["customer_satisfaction"]["median_delay_days"] <= 42
-    assert pooled["week"]["goals_met"]["slide_delay"] is False
+    # Weekly, slides are warned of within four weeks (median) and are crises within six (the CUSUM
+    # alone took six and a half).
+    slides = pooled["week"]["by_kind"]["customer_satisfaction"]
+    assert slides["median_delay_days"] <= 28 and slides["median_confirmed_delay_days"] <= 42, slides
     assert result.returncode == 1, result.stderr
 
 

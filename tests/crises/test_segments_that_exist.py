@@ -100,6 +100,10 @@ def test_a_dip_in_one_team_is_still_that_teams_crisis_and_a_few_blank_teams_are_
 
     crises = crises_after_loading(tmp_path, paths)
 
-    places = {(c["dimension"], c["segment"]) for c in crises if c["metric"] == "csat"}
+    # Early warnings aside (a chance slide of the other team, graded observe), the dip is one crisis.
+    places = {
+        (c["dimension"], c["segment"]) for c in crises if c["metric"] == "csat" and not c["evidence"]["early_warning"]
+    }
     assert places == {("team", "Returns")}, crises
+    assert all(c["severity"] == "observe" for c in crises if c["evidence"]["early_warning"])
     assert not [c for c in crises if c["segment"] == "(none)"]
