@@ -101,11 +101,15 @@ def fold_echoes(
     diluted echo never swallows its source.
     """
     order = {name: i for i, name in enumerate(rules()["scan"]["dimensions"])}
+    # Only candidates that may be one another's echo are explained (a contributors query each).
     overlapping = [
         c
         for c in candidates
         if c.dimension != "overall"
-        and any(o is not c and overlaps(c.start, c.last, o.start, o.last, step) for o in candidates)
+        and any(
+            o is not c and (may_echo(c, o) or may_echo(o, c)) and overlaps(c.start, c.last, o.start, o.last, step)
+            for o in candidates
+        )
     ]
     for c in overlapping:
         c.contributors = explain_candidate(con, settings, c, grain)
@@ -118,13 +122,7 @@ def fold_echoes(
             # A sudden event is a source (its own echoes were folded by merge_sudden_events), never an echo.
             if echo is leader or id(echo) in absorbed or echo.type == "sudden_event":
                 continue
-            # An early warning may be folded into a crisis, never a crisis into a warning; nor is a
-            # crisis of another kind in a measure the leader did not move its echo (a product's CSAT
-            # slide is not a channel's complaints about wrong information, though that channel's
-            # CSAT fell with it).
-            if leader.primary.early and not echo.primary.early:
-                continue
-            if echo.type != leader.type and echo.primary.metric not in leader.metrics:
+            if not may_echo(echo, leader):
                 continue
             # An echo neither comes before its source nor outlasts it.
             inside = echo.start >= leader.start - step and echo.last <= leader.last + step * 2
@@ -139,6 +137,19 @@ def fold_echoes(
                 leader.also_in.extend([f"{echo.dimension} {echo.segment}", *echo.also_in])
                 leader.raised = min(leader.raised, max(echo.raised, leader.start))
     return [c for c in candidates if id(c) not in absorbed]
+
+
+def may_echo(echo: Candidate, leader: Candidate) -> bool:
+    """Whether ``echo`` could be ``leader`` seen elsewhere, before asking what drives it.
+
+    An early warning may be folded into a crisis or another warning, never a crisis into a
+    warning. Nor is a crisis of another kind, in a measure the leader did not move, its echo: a
+    product's CSAT slide is not a channel's complaints about wrong information, though that
+    channel's CSAT fell with it.
+    """
+    if leader.primary.early and not echo.primary.early:
+        return False
+    return echo.type == leader.type or echo.primary.metric in leader.metrics
 
 
 def finite(value: float) -> float:

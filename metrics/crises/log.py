@@ -311,6 +311,10 @@ def _extend(con: duckdb.DuckDBPyConnection, row: dict, crisis: DetectedCrisis, a
     severity = graded(crisis.severity, row["escalated_at"] is not None)  # an escalation stays one level up
     if severity != row["severity"]:
         sets["severity"] = severity
+        if row["severity"] == "observe":
+            # A watch (an early warning) became a crisis: people must take it on from now, not from
+            # when it was only watched, so the acknowledgement clock starts here.
+            sets["raised_at"] = as_of
         add_severity_history(con, crisis_id, crisis.last_flagged, severity, crisis.severity_reason, as_of)
         add_event(con, crisis_id, as_of, actor, "severity_changed", row["severity"], severity, crisis.severity_reason)
     for name in ("severity_reason", "type", "type_reason"):

@@ -124,6 +124,8 @@ def describe(
         grade, severity_reason = "observe", early_warning(primary, grain)
     explained = candidate.contributors
     if explained is None:
+        # An early warning is explained once it is a crisis (the next scan that confirms it).
+        explain_it = explain_it and not primary.early
         explained = explain_candidate(con, settings, candidate, grain) if explain_it else []
     type_reason = candidate.type_reason
     if candidate.type == "sudden_event" and explained:
