@@ -107,23 +107,12 @@ def fold_echoes(
         for c in candidates
         if c.dimension != "overall"
         and any(
-            o is not c
-            and (may_echo(c, o, step) or may_echo(o, c, step))
-            and overlaps(c.start, c.last, o.start, o.last, step)
+            o is not c and (may_echo(c, o) or may_echo(o, c)) and overlaps(c.start, c.last, o.start, o.last, step)
             for o in candidates
         )
     ]
-    # Crises are explained now (their contributors also place them); early warnings only when a
-    # pair asks (a contributors query each, and warnings are many).
     for c in overlapping:
-        if not c.primary.early:
-            c.contributors = explain_candidate(con, settings, c, grain)
-
-    def explained(c: Candidate) -> Candidate:
-        if c.contributors is None:
-            c.contributors = explain_candidate(con, settings, c, grain)
-        return c
-
+        c.contributors = explain_candidate(con, settings, c, grain)
     ranked = sorted(overlapping, key=lambda c: (-finite(c.primary.peak_ratio), order[c.dimension]))
     absorbed: set[int] = set()
     for leader in ranked:
@@ -133,11 +122,11 @@ def fold_echoes(
             # A sudden event is a source (its own echoes were folded by merge_sudden_events), never an echo.
             if echo is leader or id(echo) in absorbed or echo.type == "sudden_event":
                 continue
-            if not may_echo(echo, leader, step):
+            if not may_echo(echo, leader):
                 continue
             # An echo neither comes before its source nor outlasts it.
             inside = echo.start >= leader.start - step and echo.last <= leader.last + step * 2
-            driven = drives(explained(echo), explained(leader)) if inside else None
+            driven = drives(echo, leader) if inside else None
             # One population under two names is reported under the dimension scanned first.
             if driven == "same population" and order[echo.dimension] < order[leader.dimension]:
                 continue
@@ -150,18 +139,15 @@ def fold_echoes(
     return [c for c in candidates if id(c) not in absorbed]
 
 
-def may_echo(echo: Candidate, leader: Candidate, step: timedelta) -> bool:
+def may_echo(echo: Candidate, leader: Candidate) -> bool:
     """Whether ``echo`` could be ``leader`` seen elsewhere, before asking what drives it.
 
-    An early warning may be folded into a crisis, never a crisis into a warning, and into another
-    warning only when the two began within a period of each other: one slide seen in two places
-    begins at once in both, and explaining every pair of the dozens of warnings a scan holds
-    doubled its time. Nor is a crisis of another kind, in a measure the leader did not move, its
-    echo: a
+    An early warning may be folded into a crisis or another warning, never a crisis into a
+    warning. Nor is a crisis of another kind, in a measure the leader did not move, its echo: a
     product's CSAT slide is not a channel's complaints about wrong information, though that
     channel's CSAT fell with it.
     """
-    if leader.primary.early and not (echo.primary.early and abs((echo.start - leader.start).days) <= step.days):
+    if leader.primary.early and not echo.primary.early:
         return False
     return echo.type == leader.type or echo.primary.metric in leader.metrics
 
