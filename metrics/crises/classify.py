@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import duckdb
 
 from metrics.crises.clusters import Episode
-from metrics.crises.rules import COMPLAINT_SIGNALS, SLOWDOWN_SIGNALS, STEP, rules
+from metrics.crises.rules import COMPLAINT_SIGNALS, SLOWDOWN_SIGNALS, STEP, rules, slide_thresholds
 from metrics.kpis.catalog import metric as catalog_metric
 from metrics.kpis.settings import Settings
 from metrics.kpis.sql import literal
@@ -186,7 +186,7 @@ def severity(primary: Episode, settings: Settings) -> tuple[str, str]:
 
 def early_warning(primary: Episode, grain: str) -> str:
     """Why a slide not yet confirmed is only observed: its ramp score against the one that confirms it."""
-    confirm = rules()["thresholds"][grain].get("slide_z", float("nan"))  # a grain with no slide rule
+    confirm = slide_thresholds(grain).get("slide_z", float("nan"))  # a grain with no slide rule
     score = primary.peak_ramp_z if primary.peak_ramp_z is not None else float("nan")
     return (
         f"early warning: a slow slide against its peers, ramp score z={score:.1f}; "

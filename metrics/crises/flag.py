@@ -22,7 +22,7 @@ from metrics.crises.detectors import (
     western_electric,
     window_score,
 )
-from metrics.crises.rules import EVERY, KEYS, STEP, rules, scanned_metric
+from metrics.crises.rules import EVERY, KEYS, STEP, rules, scanned_metric, slide_thresholds
 from metrics.crises.series import scanned_series
 from metrics.kpis.settings import Settings
 
@@ -67,7 +67,7 @@ def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFram
     limits = rules()["thresholds"][grain]
     filled = peers(fill_periods(proportions, KEYS, EVERY[grain], ["bad", "n"]), KEYS)
     charted = proportion_chart(filled, KEYS, limits["baseline"], limits["guard"]).join(params, on="metric")
-    charted = ramp_score(charted, KEYS, limits.get("slide_lengths", []), limits["baseline"], limits["guard"])
+    charted, ramp = with_ramp(charted, filled, grain)
     charted = western_electric(charted, KEYS)
     charted = ewma(charted, KEYS, weight=limits["ewma_weight"])
     shifted = pl.max_horizontal(pl.col("p0") + pl.col("min_rise"), pl.col("p0") * pl.col("min_ratio"))
@@ -90,12 +90,12 @@ def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFram
     )
     # A slow slide of one segment against its peers (see detectors.ramp_score): caught weeks
     # before the CUSUM, whose reference shift is a step the slide reaches only late.
-    slide_z = limits.get("slide_z", float("inf"))
+    slide_z = ramp.get("slide_z", float("inf"))
     slide = (
         pl.col("watch_slide")
-        & (pl.col("ramp_z") >= min(slide_z, limits.get("slide_watch_z", slide_z)))
-        & (pl.col("ramp_rise") >= pl.col("min_rise") * limits.get("slide_min_rise", 1.0))
-        & (pl.col("n") >= pl.col("min_n"))
+        & (pl.col("ramp_z") >= min(slide_z, ramp.get("slide_watch_z", slide_z)))
+        & (pl.col("ramp_rise") >= pl.col("min_rise") * ramp.get("slide_min_rise", 1.0))
+        & (pl.col("ramp_n") >= (pl.col("min_n") if ramp["grain"] == grain else ramp["min_n"]))
     )
     # An early warning: flagged by nothing but a ramp not yet at slide_z (see crisis_rules.toml).
     early = slide & (pl.col("ramp_z") < slide_z) & ~(spike | sustained | drift).fill_null(False)
@@ -111,6 +111,40 @@ def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFram
         (pl.col("p") / pl.col("p0")).alias("ratio"),
         ((pl.col("bad") - pl.col("p0") * pl.col("n")).clip(0, None)).alias("excess"),
     )
+
+
+def with_ramp(charted: pl.DataFrame, filled: pl.DataFrame, grain: str) -> tuple[pl.DataFrame, dict]:
+    """Each period's slide score (detectors.ramp_score) and the thresholds that judge it.
+
+    Adds ``ramp_z``, ``ramp_rise`` and ``ramp_n`` (the answers scored). By the week these are the period's own.
+    By the day (``slide_by = "week"``) they are the last complete calendar week's, judged by the
+    weekly thresholds: a slide moves by the week, and a ramp scored on days raised four to five
+    times the weekly false alarms for no earlier warning. A week is known once it is over, so a
+    day carries the score of the week before its own: a daily scan sees slides a week after a
+    weekly one, and sees the same slides.
+    """
+    ramp = slide_thresholds(grain)
+    if ramp["grain"] == grain:
+        scored = ramp_score(charted, KEYS, ramp.get("slide_lengths", []), ramp["baseline"], ramp["guard"])
+        return scored.with_columns(pl.col("n").alias("ramp_n")), ramp
+    week = pl.col("period_start").dt.truncate("1w")
+    weeks = (
+        filled.group_by([*KEYS, week.alias("period_start")])
+        .agg(pl.col("bad").sum(), pl.col("n").sum(), pl.len().alias("_days"))
+        .filter(pl.col("_days") == 7)  # whole weeks only: a week still in progress is not judged
+        .drop("_days")
+    )
+    judged = proportion_chart(peers(weeks, KEYS), KEYS, ramp["baseline"], ramp["guard"])
+    scored = ramp_score(judged, KEYS, ramp.get("slide_lengths", []), ramp["baseline"], ramp["guard"])
+    known = scored.select(
+        *KEYS,
+        (pl.col("period_start") + STEP["week"]).alias("_week"),
+        "ramp_z",
+        "ramp_rise",
+        pl.col("n").alias("ramp_n"),
+    )
+    days = charted.with_columns(week.alias("_week")).join(known, on=[*KEYS, "_week"], how="left")
+    return days.drop("_week").sort([*KEYS, "period_start"]), ramp
 
 
 def pooled_windows(charted: pl.DataFrame, limits: dict) -> tuple[pl.DataFrame, pl.Expr]:
@@ -234,9 +268,11 @@ def episodes(
     if not flagged.columns:
         return pl.DataFrame()
     gap = (pl.col("period_start") - pl.col("period_start").shift(1)).over(KEYS)
-    flagged = flagged.sort([*KEYS, "period_start"]).with_columns(
-        (gap.is_null() | (gap > STEP[grain] * 2)).cum_sum().over(KEYS).alias("episode")
-    )
+    # An early warning bridges no quiet period: a weak ramp that comes and goes for months would
+    # otherwise date (and type) the next real crisis of its place from its first flicker.
+    after_warning = pl.col("early").shift(1).over(KEYS).fill_null(False)
+    broken = gap.is_null() | (gap > STEP[grain] * 2) | ((gap > STEP[grain]) & after_warning)
+    flagged = flagged.sort([*KEYS, "period_start"]).with_columns(broken.cum_sum().over(KEYS).alias("episode"))
     return (
         flagged.group_by([*KEYS, "episode"])
         .agg(

@@ -49,3 +49,17 @@ def scanned_metric(name: str) -> dict:
         if spec["metric"] == name:
             return spec
     raise KeyError(name)
+
+
+def slide_thresholds(grain: str) -> dict:
+    """The thresholds that judge slow slides in a scan at ``grain``, with the grain they are scored at.
+
+    A grain whose rules say ``slide_by = "week"`` judges slides on its calendar weeks, by the
+    weekly thresholds (see flag.with_ramp); any other judges them on its own periods.
+    """
+    limits = rules()["thresholds"][grain]
+    by = limits.get("slide_by", grain)
+    judged = {**rules()["thresholds"][by], "grain": by}
+    if not limits.get("slide_warnings", True):  # crises only: the warnings are the weekly scan's
+        judged.pop("slide_watch_z", None)
+    return judged

@@ -64,8 +64,9 @@ def test_no_crisis_on_a_calm_history_only_a_few_early_warnings(calm):
         assert (warning.severity, warning.type, warning.metric) == ("observe", "customer_satisfaction", "csat")
         assert warning.severity_reason.startswith("early warning: a slow slide against its peers, ramp score z=")
         assert warning.evidence["confirmed"] is None
-    # Rare: well under one per segment and quarter (about 0.05 over the twelve backtest histories).
-    assert len(weekly.crises) / segment_quarters(weekly) <= 0.15
+    # Rare: well under the goal's one per segment and quarter (0.23 here; about 0.24 over the
+    # backtest's calm histories, 0.11 over all twelve of the README's).
+    assert len(weekly.crises) / segment_quarters(weekly) <= 0.35
 
 
 def test_crises_carry_reasons_severity_and_ranked_contributors(demo_seed_7):
@@ -162,8 +163,14 @@ def test_logging_a_scan_twice_opens_each_crisis_once(demo_seed_7, tmp_path):
     second = record_scan(con, found, settings.as_of, grain="week")
     logged = list_crises(con)
     con.close()
-    # Two runs of one place at most three weeks apart are one crisis in the log (log._take_signal).
-    assert first["opened"] == logged.height and len(found) - 3 <= first["opened"] <= len(found)
+    # Two runs of one metric and place at most three weeks apart are one crisis in the log
+    # (log._take_signal): count the runs that begin more than three weeks after the last one ended.
+    runs, last_seen = 0, {}
+    for crisis in sorted(found, key=lambda c: (c.metric, c.dimension, c.segment, c.start)):
+        key = (crisis.metric, crisis.dimension, crisis.segment)
+        runs += key not in last_seen or (crisis.start - last_seen[key]).days > 21
+        last_seen[key] = max(last_seen.get(key, crisis.last_flagged), crisis.last_flagged)
+    assert first["opened"] == logged.height == runs
     assert second["opened"] == 0 and second["extended"] == 0
 
 
@@ -195,25 +202,25 @@ def test_crises_command_json_and_fail_on(demo_seed_7, tmp_path):
 def test_backtest_command(demo_seed_7):
     db, truth = demo_seed_7
     result = run_cli("backtest", "--db", str(db), "--truth", str(truth))
-    # Every goal is met but slow slides within three weeks (issue 20; see the README): exit 1, saying which.
-    assert result.returncode == 1, result.stdout + result.stderr
+    # Every goal is met on the demo, slow slides within three weeks included (issue 20): exit 0.
+    assert result.returncode == 0, result.stdout + result.stderr
     week, day = result.stdout.split("  day: ")
-    assert "week: detected 10/10" in week and "goals: not met: slide_delay" in week
-    assert "customer_satisfaction: found 3/3 (100%)" in week
+    assert "week: detected 10/10" in week and "goals: all met" in week
+    assert "customer_satisfaction: found 3/3 (100%), median delay 21 days" in week
     assert "detected 10/10" in day and "goals: all met" in day
     missing = run_cli("backtest", "--db", str(db), "--truth", "nowhere.json")
     assert missing.returncode == 2
     assert "nowhere.json: labels file not found" in missing.stderr
 
 
-def test_other_generator_seeds_pooled_meet_every_goal_but_the_slides():
+def test_other_generator_seeds_pooled_meet_every_goal_but_daily_slides():
     """Pooled over four histories the demo does not use, and a fifth without crises: 95% of injected
-    crises found at both grains (every kind but slow slides 95%), weekly within a week and daily
-    within 3 days (median), types 90% right, no segment raised as a crisis twice in a quarter and
-    false alarms (early warnings included) well under one per segment and quarter. Slow slides are
-    warned of within four weeks (median) on these four; over the README's eight histories within
-    three. This pool is too small to hold the README's goals for slides: the backtest says which
-    goals it misses and exits 1."""
+    crises found at both grains (every kind 95% but slow slides by the day, 90%), weekly within a
+    week and daily within 3 days (median), types 90% right, no segment raised as a crisis twice in
+    a quarter and false alarms (early warnings included) well under one per segment and quarter.
+    Weekly, slow slides are warned of within three weeks (median) and are crises within seven. By
+    the day a slide is only ever a crisis (judged on the last complete week): one of these eleven
+    was only ever an early warning, so the daily scan misses it, the backtest says so and exits 1."""
     result = run_cli("backtest", "--seeds", "5,11,23,31", "--calm-seeds", "7", "--json", timeout=900)
     pooled = json.loads(result.stdout)
     assert set(pooled["histories"]) == {"seed 5", "seed 11", "seed 23", "seed 31", "seed 7, no crises"}
@@ -222,19 +229,18 @@ def test_other_generator_seeds_pooled_meet_every_goal_but_the_slides():
         assert pooled[grain]["detection_rate"] >= 0.95, pooled[grain]["crises"]
         assert pooled[grain]["type_accuracy"] >= 0.90, pooled[grain]["crises"]
         assert pooled[grain]["max_false_crises_per_segment_quarter"] <= 1
-        assert pooled[grain]["false_crises"] <= 1, pooled[grain]["false_alarm_places"]
-        assert pooled[grain]["false_alarms"] / pooled[grain]["segment_quarters"] <= 0.1
+        # Weekly one false crisis in 1,350 segment-quarters; daily two (slides judged by the week).
+        assert pooled[grain]["false_crises"] <= 2, pooled[grain]["false_alarm_places"]
+        assert pooled[grain]["false_alarms"] / pooled[grain]["segment_quarters"] <= 0.15
         assert pooled[grain]["goals_met"]["false_alarms"], pooled[grain]
-        unmet = {goal for goal, met in pooled[grain]["goals_met"].items() if not met}
-        assert unmet <= {"slide_delay", "every_kind_found"}, pooled[grain]["goals_met"]
         for kind, found in pooled[grain]["by_kind"].items():
             assert found["recall"] >= (0.9 if kind == "customer_satisfaction" else 0.95), (kind, found)
+    assert not [goal for goal, met in pooled["week"]["goals_met"].items() if not met], pooled["week"]["goals_met"]
+    assert {goal for goal, met in pooled["day"]["goals_met"].items() if not met} <= {"every_kind_found"}
     assert pooled["week"]["median_delay_days"] <= 7
     assert pooled["day"]["median_delay_days"] <= 3
-    # Weekly, slides are warned of within four weeks (median) and are crises within six (the CUSUM
-    # alone took six and a half).
     slides = pooled["week"]["by_kind"]["customer_satisfaction"]
-    assert slides["median_delay_days"] <= 28 and slides["median_confirmed_delay_days"] <= 42, slides
+    assert slides["median_delay_days"] <= 21 and slides["median_confirmed_delay_days"] <= 49, slides
     assert result.returncode == 1, result.stderr
 
 

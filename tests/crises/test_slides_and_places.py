@@ -16,7 +16,7 @@ from metrics.crises.detectors import peers, proportion_chart, ramp_score
 from metrics.crises.flag import episodes, judge
 from metrics.crises.model import DetectedCrisis
 from metrics.crises.place import fold_into_events, paired_with, place_crises
-from metrics.crises.rules import KEYS, STEP
+from metrics.crises.rules import KEYS, STEP, rules
 
 WEEKS = 80
 FIRST = date(2025, 1, 6)  # a Monday
@@ -73,9 +73,9 @@ def test_a_slide_of_a_point_a_week_is_flagged_within_three_weeks():
 
 def test_a_slide_of_a_usual_product_is_warned_of_within_three_weeks_and_confirmed_later():
     """150 answers a week, as a product of the generated histories answers: over twelve histories the
-    slide is an early warning (flagged, ``early``) by its fourth week in at least half of them (the
-    median issue 20 asks), and confirmed (flagged by a full-confidence rule) in every one within
-    nine weeks, always after the first warning."""
+    slide is an early warning (flagged, ``early``) by its fourth week in at least three in four of
+    them (all twelve today; issue 20 asks it of the median), and confirmed (flagged by a
+    full-confidence rule) in every one within nine weeks, always after the first warning."""
     slide_start = FIRST + timedelta(weeks=SLIDE_FROM)
     warned_in_time, confirmed_after = 0, []
     for seed in range(12):
@@ -87,7 +87,7 @@ def test_a_slide_of_a_usual_product_is_warned_of_within_three_weeks_and_confirme
         assert confirmed is not None, seed
         assert first <= confirmed <= slide_start + timedelta(weeks=8), (seed, first, confirmed)
         confirmed_after.append((confirmed - slide_start).days)
-    assert warned_in_time >= 6, warned_in_time
+    assert warned_in_time >= 9, warned_in_time
     assert sorted(confirmed_after)[5] >= 28, confirmed_after  # a crisis later than the warning, as the README says
 
 
@@ -99,8 +99,9 @@ def test_a_calm_series_of_the_same_size_raises_nothing_and_a_season_is_no_slide(
     dip = flagged_weeks(csat_weeks(1500, slope_points=0.0, common_dip=3.0, seed=2))
     assert dip.filter(pl.col("slide") & ~pl.col("early")).is_empty()
     # At a usual product's size pure chance raises early warnings, and nothing more: runs of warned
-    # weeks, fewer than the goal's one per segment and quarter (about 0.3 here, 0.05 on the backtest's
-    # histories, whose extra-binomial variation widens the limits).
+    # weeks, fewer than the goal's one per segment and quarter (0.46-0.88 on these series of pure
+    # binomial noise; about 0.24 on the backtest's calm histories, whose extra-binomial variation
+    # widens the limits, as real answers' does).
     for seed in range(2, 5):
         charted, _, _ = judge(csat_weeks(150, slope_points=0.0, seed=seed), pl.DataFrame(), "week")
         warned = charted.filter("flagged").sort("segment", "period_start")
@@ -251,3 +252,33 @@ def test_a_slowdown_in_the_outage_s_region_is_the_outage_not_a_crisis_of_its_own
     kept = fold_into_events([outage, slowdown, elsewhere, later], STEP["week"])
     assert kept == [outage, elsewhere, later]
     assert outage.evidence["also_seen_in"] == ["channel web"]
+
+
+def test_a_daily_scan_sees_the_slide_the_weekly_one_confirms_a_week_later_and_never_warns():
+    """Slides move by the week: a daily scan judges each day by the ramp of the last complete week
+    (the weekly thresholds), so it confirms the same slide the Monday after the weekly scan's week,
+    raises no early warning of its own, and leaves the other products alone."""
+    rng = np.random.default_rng(7)
+    weekly = csat_weeks(700, slope_points=1.0, seed=3)
+    days = weekly.with_columns(pl.int_ranges(0, 7).alias("day")).explode("day")
+    # Each week's answers spread over its seven days (100 a day), its bad answers drawn across them.
+    daily = days.with_columns(
+        (pl.col("period_start") + pl.duration(days=pl.col("day"))).alias("period_start"),
+        (pl.col("n") / 7).alias("n"),
+        pl.Series(rng.binomial(100, days["bad"].to_numpy() / 700)).cast(pl.Float64).alias("bad"),
+    ).drop("day")
+    by_week = daily.group_by("metric", "dimension", "segment", pl.col("period_start").dt.truncate("1w")).agg(
+        pl.col("bad").sum(), pl.col("n").sum()
+    )
+    week_flags = flagged_weeks(by_week).filter(pl.col("segment") == "Broadband")
+    # The week the ramp itself confirms the slide (the weekly scan's CUSUM or spikes may speak sooner).
+    confirmed_week = week_flags.filter(
+        pl.col("slide") & (pl.col("ramp_z") >= rules()["thresholds"]["week"]["slide_z"])
+    )["period_start"].min()
+    assert confirmed_week is not None
+
+    charted, _, _ = judge(daily, pl.DataFrame(), "day")
+    slid = charted.filter("slide")
+    assert not slid["early"].any()
+    assert set(slid["segment"]) == {"Broadband"}
+    assert slid["period_start"].min() == confirmed_week + STEP["week"]
