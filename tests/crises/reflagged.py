@@ -18,18 +18,20 @@ from metrics.crises.model import DetectedCrisis
 from pipelines.warehouse.store import warehouse_as_of
 
 
-def reflag(con: duckdb.DuckDBPyConnection, count: int) -> list[int]:
+def reflag(con: duckdb.DuckDBPyConnection, count: int, first: tuple[str, str] | None = None) -> list[int]:
     """Flag the latest weekly crises of ``count`` places again, ongoing; their ids, latest first.
 
     One crisis per place (metric, dimension, segment): the latest, the one a new flag continues.
+    ``first`` (a dimension and segment) puts that segment's latest crisis among them whatever its date.
     """
     as_of = warehouse_as_of(con)
     latest_week = period_start(as_of.date(), "week") - timedelta(days=7)
+    dimension, segment = first or ("", "")
     rows = con.sql(
         "SELECT * FROM crises WHERE grain = 'week' "
         "QUALIFY row_number() OVER (PARTITION BY metric, dimension, segment ORDER BY last_flagged DESC) = 1 "
-        "ORDER BY last_flagged DESC, crisis_id DESC LIMIT ?",
-        params=[count],
+        "ORDER BY (dimension = ? AND segment = ?) DESC, last_flagged DESC, crisis_id DESC LIMIT ?",
+        params=[dimension, segment, count],
     ).pl()
     found = [
         DetectedCrisis(

@@ -40,7 +40,7 @@ def limited_server(demo, tmp_path_factory):
     shutil.copy(demo[0], db)
     con = connect(db)
     access.add_user(con, "lead", "manager", PASSWORD, {"team": [TEAM]}, created_by="test")
-    reflag(con, 3)  # the demo's history ends calm: its latest crises (one of them the team's) flagged again
+    reflag(con, 3, first=("team", TEAM))  # the demo's history ends calm: the team's and others' latest flagged again
     others = [t for (t,) in con.sql("SELECT DISTINCT team FROM tickets WHERE team <> ?", params=[TEAM]).fetchall()]
     foreign = con.sql("SELECT min(crisis_id) FROM crises WHERE dimension = 'team' AND segment = 'Onboarding'")
     foreign = foreign.fetchall()[0][0]
