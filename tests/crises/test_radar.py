@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from cli.demo import build_demo
-from metrics.crises.backtest import backtest, data_end, evaluate, pool, segment_quarters
+from metrics.crises.backtest import data_end, evaluate, pool, segment_quarters
 from metrics.crises.flag import episodes
 from metrics.crises.log import list_crises, record_scan
 from metrics.crises.log_rows import OPEN_STATUSES
@@ -31,21 +31,8 @@ def demo_seed_7(tmp_path_factory):
 @pytest.fixture(scope="module")
 def calm(tmp_path_factory):
     db = tmp_path_factory.mktemp("calm") / "calm.duckdb"
-    build_demo(db, seed=3, inject_crises=False)
+    build_demo(db, seed=3, inject_crises=False, log_crises=False)  # scanned by the test itself
     return db
-
-
-def test_backtest_meets_every_goal_on_the_demo_labels(demo_seed_7):
-    db, truth = demo_seed_7
-    con = duckdb.connect(str(db), read_only=True)
-    results = backtest(con, json.loads(truth.read_text()))
-    con.close()
-    for grain, result in results.items():
-        assert result["detection_rate"] >= 0.95, (grain, result["crises"])
-        assert result["type_accuracy"] >= 0.90, (grain, result["crises"])
-        assert result["max_false_crises_per_segment_quarter"] <= 1, (grain, result["false_alarm_places"])
-    assert results["week"]["median_delay_days"] <= 7
-    assert results["day"]["median_delay_days"] <= 3
 
 
 def test_no_crisis_on_a_calm_history_only_a_few_early_warnings(calm):
@@ -200,6 +187,8 @@ def test_crises_command_json_and_fail_on(demo_seed_7, tmp_path):
 
 
 def test_backtest_command(demo_seed_7):
+    """The demo's labels, through the command: every goal met at both grains (95% of every kind found,
+    within a week and 3 days, types 90% right, false alarms within bounds, slides within 3 weeks)."""
     db, truth = demo_seed_7
     result = run_cli("backtest", "--db", str(db), "--truth", str(truth))
     # Every goal is met on the demo, slow slides within three weeks included (issue 20): exit 0.
