@@ -116,12 +116,12 @@ def judge_proportions(proportions: pl.DataFrame, grain: str, params: pl.DataFram
 def with_ramp(charted: pl.DataFrame, filled: pl.DataFrame, grain: str) -> tuple[pl.DataFrame, dict]:
     """Each period's slide score (detectors.ramp_score) and the thresholds that judge it.
 
-    Adds ``ramp_z``, ``ramp_rise`` and ``ramp_n`` (the answers scored). By the week these are the period's own.
-    By the day (``slide_by = "week"``) they are the last complete calendar week's, judged by the
-    weekly thresholds: a slide moves by the week, and a ramp scored on days raised four to five
-    times the weekly false alarms for no earlier warning. A week is known once it is over, so a
-    day carries the score of the week before its own: a daily scan sees slides a week after a
-    weekly one, and sees the same slides.
+    Adds ``ramp_z``, ``ramp_rise`` and ``ramp_n`` (the answers scored). By the week these are the
+    period's own. By the day (``slide_by = "week"``) they are the last complete calendar week's,
+    judged by the weekly thresholds (their ``min_n`` too, not a metric's own): a slide moves by the
+    week, and a ramp scored on days raised four to five times the weekly false alarms for no
+    earlier warning. A week is known once it is over, so a day carries the score of the week
+    before its own: a daily scan sees slides a week after a weekly one, and sees the same slides.
     """
     ramp = slide_thresholds(grain)
     if ramp["grain"] == grain:
