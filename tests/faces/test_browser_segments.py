@@ -27,6 +27,12 @@ from tests.faces.test_browser import CHROMIUM, FLAGS, answers_health, free_port,
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 TEAM = "Logistics"  # the demo (seed 3) has crises of teams Logistics, Onboarding and Technical
 PASSWORD = "correct horse battery"
+# The downloads the test reads, by page: waited for before the page's buttons are pressed.
+EXPECTED = {
+    "Crisis radar": ("Download crises (CSV)",),
+    "Service levels": ("Download service levels by team (CSV)",),
+    "Quarterly review": ("Download report (HTML)", "Download workbook (Excel)"),
+}
 NAV_PAGES = ["Trends", "Crisis radar", "Service levels", "Complaints", "Upload", "Quarterly review"]
 
 
@@ -109,15 +115,26 @@ def open_expanders(page) -> None:
         settle(page)
 
 
-def downloads(page, others: list[str], where: str) -> dict[str, bytes]:
-    """Press every download button of the page (expanders opened first); each file must name no other team."""
+def downloads(page, others: list[str], where: str, expected: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Press every download button of the page (expanders opened first); each file must name no other team.
+
+    ``expected`` are labels the page must offer: waited for, so a button drawn late is not skipped.
+    Buttons are found again by label for each press, as a rerun after a download redraws the page.
+    """
     open_expanders(page)
+    scope = page.locator("[data-testid='stDownloadButton']")
+    for label in expected:
+        button = scope.get_by_role("button", name=label, exact=True).first
+        try:
+            button.wait_for(timeout=60_000)
+        except Exception:
+            alerts = page.locator("[data-testid='stAlert']").all_inner_texts()
+            pytest.fail(f"{where}: no button {label!r}; the page says {alerts}")
+    labels = [label.strip() for label in scope.locator("button").all_inner_texts()]
     files = {}
-    buttons = page.locator("[data-testid='stDownloadButton'] button")
-    for number in range(buttons.count()):
+    for label in dict.fromkeys(labels):
         open_expanders(page)  # a rerun after a download may close them again
-        button = buttons.nth(number)
-        label = button.inner_text().strip()
+        button = scope.get_by_role("button", name=label, exact=True).first
         with page.expect_download(timeout=60_000) as info:
             button.click()
         content = Path(info.value.path()).read_bytes()
@@ -146,7 +163,7 @@ def test_a_limited_manager_sees_and_downloads_only_their_team_on_every_page(limi
     for title in NAV_PAGES:
         go_to(tab, title)
         check_text(tab, others, title)
-        found[title] = downloads(tab, others, title)
+        found[title] = downloads(tab, others, title, EXPECTED.get(title, ()))
         check_text(tab, others, f"{title} after its downloads")
     by_team = pl.read_csv(io.BytesIO(found["Service levels"]["Download service levels by team (CSV)"]))
     assert by_team["team"].to_list() == [TEAM]
