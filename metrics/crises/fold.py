@@ -9,13 +9,11 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-import duckdb
 import numpy as np
 
 from metrics.crises.clusters import Candidate, overlaps
-from metrics.crises.contributors import Contributor, contributors
+from metrics.crises.contributors import Breakdowns, Contributor, contributors, window
 from metrics.crises.rules import LOAD_SIGNALS, rules
-from metrics.kpis.settings import Settings
 
 
 def merge_sudden_events(candidates: list[Candidate], step: timedelta) -> list[Candidate]:
@@ -51,14 +49,19 @@ def merge_sudden_events(candidates: list[Candidate], step: timedelta) -> list[Ca
     return [c for c in candidates if id(c) not in absorbed]
 
 
-def explain_candidate(
-    con: duckdb.DuckDBPyConnection, settings: Settings, candidate: Candidate, grain: str
-) -> list[Contributor]:
-    """The segments that drive the candidate's primary metric over its window."""
+def explain_candidate(breakdowns: Breakdowns, candidate: Candidate) -> list[Contributor]:
+    """The segments that drive the candidate's primary metric over its window (from the scan's ``breakdowns``)."""
     return contributors(
-        con, settings, candidate.primary.metric, candidate.dimension, candidate.segment, candidate.start,
-        candidate.last, grain,
+        breakdowns.con, breakdowns.settings, candidate.primary.metric, candidate.dimension, candidate.segment,
+        candidate.start, candidate.last, breakdowns.grain, breakdowns=breakdowns,
     )  # fmt: skip
+
+
+def want_explained(breakdowns: Breakdowns, candidates: list[Candidate]) -> None:
+    """Tell the scan's ``breakdowns`` which windows will be explained, so each place is queried once."""
+    for c in candidates:
+        base_from, end, _ = window(c.start, c.last, breakdowns.grain)
+        breakdowns.want(c.primary.metric, c.dimension, c.segment, base_from, end)
 
 
 def entry(explained: list[Contributor], dimension: str, segment: str) -> Contributor | None:
@@ -89,9 +92,7 @@ def drives(echo: Candidate, leader: Candidate) -> str | None:
     return "same population" if same_population else None
 
 
-def fold_echoes(
-    con: duckdb.DuckDBPyConnection, settings: Settings, candidates: list[Candidate], grain: str, step: timedelta
-) -> list[Candidate]:
+def fold_echoes(breakdowns: Breakdowns, candidates: list[Candidate], step: timedelta) -> list[Candidate]:
     """Fold a crisis into another that explains it: a failure in one channel shows in every team it serves.
 
     B is an echo of A when they overlap in time and A's place (or a place already folded into
@@ -111,8 +112,9 @@ def fold_echoes(
             for o in candidates
         )
     ]
+    want_explained(breakdowns, overlapping)
     for c in overlapping:
-        c.contributors = explain_candidate(con, settings, c, grain)
+        c.contributors = explain_candidate(breakdowns, c)
     ranked = sorted(overlapping, key=lambda c: (-finite(c.primary.peak_ratio), order[c.dimension]))
     absorbed: set[int] = set()
     for leader in ranked:

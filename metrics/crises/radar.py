@@ -17,9 +17,9 @@ import polars as pl
 
 from metrics.crises.classify import Window, crisis_facts, crisis_type, early_warning, information_shares, severity
 from metrics.crises.clusters import Candidate, Episode, cluster_episodes, overlaps
-from metrics.crises.contributors import Contributor
+from metrics.crises.contributors import Breakdowns, Contributor
 from metrics.crises.flag import episodes, judge
-from metrics.crises.fold import explain_candidate, fold_echoes, merge_sudden_events
+from metrics.crises.fold import explain_candidate, fold_echoes, merge_sudden_events, want_explained
 from metrics.crises.model import DetectedCrisis
 from metrics.crises.place import fold_into_events, paired_with, place_crises, where
 from metrics.crises.rules import COMPLAINT_SIGNALS, PRIMARY, STEP
@@ -110,23 +110,22 @@ def signal(episode: Episode) -> dict:
 
 
 def describe(
-    con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    candidate: Candidate,
-    grain: str,
-    last_complete: date | None,
-    explain_it: bool,
+    breakdowns: Breakdowns, candidate: Candidate, last_complete: date | None, explain_it: bool
 ) -> DetectedCrisis:
-    """The crisis a candidate is, graded and (when ``explain_it`` or already known) with its contributors."""
+    """The crisis a candidate is, graded and (when ``explain_it`` or already known) with its contributors.
+
+    ``breakdowns`` holds the scan's connection, settings and grain, and the queries its contributors share.
+    """
     primary = candidate.primary
-    grade, severity_reason = severity(primary, settings)
+    grain = breakdowns.grain
+    grade, severity_reason = severity(primary, breakdowns.settings)
     if primary.early:
         grade, severity_reason = "observe", early_warning(primary, grain)
     explained = candidate.contributors
     if explained is None:
         # An early warning is explained once it is a crisis (the next scan that confirms it).
         explain_it = explain_it and not primary.early
-        explained = explain_candidate(con, settings, candidate, grain) if explain_it else []
+        explained = explain_candidate(breakdowns, candidate) if explain_it else []
     type_reason = candidate.type_reason
     if candidate.type == "sudden_event" and explained:
         type_reason = concentrated(type_reason, explained)
@@ -189,7 +188,11 @@ def scan(
         [f["period_start"].max() for f in (charted, counted, leveled) if not f.is_empty()], default=None
     )
     typed = candidates(con, settings, found, grain, since) if not found.is_empty() else []
-    kept = fold_echoes(con, settings, merge_sudden_events(typed, step), grain, step)
+    # One query per place and metric serves every window explained in this scan.
+    breakdowns = Breakdowns(con, settings, grain)
+    kept = fold_echoes(breakdowns, merge_sudden_events(typed, step), step)
     kept = place_crises(kept, charted, counted, step)
-    crises = fold_into_events([describe(con, settings, c, grain, last_complete, explain) for c in kept], step)
+    if explain:
+        want_explained(breakdowns, [c for c in kept if c.contributors is None and not c.primary.early])
+    crises = fold_into_events([describe(breakdowns, c, last_complete, explain) for c in kept], step)
     return Scan(grain, charted, counted, leveled, found, crises, last_complete)

@@ -1,4 +1,5 @@
-"""The scan reads each series once for every dimension, and the complaints once for every window: same numbers."""
+"""The scan reads each series once for every dimension, the complaints once for every window and each place's
+breakdowns once for every crisis it explains: same numbers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from metrics.crises.backtest import data_end
 from metrics.crises.classify import Window, information_shares
+from metrics.crises.contributors import contributors
+from metrics.crises.radar import scan
 from metrics.kpis.compute import Query, compute
 from metrics.kpis.cube_series import series_by_dimension
 from metrics.kpis.settings import load_settings
@@ -67,3 +70,23 @@ def test_each_windows_information_share_does_not_depend_on_the_others_asked_with
     assert together[3] is None  # no complaints there: no extra complaints to share out
     assert all(share is None or 0.0 <= share <= 1.0 for share in together)
     assert information_shares(con, settings, [], "week") == []
+
+
+@pytest.mark.parametrize("grain", ["week", "day"])
+def test_each_crisis_is_explained_as_its_window_alone_would_explain_it(demo_con, grain):
+    """A scan queries each place once for all the windows it explains: each crisis's contributors are
+    those its own window gives when asked alone."""
+    con, settings = demo_con
+    found = scan(con, settings, grain, explain=True).crises
+    explained = [c for c in found if c.contributors]
+    assert len(explained) >= 3, "the demo's crises are explained"
+    for crisis in explained:
+        alone = contributors(
+            con, settings, crisis.metric, crisis.dimension, crisis.segment, crisis.start, crisis.last_flagged, grain
+        )
+        assert rounded([c.as_dict() for c in alone]) == rounded(crisis.contributors), (crisis.dimension, crisis.segment)
+
+
+def rounded(records: list[dict]) -> list[dict]:
+    """Records with their floats to 9 digits: sums over a longer query may differ in the last bits."""
+    return [{k: round(v, 9) if isinstance(v, float) else v for k, v in r.items()} for r in records]
