@@ -24,8 +24,10 @@ CLOSE = {
     "the staging), hash and shape-check the file in one pass, and feed the marts from the staged parts",
     "first-load memory": "lower the part budget (CSAT_RADAR_PART_MB) and DuckDB's memory limit "
     "(CSAT_RADAR_DUCKDB_MEMORY_MB): they bound the two parts in flight and DuckDB's write buffers",
-    "crisis scan, weekly": "read the contributors (one raw query per candidate crisis) from a mart of dimension "
-    "pairs, and the as-of-now metrics' last days once for all dimensions",
+    "crisis scan, weekly": "read the contributors (one raw query per place explained, over every ticket of its "
+    "windows) from a mart of dimension pairs; group a raw median by the dimensions asked only, not every cube "
+    "dimension; and for the daily grain keep daily duration histograms, as the weekly ones are (its medians are "
+    "read from raw rows, a dimension at a time when the one pass exceeds DuckDB's memory limit)",
     "slowest single KPI question": "keep the tickets open at the as-of in a table each load updates, so the "
     "backlog age of the period in progress needs no join over every ticket",
     "every KPI at once": "store running counts in the histograms at build time (a quantile becomes a lookup) and "
