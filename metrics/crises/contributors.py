@@ -75,7 +75,7 @@ class Breakdowns:
     windows overlap. Every KPI is computed period by period (a period's value does not depend on
     the range asked for), so one query over the union of the windows a place needs serves each
     of them: ``want`` the windows first, then ``between`` filters one out. A window outside what
-    was queried widens the query once more.
+    was queried widens the query once more. Only the place asked last is held.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, grain: str) -> None:
@@ -94,6 +94,10 @@ class Breakdowns:
         key = (metric_name, dimension, segment)
         self.want(metric_name, dimension, segment, date_from, date_to)
         held = self.frames.get(key)
+        if held is None:
+            # One place's frame at a time (a whole history's days by every agent is tens of megabytes
+            # at ten million tickets): callers ask place by place (``fold_echoes`` sorts them so).
+            self.frames.clear()
         if held is None or held[0] > date_from or held[1] < date_to:
             low, high = self.spans[key]
             filters = () if dimension == "overall" else ((dimension, (segment,)),)

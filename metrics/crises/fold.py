@@ -113,7 +113,8 @@ def fold_echoes(breakdowns: Breakdowns, candidates: list[Candidate], step: timed
         )
     ]
     want_explained(breakdowns, overlapping)
-    for c in overlapping:
+    # Place by place, so each place's breakdown is queried once and held only while it is used.
+    for c in sorted(overlapping, key=lambda c: (c.primary.metric, c.dimension, c.segment)):
         c.contributors = explain_candidate(breakdowns, c)
     ranked = sorted(overlapping, key=lambda c: (-finite(c.primary.peak_ratio), order[c.dimension]))
     absorbed: set[int] = set()
