@@ -145,7 +145,7 @@ def contributors(
     queries (one is made for this call alone when not given).
     """
     base_from, end, base_days = window(start, last, grain)
-    window_days = (last - start).days + STEP[grain].days
+    window_days = (end - start).days + 1  # the days from the window's first to its last, both included
     breakdowns = breakdowns or Breakdowns(con, settings, grain)
     spec = scanned_metric(metric_name)
     every = breakdowns.between(metric_name, dimension, segment, base_from, end)
